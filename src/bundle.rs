@@ -1,0 +1,717 @@
+//! The bundle file format, version 1 (specified in docs/FORMAT.md).
+//!
+//! ```text
+//! "COURIER-BUNDLE 1\n"                 magic and format version: read and checked first
+//! payload                             an OpenPGP message: signed by the sender, encrypted
+//!                                     to the recipient, whose literal data is a zstd
+//!                                     stream of a tar archive
+//! header                              JSON (schemas/bundle-header.schema.json): who, what,
+//!                                     sequence, set, and the payload's length and SHA-256
+//! signature                           OpenPGP detached signature by the sender over header
+//! trailer (24 bytes)                  "CRB-TAIL" | u64 BE header length | u64 BE sig length
+//! ```
+//!
+//! The header comes after the payload so that export streams the payload straight to disk
+//! and writes what it learnt (length, hash, counts) last, as restic writes its index last.
+//! Every byte is covered: the first line by the header's `format`, the payload by the
+//! header's hash, the header by the signature, the signature by verification, the trailer
+//! by the exact arithmetic of offsets, and nothing may follow the trailer. A file cut short
+//! loses its trailer first, which is reported as incomplete.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{self, SecretKey};
+use crate::error::{pgp, Error, IoContext, Result};
+use crate::site::openpgp_cert::Cert;
+
+/// The newest bundle format this program reads and the one it writes.
+pub const FORMAT: u64 = 1;
+const MAGIC: &[u8] = b"COURIER-BUNDLE ";
+const TRAILER_MAGIC: &[u8; 8] = b"CRB-TAIL";
+const TRAILER_LEN: u64 = 24;
+const MAX_HEADER: u64 = 1 << 20;
+const MAX_SIGNATURE: u64 = 64 << 10;
+/// Largest zstd window accepted when reading (bounds decompression memory).
+const ZSTD_WINDOW_LOG_MAX: u32 = 25;
+
+/// What a bundle carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A centre's answer to an enrollment file: its certificate and the one-time token.
+    EnrollmentReply,
+    /// Central → centre: entities, test packages, acknowledgements of results and logs.
+    Data,
+    /// Centre → central: results, logs, acknowledgements of data bundles.
+    Results,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::EnrollmentReply => "enrollment-reply",
+            Kind::Data => "data",
+            Kind::Results => "results",
+        }
+    }
+}
+
+/// A site named in a header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Party {
+    pub fingerprint: String,
+    pub role: crate::site::Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+}
+
+/// Binds a file to the export it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetRef {
+    pub id: String,
+    pub index: u64,
+    pub count: u64,
+}
+
+/// Where the payload is and what it must hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadInfo {
+    pub offset: u64,
+    pub length: u64,
+    pub sha256: String,
+    /// Bytes of the tar archive inside (enforced while reading: no decompression bombs).
+    pub content_size: u64,
+}
+
+/// The signed header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub format: u64,
+    pub kind: Kind,
+    pub bundle_id: String,
+    pub set: SetRef,
+    pub sender: Party,
+    pub recipient: Party,
+    /// The test centre this bundle concerns.
+    pub org_id: String,
+    /// Per (sender, recipient, kind), increasing.
+    pub sequence: u64,
+    /// Sender's wall clock; shown to people, never trusted for freshness.
+    pub created: String,
+    pub payload: PayloadInfo,
+    /// What the payload carries, by type.
+    pub counts: BTreeMap<String, u64>,
+    /// The sender's certificate, only in enrollment replies (the recipient has not pinned it yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_certificate: Option<String>,
+}
+
+/// What an export decides before writing a bundle.
+pub struct Spec {
+    pub kind: Kind,
+    pub bundle_id: String,
+    pub set: SetRef,
+    pub sender: Party,
+    pub recipient: Party,
+    pub org_id: String,
+    pub sequence: u64,
+    pub sender_certificate: Option<String>,
+}
+
+/// A fresh random id (128 bits, hex).
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("system random source");
+    hex::encode(b)
+}
+
+// ---- writing ------------------------------------------------------------------------------
+
+struct HashCount<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for HashCount<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct Count<W> {
+    inner: W,
+    len: u64,
+}
+
+impl<W: Write> Write for Count<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Inner<'a> =
+    Count<zstd::stream::write::Encoder<'static, sequoia_openpgp::serialize::stream::Message<'a>>>;
+
+/// Appends entries to a payload being written.
+pub struct PayloadWriter<'a> {
+    tar: tar::Builder<Inner<'a>>,
+    counts: BTreeMap<String, u64>,
+    path: PathBuf,
+}
+
+fn entry_header(name: &str, size: u64) -> io::Result<tar::Header> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    Ok(h)
+}
+
+impl<'a> PayloadWriter<'a> {
+    /// Add one entry from memory.
+    pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let h = entry_header(name, bytes.len() as u64).at(&self.path)?;
+        self.tar.append(&h, bytes).at(&self.path)
+    }
+
+    /// Add one entry streamed from a reader of exactly `size` bytes.
+    pub fn add_reader(&mut self, name: &str, size: u64, reader: impl Read) -> Result<()> {
+        let h = entry_header(name, size).at(&self.path)?;
+        self.tar.append(&h, reader.take(size)).at(&self.path)
+    }
+
+    /// Add a JSON document.
+    pub fn add_json(&mut self, name: &str, value: &impl Serialize) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+        self.add_bytes(name, &bytes)
+    }
+
+    /// Start JSON Lines entries `prefix-000001.jsonl`, ... of at most about 1 MiB each, so
+    /// a long list streams without being held whole.
+    pub fn lines<'w>(&'w mut self, prefix: &str) -> JsonLines<'w, 'a> {
+        JsonLines {
+            w: self,
+            prefix: prefix.to_string(),
+            buf: Vec::new(),
+            n: 0,
+        }
+    }
+
+    /// Count something carried (shown by `inspect`).
+    pub fn count(&mut self, what: &str, n: u64) {
+        *self.counts.entry(what.to_string()).or_default() += n;
+    }
+
+    /// Bytes of tar archive written so far.
+    pub fn content_size(&self) -> u64 {
+        self.tar.get_ref().len
+    }
+}
+
+/// See [`PayloadWriter::lines`].
+pub struct JsonLines<'w, 'p> {
+    w: &'w mut PayloadWriter<'p>,
+    prefix: String,
+    buf: Vec<u8>,
+    n: u32,
+}
+
+const LINES_CHUNK: usize = 1 << 20;
+
+impl JsonLines<'_, '_> {
+    pub fn push(&mut self, value: &impl Serialize) -> Result<()> {
+        serde_json::to_writer(&mut self.buf, value).map_err(|e| Error::Internal(e.to_string()))?;
+        self.buf.push(b'\n');
+        if self.buf.len() >= LINES_CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn flush_chunk(&mut self) -> Result<()> {
+        self.n += 1;
+        let name = format!("{}-{:06}.jsonl", self.prefix, self.n);
+        self.w.add_bytes(&name, &self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+}
+
+/// A bundle written to a temporary name, flushed to disk, waiting for [`Written::persist`]
+/// (callers commit their store first, so a file never exists that the store does not know).
+pub struct Written {
+    tmp: tempfile::NamedTempFile,
+    pub out: PathBuf,
+    pub header: Header,
+}
+
+impl Written {
+    /// Rename the file to its final name.
+    pub fn persist(self) -> Result<PathBuf> {
+        self.tmp
+            .persist(&self.out)
+            .map_err(|e| Error::io(&self.out, e.error))?;
+        Ok(self.out)
+    }
+
+    /// Size of the file in bytes.
+    pub fn size(&self) -> u64 {
+        self.tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Write a bundle for `out` under a temporary name in the same folder. `fill` adds the
+/// payload's entries.
+pub fn write<T>(
+    out: &Path,
+    spec: Spec,
+    key: &SecretKey,
+    recipient: &Cert,
+    fill: impl FnOnce(&mut PayloadWriter<'_>) -> Result<T>,
+) -> Result<(Written, T)> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).at(dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".courier-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .at(dir)?;
+    let mut file = BufWriter::with_capacity(1 << 16, tmp.as_file().try_clone().at(tmp.path())?);
+    let line = format!("COURIER-BUNDLE {FORMAT}\n");
+    file.write_all(line.as_bytes()).at(tmp.path())?;
+    let offset = line.len() as u64;
+
+    let mut hc = HashCount {
+        inner: &mut file,
+        hash: Sha256::new(),
+        len: 0,
+    };
+    let (content_size, counts, result) = {
+        let message = crypto::sign_encrypt_writer(&mut hc, key, recipient)?;
+        let zstd = zstd::stream::write::Encoder::new(message, 3).at(out)?;
+        let mut pw = PayloadWriter {
+            tar: tar::Builder::new(Count {
+                inner: zstd,
+                len: 0,
+            }),
+            counts: BTreeMap::new(),
+            path: out.to_path_buf(),
+        };
+        let result = fill(&mut pw)?;
+        let PayloadWriter { tar, counts, .. } = pw;
+        let count = tar.into_inner().at(out)?;
+        let content_size = count.len;
+        let message = count.inner.finish().at(out)?;
+        message.finalize().map_err(pgp)?;
+        (content_size, counts, result)
+    };
+    let payload = PayloadInfo {
+        offset,
+        length: hc.len,
+        sha256: hex::encode(hc.hash.finalize()),
+        content_size,
+    };
+    let header = Header {
+        format: FORMAT,
+        kind: spec.kind,
+        bundle_id: spec.bundle_id,
+        set: spec.set,
+        sender: spec.sender,
+        recipient: spec.recipient,
+        org_id: spec.org_id,
+        sequence: spec.sequence,
+        created: crate::time::now_rfc3339(),
+        payload,
+        counts,
+        sender_certificate: spec.sender_certificate,
+    };
+    let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
+    let sig = crypto::sign_detached(key, &header_bytes)?;
+    file.write_all(&header_bytes).at(tmp.path())?;
+    file.write_all(&sig).at(tmp.path())?;
+    file.write_all(TRAILER_MAGIC).at(tmp.path())?;
+    file.write_all(&(header_bytes.len() as u64).to_be_bytes())
+        .at(tmp.path())?;
+    file.write_all(&(sig.len() as u64).to_be_bytes())
+        .at(tmp.path())?;
+    file.flush().at(tmp.path())?;
+    drop(file);
+    tmp.as_file().sync_all().at(tmp.path())?;
+    Ok((
+        Written {
+            tmp,
+            out: out.to_path_buf(),
+            header,
+        },
+        result,
+    ))
+}
+
+// ---- reading ------------------------------------------------------------------------------
+
+/// A bundle file whose structure has been read (nothing verified yet but its shape).
+pub struct Bundle {
+    pub path: PathBuf,
+    pub header: Header,
+    header_bytes: Vec<u8>,
+    signature: Vec<u8>,
+    pub file_len: u64,
+}
+
+/// Read the first line and return the format version, refusing what is not a bundle.
+fn read_version(path: &Path, file: &mut File) -> Result<u64> {
+    let mut first = [0u8; 40];
+    let mut got = 0;
+    while got < first.len() {
+        let n = file.read(&mut first[got..]).at(path)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+        if first[..got].contains(&b'\n') {
+            break;
+        }
+    }
+    let first = &first[..got];
+    if !first.starts_with(MAGIC) {
+        if got < MAGIC.len() && MAGIC.starts_with(first) {
+            return Err(Error::Incomplete {
+                path: path.into(),
+                what: format!("only {got} bytes"),
+            });
+        }
+        return Err(Error::NotABundle { path: path.into() });
+    }
+    let rest = &first[MAGIC.len()..];
+    let end = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .ok_or_else(|| Error::Damaged {
+            path: path.into(),
+            what: "first line has no end".into(),
+        })?;
+    let digits = std::str::from_utf8(&rest[..end])
+        .ok()
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let version: u64 = digits
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| Error::Damaged {
+            path: path.into(),
+            what: "format version is not a number".into(),
+        })?;
+    if version > FORMAT {
+        return Err(Error::UnsupportedFormat {
+            path: path.into(),
+            found: version,
+            supported: FORMAT,
+        });
+    }
+    if version != FORMAT || digits.map(|d| d.len()) != Some(1) {
+        return Err(Error::Damaged {
+            path: path.into(),
+            what: format!("unknown format version {version}"),
+        });
+    }
+    Ok(version)
+}
+
+impl Bundle {
+    /// Read the structure: version first, then the trailer, the header and the signature.
+    /// Checks every length and offset, so that no byte of the file is left unaccounted for.
+    pub fn open(path: &Path) -> Result<Bundle> {
+        let mut file = File::open(path).at(path)?;
+        read_version(path, &mut file)?;
+        let offset = (MAGIC.len() + 2) as u64;
+        let file_len = file.metadata().at(path)?.len();
+        let incomplete = |what: String| Error::Incomplete {
+            path: path.into(),
+            what,
+        };
+        let damaged = |what: String| Error::Damaged {
+            path: path.into(),
+            what,
+        };
+        if file_len < offset + TRAILER_LEN {
+            return Err(incomplete(format!(
+                "{file_len} bytes, no header or trailer"
+            )));
+        }
+        file.seek(SeekFrom::Start(file_len - TRAILER_LEN))
+            .at(path)?;
+        let mut trailer = [0u8; TRAILER_LEN as usize];
+        file.read_exact(&mut trailer).at(path)?;
+        if &trailer[..8] != TRAILER_MAGIC {
+            return Err(incomplete(format!(
+                "{file_len} bytes and no trailer at the end (cut short, or trailing bytes)"
+            )));
+        }
+        let header_len = u64::from_be_bytes(trailer[8..16].try_into().expect("8 bytes"));
+        let sig_len = u64::from_be_bytes(trailer[16..24].try_into().expect("8 bytes"));
+        if header_len == 0 || header_len > MAX_HEADER || sig_len == 0 || sig_len > MAX_SIGNATURE {
+            return Err(damaged(format!(
+                "implausible header ({header_len}) or signature ({sig_len}) length"
+            )));
+        }
+        let tail = header_len + sig_len + TRAILER_LEN;
+        if file_len < offset + tail {
+            return Err(damaged(
+                "header and signature lengths exceed the file".into(),
+            ));
+        }
+        let header_start = file_len - tail;
+        file.seek(SeekFrom::Start(header_start)).at(path)?;
+        let mut header_bytes = vec![0u8; header_len as usize];
+        file.read_exact(&mut header_bytes).at(path)?;
+        let mut signature = vec![0u8; sig_len as usize];
+        file.read_exact(&mut signature).at(path)?;
+        let value: serde_json::Value = serde_json::from_slice(&header_bytes)
+            .map_err(|e| damaged(format!("header is not JSON ({e})")))?;
+        crate::schema::check("bundle-header", &value)
+            .map_err(|e| damaged(format!("header: {e}")))?;
+        let header: Header =
+            serde_json::from_value(value).map_err(|e| damaged(format!("header: {e}")))?;
+        if header.format != FORMAT {
+            return Err(damaged(format!(
+                "header says format {} but the file says {FORMAT}",
+                header.format
+            )));
+        }
+        if header.payload.offset != offset {
+            return Err(damaged(
+                "payload offset does not follow the first line".into(),
+            ));
+        }
+        match (offset + header.payload.length).cmp(&header_start) {
+            std::cmp::Ordering::Equal => {}
+            std::cmp::Ordering::Greater => {
+                return Err(incomplete(format!(
+                    "payload is {} bytes, the header says {}",
+                    header_start - offset,
+                    header.payload.length
+                )))
+            }
+            std::cmp::Ordering::Less => {
+                return Err(damaged("bytes between payload and header".into()));
+            }
+        }
+        if header.set.index == 0 || header.set.index > header.set.count {
+            return Err(damaged(format!(
+                "part {} of {} is impossible",
+                header.set.index, header.set.count
+            )));
+        }
+        Ok(Bundle {
+            path: path.to_path_buf(),
+            header,
+            header_bytes,
+            signature,
+            file_len,
+        })
+    }
+
+    /// Check the sender's detached signature over the header.
+    pub fn check_signature(&self, sender: &Cert) -> Result<()> {
+        if crypto::fingerprint(sender) != self.header.sender.fingerprint {
+            return Err(Error::BadSignature {
+                path: self.path.clone(),
+                what: "header names another sender than the key given".into(),
+            });
+        }
+        crypto::verify_detached(sender, &self.header_bytes, &self.signature).map_err(|what| {
+            Error::BadSignature {
+                path: self.path.clone(),
+                what,
+            }
+        })
+    }
+
+    /// Check the payload's length and SHA-256 against the (signed) header.
+    pub fn check_payload(&self) -> Result<()> {
+        let mut file = File::open(&self.path).at(&self.path)?;
+        file.seek(SeekFrom::Start(self.header.payload.offset))
+            .at(&self.path)?;
+        let mut hasher = Sha256::new();
+        let mut limited = file.take(self.header.payload.length);
+        let n = io::copy(&mut limited, &mut hasher).at(&self.path)?;
+        if n != self.header.payload.length {
+            return Err(Error::Incomplete {
+                path: self.path.clone(),
+                what: "payload shorter than declared".into(),
+            });
+        }
+        if hex::encode(hasher.finalize()) != self.header.payload.sha256 {
+            return Err(Error::Damaged {
+                path: self.path.clone(),
+                what: "payload hash does not match the signed header".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Everything that can be checked without the recipient's secret key.
+    pub fn verify(&self, sender: &Cert) -> Result<()> {
+        self.check_signature(sender)?;
+        self.check_payload()
+    }
+
+    /// Decrypt the payload once and hand each entry to `visit` in order. Call only after
+    /// [`Bundle::verify`]. The inner signature by the sender is checked at the end; an
+    /// error from here means the caller must not commit what `visit` did.
+    pub fn read_payload(
+        &self,
+        key: &SecretKey,
+        sender: &Cert,
+        mut visit: impl FnMut(&str, &mut dyn Read) -> Result<()>,
+    ) -> Result<()> {
+        let path = &self.path;
+        let mut file = File::open(path).at(path)?;
+        file.seek(SeekFrom::Start(self.header.payload.offset))
+            .at(path)?;
+        let source = BufReader::with_capacity(1 << 16, file.take(self.header.payload.length));
+        let mut plain = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
+            Error::BadSignature {
+                path: path.clone(),
+                what: format!("payload: {e}"),
+            }
+        })?;
+        let damaged = |what: String| Error::Damaged {
+            path: path.clone(),
+            what,
+        };
+        {
+            let mut zstd = zstd::stream::read::Decoder::new(&mut plain).at(path)?;
+            zstd.window_log_max(ZSTD_WINDOW_LOG_MAX).at(path)?;
+            let cap = self.header.payload.content_size;
+            let mut limited = CapReader {
+                inner: zstd,
+                left: cap,
+                exceeded: false,
+            };
+            {
+                let mut archive = tar::Archive::new(&mut limited);
+                let entries = archive
+                    .entries()
+                    .map_err(|e| damaged(format!("payload: {e}")))?;
+                for entry in entries {
+                    let mut entry = entry.map_err(|e| damaged(format!("payload: {e}")))?;
+                    if entry.header().entry_type() != tar::EntryType::Regular {
+                        return Err(Error::refused(
+                            path,
+                            "payload holds a link or special file; refused",
+                        ));
+                    }
+                    let name = entry
+                        .path()
+                        .map_err(|e| damaged(format!("payload entry name: {e}")))?
+                        .to_string_lossy()
+                        .into_owned();
+                    check_entry_name(path, &name)?;
+                    visit(&name, &mut entry)?;
+                }
+            }
+            crypto::drain(&mut limited).map_err(|e| damaged(format!("payload: {e}")))?;
+            if limited.exceeded {
+                return Err(Error::refused(
+                    path,
+                    "payload is larger than its signed header declares; refused",
+                ));
+            }
+        }
+        crypto::drain(&mut plain).map_err(|e| Error::BadSignature {
+            path: path.clone(),
+            what: format!("payload: {e}"),
+        })?;
+        Ok(())
+    }
+}
+
+/// Refuse entry names that could escape a folder if ever written out.
+fn check_entry_name(path: &Path, name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.starts_with('/')
+        || name.starts_with('\\')
+        || name.contains('\0')
+        || name.contains(':')
+        || name
+            .split(['/', '\\'])
+            .any(|c| c == ".." || c == "." || c.is_empty());
+    if bad {
+        return Err(Error::refused(
+            path,
+            format!("payload entry '{name}' has an unsafe path; refused"),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads at most `left` bytes; notes when the inner reader had more.
+struct CapReader<R> {
+    inner: R,
+    left: u64,
+    exceeded: bool,
+}
+
+impl<R: Read> Read for CapReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? > 0 {
+                self.exceeded = true;
+                return Err(io::Error::other("payload exceeds its declared size"));
+            }
+            return Ok(0);
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Read a whole small entry (JSON documents), refusing more than `cap` bytes.
+pub fn read_small(path: &Path, name: &str, r: &mut dyn Read, cap: u64) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(cap + 1).read_to_end(&mut buf).at(path)?;
+    if buf.len() as u64 > cap {
+        return Err(Error::refused(
+            path,
+            format!("payload entry {name} is larger than {cap} bytes; refused"),
+        ));
+    }
+    Ok(buf)
+}

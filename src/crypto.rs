@@ -1,0 +1,414 @@
+//! Everything that touches OpenPGP: site keys, detached signatures over bundle headers,
+//! the signed-and-encrypted payload stream, and sealed blobs (results sealed to central,
+//! personal properties sealed to a centre).
+//!
+//! Keys are Cv25519 under the RFC 4880 (v4) profile and advertise SEIPDv1 only, so that
+//! GnuPG 2.2/2.4 can read what courier writes. Key creation time is back-dated to
+//! 2020-01-01: centre clocks are often wrong, and a key "created in the future" by a
+//! fast clock would make every signature by it look invalid elsewhere.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use sequoia_openpgp as openpgp;
+
+use openpgp::cert::prelude::*;
+use openpgp::crypto::{KeyPair, Password, SessionKey};
+use openpgp::packet::{PKESK, SKESK};
+use openpgp::parse::stream::{
+    DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure,
+    VerificationHelper,
+};
+use openpgp::parse::Parse;
+use openpgp::policy::StandardPolicy;
+use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
+use openpgp::serialize::SerializeInto;
+use openpgp::types::{Features, SymmetricAlgorithm};
+use openpgp::{Cert, Fingerprint, KeyHandle};
+
+use crate::error::{pgp, Error, Result};
+
+/// The one policy used everywhere.
+pub static POLICY: StandardPolicy<'static> = StandardPolicy::new();
+
+/// Key creation time for every generated key (see the module documentation).
+const KEY_EPOCH_SECS: u64 = 1_577_836_800; // 2020-01-01T00:00:00Z
+
+/// Generate a site certificate with secret keys: a certification primary key, one signing
+/// and one encryption subkey, all Cv25519; encrypted with `passphrase` when given.
+pub fn generate(userid: &str, passphrase: Option<&str>) -> Result<Cert> {
+    let (cert, _revocation) = CertBuilder::new()
+        .set_cipher_suite(CipherSuite::Cv25519)
+        .set_profile(openpgp::Profile::RFC4880)
+        .map_err(pgp)?
+        .set_features(Features::empty().set_seipdv1())
+        .map_err(pgp)?
+        .set_creation_time(UNIX_EPOCH + Duration::from_secs(KEY_EPOCH_SECS))
+        .set_validity_period(None)
+        .add_userid(userid)
+        .add_signing_subkey()
+        .add_subkey(
+            openpgp::types::KeyFlags::empty()
+                .set_transport_encryption()
+                .set_storage_encryption(),
+            None,
+            None,
+        )
+        .set_password(passphrase.map(Password::from))
+        .generate()
+        .map_err(pgp)?;
+    Ok(cert)
+}
+
+/// The fingerprint as 40 upper-case hex digits.
+pub fn fingerprint(cert: &Cert) -> String {
+    cert.fingerprint().to_hex()
+}
+
+/// ASCII-armored public certificate.
+pub fn armor_public(cert: &Cert) -> Result<String> {
+    let bytes = cert.armored().to_vec().map_err(pgp)?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// ASCII-armored secret key (as stored: encrypted when protected).
+pub fn armor_secret(cert: &Cert) -> Result<Vec<u8>> {
+    cert.as_tsk().armored().to_vec().map_err(pgp)
+}
+
+/// Parse a certificate (public or secret, armored or binary).
+pub fn parse_cert(bytes: &[u8]) -> Result<Cert> {
+    Cert::from_bytes(bytes).map_err(pgp)
+}
+
+/// A site's own secret key, ready to sign and decrypt.
+pub struct SecretKey {
+    cert: Cert,
+    passphrase: Option<Password>,
+}
+
+impl SecretKey {
+    /// Unlock a stored secret key. `Ok(None)` when a passphrase is needed and none given;
+    /// `Err(WrongPassphrase)`-like errors are reported by the caller from `false`.
+    pub fn unlock(cert: Cert, passphrase: Option<&str>) -> std::result::Result<Self, UnlockError> {
+        let key = SecretKey {
+            cert,
+            passphrase: passphrase.map(Password::from),
+        };
+        key.signer()?; // proves the passphrase (or its absence) is right
+        Ok(key)
+    }
+
+    /// Whether any secret key material in `cert` is passphrase-protected.
+    pub fn is_protected(cert: &Cert) -> bool {
+        cert.keys()
+            .secret()
+            .any(|k| k.key().secret().is_encrypted())
+    }
+
+    /// The public certificate.
+    pub fn public(&self) -> Cert {
+        self.cert.clone().strip_secret_key_material()
+    }
+
+    /// Fingerprint, 40 hex digits.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.cert)
+    }
+
+    fn unlock_key(
+        &self,
+        key: openpgp::packet::Key<
+            openpgp::packet::key::SecretParts,
+            openpgp::packet::key::UnspecifiedRole,
+        >,
+    ) -> std::result::Result<KeyPair, UnlockError> {
+        let key = if key.secret().is_encrypted() {
+            let pw = self
+                .passphrase
+                .as_ref()
+                .ok_or(UnlockError::PassphraseNeeded)?;
+            key.decrypt_secret(pw)
+                .map_err(|_| UnlockError::WrongPassphrase)?
+        } else {
+            key
+        };
+        key.into_keypair()
+            .map_err(|e| UnlockError::Other(e.to_string()))
+    }
+
+    /// The signing key pair.
+    pub fn signer(&self) -> std::result::Result<KeyPair, UnlockError> {
+        let ka = self
+            .cert
+            .keys()
+            .with_policy(&POLICY, None)
+            .secret()
+            .alive()
+            .revoked(false)
+            .for_signing()
+            .next()
+            .ok_or_else(|| UnlockError::Other("no usable signing key".into()))?;
+        self.unlock_key(ka.key().clone().role_into_unspecified())
+    }
+
+    /// Every decryption key pair.
+    pub fn decryptors(&self) -> Result<Vec<KeyPair>> {
+        let mut out = Vec::new();
+        for ka in self
+            .cert
+            .keys()
+            .with_policy(&POLICY, None)
+            .secret()
+            .for_storage_encryption()
+            .for_transport_encryption()
+        {
+            out.push(
+                self.unlock_key(ka.key().clone().role_into_unspecified())
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Why a secret key could not be unlocked.
+#[derive(Debug, thiserror::Error)]
+pub enum UnlockError {
+    #[error("passphrase needed")]
+    PassphraseNeeded,
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("{0}")]
+    Other(String),
+}
+
+fn recipients(cert: &Cert) -> Result<Vec<openpgp::serialize::stream::Recipient<'_>>> {
+    let keys: Vec<_> = cert
+        .keys()
+        .with_policy(&POLICY, None)
+        .supported()
+        .alive()
+        .revoked(false)
+        .for_transport_encryption()
+        .for_storage_encryption()
+        .map(|ka| ka.into())
+        .collect();
+    if keys.is_empty() {
+        return Err(Error::Internal(format!(
+            "certificate {} has no encryption key",
+            cert.fingerprint()
+        )));
+    }
+    Ok(keys)
+}
+
+/// A detached signature over `data` by the site key.
+pub fn sign_detached(key: &SecretKey, data: &[u8]) -> Result<Vec<u8>> {
+    let signer = key.signer().map_err(|e| Error::Internal(e.to_string()))?;
+    let mut out = Vec::new();
+    {
+        let message = Message::new(&mut out);
+        let mut w = Signer::new(message, signer)
+            .map_err(pgp)?
+            .detached()
+            .build()
+            .map_err(pgp)?;
+        w.write_all(data)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        w.finalize().map_err(pgp)?;
+    }
+    Ok(out)
+}
+
+/// Check a detached signature by `cert` over `data`; `Err` carries the reason.
+pub fn verify_detached(cert: &Cert, data: &[u8], sig: &[u8]) -> std::result::Result<(), String> {
+    let helper = SignerCheck {
+        cert: cert.clone(),
+        good: false,
+    };
+    let mut v = DetachedVerifierBuilder::from_bytes(sig)
+        .map_err(|e| format!("unreadable signature ({e})"))?
+        .with_policy(&POLICY, None, helper)
+        .map_err(|e| format!("{e}"))?;
+    v.verify_bytes(data).map_err(|e| format!("{e}"))?;
+    if v.into_helper().good {
+        Ok(())
+    } else {
+        Err("no good signature by the sender's key".into())
+    }
+}
+
+/// Verification helper: accepts only a good signature by one given certificate.
+struct SignerCheck {
+    cert: Cert,
+    good: bool,
+}
+
+impl VerificationHelper for SignerCheck {
+    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        Ok(vec![self.cert.clone()])
+    }
+    fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
+        for layer in structure.into_iter() {
+            if let MessageLayer::SignatureGroup { results } = layer {
+                for r in results {
+                    match r {
+                        Ok(good) if good.ka.cert().fingerprint() == self.cert.fingerprint() => {
+                            self.good = true
+                        }
+                        Ok(_) => {}
+                        Err(e) => return Err(anyhow::anyhow!("{e}")),
+                    }
+                }
+            }
+        }
+        if self.good {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("no good signature by the sender's key"))
+        }
+    }
+}
+
+/// Wrap `sink` in a writer stack that signs with `key` and encrypts to `recipient`:
+/// a standard OpenPGP message (`gpg --decrypt` reads it). Call `finalize()` on the
+/// returned writer to finish the message.
+pub fn sign_encrypt_writer<'a, W: Write + Send + Sync + 'a>(
+    sink: W,
+    key: &SecretKey,
+    recipient: &'a Cert,
+) -> Result<Message<'a>> {
+    let signer = key.signer().map_err(|e| Error::Internal(e.to_string()))?;
+    let message = Message::new(sink);
+    let message = Encryptor::for_recipients(message, recipients(recipient)?)
+        .symmetric_algo(SymmetricAlgorithm::AES256)
+        .build()
+        .map_err(pgp)?;
+    let message = Signer::new(message, signer)
+        .map_err(pgp)?
+        .build()
+        .map_err(pgp)?;
+    LiteralWriter::new(message).build().map_err(pgp)
+}
+
+/// Seal `data` to `recipient` (encrypted, not signed): used for results at rest at the
+/// centre and for personal properties sent to a centre.
+pub fn seal(recipient: &Cert, data: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(data.len() + 256);
+    {
+        let message = Message::new(&mut out);
+        let message = Encryptor::for_recipients(message, recipients(recipient)?)
+            .symmetric_algo(SymmetricAlgorithm::AES256)
+            .build()
+            .map_err(pgp)?;
+        let mut w = LiteralWriter::new(message).build().map_err(pgp)?;
+        w.write_all(data)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        w.finalize().map_err(pgp)?;
+    }
+    Ok(out)
+}
+
+/// Open a sealed blob with the site's own key.
+pub fn unseal(key: &SecretKey, blob: &[u8]) -> Result<Vec<u8>> {
+    let helper = Decrypt {
+        keys: key.decryptors()?,
+        sender: None,
+        good: false,
+    };
+    let mut d = DecryptorBuilder::from_bytes(blob)
+        .map_err(pgp)?
+        .with_policy(&POLICY, None, helper)
+        .map_err(pgp)?;
+    let mut out = Vec::new();
+    d.read_to_end(&mut out).map_err(|e| Error::Pgp(e.into()))?;
+    Ok(out)
+}
+
+/// A reader of the plaintext of a signed-and-encrypted message. The sender's signature is
+/// checked when the end of the message is read: a missing or bad signature turns the final
+/// read into an error, so callers must read to the end (see [`drain`]).
+pub fn decrypt_verify_reader<'a, R: Read + Send + Sync + 'a>(
+    source: R,
+    key: &SecretKey,
+    sender: &Cert,
+) -> Result<impl Read + 'a> {
+    let helper = Decrypt {
+        keys: key.decryptors()?,
+        sender: Some(sender.clone()),
+        good: false,
+    };
+    DecryptorBuilder::from_reader(source)
+        .map_err(pgp)?
+        // The ciphertext's hash was checked against the signed header before decryption,
+        // so plaintext may stream without being held back for the inner signature.
+        .buffer_size(64 * 1024)
+        .with_policy(&POLICY, None, helper)
+        .map_err(pgp)
+}
+
+/// Read a reader to its end, discarding the bytes.
+pub fn drain(r: &mut impl Read) -> io::Result<u64> {
+    io::copy(r, &mut io::sink())
+}
+
+struct Decrypt {
+    keys: Vec<KeyPair>,
+    sender: Option<Cert>,
+    good: bool,
+}
+
+impl VerificationHelper for Decrypt {
+    fn get_certs(&mut self, _ids: &[KeyHandle]) -> openpgp::Result<Vec<Cert>> {
+        Ok(self.sender.iter().cloned().collect())
+    }
+    fn check(&mut self, structure: MessageStructure) -> openpgp::Result<()> {
+        let Some(sender) = &self.sender else {
+            return Ok(());
+        };
+        let want: Fingerprint = sender.fingerprint();
+        for layer in structure.into_iter() {
+            if let MessageLayer::SignatureGroup { results } = layer {
+                for r in results.into_iter().flatten() {
+                    if r.ka.cert().fingerprint() == want {
+                        self.good = true;
+                    }
+                }
+            }
+        }
+        if self.good {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("payload is not signed by the sender's key"))
+        }
+    }
+}
+
+impl DecryptionHelper for Decrypt {
+    fn decrypt(
+        &mut self,
+        pkesks: &[PKESK],
+        _skesks: &[SKESK],
+        sym_algo: Option<SymmetricAlgorithm>,
+        decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
+    ) -> openpgp::Result<Option<Cert>> {
+        for pkesk in pkesks {
+            for pair in self.keys.iter_mut() {
+                let matches = match pkesk.recipient() {
+                    Some(handle) => handle.aliases(KeyHandle::from(pair.public().keyid())),
+                    None => true,
+                };
+                if !matches {
+                    continue;
+                }
+                if let Some((algo, sk)) = pkesk.decrypt(pair, sym_algo) {
+                    if decrypt(algo, &sk) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Err(anyhow::anyhow!("not encrypted to this site's key"))
+    }
+}

@@ -1,0 +1,659 @@
+//! Central → test centre: data bundles.
+//!
+//! Central remembers, per centre, the scope list (id, checksum) of every data bundle it
+//! wrote. When the centre acknowledges having applied bundle N and its inventory digest
+//! equals that of N's scope list, central knows exactly what the centre holds, and the
+//! next export carries only what differs. Until then every export carries the whole scope
+//! (a lost bundle is covered by the next one). Each bundle also carries the full scope
+//! list, so the centre deletes what left its scope.
+//!
+//! Payload entries, in order: `scope-*.jsonl` (schemas/data-scope.schema.json),
+//! `entities-*.jsonl` (schemas/data-entity.schema.json), `packages/<sha256>.zip`,
+//! `acks.json` (schemas/data-acks.schema.json).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec};
+use crate::crypto;
+use crate::entities::{self, b64, excluded_set, ScopeEntry};
+use crate::error::{Error, IoContext, Result};
+use crate::import::{ImportOptions, Outcome};
+use crate::site::openpgp_cert::Cert;
+use crate::site::{Role, Site};
+use crate::store::{NewHistory, Tx};
+
+/// One line of `scope-*.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeLine {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub checksum: String,
+}
+
+/// One line of `entities-*.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityLine {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub checksum: String,
+    pub properties: Map<String, Value>,
+    /// Personal properties as one JSON object sealed to the centre's key (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sealed_names: Vec<String>,
+}
+
+/// `acks.json`: what central stored of the centre's results and logs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acks {
+    pub results: Vec<ResultAck>,
+    pub logs: Vec<LogAck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultAck {
+    pub execution_id: String,
+    pub revision: i64,
+    pub content_sha256: String,
+    /// `stored`, `unchanged`, `replaced`, `stale` or `conflict`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogAck {
+    pub batch_id: String,
+    /// `stored`, or `waiting` for its result.
+    pub status: String,
+}
+
+/// What an export wrote (or that there was nothing to write).
+#[derive(Debug, Serialize)]
+pub struct ExportReport {
+    pub files: Vec<PathBuf>,
+    pub counts: BTreeMap<String, u64>,
+    pub message: String,
+}
+
+/// Digest of an inventory: sorted `id checksum` lines.
+pub fn inventory_digest<'a>(items: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let mut v: Vec<(&str, &str)> = items.collect();
+    v.sort();
+    let mut h = Sha256::new();
+    for (id, sum) in v {
+        h.update(id.as_bytes());
+        h.update(b" ");
+        h.update(sum.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// Central: write the next data bundle for `org` into `out_dir`.
+pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
+    site.require(Role::Central)?;
+    let key = site.secret_key()?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let row: Option<(Option<String>, i64, Option<i64>, String)> = tx
+        .conn()
+        .query_row(
+            "SELECT fingerprint, next_seq, acked_seq, packages_held FROM centers WHERE org_id = ?1",
+            [org],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((fpr, seq, acked_seq, held)) = row else {
+        return Err(Error::Usage {
+            what: format!("unknown centre {org}; register it with 'courier center add {org}'"),
+        });
+    };
+    let Some(fpr) = fpr else {
+        return Err(Error::Usage {
+            what: format!("centre {org} has not enrolled yet; import its enrollment reply first"),
+        });
+    };
+    let (_, _, cert_text) = tx
+        .peer(&fpr)?
+        .ok_or_else(|| Error::Internal(format!("no pinned key for {org}")))?;
+    let center_cert = crypto::parse_cert(cert_text.as_bytes())?;
+    let packages_held: BTreeSet<String> = serde_json::from_str(&held).unwrap_or_default();
+
+    let scope = entities::scope(&tx, org)?;
+    let acked: HashMap<String, String> = match acked_seq {
+        Some(s) => {
+            let mut stmt = tx
+                .conn()
+                .prepare("SELECT id, checksum FROM export_scope WHERE org_id = ?1 AND seq = ?2")?;
+            let rows = stmt.query_map(params![org, s], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        }
+        None => HashMap::new(),
+    };
+    let in_scope: BTreeSet<&str> = scope.iter().map(|e| e.id.as_str()).collect();
+    let changed: Vec<&ScopeEntry> = scope
+        .iter()
+        .filter(|e| acked.get(&e.id) != Some(&e.checksum))
+        .collect();
+    let deleted = acked
+        .keys()
+        .filter(|id| !in_scope.contains(id.as_str()))
+        .count();
+    let acks = owed_acks(&tx, org)?;
+    if acked_seq.is_some()
+        && changed.is_empty()
+        && deleted == 0
+        && acks.results.is_empty()
+        && acks.logs.is_empty()
+    {
+        return Ok(ExportReport {
+            files: vec![],
+            counts: BTreeMap::new(),
+            message: format!("nothing changed for centre {org}; no bundle written"),
+        });
+    }
+    let mut packages: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for e in &changed {
+        if let Some(sha) = &e.package {
+            if !packages_held.contains(sha) {
+                packages.insert(sha.clone(), site.package_path(sha));
+            }
+        }
+    }
+    let spec = Spec {
+        kind: Kind::Data,
+        bundle_id: bundle::new_id(),
+        set: SetRef {
+            id: bundle::new_id(),
+            index: 1,
+            count: 1,
+        },
+        sender: Party {
+            fingerprint: site.config.fingerprint.clone(),
+            role: Role::Central,
+            org_id: None,
+        },
+        recipient: Party {
+            fingerprint: fpr.clone(),
+            role: Role::Center,
+            org_id: Some(org.to_string()),
+        },
+        org_id: org.to_string(),
+        sequence: seq as u64,
+        sender_certificate: None,
+    };
+    let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
+    let settings = &site.config.settings;
+    let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
+        let mut lines = p.lines("scope");
+        for e in &scope {
+            lines.push(&ScopeLine {
+                id: e.id.clone(),
+                kind: e.kind.clone(),
+                checksum: e.checksum.clone(),
+            })?;
+        }
+        lines.finish()?;
+        p.count("scope", scope.len() as u64);
+        let mut lines = p.lines("entities");
+        for e in &changed {
+            let excluded = excluded_set(settings, &e.kind);
+            let personal: BTreeSet<&str> = settings
+                .personal(&e.kind)
+                .iter()
+                .map(String::as_str)
+                .collect();
+            let mut props = Map::new();
+            let mut secret = Map::new();
+            for (k, v) in &e.properties {
+                if excluded.contains(k.as_str()) {
+                    continue;
+                }
+                if personal.contains(k.as_str()) {
+                    secret.insert(k.clone(), v.clone());
+                } else {
+                    props.insert(k.clone(), v.clone());
+                }
+            }
+            let (sealed, sealed_names) = if secret.is_empty() {
+                (None, vec![])
+            } else {
+                let names = secret.keys().cloned().collect();
+                let blob =
+                    crypto::seal(&center_cert, Value::Object(secret).to_string().as_bytes())?;
+                (Some(b64(&blob)), names)
+            };
+            lines.push(&EntityLine {
+                kind: e.kind.clone(),
+                id: e.id.clone(),
+                checksum: e.checksum.clone(),
+                properties: props,
+                sealed,
+                sealed_names,
+            })?;
+        }
+        lines.finish()?;
+        for e in &changed {
+            p.count(&e.kind, 1);
+        }
+        for (sha, path) in &packages {
+            let f = std::fs::File::open(path).at(path)?;
+            let size = f.metadata().at(path)?.len();
+            p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
+        }
+        p.count("packages", packages.len() as u64);
+        p.count("result-acks", acks.results.len() as u64);
+        p.count("log-acks", acks.logs.len() as u64);
+        p.add_json("acks.json", &acks)
+    })?;
+    for e in &scope {
+        tx.conn().execute(
+            "INSERT INTO export_scope (org_id, seq, id, type, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![org, seq, e.id, e.kind, e.checksum],
+        )?;
+    }
+    tx.conn().execute(
+        "UPDATE acks_out SET first_seq = ?1 WHERE org_id = ?2 AND first_seq IS NULL",
+        params![seq, org],
+    )?;
+    tx.conn().execute(
+        "UPDATE centers SET next_seq = ?1 WHERE org_id = ?2",
+        params![seq + 1, org],
+    )?;
+    tx.record_bundle("out", &written.header, &out.to_string_lossy())?;
+    let counts = written.header.counts.clone();
+    tx.add_history(NewHistory {
+        action: "export",
+        org_id: Some(org),
+        bundle_id: Some(&written.header.bundle_id),
+        kind: Some("data"),
+        seq: Some(seq),
+        status: "success",
+        counts: json!(counts),
+        report: format!(
+            "{} changed of {} in scope, {} left scope, {} package(s)",
+            changed.len(),
+            scope.len(),
+            deleted,
+            packages.len()
+        ),
+    })?;
+    tx.commit()?;
+    let file = written.persist()?;
+    Ok(ExportReport {
+        files: vec![file],
+        counts,
+        message: format!(
+            "data bundle {seq} for centre {org}: {} changed, {deleted} removed, {} package(s)",
+            changed.len(),
+            packages.len()
+        ),
+    })
+}
+
+fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
+    let mut stmt = tx.conn().prepare(
+        "SELECT item, ref, revision, content_sha256, status, reason FROM acks_out WHERE org_id = ?1 ORDER BY item, ref",
+    )?;
+    let mut rows = stmt.query([org])?;
+    let mut acks = Acks::default();
+    while let Some(r) = rows.next()? {
+        let item: String = r.get(0)?;
+        if item == "result" {
+            acks.results.push(ResultAck {
+                execution_id: r.get(1)?,
+                revision: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                content_sha256: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                status: r.get(4)?,
+                reason: r.get(5)?,
+            });
+        } else {
+            acks.logs.push(LogAck {
+                batch_id: r.get(1)?,
+                status: r.get(4)?,
+            });
+        }
+    }
+    Ok(acks)
+}
+
+/// Centre: apply a verified data bundle in one transaction.
+pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Result<Outcome> {
+    site.require(Role::Center)?;
+    let path = &b.path;
+    let h = &b.header;
+    if h.sender.role != Role::Central {
+        return Err(Error::refused(
+            path,
+            "data bundles come from central only; refused",
+        ));
+    }
+    let key = site.secret_key()?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    if tx.bundle_seen(&h.bundle_id)? {
+        return Ok(Outcome::already());
+    }
+    let mut rollback = false;
+    if let Some(last) = tx.last_seq_in(&h.sender.fingerprint, "data")? {
+        if (h.sequence as i64) <= last {
+            if !opts.allow_rollback {
+                return Err(Error::Rollback {
+                    path: path.clone(),
+                    found: h.sequence,
+                    applied: last as u64,
+                    sender: "central".into(),
+                });
+            }
+            rollback = true;
+        }
+    }
+    let history_n = tx.add_history(NewHistory {
+        action: "import",
+        org_id: Some(&h.org_id),
+        bundle_id: Some(&h.bundle_id),
+        kind: Some("data"),
+        seq: Some(h.sequence as i64),
+        status: "in-progress",
+        counts: json!({}),
+        report: String::new(),
+    })?;
+    let mut scope: HashMap<String, (String, String)> = HashMap::new();
+    let mut actions: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut seen_entities: BTreeSet<String> = BTreeSet::new();
+    let mut new_packages: Vec<String> = Vec::new();
+    let mut acks: Option<Acks> = None;
+    let note = |actions: &mut BTreeMap<&'static str, BTreeMap<String, u64>>,
+                tx: &Tx<'_>,
+                id: &str,
+                kind: &str,
+                action: &'static str|
+     -> Result<()> {
+        *actions
+            .entry(action)
+            .or_default()
+            .entry(kind.to_string())
+            .or_default() += 1;
+        tx.entity_history(history_n, id, kind, action)
+    };
+    b.read_payload(&key, cert, |name, r| {
+        if name.starts_with("scope-") && name.ends_with(".jsonl") {
+            for_lines(path, name, r, |v| {
+                crate::schema::check("data-scope", &v).map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                let l: ScopeLine = serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                scope.insert(l.id, (l.kind, l.checksum));
+                Ok(())
+            })
+        } else if name.starts_with("entities-") && name.ends_with(".jsonl") {
+            for_lines(path, name, r, |v| {
+                crate::schema::check("data-entity", &v).map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                let l: EntityLine = serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                let old: Option<String> = tx.conn().query_row("SELECT checksum FROM entities WHERE id = ?1", [&l.id], |r| r.get(0)).optional()?;
+                let action = match &old {
+                    None => "created",
+                    Some(c) if *c == l.checksum => "touched",
+                    Some(_) => "updated",
+                };
+                let sealed = match &l.sealed {
+                    Some(s) => Some(entities::unb64(s).ok_or_else(|| Error::refused(path, format!("{name}: sealed properties of {} are not base64", l.id)))?),
+                    None => None,
+                };
+                let package = match l.properties.get(entities::ORIGIN_PACKAGE).and_then(Value::as_str) {
+                    Some(p) => p.strip_prefix("package:sha256:").map(String::from),
+                    None => None,
+                };
+                tx.conn().execute(
+                    "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET type = excluded.type, checksum = excluded.checksum,
+                       properties = excluded.properties, sealed = excluded.sealed, sealed_names = excluded.sealed_names,
+                       package = excluded.package, updated_at = excluded.updated_at",
+                    params![l.id, l.kind, l.checksum, Value::Object(l.properties.clone()).to_string(), sealed,
+                        serde_json::to_string(&l.sealed_names).unwrap_or_default(), package, crate::time::now_rfc3339()],
+                )?;
+                note(&mut actions, &tx, &l.id, &l.kind, action)?;
+                seen_entities.insert(l.id);
+                Ok(())
+            })
+        } else if let Some(sha) = name.strip_prefix("packages/").and_then(|n| n.strip_suffix(".zip")) {
+            receive_package(site, &tx, path, sha, r)?;
+            new_packages.push(sha.to_string());
+            Ok(())
+        } else if name == "acks.json" {
+            let bytes = bundle::read_small(path, name, r, 256 << 20)?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
+            crate::schema::check("data-acks", &v).map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
+            acks = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+            Ok(())
+        } else {
+            Err(Error::refused(path, format!("unexpected payload entry {name}; refused")))
+        }
+    })?;
+    // What the centre holds and central's list does not name has left the scope.
+    let held: Vec<(String, String, String)> = {
+        let mut stmt = tx
+            .conn()
+            .prepare("SELECT id, type, checksum FROM entities")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut missing = Vec::new();
+    for (id, kind, sum) in &held {
+        match scope.get(id) {
+            None => {
+                tx.conn()
+                    .execute("DELETE FROM entities WHERE id = ?1", [id])?;
+                note(&mut actions, &tx, id, kind, "deleted")?;
+            }
+            Some((_, want)) if !seen_entities.contains(id) => {
+                if want == sum {
+                    note(&mut actions, &tx, id, kind, "touched")?;
+                } else {
+                    missing.push(id.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let held_ids: BTreeSet<&str> = held.iter().map(|(id, _, _)| id.as_str()).collect();
+    missing.extend(
+        scope
+            .keys()
+            .filter(|id| !held_ids.contains(id.as_str()) && !seen_entities.contains(*id))
+            .cloned(),
+    );
+    // Deliveries whose package is not here cannot run: report them.
+    let mut stmt = tx.conn().prepare(
+        "SELECT e.id FROM entities e LEFT JOIN packages p ON p.sha256 = e.package
+         WHERE e.type = 'delivery' AND e.package IS NOT NULL AND p.sha256 IS NULL",
+    )?;
+    let no_package: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(stmt);
+    // Packages no delivery uses any more are dropped (files removed after commit).
+    let mut stmt = tx.conn().prepare(
+        "SELECT sha256 FROM packages WHERE sha256 NOT IN (SELECT package FROM entities WHERE package IS NOT NULL)",
+    )?;
+    let orphans: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(stmt);
+    for sha in &orphans {
+        tx.conn()
+            .execute("DELETE FROM packages WHERE sha256 = ?1", [sha])?;
+    }
+    let (acked_results, acked_logs) = match &acks {
+        Some(a) => crate::results::apply_acks(site, &tx, a)?,
+        None => (0, 0),
+    };
+    tx.record_bundle("in", h, &path.to_string_lossy())?;
+    let mut report = format!(
+        "{}; {} package(s) received, {} dropped; {acked_results} result(s) and {acked_logs} log batch(es) acknowledged",
+        summarize(&actions),
+        new_packages.len(),
+        orphans.len()
+    );
+    if rollback {
+        report.push_str("; ROLLBACK applied with --allow-rollback");
+    }
+    if !missing.is_empty() {
+        report.push_str(&format!(
+            "; {} entity(ies) in scope not received (next export covers them)",
+            missing.len()
+        ));
+    }
+    if !no_package.is_empty() {
+        report.push_str(&format!(
+            "; deliveries without their package: {}",
+            no_package.join(", ")
+        ));
+    }
+    tx.conn().execute(
+        "UPDATE history SET status = 'success', counts = ?1, report = ?2 WHERE n = ?3",
+        params![json!(actions).to_string(), report, history_n],
+    )?;
+    rehash_last(&tx, history_n)?;
+    tx.commit()?;
+    for sha in &orphans {
+        let _ = std::fs::remove_file(site.package_path(sha));
+    }
+    Ok(Outcome {
+        already: false,
+        partial: !missing.is_empty() || !no_package.is_empty(),
+        message: report,
+    })
+}
+
+/// Recompute the hash of a history row updated in the same transaction that added it.
+fn rehash_last(tx: &Tx<'_>, n: i64) -> Result<()> {
+    let row: (String, String, String, Option<String>, Option<String>, Option<String>, Option<i64>, String, String, String) = tx.conn().query_row(
+        "SELECT prev_hash, at, action, org_id, bundle_id, kind, seq, status, counts, report FROM history WHERE n = ?1",
+        [n],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)),
+    )?;
+    let v = json!([row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9]);
+    let hash = hex::encode(
+        Sha256::new()
+            .chain_update(row.0.as_bytes())
+            .chain_update(v.to_string())
+            .finalize(),
+    );
+    tx.conn().execute(
+        "UPDATE history SET hash = ?1 WHERE n = ?2",
+        params![hash, n],
+    )?;
+    Ok(())
+}
+
+fn summarize(actions: &BTreeMap<&'static str, BTreeMap<String, u64>>) -> String {
+    let parts: Vec<String> = ["created", "updated", "touched", "deleted"]
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {a}",
+                actions.get(a).map(|m| m.values().sum::<u64>()).unwrap_or(0)
+            )
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// Read a JSON Lines entry line by line.
+pub(crate) fn for_lines(
+    path: &Path,
+    name: &str,
+    r: &mut dyn Read,
+    mut each: impl FnMut(Value) -> Result<()>,
+) -> Result<()> {
+    let reader = std::io::BufReader::new(r);
+    for (i, line) in std::io::BufRead::lines(reader).enumerate() {
+        let line = line.at(path)?;
+        if line.is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&line)
+            .map_err(|e| Error::refused(path, format!("{name} line {}: {e}", i + 1)))?;
+        each(v)?;
+    }
+    Ok(())
+}
+
+/// Receive a test package: stream to a temporary file, check its hash and content, then
+/// keep it as packages/<sha256>.zip (byte-identical to central's).
+fn receive_package(
+    site: &Site,
+    tx: &Tx<'_>,
+    path: &Path,
+    sha: &str,
+    r: &mut dyn Read,
+) -> Result<()> {
+    if sha.len() != 64
+        || !sha
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    {
+        return Err(Error::refused(
+            path,
+            format!("package name {sha} is not a SHA-256; refused"),
+        ));
+    }
+    let dir = site.packages_dir();
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pkg-")
+        .suffix(".part")
+        .tempfile_in(&dir)
+        .at(&dir)?;
+    let mut h = Sha256::new();
+    let size = std::io::copy(
+        r,
+        &mut entities::TeeHash {
+            inner: tmp.as_file_mut(),
+            hash: &mut h,
+        },
+    )
+    .at(path)?;
+    if hex::encode(h.finalize()) != sha {
+        return Err(Error::refused(
+            path,
+            format!("package {sha} does not match its hash; refused"),
+        ));
+    }
+    let f = tmp.reopen().at(tmp.path())?;
+    crate::package::check_package(std::io::BufReader::new(f)).map_err(|problem| {
+        Error::BadPackage {
+            path: path.join(format!("packages/{sha}.zip")),
+            problem,
+        }
+    })?;
+    tmp.as_file().sync_all().at(tmp.path())?;
+    let dest = site.package_path(sha);
+    tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+    tx.conn().execute(
+        "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            sha,
+            size as i64,
+            format!("{sha}.zip"),
+            crate::time::now_rfc3339()
+        ],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,447 @@
+//! The handshake over files.
+//!
+//! 1. Central registers a centre (`center add`) and writes an enrollment file: central's
+//!    certificate, the org id and a one-time token, signed by central.
+//! 2. The centre checks the file against the fingerprint read out by phone or on paper,
+//!    pins central's certificate and writes a reply bundle (its certificate and the token,
+//!    signed by the centre, encrypted to central).
+//! 3. Central imports the reply: right recipient, known org, right token not used by
+//!    another key; it then pins the centre's certificate.
+//!
+//! Only the SHA-256 of a token is stored at central, so a copy of central's store does not
+//! let anyone enroll.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec};
+use crate::crypto;
+use crate::error::{Error, IoContext, Result};
+use crate::site::{write_atomic, Role, Site};
+use crate::store::NewHistory;
+
+/// The signed body of an enrollment file (schemas/enrollment-body.schema.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentBody {
+    pub org_id: String,
+    pub label: String,
+    pub token: String,
+    pub central_fingerprint: String,
+    pub central_name: String,
+    pub central_certificate: String,
+    pub created: String,
+}
+
+/// An enrollment file (schemas/enrollment.schema.json): the body as exact signed text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentFile {
+    pub format: u64,
+    pub kind: String,
+    pub body: String,
+    pub signature: String,
+}
+
+/// The payload document of an enrollment reply (schemas/enrollment-reply.schema.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    pub org_id: String,
+    pub token: String,
+    pub center_fingerprint: String,
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Normalise a fingerprint typed by a person: drop spaces and colons, upper-case.
+pub fn normalize_fingerprint(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect::<String>()
+        .to_uppercase()
+}
+
+/// Central: register a centre and write its enrollment file. Returns central's fingerprint.
+pub fn add_center(site: &Site, org_id: &str, label: &str, out: &Path) -> Result<String> {
+    site.require(Role::Central)?;
+    crate::entities::check_org_id(org_id)?;
+    let key = site.secret_key()?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let existing: Option<Option<String>> = tx
+        .conn()
+        .query_row(
+            "SELECT fingerprint FROM centers WHERE org_id = ?1",
+            [org_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(fpr) = existing {
+        let what = match fpr {
+            Some(f) => format!("centre {org_id} is already enrolled with key {f}"),
+            None => format!("centre {org_id} is already registered and waits for its reply; use the enrollment file written then"),
+        };
+        return Err(Error::Usage { what });
+    }
+    let mut token = [0u8; 32];
+    getrandom::fill(&mut token).map_err(|e| Error::Internal(e.to_string()))?;
+    let token = hex::encode(token);
+    let cert = site.certificate()?;
+    let body = EnrollmentBody {
+        org_id: org_id.to_string(),
+        label: label.to_string(),
+        token: token.clone(),
+        central_fingerprint: crypto::fingerprint(&cert),
+        central_name: site.config.name.clone().unwrap_or_default(),
+        central_certificate: crypto::armor_public(&cert)?,
+        created: crate::time::now_rfc3339(),
+    };
+    let body_text = serde_json::to_string(&body).map_err(|e| Error::Internal(e.to_string()))?;
+    let sig = crypto::sign_detached(&key, body_text.as_bytes())?;
+    let file = EnrollmentFile {
+        format: 1,
+        kind: "courier-enrollment".into(),
+        body: body_text,
+        signature: armor_signature(&sig)?,
+    };
+    tx.conn().execute(
+        "INSERT INTO centers (org_id, label, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            org_id,
+            label,
+            sha256_hex(&token),
+            crate::time::now_rfc3339()
+        ],
+    )?;
+    tx.add_history(NewHistory {
+        action: "center-add",
+        org_id: Some(org_id),
+        status: "success",
+        counts: serde_json::json!({}),
+        report: format!(
+            "registered {org_id} ({label}); enrollment file {}",
+            out.display()
+        ),
+        ..Default::default()
+    })?;
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+    write_atomic(out, &json)?;
+    tx.commit()?;
+    Ok(body.central_fingerprint)
+}
+
+fn armor_signature(sig: &[u8]) -> Result<String> {
+    use sequoia_openpgp::armor::{Kind as ArmorKind, Writer};
+    use std::io::Write;
+    let mut w = Writer::new(Vec::new(), ArmorKind::Signature)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    w.write_all(sig)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let bytes = w.finalize().map_err(|e| Error::Internal(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Read and check an enrollment file's signature; returns its body.
+pub fn read_enrollment(path: &Path) -> Result<EnrollmentBody> {
+    let refuse = |what: String| Error::Enrollment {
+        path: path.to_path_buf(),
+        what,
+    };
+    let bytes = std::fs::read(path).at(path)?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| refuse(format!("not an enrollment file ({e})")))?;
+    crate::schema::check("enrollment", &value).map_err(refuse)?;
+    let file: EnrollmentFile = serde_json::from_value(value).map_err(|e| refuse(e.to_string()))?;
+    let body_value: serde_json::Value =
+        serde_json::from_str(&file.body).map_err(|e| refuse(format!("body is not JSON ({e})")))?;
+    crate::schema::check("enrollment-body", &body_value).map_err(refuse)?;
+    let body: EnrollmentBody =
+        serde_json::from_value(body_value).map_err(|e| refuse(e.to_string()))?;
+    let cert = crypto::parse_cert(body.central_certificate.as_bytes())
+        .map_err(|_| refuse("central's certificate in the file is unreadable".into()))?;
+    if crypto::fingerprint(&cert) != body.central_fingerprint {
+        return Err(refuse(
+            "the certificate does not match the fingerprint in the file".into(),
+        ));
+    }
+    let sig = sequoia_openpgp::armor::Reader::from_bytes(
+        file.signature.as_bytes(),
+        sequoia_openpgp::armor::ReaderMode::Tolerant(Some(sequoia_openpgp::armor::Kind::Signature)),
+    );
+    let mut sig_bytes = Vec::new();
+    std::io::Read::read_to_end(&mut { sig }, &mut sig_bytes)
+        .map_err(|_| refuse("signature is not readable".into()))?;
+    crypto::verify_detached(&cert, file.body.as_bytes(), &sig_bytes).map_err(|e| {
+        refuse(format!(
+            "bad signature: {e}; the file was altered or forged"
+        ))
+    })?;
+    Ok(body)
+}
+
+/// Centre: check an enrollment file, pin central, write the reply into `out_dir`.
+/// `confirm` is asked when no fingerprint was given; it returns whether the operator
+/// confirmed the printed fingerprint.
+pub fn enroll(
+    site: &Site,
+    file: &Path,
+    expect_fingerprint: Option<&str>,
+    out_dir: &Path,
+    confirm: &mut dyn FnMut(&EnrollmentBody) -> bool,
+) -> Result<PathBuf> {
+    site.require(Role::Center)?;
+    let refuse = |what: String| Error::Enrollment {
+        path: file.to_path_buf(),
+        what,
+    };
+    let body = read_enrollment(file)?;
+    match expect_fingerprint {
+        Some(expected) => {
+            if normalize_fingerprint(expected) != body.central_fingerprint {
+                return Err(refuse(format!(
+                    "central's fingerprint is {}, not the expected {}; do not enroll with this file",
+                    body.central_fingerprint,
+                    normalize_fingerprint(expected)
+                )));
+            }
+        }
+        None => {
+            if !confirm(&body) {
+                return Err(refuse(
+                    "central's fingerprint was not confirmed; pass --expect-fingerprint FPR".into(),
+                ));
+            }
+        }
+    }
+    let org = site.org_id()?.to_string();
+    if body.org_id != org {
+        return Err(refuse(format!(
+            "the file enrolls centre {}, and this site is centre {org}",
+            body.org_id
+        )));
+    }
+    let key = site.secret_key()?;
+    let central_cert = crypto::parse_cert(body.central_certificate.as_bytes())?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    if let Some((fpr, _)) = tx.peer_by_role("central")? {
+        if fpr != body.central_fingerprint {
+            return Err(refuse(format!(
+                "this centre is already enrolled with central {fpr}"
+            )));
+        }
+    }
+    tx.pin_peer(
+        &body.central_fingerprint,
+        "central",
+        None,
+        &body.central_certificate,
+    )?;
+    let my_cert = site.certificate()?;
+    let me = Party {
+        fingerprint: key.fingerprint(),
+        role: Role::Center,
+        org_id: Some(org.clone()),
+    };
+    let central = Party {
+        fingerprint: body.central_fingerprint.clone(),
+        role: Role::Central,
+        org_id: None,
+    };
+    let set = bundle::new_id();
+    let spec = Spec {
+        kind: Kind::EnrollmentReply,
+        bundle_id: bundle::new_id(),
+        set: SetRef {
+            id: set,
+            index: 1,
+            count: 1,
+        },
+        sender: me,
+        recipient: central,
+        org_id: org.clone(),
+        sequence: 1,
+        sender_certificate: Some(crypto::armor_public(&my_cert)?),
+    };
+    let out = out_dir.join(format!("{org}-enrollment-reply.courier"));
+    let reply = ReplyBody {
+        org_id: org.clone(),
+        token: body.token.clone(),
+        center_fingerprint: key.fingerprint(),
+    };
+    let (written, ()) = bundle::write(&out, spec, &key, &central_cert, |p| {
+        p.count("enrollment", 1);
+        p.add_json("enrollment.json", &reply)
+    })?;
+    tx.add_history(NewHistory {
+        action: "enroll",
+        org_id: Some(&org),
+        bundle_id: Some(&written.header.bundle_id),
+        kind: Some("enrollment-reply"),
+        status: "success",
+        counts: serde_json::json!({}),
+        report: format!(
+            "pinned central {}; reply {}",
+            body.central_fingerprint,
+            out.display()
+        ),
+        ..Default::default()
+    })?;
+    tx.record_bundle("out", &written.header, &out.to_string_lossy())?;
+    tx.commit()?;
+    written.persist()
+}
+
+/// Central: the sender certificate an enrollment reply carries (checked against its header).
+pub fn reply_sender_cert(b: &Bundle) -> Result<crate::site::openpgp_cert::Cert> {
+    let text = b.header.sender_certificate.as_deref().ok_or_else(|| {
+        Error::refused(
+            &b.path,
+            "enrollment reply without the centre's certificate; refused",
+        )
+    })?;
+    let cert = crypto::parse_cert(text.as_bytes())
+        .map_err(|_| Error::refused(&b.path, "the centre's certificate is unreadable; refused"))?;
+    if crypto::fingerprint(&cert) != b.header.sender.fingerprint {
+        return Err(Error::refused(
+            &b.path,
+            "the certificate does not match the sender in the header; refused",
+        ));
+    }
+    Ok(cert)
+}
+
+/// Central: apply a verified enrollment reply. Returns `false` when it was already applied.
+pub fn apply_reply(
+    site: &Site,
+    b: &Bundle,
+    cert: &crate::site::openpgp_cert::Cert,
+) -> Result<bool> {
+    site.require(Role::Central)?;
+    let key = site.secret_key()?;
+    let mut reply: Option<ReplyBody> = None;
+    b.read_payload(&key, cert, |name, r| {
+        if name != "enrollment.json" {
+            return Err(Error::refused(
+                &b.path,
+                format!("unexpected entry {name} in an enrollment reply"),
+            ));
+        }
+        let bytes = bundle::read_small(&b.path, name, r, 64 << 10)?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::refused(&b.path, format!("enrollment.json is not JSON ({e})")))?;
+        crate::schema::check("enrollment-reply", &v).map_err(|e| Error::refused(&b.path, e))?;
+        reply = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+        Ok(())
+    })?;
+    let reply =
+        reply.ok_or_else(|| Error::refused(&b.path, "enrollment reply has no enrollment.json"))?;
+    let refuse = |what: String| Error::Enrollment {
+        path: b.path.clone(),
+        what,
+    };
+    if reply.org_id != b.header.org_id || reply.center_fingerprint != b.header.sender.fingerprint {
+        return Err(refuse(
+            "the reply's content does not match its header".into(),
+        ));
+    }
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let row: Option<(String, Option<String>)> = tx
+        .conn()
+        .query_row(
+            "SELECT token_sha256, fingerprint FROM centers WHERE org_id = ?1",
+            [&reply.org_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((token_sha, enrolled)) = row else {
+        return Err(refuse(format!(
+            "unknown centre {}; register it with 'courier center add' first",
+            reply.org_id
+        )));
+    };
+    if token_sha != sha256_hex(&reply.token) {
+        return Err(refuse(format!(
+            "wrong or forged token for centre {}",
+            reply.org_id
+        )));
+    }
+    match enrolled {
+        Some(f) if f == reply.center_fingerprint => return Ok(false),
+        Some(f) => return Err(refuse(format!(
+            "the token of centre {} was already used by key {f}; this reply carries another key",
+            reply.org_id
+        ))),
+        None => {}
+    }
+    let armored = crypto::armor_public(cert)?;
+    tx.pin_peer(
+        &reply.center_fingerprint,
+        "center",
+        Some(&reply.org_id),
+        &armored,
+    )?;
+    tx.conn().execute(
+        "UPDATE centers SET fingerprint = ?1, enrolled_at = ?2 WHERE org_id = ?3",
+        params![
+            reply.center_fingerprint,
+            crate::time::now_rfc3339(),
+            reply.org_id
+        ],
+    )?;
+    tx.record_bundle("in", &b.header, &b.path.to_string_lossy())?;
+    tx.add_history(NewHistory {
+        action: "import",
+        org_id: Some(&reply.org_id),
+        bundle_id: Some(&b.header.bundle_id),
+        kind: Some("enrollment-reply"),
+        seq: Some(b.header.sequence as i64),
+        status: "success",
+        counts: serde_json::json!({"centers": 1}),
+        report: format!(
+            "enrolled centre {} with key {}",
+            reply.org_id, reply.center_fingerprint
+        ),
+    })?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// One registered centre, as `center list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CenterRow {
+    pub org_id: String,
+    pub label: String,
+    pub fingerprint: Option<String>,
+    pub enrolled_at: Option<String>,
+    /// Sequence of the next data bundle.
+    pub next_seq: i64,
+    /// Data bundle whose content the centre confirmed holding.
+    pub acked_seq: Option<i64>,
+}
+
+/// Central: the registered centres.
+pub fn list_centers(site: &Site) -> Result<Vec<CenterRow>> {
+    site.require(Role::Central)?;
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let mut stmt = tx.conn().prepare("SELECT org_id, label, fingerprint, enrolled_at, next_seq, acked_seq FROM centers ORDER BY org_id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(CenterRow {
+            org_id: r.get(0)?,
+            label: r.get(1)?,
+            fingerprint: r.get(2)?,
+            enrolled_at: r.get(3)?,
+            next_seq: r.get(4)?,
+            acked_seq: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,555 @@
+//! Entities in TAO's wire shape (`{"type", "id", "properties"}`): reading input files,
+//! checksums, central's `load` and `remove`, scope of one centre, and `list`.
+//!
+//! A delivery's `OriginTestPackage` names a zip file when loaded; the package is checked,
+//! stored by content hash, and the property then holds `package:sha256:<hex>`, so that
+//! the checksum follows the package's content, not where it was loaded from. `list` shows
+//! it as the path of the stored file.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use rusqlite::{params, OptionalExtension};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Result};
+use crate::site::{Role, Settings, Site};
+use crate::store::{NewHistory, Tx};
+
+/// Entity types in the order they flow.
+pub const TYPES: [&str; 6] = [
+    "test-center",
+    "administrator",
+    "proctor",
+    "test-taker",
+    "eligibility",
+    "delivery",
+];
+
+pub const ORG_ID: &str = "http://www.taotesting.com/ontologies/synchro.rdf#organisationId";
+pub const ORIGIN_PACKAGE: &str =
+    "http://www.taotesting.com/ontologies/synchro.rdf#OriginTestPackage";
+pub const CENTER_ADMIN: &str = "http://www.tao.lu/Ontologies/TAOTestCenter.rdf#administrator";
+pub const CENTER_PROCTOR: &str = "http://www.tao.lu/Ontologies/TAOTestCenter.rdf#assignedProctor";
+pub const ELIG_CENTER: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileTestCenter";
+pub const ELIG_DELIVERY: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileDelivery";
+pub const ELIG_TAKER: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileTestTaker";
+const PACKAGE_REF: &str = "package:sha256:";
+
+/// Check an organisation id: short, alphanumeric with `.`, `_`, `-`.
+pub fn check_org_id(org: &str) -> Result<()> {
+    let ok = !org.is_empty()
+        && org.len() <= 64
+        && org
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && org
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage {
+            what: format!(
+                "'{org}' is not an organisation id (letters, digits, '.', '_', '-'; at most 64)"
+            ),
+        })
+    }
+}
+
+/// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file.
+/// JSON Lines is read line by line (use it for large inputs); an array is read whole. A
+/// line that is not JSON is passed as `Err(reason)`, so callers choose to stop or go on.
+pub fn for_each_record(
+    path: &Path,
+    mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
+) -> Result<()> {
+    let file = File::open(path).at(path)?;
+    let mut reader = BufReader::new(file);
+    let first = loop {
+        let buf = reader.fill_buf().at(path)?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => break Some(buf[i]),
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    };
+    match first {
+        None => Ok(()),
+        Some(b'[') => {
+            let mut text = Vec::new();
+            reader.read_to_end(&mut text).at(path)?;
+            match serde_json::from_slice::<Vec<Value>>(&text) {
+                Ok(values) => {
+                    for (i, v) in values.into_iter().enumerate() {
+                        each(&format!("#{}", i + 1), Ok(v))?;
+                    }
+                    Ok(())
+                }
+                Err(e) => each(
+                    &format!("line {}", e.line()),
+                    Err(format!("not a JSON array ({e})")),
+                ),
+            }
+        }
+        Some(_) => {
+            let mut line = String::new();
+            let mut n = 0;
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).at(path)? == 0 {
+                    return Ok(());
+                }
+                n += 1;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let parsed =
+                    serde_json::from_str::<Value>(&line).map_err(|e| format!("not JSON ({e})"));
+                each(&format!("line {n}"), parsed)?;
+            }
+        }
+    }
+}
+
+/// The change-detection checksum: SHA-256 over the properties with keys sorted,
+/// multi-values sorted, excluded properties removed.
+pub fn checksum(properties: &Map<String, Value>, excluded: &BTreeSet<&str>) -> String {
+    let mut canon: BTreeMap<&str, Value> = BTreeMap::new();
+    for (k, v) in properties {
+        if excluded.contains(k.as_str()) {
+            continue;
+        }
+        let v = match v {
+            Value::Array(items) => {
+                let mut items: Vec<String> = items
+                    .iter()
+                    .map(|i| i.as_str().unwrap_or_default().to_string())
+                    .collect();
+                items.sort();
+                Value::from(items)
+            }
+            other => other.clone(),
+        };
+        canon.insert(k, v);
+    }
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(&canon).expect("JSON of JSON"),
+    ))
+}
+
+/// The excluded properties of a type, as a set.
+pub fn excluded_set<'s>(settings: &'s Settings, kind: &str) -> BTreeSet<&'s str> {
+    settings.excluded(kind).map(String::as_str).collect()
+}
+
+/// Values of a property as a list of strings (a single string is a list of one).
+pub fn values<'v>(props: &'v Map<String, Value>, key: &str) -> Vec<&'v str> {
+    match props.get(key) {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// What `load` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct LoadReport {
+    pub created: BTreeMap<String, u64>,
+    pub updated: BTreeMap<String, u64>,
+    pub unchanged: BTreeMap<String, u64>,
+    pub packages: u64,
+}
+
+struct Staged {
+    kind: String,
+    id: String,
+    props: Map<String, Value>,
+    package: Option<(String, PathBuf)>,
+}
+
+/// Central: load entity files and folders, all or nothing.
+pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
+    site.require(Role::Central)?;
+    let files = crate::import::expand_paths(paths, &["jsonl", "json"]);
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
+    for file in &files {
+        for_each_record(file, |loc, v| {
+            let bad = |reason: String| Error::BadRecord {
+                path: file.clone(),
+                record: loc.to_string(),
+                reason,
+            };
+            let v = v.map_err(|e| bad(format!("{e}; nothing was loaded")))?;
+            crate::schema::check("entity", &v)
+                .map_err(|e| bad(format!("{e}; nothing was loaded")))?;
+            let kind = v["type"].as_str().unwrap_or_default().to_string();
+            let id = v["id"].as_str().unwrap_or_default().to_string();
+            let mut props = v["properties"].as_object().cloned().unwrap_or_default();
+            let mut package = None;
+            if kind == "delivery" {
+                let rel = props
+                    .get(ORIGIN_PACKAGE)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let pkg_path = file.parent().unwrap_or(Path::new(".")).join(&rel);
+                let sha = match package_cache.get(&pkg_path) {
+                    Some(sha) => sha.clone(),
+                    None => {
+                        let sha = check_package_file(&pkg_path).map_err(|e| {
+                            bad(format!("delivery package {rel}: {e}; nothing was loaded"))
+                        })?;
+                        package_cache.insert(pkg_path.clone(), sha.clone());
+                        sha
+                    }
+                };
+                props.insert(
+                    ORIGIN_PACKAGE.into(),
+                    Value::String(format!("{PACKAGE_REF}{sha}")),
+                );
+                package = Some((sha, pkg_path));
+            }
+            staged.push(Staged {
+                kind,
+                id,
+                props,
+                package,
+            });
+            Ok(())
+        })?;
+    }
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let mut report = LoadReport::default();
+    for s in &staged {
+        if let Some((sha, src)) = &s.package {
+            if store_package(site, &tx, sha, src)? {
+                report.packages += 1;
+            }
+        }
+        let sum = checksum(&s.props, &excluded_set(&site.config.settings, &s.kind));
+        let old: Option<(String, String)> = tx
+            .conn()
+            .query_row(
+                "SELECT type, checksum FROM entities WHERE id = ?1",
+                [&s.id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let props = Value::Object(s.props.clone()).to_string();
+        let bucket = match &old {
+            None => &mut report.created,
+            Some((_, c)) if *c == sum => &mut report.unchanged,
+            Some(_) => &mut report.updated,
+        };
+        *bucket.entry(s.kind.clone()).or_default() += 1;
+        tx.conn().execute(
+            "INSERT INTO entities (id, type, checksum, properties, package, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET type = excluded.type, checksum = excluded.checksum,
+               properties = excluded.properties, package = excluded.package, updated_at = excluded.updated_at",
+            params![s.id, s.kind, sum, props, s.package.as_ref().map(|p| &p.0), crate::time::now_rfc3339()],
+        )?;
+    }
+    tx.add_history(NewHistory {
+        action: "load",
+        status: "success",
+        counts: json!({"created": report.created, "updated": report.updated, "unchanged": report.unchanged}),
+        report: format!("loaded {} records from {} file(s)", staged.len(), files.len()),
+        ..Default::default()
+    })?;
+    tx.commit()?;
+    Ok(report)
+}
+
+/// Check a package file and return its SHA-256.
+pub fn check_package_file(path: &Path) -> Result<String> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    crate::package::check_package(BufReader::new(file)).map_err(|problem| Error::BadPackage {
+        path: path.to_path_buf(),
+        problem,
+    })?;
+    let mut f = File::open(path).at(path)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).at(path)?;
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Copy a checked package into the home (content-addressed). Returns whether it is new.
+fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool> {
+    let dest = site.package_path(sha);
+    let known = tx
+        .conn()
+        .query_row(
+            "SELECT 1 FROM packages WHERE sha256 = ?1",
+            [sha],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !dest.exists() {
+        let dir = site.packages_dir();
+        std::fs::create_dir_all(&dir).at(&dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".pkg-")
+            .suffix(".part")
+            .tempfile_in(&dir)
+            .at(&dir)?;
+        let mut from = File::open(src).at(src)?;
+        let mut h = Sha256::new();
+        let mut tee = TeeHash {
+            inner: tmp.as_file_mut(),
+            hash: &mut h,
+        };
+        std::io::copy(&mut from, &mut tee).at(src)?;
+        if hex::encode(h.finalize()) != sha {
+            return Err(Error::refused(
+                src,
+                "package changed while being loaded; load again",
+            ));
+        }
+        tmp.as_file().sync_all().at(&dest)?;
+        tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+    }
+    let size = std::fs::metadata(&dest).at(&dest)?.len();
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tx.conn().execute(
+        "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
+        params![sha, size as i64, name, crate::time::now_rfc3339()],
+    )?;
+    Ok(!known)
+}
+
+/// A writer that hashes what passes through.
+pub struct TeeHash<'a, W> {
+    pub inner: W,
+    pub hash: &'a mut Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for TeeHash<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Central: remove entities by id, all or nothing.
+pub fn remove(site: &Site, ids: &[String]) -> Result<usize> {
+    site.require(Role::Central)?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    for id in ids {
+        let n = tx
+            .conn()
+            .execute("DELETE FROM entities WHERE id = ?1", [id])?;
+        if n == 0 {
+            return Err(Error::Usage {
+                what: format!("no entity with id {id}; nothing was removed"),
+            });
+        }
+    }
+    tx.add_history(NewHistory {
+        action: "remove",
+        status: "success",
+        counts: json!({"removed": ids.len()}),
+        report: ids.join(" "),
+        ..Default::default()
+    })?;
+    tx.commit()?;
+    Ok(ids.len())
+}
+
+/// One entity of a centre's scope at central.
+#[derive(Debug, Clone)]
+pub struct ScopeEntry {
+    pub id: String,
+    pub kind: String,
+    pub checksum: String,
+    pub properties: Map<String, Value>,
+    pub package: Option<String>,
+}
+
+/// Central: the scope of one centre, in flow order (DOMAIN.md): its test-centre record;
+/// the administrators and proctors linked to it; its eligibilities; the deliveries and
+/// test takers those name.
+pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
+    let load_type = |kind: &str| -> Result<Vec<ScopeEntry>> {
+        let mut stmt = tx
+            .conn()
+            .prepare("SELECT id, checksum, properties, package FROM entities WHERE type = ?1")?;
+        let rows = stmt.query_map([kind], |r| {
+            let props: String = r.get(2)?;
+            Ok(ScopeEntry {
+                id: r.get(0)?,
+                kind: kind.to_string(),
+                checksum: r.get(1)?,
+                properties: serde_json::from_str(&props).unwrap_or_default(),
+                package: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    let get = |id: &str| -> Result<Option<ScopeEntry>> {
+        Ok(tx
+            .conn()
+            .query_row(
+                "SELECT id, type, checksum, properties, package FROM entities WHERE id = ?1",
+                [id],
+                |r| {
+                    let props: String = r.get(3)?;
+                    Ok(ScopeEntry {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        checksum: r.get(2)?,
+                        properties: serde_json::from_str(&props).unwrap_or_default(),
+                        package: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    };
+    let centers: Vec<ScopeEntry> = load_type("test-center")?
+        .into_iter()
+        .filter(|c| values(&c.properties, ORG_ID).contains(&org))
+        .collect();
+    let center_ids: BTreeSet<&str> = centers.iter().map(|c| c.id.as_str()).collect();
+    let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for c in &centers {
+        wanted.entry("administrator").or_default().extend(
+            values(&c.properties, CENTER_ADMIN)
+                .into_iter()
+                .map(String::from),
+        );
+        wanted.entry("proctor").or_default().extend(
+            values(&c.properties, CENTER_PROCTOR)
+                .into_iter()
+                .map(String::from),
+        );
+    }
+    let eligibilities: Vec<ScopeEntry> = load_type("eligibility")?
+        .into_iter()
+        .filter(|e| {
+            values(&e.properties, ELIG_CENTER)
+                .iter()
+                .any(|c| center_ids.contains(c))
+        })
+        .collect();
+    for e in &eligibilities {
+        wanted.entry("delivery").or_default().extend(
+            values(&e.properties, ELIG_DELIVERY)
+                .into_iter()
+                .map(String::from),
+        );
+        wanted.entry("test-taker").or_default().extend(
+            values(&e.properties, ELIG_TAKER)
+                .into_iter()
+                .map(String::from),
+        );
+    }
+    let mut out = centers.clone();
+    for kind in ["administrator", "proctor", "test-taker"] {
+        for id in wanted.get(kind).into_iter().flatten() {
+            if let Some(e) = get(id)?.filter(|e| e.kind == kind) {
+                out.push(e);
+            }
+        }
+    }
+    out.extend(eligibilities);
+    for id in wanted.get("delivery").into_iter().flatten() {
+        if let Some(e) = get(id)?.filter(|e| e.kind == "delivery") {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// `list`: the entities a site holds, in the wire shape `load` reads.
+pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> {
+    for t in types {
+        if !TYPES.contains(&t.as_str()) {
+            return Err(Error::Usage {
+                what: format!("unknown type '{t}'; types are {}", TYPES.join(", ")),
+            });
+        }
+    }
+    let key = if decrypt && site.role() == Role::Center {
+        Some(site.secret_key()?)
+    } else {
+        None
+    };
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let mut stmt = tx.conn().prepare(
+        "SELECT id, type, properties, sealed, sealed_names FROM entities ORDER BY
+           CASE type WHEN 'test-center' THEN 0 WHEN 'administrator' THEN 1 WHEN 'proctor' THEN 2
+                     WHEN 'test-taker' THEN 3 WHEN 'eligibility' THEN 4 ELSE 5 END, id",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let kind: String = r.get(1)?;
+        if !types.is_empty() && !types.contains(&kind) {
+            continue;
+        }
+        let props: String = r.get(2)?;
+        let mut props: Map<String, Value> = serde_json::from_str(&props).unwrap_or_default();
+        if let Some(Value::String(s)) = props.get(ORIGIN_PACKAGE) {
+            if let Some(sha) = s.strip_prefix(PACKAGE_REF) {
+                let p = site.package_path(sha);
+                let shown = std::path::absolute(&p).unwrap_or(p);
+                props.insert(
+                    ORIGIN_PACKAGE.into(),
+                    Value::String(shown.to_string_lossy().into_owned()),
+                );
+            }
+        }
+        let sealed: Option<Vec<u8>> = r.get(3)?;
+        let names: Option<String> = r.get(4)?;
+        let mut entity = json!({"type": kind, "id": id});
+        match (sealed, &key) {
+            (Some(blob), Some(key)) => {
+                let plain = crate::crypto::unseal(key, &blob)?;
+                let personal: Map<String, Value> =
+                    serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
+                props.extend(personal);
+            }
+            (Some(_), None) => {
+                let names: Vec<String> = names
+                    .and_then(|n| serde_json::from_str(&n).ok())
+                    .unwrap_or_default();
+                entity["encryptedProperties"] = json!(names);
+            }
+            _ => {}
+        }
+        entity["properties"] = Value::Object(props);
+        out.push(entity);
+    }
+    Ok(out)
+}
+
+/// Base64 for sealed blobs inside JSON.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decode base64 from JSON.
+pub fn unb64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}

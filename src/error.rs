@@ -1,0 +1,177 @@
+//! The library's one error type. Every variant renders as a single line that says what
+//! failed, for which file, and what to do next; the binary adds nothing but the exit code.
+
+use std::path::PathBuf;
+
+/// Result with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// Everything held.
+    pub const OK: u8 = 0;
+    /// Input was refused: a bad bundle, record, package or file. Nothing was changed.
+    pub const REFUSED: u8 = 1;
+    /// The command line was wrong (clap uses 2 as well).
+    pub const USAGE: u8 = 2;
+    /// Some records were applied and others quarantined or refused; the report says which.
+    pub const PARTIAL: u8 = 3;
+    /// The site cannot be used as asked: no home, store busy, passphrase missing, wrong role.
+    pub const SITE: u8 = 4;
+    /// An internal failure (I/O, database, bug). Nothing half-written is left behind.
+    pub const INTERNAL: u8 = 5;
+}
+
+/// Everything that can go wrong, grouped by what the operator should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- refused input -------------------------------------------------------------
+    #[error("{}: not a courier bundle (no 'COURIER-BUNDLE' magic); check that the right file was copied", .path.display())]
+    NotABundle { path: PathBuf },
+    #[error("{}: unsupported bundle format {found} (this courier reads up to {supported}); upgrade courier", .path.display())]
+    UnsupportedFormat {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    #[error("{}: incomplete bundle: {what}; copy the file again from its source", .path.display())]
+    Incomplete { path: PathBuf, what: String },
+    #[error("{}: damaged bundle: {what}; copy the file again from its source", .path.display())]
+    Damaged { path: PathBuf, what: String },
+    #[error("{}: bad signature: {what}; the file was altered or forged, do not use it", .path.display())]
+    BadSignature { path: PathBuf, what: String },
+    #[error("{}: signed by unknown key {fingerprint}; only bundles from enrolled sites are accepted", .path.display())]
+    UnknownSender { path: PathBuf, fingerprint: String },
+    #[error("{}: meant for {intended}, not this site ({this}); take it to its recipient", .path.display())]
+    WrongRecipient {
+        path: PathBuf,
+        intended: String,
+        this: String,
+    },
+    #[error("{}: rollback refused: sequence {found} is older than {applied} already applied from {sender}; pass --allow-rollback to apply it anyway (recorded in the history)", .path.display())]
+    Rollback {
+        path: PathBuf,
+        found: u64,
+        applied: u64,
+        sender: String,
+    },
+    #[error("{}: {what}", .path.display())]
+    Refused { path: PathBuf, what: String },
+    #[error("{}: record {record}: {reason}", .path.display())]
+    BadRecord {
+        path: PathBuf,
+        record: String,
+        reason: String,
+    },
+    #[error("{}: test package refused: {problem}", .path.display())]
+    BadPackage {
+        path: PathBuf,
+        problem: crate::package::PackageProblem,
+    },
+    #[error("{}: enrollment refused: {what}", .path.display())]
+    Enrollment { path: PathBuf, what: String },
+
+    // ---- the site -------------------------------------------------------------------
+    #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
+    NoSite { home: PathBuf },
+    #[error("{}: a courier site already exists here; choose another --home or remove it first", .home.display())]
+    SiteExists { home: PathBuf },
+    #[error("this command is for a {needed} site, and {} is a {actual} site", .home.display())]
+    WrongRole {
+        home: PathBuf,
+        needed: &'static str,
+        actual: String,
+    },
+    #[error("{}: the secret key is passphrase-protected; set COURIER_PASSPHRASE or pass --passphrase-file FILE", .home.display())]
+    PassphraseNeeded { home: PathBuf },
+    #[error("{}: wrong passphrase for the secret key; check COURIER_PASSPHRASE or --passphrase-file", .home.display())]
+    WrongPassphrase { home: PathBuf },
+    #[error("{}: store busy: another courier command is using this site; wait for it to finish and retry", .path.display())]
+    StoreBusy { path: PathBuf },
+    #[error("{}: store schema version {found} is newer than this courier ({supported}); upgrade courier (the store was not touched)", .path.display())]
+    StoreTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("{what}")]
+    Usage { what: String },
+    #[error("{}: {what}", .path.display())]
+    Config { path: PathBuf, what: String },
+
+    // ---- internal -------------------------------------------------------------------
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store: {0}; if this persists, run 'courier history' and report it")]
+    Sql(#[from] rusqlite::Error),
+    #[error("OpenPGP: {0:#}")]
+    Pgp(anyhow::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        use Error::*;
+        match self {
+            NotABundle { .. }
+            | UnsupportedFormat { .. }
+            | Incomplete { .. }
+            | Damaged { .. }
+            | BadSignature { .. }
+            | UnknownSender { .. }
+            | WrongRecipient { .. }
+            | Rollback { .. }
+            | Refused { .. }
+            | BadRecord { .. }
+            | BadPackage { .. }
+            | Enrollment { .. } => exit::REFUSED,
+            NoSite { .. }
+            | SiteExists { .. }
+            | WrongRole { .. }
+            | PassphraseNeeded { .. }
+            | WrongPassphrase { .. }
+            | StoreBusy { .. }
+            | StoreTooNew { .. }
+            | Config { .. } => exit::SITE,
+            Usage { .. } => exit::USAGE,
+            Io { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
+        }
+    }
+
+    /// Shorthand for an I/O error on a path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for a refusal of a file with a reason.
+    pub fn refused(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::Refused {
+            path: path.into(),
+            what: what.into(),
+        }
+    }
+}
+
+/// Attach a path to I/O errors.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}
+
+/// Turn Sequoia's errors into ours.
+pub fn pgp(e: anyhow::Error) -> Error {
+    Error::Pgp(e)
+}

@@ -1,0 +1,273 @@
+//! Verify, inspect and import bundle files: the checks every kind shares, then dispatch.
+//!
+//! Order of checks on import: format version (first line), structure (trailer, header,
+//! lengths), recipient, sender's pinned key, header signature, payload length and hash —
+//! and only then decryption, once, inside the one store transaction of the import.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::bundle::{Bundle, Header, Kind};
+use crate::crypto;
+use crate::error::{Error, Result};
+use crate::site::openpgp_cert::Cert;
+use crate::site::{Role, Site};
+
+/// Options of `courier import`.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Apply a data bundle older than one already applied (recorded in the history).
+    pub allow_rollback: bool,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub file: PathBuf,
+    /// `applied`, `already-applied`, `partial` or `refused`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle_id: Option<String>,
+    pub message: String,
+    #[serde(skip)]
+    pub exit_code: u8,
+}
+
+/// Expand folders into the files they hold with one of `exts` (sorted); files given are kept.
+pub fn expand_paths(paths: &[PathBuf], exts: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
+                .follow_links(false)
+                .into_iter()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_file())
+                .map(|e| e.into_path())
+                .filter(|f| f.extension().is_some_and(|x| exts.iter().any(|e| x == *e)))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+/// The certificate of the bundle's sender, as pinned here (or carried, for enrollment replies).
+fn sender_cert(site: &Site, b: &Bundle) -> Result<Cert> {
+    if b.header.kind == Kind::EnrollmentReply {
+        return crate::enroll::reply_sender_cert(b);
+    }
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let peer = tx.peer(&b.header.sender.fingerprint)?;
+    let Some((role, org, armored)) = peer else {
+        return Err(Error::UnknownSender {
+            path: b.path.clone(),
+            fingerprint: b.header.sender.fingerprint.clone(),
+        });
+    };
+    if role != b.header.sender.role.as_str()
+        || (role == "center" && org.as_deref() != Some(b.header.org_id.as_str()))
+    {
+        return Err(Error::refused(
+            &b.path,
+            "the sender's role or organisation does not match its enrolled key; refused",
+        ));
+    }
+    crypto::parse_cert(armored.as_bytes())
+}
+
+/// Check that this site is the recipient.
+fn check_recipient(site: &Site, h: &Header, path: &Path) -> Result<()> {
+    if h.recipient.fingerprint != site.config.fingerprint || h.recipient.role != site.role() {
+        let intended = match (&h.recipient.role, &h.recipient.org_id) {
+            (Role::Center, Some(org)) => format!("centre {org} (key {})", h.recipient.fingerprint),
+            (role, _) => format!("{role} (key {})", h.recipient.fingerprint),
+        };
+        return Err(Error::WrongRecipient {
+            path: path.to_path_buf(),
+            intended,
+            this: site.describe(),
+        });
+    }
+    if site.role() == Role::Center && site.config.org_id.as_deref() != Some(h.org_id.as_str()) {
+        return Err(Error::WrongRecipient {
+            path: path.to_path_buf(),
+            intended: format!("centre {}", h.org_id),
+            this: site.describe(),
+        });
+    }
+    Ok(())
+}
+
+/// Everything that can be checked without decrypting: returns the opened bundle.
+pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert)> {
+    let b = Bundle::open(path)?;
+    check_recipient(site, &b.header, path)?;
+    let cert = sender_cert(site, &b)?;
+    b.verify(&cert)?;
+    Ok((b, cert))
+}
+
+/// Import one file; the error is the refusal.
+pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<FileReport> {
+    let (b, cert) = verify_file(site, path)?;
+    let kind = b.header.kind;
+    let mut report = FileReport {
+        file: path.to_path_buf(),
+        status: "applied".into(),
+        kind: Some(kind.as_str().into()),
+        bundle_id: Some(b.header.bundle_id.clone()),
+        message: String::new(),
+        exit_code: crate::error::exit::OK,
+    };
+    let outcome = match kind {
+        Kind::EnrollmentReply => {
+            if crate::enroll::apply_reply(site, &b, &cert)? {
+                Outcome::applied(format!("centre {} enrolled", b.header.org_id))
+            } else {
+                Outcome::already()
+            }
+        }
+        Kind::Data => crate::downsync::apply(site, &b, &cert, opts)?,
+        Kind::Results => crate::upsync::apply(site, &b, &cert)?,
+    };
+    report.message = outcome.message;
+    if outcome.already {
+        report.status = "already-applied".into();
+    } else if outcome.partial {
+        report.status = "partial".into();
+        report.exit_code = crate::error::exit::PARTIAL;
+    }
+    Ok(report)
+}
+
+/// What applying one bundle did.
+pub struct Outcome {
+    pub already: bool,
+    pub partial: bool,
+    pub message: String,
+}
+
+impl Outcome {
+    pub fn applied(message: String) -> Self {
+        Outcome {
+            already: false,
+            partial: false,
+            message,
+        }
+    }
+    pub fn already() -> Self {
+        Outcome {
+            already: true,
+            partial: false,
+            message: "already applied; nothing changed".into(),
+        }
+    }
+}
+
+/// Import many files, each on its own: a refused file does not stop the others.
+pub fn import_all(site: &Site, paths: &[PathBuf], opts: &ImportOptions) -> Vec<FileReport> {
+    expand_paths(paths, &["courier"])
+        .into_iter()
+        .map(|p| match import_file(site, &p, opts) {
+            Ok(r) => r,
+            Err(e) => FileReport {
+                file: p.clone(),
+                status: "refused".into(),
+                kind: None,
+                bundle_id: None,
+                message: e.to_string(),
+                exit_code: e.exit_code(),
+            },
+        })
+        .collect()
+}
+
+/// What `inspect` shows (no decryption, no key needed).
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub file: PathBuf,
+    pub format: u64,
+    pub kind: String,
+    pub bundle_id: String,
+    pub sender: crate::bundle::Party,
+    pub recipient: crate::bundle::Party,
+    pub org_id: String,
+    pub sequence: u64,
+    pub created: String,
+    pub file_size: u64,
+    pub payload_size: u64,
+    pub content_size: u64,
+    pub part: u64,
+    pub parts: u64,
+    pub set_id: String,
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// Read a bundle's header without verifying anything but its structure.
+pub fn inspect(path: &Path) -> Result<Inspection> {
+    let b = Bundle::open(path)?;
+    let h = b.header;
+    Ok(Inspection {
+        file: path.to_path_buf(),
+        format: h.format,
+        kind: h.kind.as_str().into(),
+        bundle_id: h.bundle_id,
+        sender: h.sender,
+        recipient: h.recipient,
+        org_id: h.org_id,
+        sequence: h.sequence,
+        created: h.created,
+        file_size: b.file_len,
+        payload_size: h.payload.length,
+        content_size: h.payload.content_size,
+        part: h.set.index,
+        parts: h.set.count,
+        set_id: h.set.id,
+        counts: h.counts,
+    })
+}
+
+/// Verify many files without applying anything; each gets its own report.
+pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
+    expand_paths(paths, &["courier"])
+        .into_iter()
+        .map(|p| match verify_file(site, &p) {
+            Ok((b, _)) => FileReport {
+                file: p.clone(),
+                status: "ok".into(),
+                kind: Some(b.header.kind.as_str().into()),
+                bundle_id: Some(b.header.bundle_id.clone()),
+                message: format!(
+                    "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
+                    b.header.sender.role,
+                    b.header
+                        .sender
+                        .org_id
+                        .as_deref()
+                        .unwrap_or(&b.header.sender.fingerprint),
+                    b.file_len,
+                    b.header.set.index,
+                    b.header.set.count,
+                    b.header.sequence
+                ),
+                exit_code: crate::error::exit::OK,
+            },
+            Err(e) => FileReport {
+                file: p.clone(),
+                status: "refused".into(),
+                kind: None,
+                bundle_id: None,
+                message: e.to_string(),
+                exit_code: e.exit_code(),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,27 @@
+//! courier: signed, encrypted bundle files between air-gapped TAO test centres and
+//! their central server.
+//!
+//! The library holds every piece of logic; `main.rs` only parses arguments and prints.
+//! Reading order for newcomers: [`bundle`] (the file format), [`site`] (a home folder with
+//! its keys and store), [`store`] (the SQLite store behind a narrow interface), then the
+//! flows: [`enroll`], [`entities`] and [`downsync`] (central → centre), [`results`] and
+//! [`upsync`] (centre → central), and [`import`] which dispatches any bundle.
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod crypto;
+pub mod demo;
+pub mod downsync;
+pub mod enroll;
+pub mod entities;
+pub mod error;
+pub mod import;
+pub mod package;
+pub mod results;
+pub mod schema;
+pub mod site;
+pub mod store;
+pub mod time;
+pub mod upsync;
+
+pub use error::{Error, Result};

@@ -1,0 +1,546 @@
+//! The `courier` binary: parse arguments, call the library, print, exit.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+use serde::Serialize;
+
+use cli::{Cli, Command};
+use courier::error::{exit, Error, Result};
+use courier::site::{resolve_home, InitOptions, Passphrase, Role, Site};
+use courier::{downsync, enroll, entities, import, results, upsync};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("courier: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Print a line; a closed pipe (`| head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+fn print_json(v: &impl Serialize) {
+    let _ = serde_json::to_writer_pretty(std::io::stdout(), v);
+    out!();
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let home = resolve_home(cli.home.clone());
+    let pass = Passphrase::from_sources(cli.passphrase_file.as_deref())?;
+    let open = || Site::open(&home, pass.clone());
+    match cli.command {
+        Command::Init(init) => {
+            let (opts, json) = match init {
+                cli::InitCommand::Central { name, protect } => (
+                    InitOptions {
+                        role: Role::Central,
+                        name: Some(name),
+                        org_id: None,
+                        protect: protect.protect,
+                    },
+                    protect.json,
+                ),
+                cli::InitCommand::Center { org, protect } => (
+                    InitOptions {
+                        role: Role::Center,
+                        name: None,
+                        org_id: Some(org),
+                        protect: protect.protect,
+                    },
+                    protect.json,
+                ),
+            };
+            let site = Site::init(&home, opts, pass)?;
+            if json {
+                print_json(&key_info(&site));
+            } else {
+                out!("created {} in {}", site.describe(), home.display());
+                out!("fingerprint {}", site.config.fingerprint);
+            }
+        }
+        Command::Keys(cli::KeysCommand::Show { json }) => {
+            let site = open()?;
+            let info = key_info(&site);
+            if json {
+                print_json(&info);
+            } else {
+                out!("fingerprint {}", info.fingerprint);
+                out!("role        {}", info.role);
+                if let Some(o) = &info.org_id {
+                    out!("org         {o}");
+                }
+                if let Some(n) = &info.name {
+                    out!("name        {n}");
+                }
+                out!("protected   {}", if info.protected { "yes" } else { "no" });
+            }
+        }
+        Command::Keys(cli::KeysCommand::Export { out, secret }) => {
+            let site = open()?;
+            let bytes = if secret {
+                site.secret_key_armored()?
+            } else {
+                courier::crypto::armor_public(&site.certificate()?)?.into_bytes()
+            };
+            courier::site::write_atomic(&out, &bytes)?;
+            out!(
+                "wrote {} key of {} to {}",
+                if secret { "secret" } else { "public" },
+                site.describe(),
+                out.display()
+            );
+        }
+        Command::Center(cli::CenterCommand::Add { org, label, out }) => {
+            let site = open()?;
+            let fpr = enroll::add_center(&site, &org, &label, &out)?;
+            out!("registered centre {org}; enrollment file {}", out.display());
+            out!("central's fingerprint (confirm by phone or on paper): {fpr}");
+        }
+        Command::Center(cli::CenterCommand::List { json }) => {
+            let site = open()?;
+            let rows = enroll::list_centers(&site)?;
+            if json {
+                print_json(&rows);
+            } else {
+                for r in rows {
+                    out!(
+                        "{:<12} {:<30} {} next data bundle {}, confirmed {}",
+                        r.org_id,
+                        r.label,
+                        r.fingerprint.as_deref().unwrap_or("(not enrolled)"),
+                        r.next_seq,
+                        r.acked_seq
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "none".into())
+                    );
+                }
+            }
+        }
+        Command::Enroll(a) => {
+            let site = open()?;
+            let mut confirm = |body: &enroll::EnrollmentBody| -> bool {
+                if !std::io::stdin().is_terminal() {
+                    return false;
+                }
+                eprintln!(
+                    "central '{}' fingerprint: {}",
+                    body.central_name, body.central_fingerprint
+                );
+                eprint!("Does this match the fingerprint central gave you? [y/N] ");
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).is_ok()
+                    && line.trim().eq_ignore_ascii_case("y")
+            };
+            let reply = enroll::enroll(
+                &site,
+                &a.file,
+                a.expect_fingerprint.as_deref(),
+                &a.out,
+                &mut confirm,
+            )?;
+            out!(
+                "pinned central's key; reply for central: {}",
+                reply.display()
+            );
+        }
+        Command::Import(a) => {
+            let site = open()?;
+            let opts = import::ImportOptions {
+                allow_rollback: a.allow_rollback,
+            };
+            let reports = import::import_all(&site, &a.paths, &opts);
+            return Ok(print_reports(&reports, a.json, &a.paths));
+        }
+        Command::Verify(a) => {
+            let site = open()?;
+            let reports = import::verify_all(&site, &a.paths);
+            return Ok(print_reports(&reports, a.json, &a.paths));
+        }
+        Command::Inspect(a) => {
+            let mut all = Vec::new();
+            for p in &a.paths {
+                all.push(import::inspect(p)?);
+            }
+            if a.json {
+                if all.len() == 1 {
+                    print_json(&all[0]);
+                } else {
+                    print_json(&all);
+                }
+            } else {
+                for i in &all {
+                    out!("file        {}", i.file.display());
+                    out!("format      {}", i.format);
+                    out!("kind        {}", i.kind);
+                    out!("bundle      {}", i.bundle_id);
+                    out!("sender      {} {}", i.sender.role, i.sender.fingerprint);
+                    out!(
+                        "recipient   {} {}{}",
+                        i.recipient.role,
+                        i.recipient.fingerprint,
+                        i.recipient
+                            .org_id
+                            .as_ref()
+                            .map(|o| format!(" ({o})"))
+                            .unwrap_or_default()
+                    );
+                    out!("org         {}", i.org_id);
+                    out!("sequence    {}", i.sequence);
+                    out!("created     {}", i.created);
+                    out!(
+                        "size        {} bytes (payload {} encrypted, {} unpacked)",
+                        i.file_size,
+                        i.payload_size,
+                        i.content_size
+                    );
+                    out!("part        {} of {} (set {})", i.part, i.parts, i.set_id);
+                    let counts: Vec<String> =
+                        i.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    out!("carries     {}", counts.join(", "));
+                    out!();
+                }
+            }
+        }
+        Command::Load(a) => {
+            let site = open()?;
+            let r = entities::load(&site, &a.paths)?;
+            if a.json {
+                print_json(&r);
+            } else {
+                let sum = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>();
+                out!(
+                    "loaded: {} created, {} updated, {} unchanged, {} new package(s)",
+                    sum(&r.created),
+                    sum(&r.updated),
+                    sum(&r.unchanged),
+                    r.packages
+                );
+            }
+        }
+        Command::Remove(a) => {
+            let site = open()?;
+            let n = entities::remove(&site, &a.ids)?;
+            out!("removed {n} entit{}", if n == 1 { "y" } else { "ies" });
+        }
+        Command::Package(cli::PackageCommand::Check { files, json }) => {
+            return Ok(package_check(&files, json));
+        }
+        Command::Export(a) => {
+            let site = open()?;
+            let report = match site.role() {
+                Role::Central => {
+                    let org = a.to.as_deref().ok_or_else(|| Error::Usage {
+                        what: "central exports need --to ORG_ID".into(),
+                    })?;
+                    if a.max_file_size.is_some() {
+                        return Err(Error::Usage {
+                            what: "--max-file-size applies to centre exports".into(),
+                        });
+                    }
+                    downsync::export(&site, org, &a.out)?
+                }
+                Role::Center => {
+                    if a.to.is_some() {
+                        return Err(Error::Usage {
+                            what: "a centre exports to its central only; drop --to".into(),
+                        });
+                    }
+                    let max = a
+                        .max_file_size
+                        .as_deref()
+                        .map(courier::site::parse_size)
+                        .transpose()?;
+                    upsync::export(&site, &a.out, max)?
+                }
+            };
+            if a.json {
+                print_json(&report);
+            } else {
+                out!("{}", report.message);
+                for f in &report.files {
+                    out!("  {}", f.display());
+                }
+            }
+        }
+        Command::List(a) => {
+            let site = open()?;
+            let list = entities::list(&site, &a.types, a.decrypt)?;
+            if a.json {
+                print_json(&list);
+            } else {
+                for e in &list {
+                    out!("{}", serde_json::to_string(e).unwrap_or_default());
+                }
+            }
+        }
+        Command::Results(cli::ResultsCommand::Add { files, json }) => {
+            let site = open()?;
+            let r = results::add_results(&site, &files)?;
+            return Ok(print_add(&r, json, "result"));
+        }
+        Command::Results(cli::ResultsCommand::List { json }) => {
+            let site = open()?;
+            let rows = results::list_results(&site)?;
+            if json {
+                print_json(&rows);
+            } else {
+                for r in rows {
+                    out!(
+                        "{:<15} {:>8} B  rev {}  {}  {}  {}",
+                        r.sync_status,
+                        r.size,
+                        r.revision,
+                        r.delivery_execution_id,
+                        short_state(&r.state),
+                        r.test_taker
+                    );
+                }
+            }
+        }
+        Command::Results(cli::ResultsCommand::Export { format, out }) => {
+            let site = open()?;
+            let n = results::export_results(&site, fmt(format), &out)?;
+            out!("wrote {n} result(s) to {}", out.display());
+        }
+        Command::Logs(cli::LogsCommand::Add { files, json }) => {
+            let site = open()?;
+            let r = results::add_logs(&site, &files)?;
+            return Ok(print_add(&r, json, "log"));
+        }
+        Command::Logs(cli::LogsCommand::Export { format, out }) => {
+            let site = open()?;
+            let n = results::export_logs(&site, fmt(format), &out)?;
+            out!("wrote {n} log(s) to {}", out.display());
+        }
+        Command::History(a) => {
+            let site = open()?;
+            let mut store = site.store()?;
+            let tx = store.read()?;
+            if a.verify {
+                return Ok(match tx.verify_history()? {
+                    None => {
+                        out!("history chain intact");
+                        exit::OK
+                    }
+                    Some(n) => {
+                        eprintln!("courier: {}: history row {n} does not match its hash chain; the store was altered", site.store_path().display());
+                        exit::REFUSED
+                    }
+                });
+            }
+            let rows = tx.history(a.org.as_deref(), a.limit)?;
+            if a.json {
+                print_json(&rows);
+            } else {
+                for h in rows {
+                    out!(
+                        "{:>4} {} {:<12} {:<16} {:<8} {:<11} {}",
+                        h.n,
+                        h.at,
+                        h.action,
+                        h.kind.as_deref().unwrap_or("-"),
+                        h.org_id.as_deref().unwrap_or("-"),
+                        h.status,
+                        h.report
+                    );
+                }
+            }
+        }
+        Command::Demo(a) => {
+            let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+            let (dir, _keep) = match a.dir {
+                Some(d) => (d, None),
+                None => {
+                    let t = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+                    (t.path().to_path_buf(), Some(t))
+                }
+            };
+            courier::demo::run(&dir, &fixtures, &mut std::io::stdout())?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct KeyInfo {
+    fingerprint: String,
+    role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    protected: bool,
+    home: String,
+}
+
+fn key_info(site: &Site) -> KeyInfo {
+    let protected = site
+        .secret_key_armored()
+        .ok()
+        .and_then(|b| courier::crypto::parse_cert(&b).ok())
+        .is_some_and(|c| courier::crypto::SecretKey::is_protected(&c));
+    KeyInfo {
+        fingerprint: site.config.fingerprint.clone(),
+        role: site.role().to_string(),
+        org_id: site.config.org_id.clone(),
+        name: site.config.name.clone(),
+        protected,
+        home: site.home.display().to_string(),
+    }
+}
+
+fn fmt(f: cli::OutputFormat) -> results::Format {
+    match f {
+        cli::OutputFormat::Jsonl => results::Format::Jsonl,
+        cli::OutputFormat::Csv => results::Format::Csv,
+    }
+}
+
+fn short_state(s: &str) -> &str {
+    s.rsplit("DeliveryExecutionStatus").next().unwrap_or(s)
+}
+
+/// Print per-file reports; the exit code is the worst one.
+fn print_reports(reports: &[import::FileReport], json: bool, paths: &[std::path::PathBuf]) -> u8 {
+    if reports.is_empty() {
+        eprintln!("courier: no bundle files (*.courier) found in the paths given");
+        return exit::USAGE;
+    }
+    if json {
+        print_json(&reports);
+    } else {
+        for r in reports {
+            if r.status == "refused" {
+                eprintln!("courier: {}", r.message);
+            } else {
+                out!("{}: {}: {}", r.file.display(), r.status, r.message);
+            }
+        }
+        for note in upsync::describe_sets(&import::expand_paths(paths, &["courier"])) {
+            out!("note: {note}");
+        }
+    }
+    reports
+        .iter()
+        .map(|r| r.exit_code)
+        .max()
+        .unwrap_or(exit::OK)
+}
+
+fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
+    if json {
+        print_json(r);
+    } else {
+        out!(
+            "{what}s: {} added, {} replaced, {} unchanged, {} refused",
+            r.added,
+            r.replaced,
+            r.unchanged,
+            r.refused.len()
+        );
+        for f in &r.refused {
+            eprintln!(
+                "courier: {}: record {}: {}; it was not stored",
+                f.file.display(),
+                f.record,
+                f.reason
+            );
+        }
+    }
+    if r.refused.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    }
+}
+
+#[derive(Serialize)]
+struct PackageReport {
+    file: String,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entry: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tests: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<usize>,
+}
+
+fn package_check(files: &[std::path::PathBuf], json: bool) -> u8 {
+    let mut code = exit::OK;
+    let mut reports = Vec::new();
+    for f in files {
+        let r = match std::fs::File::open(f) {
+            Err(e) => PackageReport {
+                file: f.display().to_string(),
+                ok: false,
+                entry: None,
+                reason: Some(e.to_string()),
+                tests: None,
+                items: None,
+            },
+            Ok(file) => match courier::package::check_package(std::io::BufReader::new(file)) {
+                Ok(s) => PackageReport {
+                    file: f.display().to_string(),
+                    ok: true,
+                    entry: None,
+                    reason: None,
+                    tests: Some(s.tests),
+                    items: Some(s.items),
+                },
+                Err(p) => PackageReport {
+                    file: f.display().to_string(),
+                    ok: false,
+                    entry: p.entry.clone(),
+                    reason: Some(p.reason.clone()),
+                    tests: None,
+                    items: None,
+                },
+            },
+        };
+        if !r.ok {
+            code = exit::REFUSED;
+        }
+        if !json {
+            if r.ok {
+                out!(
+                    "{}: ok ({} test(s), {} item(s))",
+                    r.file,
+                    r.tests.unwrap_or(0),
+                    r.items.unwrap_or(0)
+                );
+            } else {
+                eprintln!(
+                    "courier: {}: test package refused: {}{}; fix the package and check it again",
+                    r.file,
+                    r.entry
+                        .as_ref()
+                        .map(|e| format!("{e}: "))
+                        .unwrap_or_default(),
+                    r.reason.as_deref().unwrap_or("")
+                );
+            }
+        }
+        reports.push(r);
+    }
+    if json {
+        print_json(&reports);
+    }
+    code
+}

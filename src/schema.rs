@@ -1,0 +1,94 @@
+//! JSON Schemas for every JSON document courier reads or writes (schemas/*.schema.json),
+//! compiled once and used to check input records, configs and bundle headers.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Every schema, by name (the file is `schemas/<name>.schema.json`).
+pub const SCHEMAS: &[(&str, &str)] = &[
+    ("entity", include_str!("../schemas/entity.schema.json")),
+    ("result", include_str!("../schemas/result.schema.json")),
+    ("log", include_str!("../schemas/log.schema.json")),
+    ("config", include_str!("../schemas/config.schema.json")),
+    (
+        "bundle-header",
+        include_str!("../schemas/bundle-header.schema.json"),
+    ),
+    (
+        "enrollment",
+        include_str!("../schemas/enrollment.schema.json"),
+    ),
+    (
+        "enrollment-body",
+        include_str!("../schemas/enrollment-body.schema.json"),
+    ),
+    (
+        "enrollment-reply",
+        include_str!("../schemas/enrollment-reply.schema.json"),
+    ),
+    (
+        "data-entity",
+        include_str!("../schemas/data-entity.schema.json"),
+    ),
+    (
+        "data-scope",
+        include_str!("../schemas/data-scope.schema.json"),
+    ),
+    (
+        "data-acks",
+        include_str!("../schemas/data-acks.schema.json"),
+    ),
+    (
+        "result-meta",
+        include_str!("../schemas/result-meta.schema.json"),
+    ),
+    ("log-meta", include_str!("../schemas/log-meta.schema.json")),
+    (
+        "center-ack",
+        include_str!("../schemas/center-ack.schema.json"),
+    ),
+    (
+        "result-export",
+        include_str!("../schemas/result-export.schema.json"),
+    ),
+    (
+        "log-export",
+        include_str!("../schemas/log-export.schema.json"),
+    ),
+];
+
+fn validators() -> &'static HashMap<&'static str, jsonschema::Validator> {
+    static V: OnceLock<HashMap<&'static str, jsonschema::Validator>> = OnceLock::new();
+    V.get_or_init(|| {
+        SCHEMAS
+            .iter()
+            .map(|(name, text)| {
+                let schema: Value = serde_json::from_str(text)
+                    .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not JSON: {e}"));
+                let v = jsonschema::validator_for(&schema)
+                    .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not a schema: {e}"));
+                (*name, v)
+            })
+            .collect()
+    })
+}
+
+/// Check `value` against schema `name`; `Err` is a one-line reason.
+pub fn check(name: &str, value: &Value) -> Result<(), String> {
+    let v = validators()
+        .get(name)
+        .unwrap_or_else(|| panic!("no schema named {name}"));
+    match v.iter_errors(value).next() {
+        None => Ok(()),
+        Some(e) => {
+            let at = e.instance_path.to_string();
+            if at.is_empty() {
+                Err(e.to_string())
+            } else {
+                Err(format!("at {at}: {e}"))
+            }
+        }
+    }
+}

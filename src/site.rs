@@ -1,0 +1,443 @@
+//! A site is a home folder: its config (`courier.json`), its secret key
+//! (`secret-key.asc`), its store (`store.sqlite`) and the test packages it holds
+//! (`packages/<sha256>.zip`). Every path inside is relative to the home, so a copy of the
+//! folder elsewhere is a working site (backup and restore).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, SecretKey, UnlockError};
+use crate::error::{Error, IoContext, Result};
+use crate::store::Store;
+
+/// The two kinds of site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Central,
+    Center,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Central => "central",
+            Role::Center => "center",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `courier.json` (schema: schemas/config.schema.json).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Version of this config document.
+    pub format: u32,
+    pub role: Role,
+    /// Central's display name (central only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The test centre's organisation id (centre only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The site key's fingerprint.
+    pub fingerprint: String,
+    pub created: String,
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// Tunables, with TAO's defaults where TAO has one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Properties that never leave central, per entity type (`*` applies to every type).
+    pub excluded_properties: BTreeMap<String, Vec<String>>,
+    /// Properties sent sealed to the centre's key, per entity type.
+    pub personal_properties: BTreeMap<String, Vec<String>>,
+    /// Results per up-sync file (TAO's chunkSize was 10; files are not HTTP requests).
+    pub results_per_file: u64,
+    /// Largest bundle file written, in bytes (default just under 4 GiB for FAT32).
+    pub max_file_size: u64,
+    /// Execution states whose results are sent to central.
+    pub status_executions_to_sync: Vec<String>,
+    /// Delete a result's sealed content at the centre once central acknowledged it.
+    pub delete_after_ack: bool,
+}
+
+pub const RDFS_LABEL: &str = "http://www.w3.org/2000/01/rdf-schema#label";
+pub const GENERIS: &str = "http://www.tao.lu/Ontologies/generis.rdf#";
+pub const STATE_PREFIX: &str =
+    "http://www.tao.lu/Ontologies/TAODelivery.rdf#DeliveryExecutionStatus";
+/// FAT32's limit is 4 GiB - 1 byte; stay 1 MiB under it.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 4 * 1024 * 1024 * 1024 - 1024 * 1024;
+
+impl Default for Settings {
+    fn default() -> Self {
+        let mut excluded = BTreeMap::new();
+        excluded.insert(
+            "*".to_string(),
+            vec![
+                "http://www.taotesting.com/Ontologies/TAO.rdf#CreatedAt".to_string(),
+                "http://www.tao.lu/Ontologies/TAO.rdf#UpdatedAt".to_string(),
+            ],
+        );
+        excluded.insert(
+            "delivery".to_string(),
+            [
+                "AssembledDeliveryOrigin",
+                "AssembledDeliveryCompilationDirectory",
+                "AssembledDeliveryCompilationTime",
+                "AssembledDeliveryRuntime",
+                "AssembledDeliveryContainer",
+            ]
+            .iter()
+            .map(|p| format!("http://www.tao.lu/Ontologies/TAODelivery.rdf#{p}"))
+            .collect(),
+        );
+        excluded.insert(
+            "proctor".to_string(),
+            vec!["http://www.tao.lu/Ontologies/TAOTestCenter.rdf#authorizedProctor".to_string()],
+        );
+        let personal: Vec<String> = std::iter::once(RDFS_LABEL.to_string())
+            .chain(
+                ["userFirstName", "userLastName", "userMail"]
+                    .iter()
+                    .map(|p| format!("{GENERIS}{p}")),
+            )
+            .collect();
+        let personal_properties = ["administrator", "proctor", "test-taker"]
+            .iter()
+            .map(|t| (t.to_string(), personal.clone()))
+            .collect();
+        Settings {
+            excluded_properties: excluded,
+            personal_properties,
+            results_per_file: 5000,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            status_executions_to_sync: vec![format!("{STATE_PREFIX}Finished")],
+            delete_after_ack: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Excluded properties for one entity type.
+    pub fn excluded(&self, kind: &str) -> impl Iterator<Item = &String> {
+        self.excluded_properties
+            .get("*")
+            .into_iter()
+            .chain(self.excluded_properties.get(kind))
+            .flatten()
+    }
+
+    /// Personal (sealed) properties for one entity type.
+    pub fn personal(&self, kind: &str) -> &[String] {
+        self.personal_properties
+            .get(kind)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+const CONFIG_FILE: &str = "courier.json";
+const KEY_FILE: &str = "secret-key.asc";
+const STORE_FILE: &str = "store.sqlite";
+
+/// Where the home is: `--home`, else `$COURIER_HOME`, else a per-user default.
+pub fn resolve_home(explicit: Option<PathBuf>) -> PathBuf {
+    if let Some(h) = explicit {
+        return h;
+    }
+    if let Some(h) = std::env::var_os("COURIER_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(d).join("courier");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/courier"),
+        None => PathBuf::from(".courier"),
+    }
+}
+
+/// How the secret key's passphrase is obtained.
+#[derive(Debug, Clone, Default)]
+pub struct Passphrase(Option<String>);
+
+impl Passphrase {
+    /// From `--passphrase-file` when given, else `$COURIER_PASSPHRASE`.
+    pub fn from_sources(file: Option<&Path>) -> Result<Self> {
+        if let Some(f) = file {
+            let text = fs::read_to_string(f).at(f)?;
+            let line = text.lines().next().unwrap_or("").to_string();
+            return Ok(Passphrase(Some(line)));
+        }
+        Ok(Passphrase(
+            std::env::var("COURIER_PASSPHRASE")
+                .ok()
+                .filter(|p| !p.is_empty()),
+        ))
+    }
+
+    pub fn given(p: impl Into<String>) -> Self {
+        Passphrase(Some(p.into()))
+    }
+
+    pub fn none() -> Self {
+        Passphrase(None)
+    }
+
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// An opened site.
+pub struct Site {
+    pub home: PathBuf,
+    pub config: Config,
+    passphrase: Passphrase,
+}
+
+/// What `init` needs to know.
+pub struct InitOptions {
+    pub role: Role,
+    pub name: Option<String>,
+    pub org_id: Option<String>,
+    pub protect: bool,
+}
+
+impl Site {
+    /// Create a new site in `home` (which may exist but must not hold a site).
+    pub fn init(home: &Path, opts: InitOptions, passphrase: Passphrase) -> Result<Site> {
+        if home.join(CONFIG_FILE).exists() || home.join(STORE_FILE).exists() {
+            return Err(Error::SiteExists {
+                home: home.to_path_buf(),
+            });
+        }
+        let userid = match opts.role {
+            Role::Central => {
+                let name = opts
+                    .name
+                    .clone()
+                    .filter(|n| !n.trim().is_empty())
+                    .ok_or_else(|| Error::Usage {
+                        what: "init central needs --name NAME".into(),
+                    })?;
+                format!("courier central {name}")
+            }
+            Role::Center => {
+                let org = opts.org_id.clone().ok_or_else(|| Error::Usage {
+                    what: "init center needs --org ORG_ID".into(),
+                })?;
+                crate::entities::check_org_id(&org)?;
+                format!("courier center {org}")
+            }
+        };
+        let pass = if opts.protect {
+            Some(passphrase.get().ok_or(Error::PassphraseNeeded {
+                home: home.to_path_buf(),
+            })?)
+        } else {
+            None
+        };
+        fs::create_dir_all(home.join("packages")).at(home)?;
+        let cert = crypto::generate(&userid, pass)?;
+        write_atomic(&home.join(KEY_FILE), &crypto::armor_secret(&cert)?)?;
+        let config = Config {
+            format: 1,
+            role: opts.role,
+            name: opts.name,
+            org_id: opts.org_id,
+            fingerprint: crypto::fingerprint(&cert),
+            created: crate::time::now_rfc3339(),
+            settings: Settings::default(),
+        };
+        // The store is created before the config: a site exists once its config does.
+        drop(Store::open(&home.join(STORE_FILE))?);
+        let json =
+            serde_json::to_vec_pretty(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        write_atomic(&home.join(CONFIG_FILE), &json)?;
+        Ok(Site {
+            home: home.to_path_buf(),
+            config,
+            passphrase,
+        })
+    }
+
+    /// Open an existing site.
+    pub fn open(home: &Path, passphrase: Passphrase) -> Result<Site> {
+        let path = home.join(CONFIG_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoSite {
+                    home: home.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Config {
+                path: path.clone(),
+                what: format!("not JSON: {e}"),
+            })?;
+        crate::schema::check("config", &value).map_err(|what| Error::Config {
+            path: path.clone(),
+            what,
+        })?;
+        let config: Config = serde_json::from_value(value).map_err(|e| Error::Config {
+            path: path.clone(),
+            what: e.to_string(),
+        })?;
+        Ok(Site {
+            home: home.to_path_buf(),
+            config,
+            passphrase,
+        })
+    }
+
+    pub fn role(&self) -> Role {
+        self.config.role
+    }
+
+    /// Refuse unless this site has `role`.
+    pub fn require(&self, role: Role) -> Result<()> {
+        if self.config.role == role {
+            Ok(())
+        } else {
+            Err(Error::WrongRole {
+                home: self.home.clone(),
+                needed: role.as_str(),
+                actual: self.config.role.to_string(),
+            })
+        }
+    }
+
+    /// The centre's organisation id (centre sites only).
+    pub fn org_id(&self) -> Result<&str> {
+        self.config
+            .org_id
+            .as_deref()
+            .ok_or_else(|| Error::WrongRole {
+                home: self.home.clone(),
+                needed: "center",
+                actual: self.config.role.to_string(),
+            })
+    }
+
+    /// A short name for this site in messages: `central NAME` or `center ORG`.
+    pub fn describe(&self) -> String {
+        match self.config.role {
+            Role::Central => format!("central {}", self.config.name.as_deref().unwrap_or("")),
+            Role::Center => format!("center {}", self.config.org_id.as_deref().unwrap_or("")),
+        }
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.home.join(STORE_FILE)
+    }
+
+    /// Open the store (applying migrations).
+    pub fn store(&self) -> Result<Store> {
+        Store::open(&self.store_path())
+    }
+
+    pub fn packages_dir(&self) -> PathBuf {
+        self.home.join("packages")
+    }
+
+    /// The stored file of a package held by content hash.
+    pub fn package_path(&self, sha256: &str) -> PathBuf {
+        self.packages_dir().join(format!("{sha256}.zip"))
+    }
+
+    fn stored_key(&self) -> Result<openpgp_cert::Cert> {
+        let path = self.home.join(KEY_FILE);
+        let bytes = fs::read(&path).at(&path)?;
+        crypto::parse_cert(&bytes)
+    }
+
+    /// The site's public certificate.
+    pub fn certificate(&self) -> Result<openpgp_cert::Cert> {
+        Ok(self.stored_key()?.strip_secret_key_material())
+    }
+
+    /// The site's secret key, unlocked with the passphrase when it is protected.
+    pub fn secret_key(&self) -> Result<SecretKey> {
+        let cert = self.stored_key()?;
+        SecretKey::unlock(cert, self.passphrase.get()).map_err(|e| match e {
+            UnlockError::PassphraseNeeded => Error::PassphraseNeeded {
+                home: self.home.clone(),
+            },
+            UnlockError::WrongPassphrase => Error::WrongPassphrase {
+                home: self.home.clone(),
+            },
+            UnlockError::Other(o) => Error::Internal(o),
+        })
+    }
+
+    /// The stored secret key as written (still passphrase-protected when it is).
+    pub fn secret_key_armored(&self) -> Result<Vec<u8>> {
+        crypto::armor_secret(&self.stored_key()?)
+    }
+}
+
+/// Re-export so callers need not name sequoia.
+pub mod openpgp_cert {
+    pub use sequoia_openpgp::Cert;
+}
+
+/// Write `bytes` to `path` through a temporary name in the same folder, flushed to disk
+/// before the rename: a crash or a pulled stick never leaves a file that looks whole.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).at(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".courier-")
+        .suffix(".part")
+        .tempfile_in(dir)
+        .at(dir)?;
+    tmp.write_all(bytes).at(path)?;
+    tmp.as_file().sync_all().at(path)?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Parse a size such as `65536`, `64K`, `10M`, `4G` (binary multiples; `KiB`, `MB` also read).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| Error::Usage {
+        what: format!("'{s}' is not a size (e.g. 64K, 10M, 4G)"),
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => {
+            return Err(Error::Usage {
+                what: format!("'{s}' is not a size (e.g. 64K, 10M, 4G)"),
+            })
+        }
+    };
+    n.checked_mul(mult).ok_or_else(|| Error::Usage {
+        what: format!("'{s}' is too large"),
+    })
+}

@@ -1,0 +1,478 @@
+//! The site store: SQLite, behind a narrow interface.
+//!
+//! Only this module and its `Tx` methods speak SQL, so that a PostgreSQL store for very
+//! large centrals can implement the same methods. Migrations are an append-only list
+//! applied by `PRAGMA user_version`; a store newer than this program is refused untouched.
+//! Every change an import makes happens in one [`Tx`] (`BEGIN IMMEDIATE`), so a power cut
+//! leaves all of a bundle or none of it, and a second writer gets "store busy".
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Append-only. Never edit or remove an entry; add a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    -- Site-wide counters and small facts (next upward sequence number, ...).
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- Certificates pinned at enrollment: central's at a centre, each centre's at central.
+    CREATE TABLE peers (
+        fingerprint TEXT PRIMARY KEY, role TEXT NOT NULL, org_id TEXT,
+        cert TEXT NOT NULL, pinned_at TEXT NOT NULL);
+    -- Central: test centres registered with `center add`, their enrollment and sync state.
+    CREATE TABLE centers (
+        org_id TEXT PRIMARY KEY, label TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL, fingerprint TEXT, enrolled_at TEXT, created_at TEXT NOT NULL,
+        next_seq INTEGER NOT NULL DEFAULT 1,
+        acked_seq INTEGER,
+        ack_upseq INTEGER NOT NULL DEFAULT 0,
+        packages_held TEXT NOT NULL DEFAULT '[]');
+    -- Entities in TAO's wire shape (both roles). `properties` holds what may be read here;
+    -- `sealed` the personal properties sealed to the centre's key (centre only).
+    CREATE TABLE entities (
+        id TEXT PRIMARY KEY, type TEXT NOT NULL, checksum TEXT NOT NULL,
+        properties TEXT NOT NULL, sealed BLOB, sealed_names TEXT, package TEXT,
+        updated_at TEXT NOT NULL);
+    CREATE INDEX entities_by_type ON entities(type);
+    -- Test packages held, content-addressed: the file is packages/<sha256>.zip.
+    CREATE TABLE packages (
+        sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, name TEXT NOT NULL, added_at TEXT NOT NULL);
+    -- Central: the scope list (id, checksum) of each data bundle written to a centre.
+    CREATE TABLE export_scope (
+        org_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, type TEXT NOT NULL,
+        checksum TEXT NOT NULL, PRIMARY KEY (org_id, seq, id)) WITHOUT ROWID;
+    -- Every bundle written or applied: replay and rollback detection.
+    CREATE TABLE bundles (
+        bundle_id TEXT PRIMARY KEY, direction TEXT NOT NULL, kind TEXT NOT NULL,
+        sender TEXT NOT NULL, recipient TEXT NOT NULL, org_id TEXT, seq INTEGER NOT NULL,
+        set_id TEXT, set_index INTEGER, set_count INTEGER, file_name TEXT, at TEXT NOT NULL);
+    -- The sync history, one row per sync, hash-chained (hash = sha256(prev_hash, row)).
+    CREATE TABLE history (
+        n INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, org_id TEXT,
+        bundle_id TEXT, kind TEXT, seq INTEGER, status TEXT NOT NULL, counts TEXT NOT NULL,
+        report TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    -- Per entity, what each sync did to it (created, updated, touched, deleted).
+    CREATE TABLE entity_history (
+        history_n INTEGER NOT NULL, entity_id TEXT NOT NULL, type TEXT NOT NULL,
+        action TEXT NOT NULL);
+    CREATE INDEX entity_history_by_sync ON entity_history(history_n);
+    -- Centre: results, sealed to central's key as soon as they are stored.
+    CREATE TABLE results (
+        execution_id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL, test_taker TEXT NOT NULL,
+        state TEXT NOT NULL, revision INTEGER NOT NULL, content_sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL, sealed BLOB, sync_status TEXT NOT NULL, reason TEXT,
+        added_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    -- Centre: delivery logs, sealed to central per (ingested file, execution) batch.
+    CREATE TABLE log_batches (
+        batch_id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, count INTEGER NOT NULL,
+        size INTEGER NOT NULL, sealed BLOB, sync_status TEXT NOT NULL, added_at TEXT NOT NULL);
+    -- Centre: every log id ingested, so a log added twice is stored once.
+    CREATE TABLE log_ids (log_id TEXT PRIMARY KEY, batch_id TEXT NOT NULL) WITHOUT ROWID;
+    -- Central: results received, keyed by central's execution id, mapped from the centre's.
+    CREATE TABLE central_results (
+        central_id TEXT PRIMARY KEY, org_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+        delivery_id TEXT NOT NULL, test_taker TEXT NOT NULL, state TEXT NOT NULL,
+        details TEXT NOT NULL, revision INTEGER NOT NULL, content_sha256 TEXT NOT NULL,
+        bundle_id TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (org_id, execution_id));
+    -- Central: result variables, in their original order.
+    CREATE TABLE variables (
+        central_id TEXT NOT NULL, n INTEGER NOT NULL, call_id_test TEXT, call_id_item TEXT,
+        test TEXT, item TEXT, data TEXT NOT NULL, PRIMARY KEY (central_id, n)) WITHOUT ROWID;
+    -- Central: results kept aside (same id, different content, not a re-sync).
+    CREATE TABLE quarantine (
+        n INTEGER PRIMARY KEY, org_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+        revision INTEGER NOT NULL, content_sha256 TEXT NOT NULL, reason TEXT NOT NULL,
+        bundle_id TEXT NOT NULL, content TEXT NOT NULL, at TEXT NOT NULL,
+        UNIQUE (org_id, execution_id, content_sha256));
+    -- Central: delivery logs, stored against central's execution id.
+    CREATE TABLE central_logs (
+        org_id TEXT NOT NULL, log_id TEXT NOT NULL, central_id TEXT NOT NULL,
+        execution_id TEXT NOT NULL, event_id TEXT NOT NULL, data TEXT NOT NULL,
+        created_at TEXT NOT NULL, created_by TEXT NOT NULL, PRIMARY KEY (org_id, log_id));
+    -- Central: log batches that arrived before their result; applied when it arrives.
+    CREATE TABLE waiting_logs (
+        org_id TEXT NOT NULL, batch_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+        content TEXT NOT NULL, PRIMARY KEY (org_id, batch_id));
+    -- Central: acknowledgements owed to each centre, resent until the centre confirms
+    -- applying a data bundle with sequence >= first_seq.
+    CREATE TABLE acks_out (
+        org_id TEXT NOT NULL, item TEXT NOT NULL, ref TEXT NOT NULL, revision INTEGER,
+        content_sha256 TEXT, status TEXT NOT NULL, reason TEXT, first_seq INTEGER,
+        PRIMARY KEY (org_id, item, ref));
+    "#,
+];
+
+/// The newest schema version this program knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating when absent) and migrate.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::StoreTooNew {
+                path: self.path.clone(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(|e| busy(e, &self.path))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Start the one write transaction of a command. Fails with "store busy" when another
+    /// courier holds the store for longer than the busy timeout.
+    pub fn begin(&mut self) -> Result<Tx<'_>> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| busy(e, &path))?;
+        Ok(Tx { tx, path })
+    }
+
+    /// Read-only access for queries outside a write.
+    pub fn read(&mut self) -> Result<Tx<'_>> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        Ok(Tx { tx, path })
+    }
+}
+
+fn busy(e: rusqlite::Error, path: &Path) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
+            Error::StoreBusy {
+                path: path.to_path_buf(),
+            }
+        }
+        _ => Error::Sql(e),
+    }
+}
+
+/// A write (or read) transaction. Dropped without [`Tx::commit`], it changes nothing.
+pub struct Tx<'a> {
+    pub(crate) tx: rusqlite::Transaction<'a>,
+    path: PathBuf,
+}
+
+/// One row of the sync history.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HistoryEntry {
+    pub n: i64,
+    pub at: String,
+    pub action: String,
+    pub org_id: Option<String>,
+    pub bundle_id: Option<String>,
+    pub kind: Option<String>,
+    pub seq: Option<i64>,
+    pub status: String,
+    pub counts: serde_json::Value,
+    pub report: String,
+    pub hash: String,
+}
+
+/// What a new history row says.
+#[derive(Debug, Clone, Default)]
+pub struct NewHistory<'s> {
+    pub action: &'s str,
+    pub org_id: Option<&'s str>,
+    pub bundle_id: Option<&'s str>,
+    pub kind: Option<&'s str>,
+    pub seq: Option<i64>,
+    pub status: &'s str,
+    pub counts: serde_json::Value,
+    pub report: String,
+}
+
+impl<'a> Tx<'a> {
+    pub fn commit(self) -> Result<()> {
+        self.tx.commit().map_err(|e| busy(e, &self.path))
+    }
+
+    /// Raw connection for the domain modules' SQL (kept in `store::*` helpers below and in
+    /// the flow modules' `sql` sections).
+    pub fn conn(&self) -> &rusqlite::Connection {
+        &self.tx
+    }
+
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Take the next value of a counter kept in `meta` (starting at 1).
+    pub fn next_counter(&self, key: &str) -> Result<i64> {
+        let n = self
+            .meta_get(key)?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.meta_set(key, &n.to_string())?;
+        Ok(n)
+    }
+
+    // ---- peers ------------------------------------------------------------------------
+
+    pub fn pin_peer(
+        &self,
+        fingerprint: &str,
+        role: &str,
+        org_id: Option<&str>,
+        cert: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO peers (fingerprint, role, org_id, cert, pinned_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (fingerprint) DO NOTHING",
+            params![fingerprint, role, org_id, cert, crate::time::now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// A pinned peer's (role, org id, armored certificate).
+    pub fn peer(&self, fingerprint: &str) -> Result<Option<(String, Option<String>, String)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT role, org_id, cert FROM peers WHERE fingerprint = ?1",
+                [fingerprint],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// The pinned peer of a role (a centre has exactly one: central).
+    pub fn peer_by_role(&self, role: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT fingerprint, cert FROM peers WHERE role = ?1 ORDER BY pinned_at LIMIT 1",
+                [role],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    // ---- bundles ----------------------------------------------------------------------
+
+    pub fn bundle_seen(&self, bundle_id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM bundles WHERE bundle_id = ?1",
+                [bundle_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Highest sequence applied from `sender` for bundles of `kind`.
+    pub fn last_seq_in(&self, sender: &str, kind: &str) -> Result<Option<i64>> {
+        Ok(self.tx.query_row(
+            "SELECT MAX(seq) FROM bundles WHERE direction = 'in' AND sender = ?1 AND kind = ?2",
+            params![sender, kind],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn record_bundle(
+        &self,
+        direction: &str,
+        h: &crate::bundle::Header,
+        file_name: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO bundles (bundle_id, direction, kind, sender, recipient, org_id, seq,
+                set_id, set_index, set_count, file_name, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                h.bundle_id,
+                direction,
+                h.kind.as_str(),
+                h.sender.fingerprint,
+                h.recipient.fingerprint,
+                h.org_id,
+                h.sequence as i64,
+                h.set.id,
+                h.set.index as i64,
+                h.set.count as i64,
+                file_name,
+                crate::time::now_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    // ---- history ----------------------------------------------------------------------
+
+    /// Append a row to the hash-chained history; returns its number.
+    pub fn add_history(&self, h: NewHistory<'_>) -> Result<i64> {
+        let prev: String = self
+            .tx
+            .query_row(
+                "SELECT hash FROM history ORDER BY n DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| "0".repeat(64));
+        let at = crate::time::now_rfc3339();
+        let counts = h.counts.to_string();
+        let row = serde_json::json!([
+            at,
+            h.action,
+            h.org_id,
+            h.bundle_id,
+            h.kind,
+            h.seq,
+            h.status,
+            counts,
+            h.report
+        ]);
+        let hash = hex::encode(
+            Sha256::new()
+                .chain_update(prev.as_bytes())
+                .chain_update(row.to_string())
+                .finalize(),
+        );
+        self.tx.execute(
+            "INSERT INTO history (at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![at, h.action, h.org_id, h.bundle_id, h.kind, h.seq, h.status, counts, h.report, prev, hash],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    pub fn history(&self, org: Option<&str>, limit: i64) -> Result<Vec<HistoryEntry>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT n, at, action, org_id, bundle_id, kind, seq, status, counts, report, hash FROM history
+             WHERE (?1 IS NULL OR org_id = ?1) ORDER BY n DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![org, limit], |r| {
+            let counts: String = r.get(8)?;
+            Ok(HistoryEntry {
+                n: r.get(0)?,
+                at: r.get(1)?,
+                action: r.get(2)?,
+                org_id: r.get(3)?,
+                bundle_id: r.get(4)?,
+                kind: r.get(5)?,
+                seq: r.get(6)?,
+                status: r.get(7)?,
+                counts: serde_json::from_str(&counts).unwrap_or(serde_json::Value::Null),
+                report: r.get(9)?,
+                hash: r.get(10)?,
+            })
+        })?;
+        let mut out: Vec<HistoryEntry> = rows.collect::<rusqlite::Result<_>>()?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Recompute the hash chain; returns the number of the first broken row, if any.
+    pub fn verify_history(&self) -> Result<Option<i64>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT n, at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash
+             FROM history ORDER BY n",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut prev = "0".repeat(64);
+        while let Some(r) = rows.next()? {
+            let n: i64 = r.get(0)?;
+            let row = serde_json::json!([
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?
+            ]);
+            let stored_prev: String = r.get(10)?;
+            let stored: String = r.get(11)?;
+            let hash = hex::encode(
+                Sha256::new()
+                    .chain_update(prev.as_bytes())
+                    .chain_update(row.to_string())
+                    .finalize(),
+            );
+            if stored_prev != prev || stored != hash {
+                return Ok(Some(n));
+            }
+            prev = stored;
+        }
+        Ok(None)
+    }
+
+    pub fn entity_history(
+        &self,
+        history_n: i64,
+        entity_id: &str,
+        kind: &str,
+        action: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO entity_history (history_n, entity_id, type, action) VALUES (?1, ?2, ?3, ?4)",
+            params![history_n, entity_id, kind, action],
+        )?;
+        Ok(())
+    }
+}
