@@ -375,10 +375,12 @@ pub fn apply_reply(
     }
     match enrolled {
         Some(f) if f == reply.center_fingerprint => return Ok(false),
-        Some(f) => return Err(refuse(format!(
+        Some(f) => {
+            return Err(refuse(format!(
             "the token of centre {} was already used by key {f}; this reply carries another key",
             reply.org_id
-        ))),
+        )))
+        }
         None => {}
     }
     let armored = crypto::armor_public(cert)?;

@@ -120,7 +120,12 @@ impl Store {
     /// Open (creating when absent) and migrate.
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        // How long a second writer waits before "store busy" (COURIER_BUSY_TIMEOUT_MS).
+        let wait = std::env::var("COURIER_BUSY_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        conn.busy_timeout(Duration::from_millis(wait))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

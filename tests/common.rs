@@ -1,0 +1,249 @@
+//! Test harness: run the real `courier` binary against temporary homes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixtures folder of the project.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Run `courier --home HOME ARGS...`.
+pub fn courier(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_courier"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("COURIER_HOME")
+        .env_remove("COURIER_PASSPHRASE")
+        .output()
+        .expect("courier runs")
+}
+
+/// Run courier with extra environment variables.
+pub fn courier_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_courier"));
+    c.arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("COURIER_HOME")
+        .env_remove("COURIER_PASSPHRASE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("courier runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success and return stdout.
+#[track_caller]
+pub fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "courier failed ({:?}):\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Assert a refusal with exit code `code` whose stderr contains `needle`; returns stderr.
+#[track_caller]
+pub fn refused(o: Output, code: i32, needle: &str) -> String {
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "expected exit {code}, got {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        stdout(&o),
+        err
+    );
+    assert!(
+        err.contains(needle),
+        "stderr does not mention {needle:?}:\n{err}"
+    );
+    err
+}
+
+/// A central and two enrolled centres (ORG-001, ORG-002) in a temporary folder.
+pub struct World {
+    pub dir: tempfile::TempDir,
+    pub central: PathBuf,
+    pub a: PathBuf,
+    pub b: PathBuf,
+}
+
+impl World {
+    /// Sites created, not enrolled.
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let central = dir.path().join("central");
+        let a = dir.path().join("center-a");
+        let b = dir.path().join("center-b");
+        ok(courier(&central, &["init", "central", "--name", "Central"]));
+        ok(courier(&a, &["init", "center", "--org", "ORG-001"]));
+        ok(courier(&b, &["init", "center", "--org", "ORG-002"]));
+        World { dir, central, a, b }
+    }
+
+    /// Sites created and both centres enrolled.
+    pub fn enrolled() -> World {
+        let w = World::new();
+        w.enroll(&w.a, "ORG-001");
+        w.enroll(&w.b, "ORG-002");
+        w
+    }
+
+    /// A path inside the world's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Fingerprint of a site.
+    pub fn fingerprint(&self, home: &Path) -> String {
+        let out = ok(courier(home, &["keys", "show", "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        v["fingerprint"].as_str().expect("fingerprint").to_string()
+    }
+
+    /// Run the whole handshake for one centre.
+    pub fn enroll(&self, center: &Path, org: &str) {
+        let file = self.path(&format!("enroll-{org}.json"));
+        let replies = self.path(&format!("replies-{org}"));
+        ok(courier(
+            &self.central,
+            &[
+                "center",
+                "add",
+                org,
+                "--label",
+                org,
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        ));
+        let fpr = self.fingerprint(&self.central);
+        ok(courier(
+            center,
+            &[
+                "enroll",
+                file.to_str().unwrap(),
+                "--expect-fingerprint",
+                &fpr,
+                "--out",
+                replies.to_str().unwrap(),
+            ],
+        ));
+        ok(courier(
+            &self.central,
+            &["import", replies.to_str().unwrap()],
+        ));
+    }
+
+    /// Load the fixture data set at central.
+    pub fn load_fixtures(&self) {
+        let f = fixtures().join("data/central.jsonl");
+        ok(courier(&self.central, &["load", f.to_str().unwrap()]));
+    }
+
+    /// Central exports for `org` into a fresh folder; returns the files written.
+    pub fn export_down(&self, org: &str, folder: &str) -> Vec<PathBuf> {
+        let dir = self.path(folder);
+        ok(courier(
+            &self.central,
+            &["export", "--to", org, "--out", dir.to_str().unwrap()],
+        ));
+        bundles_in(&dir)
+    }
+
+    /// A centre exports for central into a fresh folder; returns the files written.
+    pub fn export_up(&self, center: &Path, folder: &str, extra: &[&str]) -> Vec<PathBuf> {
+        let dir = self.path(folder);
+        let mut args = vec!["export", "--out", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ok(courier(center, &args));
+        bundles_in(&dir)
+    }
+}
+
+/// The bundle files in a folder, sorted.
+pub fn bundles_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "courier"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Every row of every table of a site's store, as sorted text: equal snapshots mean an
+/// unchanged store. `history` is left out only when `with_history` is false.
+pub fn snapshot(home: &Path, with_history: bool) -> String {
+    let conn = rusqlite::Connection::open(home.join("store.sqlite")).expect("store opens");
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    if !with_history {
+        tables.retain(|t| t != "history" && t != "entity_history");
+    }
+    let mut out = String::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+        let cols = stmt.column_count();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| {
+                let mut s = String::new();
+                for i in 0..cols {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    s.push_str(&format!("{v:?}|"));
+                }
+                Ok(s)
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
+    }
+    out
+}
+
+/// Number of rows in a table of a site's store.
+pub fn count(home: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(home.join("store.sqlite")).expect("store opens");
+    conn.query_row(&format!("SELECT COUNT(*) FROM \"{table}\""), [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+/// Parse `list --json` of a site.
+pub fn list(home: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut a = vec!["list", "--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&ok(courier(home, &a))).expect("list json")
+}
+
+/// Parse `results list --json` of a centre.
+pub fn results_list(home: &Path) -> Vec<serde_json::Value> {
+    serde_json::from_str(&ok(courier(home, &["results", "list", "--json"]))).expect("results json")
+}
