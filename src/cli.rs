@@ -96,6 +96,9 @@ pub struct Protect {
     /// Protect the secret key with a passphrase ($COURIER_PASSPHRASE or --passphrase-file).
     #[arg(long)]
     pub protect: bool,
+    /// Restore the site's key from FILE (written by 'keys export --secret') instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

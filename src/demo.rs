@@ -75,6 +75,7 @@ pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
             name: Some("Central (demo)".into()),
             org_id: None,
             protect: false,
+            key: None,
         },
         Passphrase::none(),
     )?;
@@ -91,6 +92,7 @@ pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
                 name: None,
                 org_id: Some(org.into()),
                 protect: false,
+                key: None,
             },
             Passphrase::none(),
         )?;

@@ -51,6 +51,7 @@ fn run(cli: Cli) -> Result<u8> {
                         name: Some(name),
                         org_id: None,
                         protect: protect.protect,
+                        key: read_key(&protect)?,
                     },
                     protect.json,
                 ),
@@ -60,6 +61,7 @@ fn run(cli: Cli) -> Result<u8> {
                         name: None,
                         org_id: Some(org),
                         protect: protect.protect,
+                        key: read_key(&protect)?,
                     },
                     protect.json,
                 ),
@@ -373,6 +375,13 @@ fn run(cli: Cli) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
+    p.key
+        .as_ref()
+        .map(|f| std::fs::read(f).map_err(|e| Error::io(f, e)))
+        .transpose()
 }
 
 #[derive(Serialize)]

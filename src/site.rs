@@ -216,6 +216,8 @@ pub struct InitOptions {
     pub name: Option<String>,
     pub org_id: Option<String>,
     pub protect: bool,
+    /// Restore this secret key (as written by `keys export --secret`) instead of generating one.
+    pub key: Option<Vec<u8>>,
 }
 
 impl Site {
@@ -252,8 +254,34 @@ impl Site {
         } else {
             None
         };
+        let cert = match &opts.key {
+            Some(bytes) => {
+                let cert = crypto::parse_cert(bytes).map_err(|_| Error::Usage {
+                    what: "the --key file is not an OpenPGP secret key".into(),
+                })?;
+                if !cert.is_tsk() {
+                    return Err(Error::Usage {
+                        what: "the --key file holds no secret key (use 'keys export --secret')"
+                            .into(),
+                    });
+                }
+                // Prove the key can be unlocked before creating anything.
+                SecretKey::unlock(cert.clone(), passphrase.get()).map_err(|e| match e {
+                    UnlockError::PassphraseNeeded => Error::PassphraseNeeded {
+                        home: home.to_path_buf(),
+                    },
+                    UnlockError::WrongPassphrase => Error::WrongPassphrase {
+                        home: home.to_path_buf(),
+                    },
+                    UnlockError::Other(o) => Error::Usage {
+                        what: format!("the --key file cannot be used: {o}"),
+                    },
+                })?;
+                cert
+            }
+            None => crypto::generate(&userid, pass)?,
+        };
         fs::create_dir_all(home.join("packages")).at(home)?;
-        let cert = crypto::generate(&userid, pass)?;
         write_atomic(&home.join(KEY_FILE), &crypto::armor_secret(&cert)?)?;
         let config = Config {
             format: 1,
