@@ -518,15 +518,12 @@ impl Bundle {
         }
         match (offset + header.payload.length).cmp(&header_start) {
             std::cmp::Ordering::Equal => {}
-            std::cmp::Ordering::Greater => {
-                return Err(incomplete(format!(
-                    "payload is {} bytes, the header says {}",
+            std::cmp::Ordering::Greater | std::cmp::Ordering::Less => {
+                return Err(damaged(format!(
+                    "payload is {} bytes, the header says {} (parts of different bundles mixed?)",
                     header_start - offset,
                     header.payload.length
                 )))
-            }
-            std::cmp::Ordering::Less => {
-                return Err(damaged("bytes between payload and header".into()));
             }
         }
         if header.set.index == 0 || header.set.index > header.set.count {
@@ -622,7 +619,7 @@ impl Bundle {
                 left: cap,
                 exceeded: false,
             };
-            {
+            let walked = (|| -> Result<()> {
                 let mut archive = tar::Archive::new(&mut limited);
                 let entries = archive
                     .entries()
@@ -643,14 +640,17 @@ impl Bundle {
                     check_entry_name(path, &name)?;
                     visit(&name, &mut entry)?;
                 }
-            }
-            crypto::drain(&mut limited).map_err(|e| damaged(format!("payload: {e}")))?;
+                Ok(())
+            })();
+            let drained = walked.and_then(|()| {
+                crypto::drain(&mut limited)
+                    .map(|_| ())
+                    .map_err(|e| damaged(format!("payload: {e}")))
+            });
             if limited.exceeded {
-                return Err(Error::refused(
-                    path,
-                    "payload is larger than its signed header declares; refused",
-                ));
+                return Err(Error::refused(path, "payload is larger than its signed header declares; refused as a possible decompression bomb"));
             }
+            drained?;
         }
         crypto::drain(&mut plain).map_err(|e| Error::BadSignature {
             path: path.clone(),
@@ -692,7 +692,7 @@ impl<R: Read> Read for CapReader<R> {
             let mut probe = [0u8; 1];
             if self.inner.read(&mut probe)? > 0 {
                 self.exceeded = true;
-                return Err(io::Error::other("payload exceeds its declared size"));
+                return Err(io::Error::other("payload is larger than its signed header declares (a possible decompression bomb)"));
             }
             return Ok(0);
         }

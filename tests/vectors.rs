@@ -1,1 +1,520 @@
-//! (to be written)
+//! Test vectors: bundle files under fixtures/vectors/, written by fixed keys
+//! (fixtures/vectors/keys/, test-only). `ok_*` must apply (and apply again as a no-op);
+//! `fail_*` must be refused with the message in the `.expect` file beside it, leaving the
+//! recipient's store unchanged. See fixtures/README.md.
+//!
+//! `cargo test --release --test integration vectors::regenerate -- --ignored` rewrites the
+//! vectors from the keys (and creates the keys if they are missing).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use courier::bundle::{Bundle, Header};
+use courier::crypto::{self, SecretKey};
+
+use crate::common::{courier, fixtures, ok, snapshot};
+
+fn vectors() -> PathBuf {
+    fixtures().join("vectors")
+}
+
+fn key_file(name: &str) -> PathBuf {
+    vectors().join("keys").join(format!("{name}.asc"))
+}
+
+/// Homes built from the fixed keys: central, ORG-001 and ORG-002, both centres enrolled.
+struct Homes {
+    _dir: tempfile::TempDir,
+    central: PathBuf,
+    a: PathBuf,
+    _b: PathBuf,
+}
+
+fn homes() -> Homes {
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    let k = |n: &str| key_file(n).to_string_lossy().into_owned();
+    ok(courier(
+        &central,
+        &[
+            "init",
+            "central",
+            "--name",
+            "Vectors",
+            "--key",
+            &k("central"),
+        ],
+    ));
+    ok(courier(
+        &a,
+        &[
+            "init",
+            "center",
+            "--org",
+            "ORG-001",
+            "--key",
+            &k("center-ORG-001"),
+        ],
+    ));
+    ok(courier(
+        &b,
+        &[
+            "init",
+            "center",
+            "--org",
+            "ORG-002",
+            "--key",
+            &k("center-ORG-002"),
+        ],
+    ));
+    let fpr: serde_json::Value =
+        serde_json::from_str(&ok(courier(&central, &["keys", "show", "--json"]))).unwrap();
+    let fpr = fpr["fingerprint"].as_str().unwrap().to_string();
+    for (home, org) in [(&a, "ORG-001"), (&b, "ORG-002")] {
+        let file = dir.path().join(format!("enroll-{org}.json"));
+        let replies = dir.path().join(format!("replies-{org}"));
+        ok(courier(
+            &central,
+            &[
+                "center",
+                "add",
+                org,
+                "--label",
+                org,
+                "--out",
+                file.to_str().unwrap(),
+            ],
+        ));
+        ok(courier(
+            home,
+            &[
+                "enroll",
+                file.to_str().unwrap(),
+                "--expect-fingerprint",
+                &fpr,
+                "--out",
+                replies.to_str().unwrap(),
+            ],
+        ));
+        ok(courier(&central, &["import", replies.to_str().unwrap()]));
+    }
+    Homes {
+        _dir: dir,
+        central,
+        a,
+        _b: b,
+    }
+}
+
+/// The home a vector is meant for (by its header; not-a-bundle files go to centre A).
+fn recipient_home<'h>(h: &'h Homes, file: &Path) -> &'h Path {
+    match Bundle::open(file) {
+        Ok(b) if b.header.recipient.role == courier::site::Role::Central => &h.central,
+        _ => &h.a,
+    }
+}
+
+fn vector_files(prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(vectors())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(".courier")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every `ok_*` vector applies, and applies again as a no-op.
+#[test]
+fn ok_vectors_apply() {
+    let files = vector_files("ok_");
+    assert!(
+        files.len() >= 2,
+        "ok_ vectors missing: run the regenerate test"
+    );
+    let h = homes();
+    for f in &files {
+        let home = recipient_home(&h, f);
+        let out = ok(courier(home, &["import", f.to_str().unwrap()]));
+        assert!(out.contains("applied"), "{}: {out}", f.display());
+        let before = snapshot(home, true);
+        let again = ok(courier(home, &["import", f.to_str().unwrap()]));
+        assert!(
+            again.contains("already applied"),
+            "{}: {again}",
+            f.display()
+        );
+        assert_eq!(
+            before,
+            snapshot(home, true),
+            "{}: a replay changed the store",
+            f.display()
+        );
+    }
+}
+
+/// Every `fail_*` vector is refused by `verify` and `import` with its stated error, and the
+/// store is unchanged.
+#[test]
+fn fail_vectors_are_refused() {
+    let files = vector_files("fail_");
+    assert!(
+        files.len() >= 10,
+        "fail_ vectors missing: run the regenerate test"
+    );
+    let h = homes();
+    // The data vectors need the state of a centre that already applied ok_data.
+    ok(courier(
+        &h.a,
+        &[
+            "import",
+            vectors().join("ok_data.courier").to_str().unwrap(),
+        ],
+    ));
+    for f in &files {
+        let expect_file = f.with_extension("expect");
+        let expected = std::fs::read_to_string(&expect_file)
+            .unwrap_or_else(|_| panic!("{} has no .expect file", f.display()));
+        let expected = expected.trim();
+        let home = recipient_home(&h, f);
+        let before = snapshot(home, true);
+        for verb in ["verify", "import"] {
+            let o = courier(home, &[verb, f.to_str().unwrap()]);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            if verb == "verify" && expected.starts_with("(import)") {
+                continue; // only decryption reveals this one
+            }
+            assert_eq!(
+                o.status.code(),
+                Some(1),
+                "{verb} {}: exit {:?}\n{err}",
+                f.display(),
+                o.status.code()
+            );
+            let needle = expected.trim_start_matches("(import)").trim();
+            assert!(
+                err.contains(needle),
+                "{verb} {}: expected {needle:?} in:\n{err}",
+                f.display()
+            );
+            assert!(
+                err.contains(&*f.file_name().unwrap().to_string_lossy()),
+                "{verb}: the error names the file:\n{err}"
+            );
+            assert_eq!(err.trim().lines().count(), 1, "one-line error:\n{err}");
+        }
+        assert_eq!(
+            before,
+            snapshot(home, true),
+            "{}: refused, yet the store changed",
+            f.display()
+        );
+    }
+    assert!(!h.a.join("..").join("evil").exists() && !Path::new("/tmp/courier-evil").exists());
+}
+
+// ---- generation -------------------------------------------------------------------------
+
+fn secret(name: &str) -> SecretKey {
+    let cert = crypto::parse_cert(&std::fs::read(key_file(name)).unwrap()).unwrap();
+    SecretKey::unlock(cert, None).unwrap()
+}
+
+/// Assemble a bundle file from a header and an already encrypted payload, signed by `key`.
+fn assemble(mut header: Header, payload: &[u8], key: &SecretKey) -> Vec<u8> {
+    header.payload.offset = 17;
+    header.payload.length = payload.len() as u64;
+    header.payload.sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(payload))
+    };
+    let header_bytes = serde_json::to_vec(&header).unwrap();
+    let sig = crypto::sign_detached(key, &header_bytes).unwrap();
+    let mut out = b"COURIER-BUNDLE 1\n".to_vec();
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&sig);
+    out.extend_from_slice(b"CRB-TAIL");
+    out.extend_from_slice(&(header_bytes.len() as u64).to_be_bytes());
+    out.extend_from_slice(&(sig.len() as u64).to_be_bytes());
+    out
+}
+
+/// Sign with `key`, encrypt to `to`: the payload of a tar archive given as raw bytes.
+fn seal_payload(
+    tar_bytes: &[u8],
+    key: &SecretKey,
+    to: &courier::site::openpgp_cert::Cert,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut w = crypto::sign_encrypt_writer(&mut out, key, to).unwrap();
+        let compressed = zstd_compress(tar_bytes);
+        w.write_all(&compressed).unwrap();
+        w.finalize().unwrap();
+    }
+    out
+}
+
+fn zstd_compress(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+/// A raw tar archive with one regular entry whose name is written verbatim.
+fn raw_tar(name: &str, body: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{:011o}\0", body.len()).as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(body);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn write(name: &str, bytes: &[u8], expect: Option<&str>) {
+    std::fs::write(vectors().join(name), bytes).unwrap();
+    if let Some(e) = expect {
+        std::fs::write(
+            vectors().join(name).with_extension("expect"),
+            format!("{e}\n"),
+        )
+        .unwrap();
+    }
+}
+
+/// Rewrite fixtures/vectors from the fixed keys.
+#[test]
+#[ignore = "rewrites fixtures/vectors; run by hand"]
+fn regenerate() {
+    std::fs::create_dir_all(vectors().join("keys")).unwrap();
+    for name in ["central", "center-ORG-001", "center-ORG-002", "intruder"] {
+        if !key_file(name).exists() {
+            let cert = crypto::generate(&format!("courier test vector key {name}"), None).unwrap();
+            std::fs::write(key_file(name), crypto::armor_secret(&cert).unwrap()).unwrap();
+        }
+    }
+    let h = homes();
+    let tmp = tempfile::tempdir().unwrap();
+    let f = |n: &str| tmp.path().join(n).to_string_lossy().into_owned();
+    ok(courier(
+        &h.central,
+        &[
+            "load",
+            fixtures().join("data/central.jsonl").to_str().unwrap(),
+        ],
+    ));
+    ok(courier(
+        &h.central,
+        &["export", "--to", "ORG-001", "--out", &f("a")],
+    ));
+    ok(courier(
+        &h.central,
+        &["export", "--to", "ORG-002", "--out", &f("b")],
+    ));
+    let data_a = std::fs::read(tmp.path().join("a/ORG-001-data-000001.courier")).unwrap();
+    let data_b = std::fs::read(tmp.path().join("b/ORG-002-data-000001.courier")).unwrap();
+    ok(courier(&h.a, &["import", &f("a")]));
+    ok(courier(
+        &h.a,
+        &[
+            "results",
+            "add",
+            fixtures()
+                .join("data/results/ORG-001-day1.jsonl")
+                .to_str()
+                .unwrap(),
+        ],
+    ));
+    ok(courier(
+        &h.a,
+        &[
+            "logs",
+            "add",
+            fixtures()
+                .join("data/logs/ORG-001-day1.jsonl")
+                .to_str()
+                .unwrap(),
+        ],
+    ));
+    ok(courier(&h.a, &["export", "--out", &f("up")]));
+    let up = crate::common::bundles_in(&tmp.path().join("up"));
+    assert_eq!(up.len(), 1);
+    let results = std::fs::read(&up[0]).unwrap();
+
+    for old in std::fs::read_dir(vectors()).unwrap() {
+        let p = old.unwrap().path();
+        if p.is_file()
+            && p.extension()
+                .is_some_and(|e| e == "courier" || e == "expect")
+        {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    write("ok_data.courier", &data_a, None);
+    write("ok_results.courier", &results, None);
+
+    let header_start = {
+        let b = Bundle::open(&tmp.path().join("a/ORG-001-data-000001.courier")).unwrap();
+        17 + b.header.payload.length as usize
+    };
+    let mut t = data_a.clone();
+    t[17 + 100] ^= 0x01;
+    write(
+        "fail_tampered_payload.courier",
+        &t,
+        Some("payload hash does not match the signed header"),
+    );
+    let mut t = data_a.clone();
+    let pos = header_start
+        + data_a[header_start..]
+            .windows(8)
+            .position(|w| w == b"ORG-001\"")
+            .unwrap()
+        + 6;
+    t[pos] = b'9';
+    write("fail_tampered_header.courier", &t, Some("bad signature"));
+    let mut t = data_a.clone();
+    t[data_a.len() - 30] ^= 0x40;
+    write("fail_tampered_signature.courier", &t, Some("bad signature"));
+    write(
+        "fail_truncated.courier",
+        &data_a[..data_a.len() / 2],
+        Some("incomplete bundle"),
+    );
+    write(
+        "fail_truncated_trailer.courier",
+        &data_a[..data_a.len() - 3],
+        Some("incomplete bundle"),
+    );
+    let mut t = data_a.clone();
+    t.push(b'\n');
+    write("fail_trailing_byte.courier", &t, Some("incomplete bundle"));
+    let mut t = data_a.clone();
+    t[15] = b'2';
+    write(
+        "fail_version_2.courier",
+        &t,
+        Some("unsupported bundle format 2 (this courier reads up to 1)"),
+    );
+    write(
+        "fail_not_a_bundle.courier",
+        b"PK\x03\x04 this is a zip file, not a bundle",
+        Some("not a courier bundle"),
+    );
+    write(
+        "fail_wrong_recipient.courier",
+        &data_b,
+        Some("meant for centre ORG-002"),
+    );
+    // Mixed parts: ORG-001's payload under another bundle's header, signature and trailer.
+    let b_header_start = {
+        let b = Bundle::open(&tmp.path().join("b/ORG-002-data-000001.courier")).unwrap();
+        17 + b.header.payload.length as usize
+    };
+    let mut t = data_a[..header_start].to_vec();
+    t.extend_from_slice(&data_b[b_header_start..]);
+    write("fail_mixed_parts.courier", &t, Some("damaged bundle"));
+
+    let central = secret("central");
+    let intruder = secret("intruder");
+    let a_cert = crypto::parse_cert(&std::fs::read(key_file("center-ORG-001")).unwrap())
+        .unwrap()
+        .strip_secret_key_material();
+    let base = Bundle::open(&tmp.path().join("a/ORG-001-data-000001.courier"))
+        .unwrap()
+        .header;
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000001".into();
+    hdr.sender.fingerprint = intruder.fingerprint();
+    let payload = seal_payload(
+        &raw_tar("acks.json", br#"{"results":[],"logs":[]}"#),
+        &intruder,
+        &a_cert,
+    );
+    hdr.payload.content_size = raw_tar("acks.json", br#"{"results":[],"logs":[]}"#).len() as u64;
+    write(
+        "fail_unknown_sender.courier",
+        &assemble(hdr, &payload, &intruder),
+        Some("signed by unknown key"),
+    );
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000002".into();
+    hdr.payload.content_size = raw_tar("acks.json", br#"{"results":[],"logs":[]}"#).len() as u64;
+    write(
+        "fail_forged_sender.courier",
+        &assemble(hdr, &payload, &intruder),
+        Some("bad signature"),
+    );
+
+    let evil = raw_tar("../courier-evil", b"owned");
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000003".into();
+    hdr.sequence = 7;
+    hdr.payload.content_size = evil.len() as u64;
+    write(
+        "fail_unsafe_path.courier",
+        &assemble(hdr, &seal_payload(&evil, &central, &a_cert), &central),
+        Some("(import) unsafe path"),
+    );
+    let abs = raw_tar("/tmp/courier-evil", b"owned");
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000004".into();
+    hdr.sequence = 8;
+    hdr.payload.content_size = abs.len() as u64;
+    write(
+        "fail_absolute_path.courier",
+        &assemble(hdr, &seal_payload(&abs, &central, &a_cert), &central),
+        Some("(import) unsafe path"),
+    );
+    let big = raw_tar("acks.json", &[b' '; 100_000]);
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000005".into();
+    hdr.sequence = 9;
+    hdr.payload.content_size = 4096;
+    write(
+        "fail_oversize_content.courier",
+        &assemble(hdr, &seal_payload(&big, &central, &a_cert), &central),
+        Some("(import) larger than its signed header declares"),
+    );
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000006".into();
+    hdr.sequence = 1;
+    let acks = raw_tar("acks.json", br#"{"results":[],"logs":[]}"#);
+    hdr.payload.content_size = acks.len() as u64;
+    let rollback = assemble(hdr, &seal_payload(&acks, &central, &a_cert), &central);
+    write(
+        "fail_rollback.courier",
+        &rollback,
+        Some("(import) rollback refused"),
+    );
+    // Mixed parts for the same recipient: ok_data's payload under another bundle's header.
+    let r_header_start = 17
+        + Bundle::open(&vectors().join("fail_rollback.courier"))
+            .unwrap()
+            .header
+            .payload
+            .length as usize;
+    let mut t = data_a[..header_start].to_vec();
+    t.extend_from_slice(&rollback[r_header_start..]);
+    write(
+        "fail_mixed_parts_same_recipient.courier",
+        &t,
+        Some("damaged bundle"),
+    );
+}
