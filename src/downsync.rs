@@ -364,33 +364,23 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             rollback = true;
         }
     }
-    let history_n = tx.add_history(NewHistory {
-        action: "import",
-        org_id: Some(&h.org_id),
-        bundle_id: Some(&h.bundle_id),
-        kind: Some("data"),
-        seq: Some(h.sequence as i64),
-        status: "in-progress",
-        counts: json!({}),
-        report: String::new(),
-    })?;
+    let mut touched: Vec<(String, String, &'static str)> = Vec::new();
     let mut scope: HashMap<String, (String, String)> = HashMap::new();
     let mut actions: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
     let mut seen_entities: BTreeSet<String> = BTreeSet::new();
     let mut new_packages: Vec<String> = Vec::new();
     let mut acks: Option<Acks> = None;
     let note = |actions: &mut BTreeMap<&'static str, BTreeMap<String, u64>>,
-                tx: &Tx<'_>,
+                touched: &mut Vec<(String, String, &'static str)>,
                 id: &str,
                 kind: &str,
-                action: &'static str|
-     -> Result<()> {
+                action: &'static str| {
         *actions
             .entry(action)
             .or_default()
             .entry(kind.to_string())
             .or_default() += 1;
-        tx.entity_history(history_n, id, kind, action)
+        touched.push((id.to_string(), kind.to_string(), action));
     };
     b.read_payload(&key, cert, |name, r| {
         if name.starts_with("scope-") && name.ends_with(".jsonl") {
@@ -427,7 +417,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                     params![l.id, l.kind, l.checksum, Value::Object(l.properties.clone()).to_string(), sealed,
                         serde_json::to_string(&l.sealed_names).unwrap_or_default(), package, crate::time::now_rfc3339()],
                 )?;
-                note(&mut actions, &tx, &l.id, &l.kind, action)?;
+                note(&mut actions, &mut touched, &l.id, &l.kind, action);
                 seen_entities.insert(l.id);
                 Ok(())
             })
@@ -459,11 +449,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             None => {
                 tx.conn()
                     .execute("DELETE FROM entities WHERE id = ?1", [id])?;
-                note(&mut actions, &tx, id, kind, "deleted")?;
+                note(&mut actions, &mut touched, id, kind, "deleted");
             }
             Some((_, want)) if !seen_entities.contains(id) => {
                 if want == sum {
-                    note(&mut actions, &tx, id, kind, "touched")?;
+                    note(&mut actions, &mut touched, id, kind, "touched");
                 } else {
                     missing.push(id.clone());
                 }
@@ -525,11 +515,23 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             no_package.join(", ")
         ));
     }
-    tx.conn().execute(
-        "UPDATE history SET status = 'success', counts = ?1, report = ?2 WHERE n = ?3",
-        params![json!(actions).to_string(), report, history_n],
-    )?;
-    rehash_last(&tx, history_n)?;
+    let history_n = tx.add_history(NewHistory {
+        action: "import",
+        org_id: Some(&h.org_id),
+        bundle_id: Some(&h.bundle_id),
+        kind: Some("data"),
+        seq: Some(h.sequence as i64),
+        status: if missing.is_empty() && no_package.is_empty() {
+            "success"
+        } else {
+            "partial"
+        },
+        counts: json!(actions),
+        report: report.clone(),
+    })?;
+    for (id, kind, action) in &touched {
+        tx.entity_history(history_n, id, kind, action)?;
+    }
     tx.commit()?;
     for sha in &orphans {
         let _ = std::fs::remove_file(site.package_path(sha));
@@ -539,27 +541,6 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         partial: !missing.is_empty() || !no_package.is_empty(),
         message: report,
     })
-}
-
-/// Recompute the hash of a history row updated in the same transaction that added it.
-fn rehash_last(tx: &Tx<'_>, n: i64) -> Result<()> {
-    let row: (String, String, String, Option<String>, Option<String>, Option<String>, Option<i64>, String, String, String) = tx.conn().query_row(
-        "SELECT prev_hash, at, action, org_id, bundle_id, kind, seq, status, counts, report FROM history WHERE n = ?1",
-        [n],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?)),
-    )?;
-    let v = json!([row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9]);
-    let hash = hex::encode(
-        Sha256::new()
-            .chain_update(row.0.as_bytes())
-            .chain_update(v.to_string())
-            .finalize(),
-    );
-    tx.conn().execute(
-        "UPDATE history SET hash = ?1 WHERE n = ?2",
-        params![hash, n],
-    )?;
-    Ok(())
 }
 
 fn summarize(actions: &BTreeMap<&'static str, BTreeMap<String, u64>>) -> String {

@@ -535,13 +535,36 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
     })
 }
 
-fn upsert_ack(
+/// Record the answer owed to the centre about one result (resent until confirmed).
+fn ack_result(
+    tx: &Tx<'_>,
+    org: &str,
+    meta: &ResultMeta,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    put_ack(
+        tx,
+        org,
+        "result",
+        &meta.execution_id,
+        (Some(meta.revision), Some(&meta.content_sha256)),
+        status,
+        reason,
+    )
+}
+
+/// Record the answer owed to the centre about one log batch.
+fn ack_logs(tx: &Tx<'_>, org: &str, batch_id: &str, status: &str) -> Result<()> {
+    put_ack(tx, org, "logs", batch_id, (None, None), status, None)
+}
+
+fn put_ack(
     tx: &Tx<'_>,
     org: &str,
     item: &str,
     reference: &str,
-    revision: Option<i64>,
-    sha: Option<&str>,
+    (revision, sha): (Option<i64>, Option<&str>),
     status: &str,
     reason: Option<&str>,
 ) -> Result<()> {
@@ -569,16 +592,7 @@ fn quarantine(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![org, meta.execution_id, meta.revision, meta.content_sha256, reason, bundle_id, content, crate::time::now_rfc3339()],
     )?;
-    upsert_ack(
-        tx,
-        org,
-        "result",
-        &meta.execution_id,
-        Some(meta.revision),
-        Some(&meta.content_sha256),
-        "conflict",
-        Some(reason),
-    )?;
+    ack_result(tx, org, meta, "conflict", Some(reason))?;
     tally.add("quarantined");
     tally
         .problems
@@ -720,16 +734,7 @@ fn receive_result(
         "replaced" => "results replaced",
         _ => "results unchanged",
     });
-    upsert_ack(
-        tx,
-        org,
-        "result",
-        &meta.execution_id,
-        Some(meta.revision),
-        Some(&meta.content_sha256),
-        status,
-        None,
-    )?;
+    ack_result(tx, org, &meta, status, None)?;
     // Logs that arrived before their result are applied now.
     let mut stmt = tx.conn().prepare(
         "SELECT batch_id, content FROM waiting_logs WHERE org_id = ?1 AND execution_id = ?2",
@@ -746,7 +751,7 @@ fn receive_result(
             "DELETE FROM waiting_logs WHERE org_id = ?1 AND batch_id = ?2",
             params![org, batch_id],
         )?;
-        upsert_ack(tx, org, "logs", &batch_id, None, None, "stored", None)?;
+        ack_logs(tx, org, &batch_id, "stored")?;
         tally.add("waiting log batches applied");
     }
     Ok(())
@@ -832,14 +837,14 @@ fn receive_logs(
         .is_some();
     if held {
         store_logs(tx, org, &central_id, &meta.execution_id, &logs)?;
-        upsert_ack(tx, org, "logs", &meta.batch_id, None, None, "stored", None)?;
+        ack_logs(tx, org, &meta.batch_id, "stored")?;
         *tally.counts.entry("logs stored").or_default() += logs.len() as u64;
     } else {
         tx.conn().execute(
             "INSERT OR IGNORE INTO waiting_logs (org_id, batch_id, execution_id, content) VALUES (?1, ?2, ?3, ?4)",
             params![org, meta.batch_id, meta.execution_id, Value::from(logs).to_string()],
         )?;
-        upsert_ack(tx, org, "logs", &meta.batch_id, None, None, "waiting", None)?;
+        ack_logs(tx, org, &meta.batch_id, "waiting")?;
         tally.add("log batches waiting for their result");
     }
     Ok(())
