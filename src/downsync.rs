@@ -627,6 +627,7 @@ fn receive_package(
     tmp.as_file().sync_all().at(tmp.path())?;
     let dest = site.package_path(sha);
     tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+    crate::site::make_readable(&dest)?;
     tx.conn().execute(
         "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
         params![

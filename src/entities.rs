@@ -319,6 +319,7 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
         }
         tmp.as_file().sync_all().at(&dest)?;
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+        crate::site::make_readable(&dest)?;
     }
     let size = std::fs::metadata(&dest).at(&dest)?.len();
     let name = src

@@ -469,3 +469,15 @@ pub fn parse_size(s: &str) -> Result<u64> {
         what: format!("'{s}' is too large"),
     })
 }
+
+/// Make a stored test package readable by the delivery engine (temporary files are 0600).
+pub fn make_readable(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o644)).at(path)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
