@@ -1,7 +1,6 @@
 //! JSON Schemas for every JSON document courier reads or writes (schemas/*.schema.json),
 //! compiled once and used to check input records, configs and bundle headers.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -57,29 +56,63 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         "log-export",
         include_str!("../schemas/log-export.schema.json"),
     ),
+    ("key-info", include_str!("../schemas/key-info.schema.json")),
+    ("inspect", include_str!("../schemas/inspect.schema.json")),
+    (
+        "file-reports",
+        include_str!("../schemas/file-reports.schema.json"),
+    ),
+    (
+        "load-report",
+        include_str!("../schemas/load-report.schema.json"),
+    ),
+    (
+        "export-report",
+        include_str!("../schemas/export-report.schema.json"),
+    ),
+    (
+        "add-report",
+        include_str!("../schemas/add-report.schema.json"),
+    ),
+    (
+        "results-list",
+        include_str!("../schemas/results-list.schema.json"),
+    ),
+    ("history", include_str!("../schemas/history.schema.json")),
+    (
+        "center-list",
+        include_str!("../schemas/center-list.schema.json"),
+    ),
+    (
+        "package-check",
+        include_str!("../schemas/package-check.schema.json"),
+    ),
+    (
+        "entity-list",
+        include_str!("../schemas/entity-list.schema.json"),
+    ),
 ];
 
-fn validators() -> &'static HashMap<&'static str, jsonschema::Validator> {
-    static V: OnceLock<HashMap<&'static str, jsonschema::Validator>> = OnceLock::new();
-    V.get_or_init(|| {
-        SCHEMAS
-            .iter()
-            .map(|(name, text)| {
-                let schema: Value = serde_json::from_str(text)
-                    .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not JSON: {e}"));
-                let v = jsonschema::validator_for(&schema)
-                    .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not a schema: {e}"));
-                (*name, v)
-            })
-            .collect()
+/// The compiled validator of one schema, compiled on first use (compiling every schema
+/// up front costs time and memory that most commands never need).
+fn validator(name: &str) -> &'static jsonschema::Validator {
+    static V: OnceLock<Vec<OnceLock<jsonschema::Validator>>> = OnceLock::new();
+    let cells = V.get_or_init(|| SCHEMAS.iter().map(|_| OnceLock::new()).collect());
+    let i = SCHEMAS
+        .iter()
+        .position(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no schema named {name}"));
+    cells[i].get_or_init(|| {
+        let schema: Value = serde_json::from_str(SCHEMAS[i].1)
+            .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not JSON: {e}"));
+        jsonschema::validator_for(&schema)
+            .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not a schema: {e}"))
     })
 }
 
 /// Check `value` against schema `name`; `Err` is a one-line reason.
 pub fn check(name: &str, value: &Value) -> Result<(), String> {
-    let v = validators()
-        .get(name)
-        .unwrap_or_else(|| panic!("no schema named {name}"));
+    let v = validator(name);
     match v.iter_errors(value).next() {
         None => Ok(()),
         Some(e) => {
