@@ -1,1 +1,688 @@
-//! (to be written)
+//! Every JSON document courier reads or writes has a schema in schemas/ (the project's
+//! convention): here real documents, produced by the real binary on real scenarios, are
+//! checked against them — every `--json` output, courier.json, enrollment files, bundle
+//! headers, result and log exports — and every schema file is registered and compiles.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// Check a document against schema `name`, with the document in the failure message.
+#[track_caller]
+fn check(name: &str, doc: &Value) {
+    if let Err(e) = courier::schema::check(name, doc) {
+        panic!(
+            "document does not match schemas/{name}.schema.json: {e}\n{}",
+            serde_json::to_string_pretty(doc).unwrap()
+        );
+    }
+}
+
+/// Run courier, expect success, parse stdout as JSON.
+#[track_caller]
+fn json_out(home: &Path, args: &[&str]) -> Value {
+    let out = ok(courier(home, args));
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}):\n{out}"))
+}
+
+/// Run courier, expect exit `code`, parse stdout as JSON.
+#[track_caller]
+fn json_out_code(home: &Path, args: &[&str], code: i32) -> Value {
+    let o = courier(home, args);
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "{args:?}\nstdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("stdout of {args:?} is not JSON ({e}):\n{}", stdout(&o)))
+}
+
+/// Run courier with `--json` appended, check stdout against `schema`, return it.
+#[track_caller]
+fn checked(home: &Path, args: &[&str], schema: &str) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let v = json_out(home, &a);
+    check(schema, &v);
+    v
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn data(rel: &str) -> PathBuf {
+    fixtures().join("data").join(rel)
+}
+
+fn read_json(p: &Path) -> Value {
+    let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()))
+}
+
+/// The JSON lines of a file.
+fn read_jsonl(p: &Path) -> Vec<Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// The bundle files (*.courier) under a folder, at any depth, sorted.
+fn bundles_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "courier") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Check the signed header of a bundle file (bundle::Header) against bundle-header.
+#[track_caller]
+fn check_header(file: &Path) -> Value {
+    let b =
+        courier::bundle::Bundle::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let h = serde_json::to_value(&b.header).unwrap();
+    check("bundle-header", &h);
+    h
+}
+
+/// Check courier.json of a site.
+#[track_caller]
+fn check_config(home: &Path) -> Value {
+    let v = read_json(&home.join("courier.json"));
+    check("config", &v);
+    v
+}
+
+/// `list --json` of a site: the whole list against entity-list, each item against entity.
+#[track_caller]
+fn check_list(home: &Path, args: &[&str]) -> Vec<Value> {
+    let mut a = vec!["list"];
+    a.extend_from_slice(args);
+    let v = checked(home, &a, "entity-list");
+    let items = v.as_array().expect("list is an array").clone();
+    for e in &items {
+        check("entity", e);
+    }
+    items
+}
+
+/// Statuses of a file-reports document.
+fn statuses(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect()
+}
+
+// ---- the schema files themselves ---------------------------------------------------------------
+
+#[test]
+fn every_schema_file_is_registered_and_compiles() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let mut on_disk = BTreeSet::new();
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".schema.json") {
+            on_disk.insert(stem.to_string());
+        } else {
+            panic!("schemas/{name}: not named <name>.schema.json");
+        }
+    }
+    let registered: BTreeSet<String> = courier::schema::SCHEMAS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        registered.len(),
+        courier::schema::SCHEMAS.len(),
+        "a schema is registered twice in courier::schema::SCHEMAS"
+    );
+    let forgotten: Vec<_> = on_disk.difference(&registered).collect();
+    assert!(
+        forgotten.is_empty(),
+        "schemas/ files missing from courier::schema::SCHEMAS (src/schema.rs): {forgotten:?}"
+    );
+    let missing: Vec<_> = registered.difference(&on_disk).collect();
+    assert!(
+        missing.is_empty(),
+        "registered schemas without a file: {missing:?}"
+    );
+
+    for (name, text) in courier::schema::SCHEMAS {
+        // The registered text is the file (include_str of schemas/<name>.schema.json).
+        let file = std::fs::read_to_string(dir.join(format!("{name}.schema.json"))).unwrap();
+        assert_eq!(
+            *text, file,
+            "SCHEMAS entry {name} does not hold schemas/{name}.schema.json"
+        );
+        let v: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("schemas/{name}.schema.json is not JSON: {e}"));
+        assert_eq!(
+            v["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{name}: not draft 2020-12"
+        );
+        assert_eq!(
+            v["$id"],
+            format!("https://courier.example/schemas/{name}.schema.json"),
+            "{name}: wrong $id"
+        );
+        for key in ["title", "description"] {
+            assert!(
+                v[key].as_str().is_some_and(|t| !t.is_empty()),
+                "{name}: no {key}"
+            );
+        }
+        // Self-contained: every $ref points inside the same document.
+        let mut refs = Vec::new();
+        collect_refs(&v, &mut refs);
+        for r in refs {
+            assert!(r.starts_with("#"), "{name}: $ref {r} leaves the file");
+        }
+        // Compiles (check panics on a schema that does not); the result does not matter.
+        let _ = courier::schema::check(name, &json!({}));
+        let _ = courier::schema::check(name, &json!([]));
+    }
+}
+
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if k == "$ref" {
+                    if let Some(r) = x.as_str() {
+                        out.push(r.to_string());
+                    }
+                }
+                collect_refs(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// The schemas refuse what the code never writes (they are not just `true`).
+#[test]
+fn output_schemas_refuse_wrong_documents() {
+    let bad: &[(&str, Value)] = &[
+        (
+            "key-info",
+            json!({"fingerprint": "x", "role": "central", "protected": false, "home": "h"}),
+        ),
+        (
+            "key-info",
+            json!({"fingerprint": "A".repeat(40), "role": "center", "protected": false, "home": "h"}),
+        ),
+        (
+            "file-reports",
+            json!([{"file": "f", "status": "done", "message": ""}]),
+        ),
+        (
+            "file-reports",
+            json!([{"file": "f", "status": "applied", "message": ""}]),
+        ),
+        ("file-reports", json!([])),
+        ("inspect", json!([])),
+        (
+            "load-report",
+            json!({"created": {"user": 1}, "updated": {}, "unchanged": {}, "packages": 0}),
+        ),
+        (
+            "export-report",
+            json!({"files": [], "counts": {"scope": 1}, "message": "m"}),
+        ),
+        (
+            "add-report",
+            json!({"added": 0, "replaced": 0, "unchanged": 0, "refused": [{"file": "f", "record": "3", "reason": "r"}]}),
+        ),
+        (
+            "results-list",
+            json!([{"deliveryExecutionId": "e", "deliveryId": "d", "testTaker": "t", "state": "http://www.tao.lu/Ontologies/TAODelivery.rdf#DeliveryExecutionStatusFinished", "syncStatus": "done", "revision": 1, "size": 1}]),
+        ),
+        ("results-list", json!([{"delivery_execution_id": "e"}])),
+        (
+            "history",
+            json!([{"n": 1, "at": "t", "action": "import", "status": "success", "counts": {}, "report": "", "hash": "0".repeat(64)}]),
+        ),
+        (
+            "center-list",
+            json!([{"org_id": "ORG-1", "label": "l", "next_seq": 1}]),
+        ),
+        ("package-check", json!([{"file": "f", "ok": true}])),
+        (
+            "package-check",
+            json!([{"file": "f", "ok": false, "tests": 1, "items": 1}]),
+        ),
+        (
+            "entity-list",
+            json!([{"type": "user", "id": "x", "properties": {}}]),
+        ),
+    ];
+    for (name, doc) in bad {
+        assert!(
+            courier::schema::check(name, doc).is_err(),
+            "schemas/{name}.schema.json accepts {doc}"
+        );
+    }
+}
+
+// ---- documents of enrollment and site creation ---------------------------------------------
+
+/// `init --json`, `keys show --json`, courier.json, the enrollment file, the enrollment reply,
+/// `center list --json` before and after enrollment, `package check --json`.
+#[test]
+fn site_and_enrollment_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    let center = dir.path().join("center");
+
+    let k = checked(
+        &central,
+        &["init", "central", "--name", "Central"],
+        "key-info",
+    );
+    assert_eq!(k["role"], "central");
+    assert!(k.get("org_id").is_none() && k["name"] == "Central");
+    let k = checked(&center, &["init", "center", "--org", "ORG-009"], "key-info");
+    assert_eq!(k["org_id"], "ORG-009");
+    assert!(k.get("name").is_none());
+    let fpr = checked(&central, &["keys", "show"], "key-info")["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    checked(&center, &["keys", "show"], "key-info");
+    check_config(&central);
+    check_config(&center);
+
+    // Registered, not enrolled: the enrollment fields are null.
+    let file = dir.path().join("enroll-ORG-009.json");
+    ok(courier(
+        &central,
+        &[
+            "center",
+            "add",
+            "ORG-009",
+            "--label",
+            "Centre nine",
+            "--out",
+            s(&file),
+        ],
+    ));
+    let rows = checked(&central, &["center", "list"], "center-list");
+    assert_eq!(rows[0]["fingerprint"], Value::Null);
+    assert_eq!(rows[0]["acked_seq"], Value::Null);
+
+    let enrollment = read_json(&file);
+    check("enrollment", &enrollment);
+    let body: Value = serde_json::from_str(enrollment["body"].as_str().unwrap()).unwrap();
+    check("enrollment-body", &body);
+
+    let replies = dir.path().join("replies");
+    ok(courier(
+        &center,
+        &[
+            "enroll",
+            s(&file),
+            "--expect-fingerprint",
+            &fpr,
+            "--out",
+            s(&replies),
+        ],
+    ));
+    let reply_files = bundles_under(&replies);
+    assert_eq!(reply_files.len(), 1);
+    let h = check_header(&reply_files[0]);
+    assert_eq!(h["kind"], "enrollment-reply");
+    let i = checked(&central, &["inspect", s(&reply_files[0])], "inspect");
+    assert!(i.is_object());
+    let r = checked(&central, &["verify", s(&replies)], "file-reports");
+    assert_eq!(statuses(&r), ["ok"]);
+    let r = checked(&central, &["import", s(&replies)], "file-reports");
+    assert_eq!(statuses(&r), ["applied"]);
+    let r = checked(&central, &["import", s(&replies)], "file-reports");
+    assert_eq!(statuses(&r), ["already-applied"]);
+
+    let rows = checked(&central, &["center", "list"], "center-list");
+    assert!(rows[0]["fingerprint"].is_string());
+    check_config(&central);
+    check_config(&center);
+    checked(&central, &["history"], "history");
+    checked(&center, &["history"], "history");
+    checked(&center, &["list"], "entity-list");
+
+    let qti = fixtures().join("qti");
+    let missing = dir.path().join("no-such.zip");
+    let v = json_out_code(
+        &central,
+        &[
+            "package",
+            "check",
+            s(&qti.join("valid/2.1-basic-Basic.zip")),
+            s(&qti.join("invalid/MalformedXMLTest.zip")),
+            s(&missing),
+            "--json",
+        ],
+        1,
+    );
+    check("package-check", &v);
+    let oks: Vec<bool> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ok"].as_bool().unwrap())
+        .collect();
+    assert_eq!(oks, [true, false, false]);
+    let v = checked(
+        &central,
+        &[
+            "package",
+            "check",
+            s(&qti.join("valid/2.1-basic-Basic.zip")),
+        ],
+        "package-check",
+    );
+    assert_eq!(v.as_array().unwrap().len(), 1);
+}
+
+// ---- central → centre ----------------------------------------------------------------------
+
+/// `load --json`, `export --json` at central, data bundle headers, `verify`/`inspect`/`import
+/// --json` (applied, already applied, refused), `list --json` at both ends.
+#[test]
+fn downsync_documents() {
+    let w = World::enrolled();
+    let load = checked(
+        &w.central,
+        &["load", s(&data("central.jsonl"))],
+        "load-report",
+    );
+    assert_eq!(load["created"]["test-taker"], 8);
+    let load = checked(
+        &w.central,
+        &["load", s(&data("update.jsonl"))],
+        "load-report",
+    );
+    assert!(load["updated"].as_object().is_some_and(|m| !m.is_empty()));
+    ok(courier(
+        &w.central,
+        &["remove", "https://central.example/tao.rdf#elig-001-label"],
+    ));
+    // Central holds everything, with excluded properties, nothing sealed.
+    let all = check_list(&w.central, &[]);
+    assert!(all.iter().all(|e| e.get("encryptedProperties").is_none()));
+    check_list(&w.central, &["delivery", "test-taker"]);
+
+    let down_a = w.path("down-a");
+    let down_b = w.path("down-b");
+    let r = checked(
+        &w.central,
+        &["export", "--to", "ORG-001", "--out", s(&down_a)],
+        "export-report",
+    );
+    assert_eq!(r["files"].as_array().unwrap().len(), 1);
+    checked(
+        &w.central,
+        &["export", "--to", "ORG-002", "--out", s(&down_b)],
+        "export-report",
+    );
+    let fa = bundles_under(&down_a);
+    let fb = bundles_under(&down_b);
+    for f in fa.iter().chain(&fb) {
+        assert_eq!(check_header(f)["kind"], "data");
+    }
+
+    // inspect: one file → an object, several → an array.
+    assert!(checked(&w.a, &["inspect", s(&fa[0])], "inspect").is_object());
+    let many = checked(&w.a, &["inspect", s(&fa[0]), s(&fb[0])], "inspect");
+    assert_eq!(many.as_array().unwrap().len(), 2);
+
+    let r = checked(&w.a, &["verify", s(&down_a)], "file-reports");
+    assert_eq!(statuses(&r), ["ok"]);
+    // Centre A given both: its own verifies, B's is refused (wrong recipient).
+    let both = json_out_code(&w.a, &["verify", s(&down_a), s(&down_b), "--json"], 1);
+    check("file-reports", &both);
+    assert_eq!(statuses(&both), ["ok", "refused"]);
+    let r = json_out_code(&w.a, &["import", s(&down_b), "--json"], 1);
+    check("file-reports", &r);
+    assert_eq!(statuses(&r), ["refused"]);
+
+    let r = checked(&w.a, &["import", s(&down_a)], "file-reports");
+    assert_eq!(statuses(&r), ["applied"]);
+    let r = checked(&w.a, &["import", s(&down_a)], "file-reports");
+    assert_eq!(statuses(&r), ["already-applied"]);
+    checked(&w.b, &["import", s(&down_b)], "file-reports");
+
+    // A centre: personal properties sealed, or shown with --decrypt.
+    let sealed = check_list(&w.a, &[]);
+    assert!(sealed
+        .iter()
+        .any(|e| e.get("encryptedProperties").is_some()));
+    let open = check_list(&w.a, &["--decrypt"]);
+    assert!(open.iter().all(|e| e.get("encryptedProperties").is_none()));
+    check_list(&w.b, &["test-taker"]);
+    check_list(&w.b, &["delivery"]);
+
+    check_config(&w.central);
+    check_config(&w.a);
+    checked(&w.central, &["center", "list"], "center-list");
+    checked(&w.central, &["history"], "history");
+    checked(&w.central, &["history", "--org", "ORG-001"], "history");
+    checked(&w.a, &["history"], "history");
+}
+
+// ---- centre → central ----------------------------------------------------------------------
+
+/// `results add`/`logs add --json` (with refusals), `results list --json` through the sync
+/// statuses, `export --json` at a centre (results, acknowledgements only, nothing), results
+/// bundle headers, import at central, the jsonl exports, `history --json`, `center list --json`.
+#[test]
+fn upsync_documents() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let down = w.export_down("ORG-001", "down-1");
+    ok(courier(&w.a, &["import", s(&down[0])]));
+
+    let r = checked(
+        &w.a,
+        &["results", "add", s(&data("results/ORG-001-day1.jsonl"))],
+        "add-report",
+    );
+    assert_eq!(r["added"], 5);
+    // Refused records: exit 3, and the report says which and why.
+    let r = json_out_code(
+        &w.a,
+        &["results", "add", s(&data("results/bad.jsonl")), "--json"],
+        3,
+    );
+    check("add-report", &r);
+    assert_eq!(r["refused"].as_array().unwrap().len(), 2);
+    let r = checked(
+        &w.a,
+        &["logs", "add", s(&data("logs/ORG-001-day1.jsonl"))],
+        "add-report",
+    );
+    assert!(r["added"].as_u64().unwrap() > 0);
+    checked(
+        &w.a,
+        &["logs", "add", s(&data("logs/ORG-001-day1.jsonl"))],
+        "add-report",
+    );
+
+    let list = checked(&w.a, &["results", "list"], "results-list");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["syncStatus"] == "pending"));
+
+    let up1 = w.path("up-1");
+    let r = checked(&w.a, &["export", "--out", s(&up1)], "export-report");
+    assert!(!r["files"].as_array().unwrap().is_empty());
+    let files = bundles_under(&up1);
+    for f in &files {
+        assert_eq!(check_header(f)["kind"], "results");
+    }
+    checked(&w.a, &["inspect", s(&files[0])], "inspect");
+    let statuses_sent: BTreeSet<String> = checked(&w.a, &["results", "list"], "results-list")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["syncStatus"].as_str().unwrap().to_string())
+        .collect();
+    assert!(statuses_sent.contains("sent"));
+
+    let r = checked(&w.central, &["verify", s(&up1)], "file-reports");
+    assert!(statuses(&r).iter().all(|s| *s == "ok"));
+    let r = checked(&w.central, &["import", s(&up1)], "file-reports");
+    assert!(statuses(&r).iter().all(|s| *s == "applied"));
+
+    // Central's exports: one JSON object per line.
+    let rj = w.path("results.jsonl");
+    let lj = w.path("logs.jsonl");
+    ok(courier(
+        &w.central,
+        &["results", "export", "--format", "jsonl", "--out", s(&rj)],
+    ));
+    ok(courier(
+        &w.central,
+        &["logs", "export", "--format", "jsonl", "--out", s(&lj)],
+    ));
+    let rows = read_jsonl(&rj);
+    assert_eq!(rows.len(), 4);
+    rows.iter().for_each(|r| check("result-export", r));
+    let logs = read_jsonl(&lj);
+    assert!(!logs.is_empty());
+    logs.iter().for_each(|l| check("log-export", l));
+
+    // Acknowledgements back down; results become synchronized.
+    let down2 = w.path("down-2");
+    let r = checked(
+        &w.central,
+        &["export", "--to", "ORG-001", "--out", s(&down2)],
+        "export-report",
+    );
+    assert!(r["counts"]["result-acks"].as_u64().unwrap() > 0);
+    let down2_files = bundles_under(&down2);
+    down2_files.iter().for_each(|f| {
+        check_header(f);
+    });
+    checked(&w.a, &["import", s(&down2)], "file-reports");
+    let list = checked(&w.a, &["results", "list"], "results-list");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["syncStatus"] == "synchronized"));
+
+    // A reopened result: replaced, to be re-synced.
+    let r = checked(
+        &w.a,
+        &["results", "add", s(&data("results/ORG-001-reopened.jsonl"))],
+        "add-report",
+    );
+    assert_eq!(r["replaced"], 1);
+    let list = checked(&w.a, &["results", "list"], "results-list");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["syncStatus"] == "to_be_resynced"));
+
+    // The re-sync (with the acknowledgement of data bundle 2); a result stays "sent" (and
+    // is sent again) until central acknowledges it.
+    let up2 = w.path("up-2");
+    checked(&w.a, &["export", "--out", s(&up2)], "export-report");
+    bundles_under(&up2).iter().for_each(|f| {
+        check_header(f);
+    });
+    checked(&w.central, &["import", s(&up2)], "file-reports");
+    ok(courier(
+        &w.central,
+        &["results", "export", "--format", "jsonl", "--out", s(&rj)],
+    ));
+    read_jsonl(&rj)
+        .iter()
+        .for_each(|r| check("result-export", r));
+
+    // Central acknowledges the re-sync; the centre then sends its acknowledgement of that
+    // data bundle only, and after that has nothing new: no file.
+    let down3 = w.path("down-3");
+    checked(
+        &w.central,
+        &["export", "--to", "ORG-001", "--out", s(&down3)],
+        "export-report",
+    );
+    bundles_under(&down3).iter().for_each(|f| {
+        check_header(f);
+    });
+    checked(&w.a, &["import", s(&down3)], "file-reports");
+    let list = checked(&w.a, &["results", "list"], "results-list");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["syncStatus"] != "sent" && r["syncStatus"] != "to_be_resynced"));
+    let up3 = w.path("up-3");
+    checked(&w.a, &["export", "--out", s(&up3)], "export-report");
+    bundles_under(&up3).iter().for_each(|f| {
+        check_header(f);
+    });
+    checked(&w.central, &["import", s(&up3)], "file-reports");
+    let up4 = w.path("up-4");
+    let r = checked(&w.a, &["export", "--out", s(&up4)], "export-report");
+    assert_eq!(r["files"], json!([]), "nothing new: no file");
+    // Central too: nothing changed, nothing to acknowledge.
+    let down4 = w.path("down-4");
+    let r = checked(
+        &w.central,
+        &["export", "--to", "ORG-001", "--out", s(&down4)],
+        "export-report",
+    );
+    assert_eq!(r["files"], json!([]), "nothing changed: no file");
+
+    let centers = checked(&w.central, &["center", "list"], "center-list");
+    assert!(centers
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["acked_seq"].is_i64()));
+    let h = checked(&w.central, &["history"], "history");
+    let actions: BTreeSet<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains("import") && actions.contains("export"));
+    checked(&w.central, &["history", "--limit", "3"], "history");
+    let h = checked(&w.a, &["history"], "history");
+    let actions: BTreeSet<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains("results-add") && actions.contains("logs-add"));
+    check_config(&w.a);
+}
