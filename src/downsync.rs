@@ -136,27 +136,43 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let packages_held: BTreeSet<String> = serde_json::from_str(&held).unwrap_or_default();
 
     let scope = entities::scope(&tx, org)?;
-    let acked: HashMap<String, String> = match acked_seq {
-        Some(s) => {
-            let mut stmt = tx
-                .conn()
-                .prepare("SELECT id, checksum FROM export_scope WHERE org_id = ?1 AND seq = ?2")?;
-            let rows = stmt.query_map(params![org, s], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<_>>()?
+    // What the centre may hold: the scope of the bundle it confirmed, or of any bundle
+    // written after it, which it may have applied since. An entity is left out only when
+    // every one of those states holds it at its current checksum.
+    let mut possible: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    let mut states = 0usize;
+    if let Some(acked) = acked_seq {
+        let mut stmt = tx.conn().prepare(
+            "SELECT seq, id, checksum FROM export_scope WHERE org_id = ?1 AND seq >= ?2 ORDER BY seq",
+        )?;
+        let mut rows = stmt.query(params![org, acked])?;
+        let mut last_seq = None;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            if last_seq != Some(seq) {
+                states += 1;
+                last_seq = Some(seq);
+            }
+            *possible
+                .entry(r.get(1)?)
+                .or_default()
+                .entry(r.get(2)?)
+                .or_default() += 1;
         }
-        None => HashMap::new(),
-    };
+    }
     let in_scope: BTreeSet<&str> = scope.iter().map(|e| e.id.as_str()).collect();
     let changed: Vec<&ScopeEntry> = scope
         .iter()
-        .filter(|e| acked.get(&e.id) != Some(&e.checksum))
+        .filter(|e| {
+            states == 0 || possible.get(&e.id).and_then(|c| c.get(&e.checksum)) != Some(&states)
+        })
         .collect();
-    let deleted = acked
+    let deleted = possible
         .keys()
         .filter(|id| !in_scope.contains(id.as_str()))
         .count();
     let acks = owed_acks(&tx, org)?;
-    if acked_seq.is_some()
+    if states > 0
         && changed.is_empty()
         && deleted == 0
         && acks.results.is_empty()

@@ -572,6 +572,87 @@ fn next_bundle_carries_exactly_the_update() {
     assert!(bundles_in(&out).is_empty(), "no file for ORG-002");
 }
 
+/// Changes to excluded properties only (timestamps, AssembledDelivery*, authorizedProctor)
+/// are not changes: a reload reports every entity unchanged and the next export says
+/// nothing changed.
+#[test]
+fn excluded_property_changes_do_not_travel() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    sync_down(&w, "ORG-001", &w.a, "down-1");
+    ack_cycle(&w, &w.a, "up-1");
+    let mut lines = Vec::new();
+    for mut r in fixture_records("central.jsonl") {
+        let kind = r["type"].as_str().unwrap().to_string();
+        let props = r["properties"].as_object_mut().unwrap();
+        for p in excluded(&kind) {
+            if props.contains_key(&p) {
+                props.insert(p, json!("1799999999"));
+            }
+        }
+        if let Some(rel) = props.get(ORIGIN_PACKAGE).and_then(Value::as_str) {
+            let abs = fixtures().join("data").join(rel);
+            props.insert(ORIGIN_PACKAGE.into(), json!(abs.to_str().unwrap()));
+        }
+        lines.push(r.to_string());
+    }
+    let file = w.path("touched.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let report: Value = serde_json::from_str(&ok(courier(
+        &w.central,
+        &["load", "--json", file.to_str().unwrap()],
+    )))
+    .unwrap();
+    let total = |k: &str| -> u64 {
+        report[k]
+            .as_object()
+            .map(|m| m.values().filter_map(Value::as_u64).sum())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (total("created"), total("updated"), total("unchanged")),
+        (0, 0, 23),
+        "{report}"
+    );
+    let out = w.path("down-2");
+    let o = ok(courier(
+        &w.central,
+        &["export", "--to", "ORG-001", "--out", out.to_str().unwrap()],
+    ));
+    assert!(o.contains("nothing changed"), "{o}");
+    assert!(bundles_in(&out).is_empty());
+}
+
+/// When a centre applied a bundle central has not seen acknowledged yet, a later change
+/// that returns the scope to the last acknowledged state must still reach it: removing
+/// elig-001-label (bundle 2, applied, not acknowledged) then loading it again must produce
+/// a bundle that gives the centre back elig-001-label, del-label and tt-001c.
+#[test]
+fn change_undone_before_the_ack_still_reaches_the_centre() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    sync_down(&w, "ORG-001", &w.a, "down-1");
+    ack_cycle(&w, &w.a, "up-1");
+    ok(courier(&w.central, &["remove", &full("elig-001-label")]));
+    sync_down(&w, "ORG-001", &w.a, "down-2");
+    let held = ids_by_type(&list(&w.a, &[]));
+    assert!(!held["eligibility"].contains("elig-001-label"));
+    assert!(!held["delivery"].contains("del-label"));
+
+    let back: Vec<String> = fixture_records("central.jsonl")
+        .into_iter()
+        .filter(|r| r["id"] == full("elig-001-label"))
+        .map(|r| r.to_string())
+        .collect();
+    let file = w.path("back.jsonl");
+    std::fs::write(&file, back.join("\n")).unwrap();
+    ok(courier(&w.central, &["load", file.to_str().unwrap()]));
+    let files = w.export_down("ORG-001", "down-3");
+    assert_eq!(files.len(), 1, "the centre is out of date: a bundle is due");
+    import(&w.a, &files[0]);
+    assert_eq!(ids_by_type(&list(&w.a, &[])), org1_scope());
+}
+
 /// Right after an ack cycle, exporting for the centre exits 0, says nothing changed and
 /// writes no file.
 #[test]
@@ -673,7 +754,8 @@ fn misdirected_bundle_refused() {
 }
 
 /// Each bad entity file is refused whole (exit 1) with one line naming the file, the
-/// record and the reason; central's store and packages are unchanged.
+/// record and the reason; central's store and packages are unchanged, even when a good
+/// file is loaded in the same command.
 #[test]
 fn bad_entity_files_are_refused_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -714,6 +796,24 @@ fn bad_entity_files_are_refused_all_or_nothing() {
         );
         assert_eq!(count(&central, "entities"), 0, "{file}: nothing loaded");
     }
+    // A good file and a bad one in the same load: nothing at all is loaded.
+    let before = snapshot(&central, true);
+    let good = fixtures().join("data/central.jsonl");
+    let bad = fixtures().join("data/bad/fail_package.jsonl");
+    refused(
+        courier(
+            &central,
+            &["load", good.to_str().unwrap(), bad.to_str().unwrap()],
+        ),
+        1,
+        "fail_package.jsonl",
+    );
+    assert_eq!(
+        snapshot(&central, true),
+        before,
+        "good file not loaded either"
+    );
+    assert!(package_files(&central).is_empty(), "no package stored");
 }
 
 /// `package check` exits 1 on the invalid fixture packages and names the entry at fault
