@@ -600,12 +600,23 @@ impl Bundle {
         file.seek(SeekFrom::Start(self.header.payload.offset))
             .at(path)?;
         let source = BufReader::with_capacity(1 << 16, file.take(self.header.payload.length));
-        let mut plain = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
+        let decryptor = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
             Error::BadSignature {
                 path: path.clone(),
                 what: format!("payload: {e}"),
             }
         })?;
+        // Remember a failure of decryption or of the inner signature, whichever reader up the
+        // stack sees it first, so it is reported as such and not as a damaged entry.
+        let failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+        let mut plain = Watch {
+            inner: decryptor,
+            failure: failure.clone(),
+        };
+        let bad_signature = |what: String| Error::BadSignature {
+            path: path.clone(),
+            what: format!("payload: {what}"),
+        };
         let damaged = |what: String| Error::Damaged {
             path: path.clone(),
             what,
@@ -647,15 +658,15 @@ impl Bundle {
                     .map(|_| ())
                     .map_err(|e| damaged(format!("payload: {e}")))
             });
+            if let Some(what) = failure.borrow_mut().take() {
+                return Err(bad_signature(what));
+            }
             if limited.exceeded {
                 return Err(Error::refused(path, "payload is larger than its signed header declares; refused as a possible decompression bomb"));
             }
             drained?;
         }
-        crypto::drain(&mut plain).map_err(|e| Error::BadSignature {
-            path: path.clone(),
-            what: format!("payload: {e}"),
-        })?;
+        crypto::drain(&mut plain).map_err(|e| bad_signature(e.to_string()))?;
         Ok(())
     }
 }
@@ -677,6 +688,22 @@ fn check_entry_name(path: &Path, name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Passes reads through and keeps the first error seen.
+struct Watch<R> {
+    inner: R,
+    failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+}
+
+impl<R: Read> Read for Watch<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.failure
+                .borrow_mut()
+                .get_or_insert_with(|| e.to_string());
+        })
+    }
 }
 
 /// Reads at most `left` bytes; notes when the inner reader had more.

@@ -184,10 +184,13 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             message: format!("nothing changed for centre {org}; no bundle written"),
         });
     }
+    // The packages the centre reported are certain only while no later bundle (which may
+    // have dropped one) is outstanding.
+    let held_for_sure = states == 1;
     let mut packages: BTreeMap<String, PathBuf> = BTreeMap::new();
     for e in &changed {
         if let Some(sha) = &e.package {
-            if !packages_held.contains(sha) {
+            if !(held_for_sure && packages_held.contains(sha)) {
                 packages.insert(sha.clone(), site.package_path(sha));
             }
         }
@@ -384,7 +387,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     let mut scope: HashMap<String, (String, String)> = HashMap::new();
     let mut actions: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
     let mut seen_entities: BTreeSet<String> = BTreeSet::new();
-    let mut new_packages: Vec<String> = Vec::new();
+    // Received packages wait under temporary names until the whole payload is verified.
+    let mut new_packages: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
     let mut acks: Option<Acks> = None;
     let note = |actions: &mut BTreeMap<&'static str, BTreeMap<String, u64>>,
                 touched: &mut Vec<(String, String, &'static str)>,
@@ -438,8 +442,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                 Ok(())
             })
         } else if let Some(sha) = name.strip_prefix("packages/").and_then(|n| n.strip_suffix(".zip")) {
-            receive_package(site, &tx, path, sha, r)?;
-            new_packages.push(sha.to_string());
+            let file = receive_package(site, &tx, path, sha, r)?;
+            new_packages.push((sha.to_string(), file));
             Ok(())
         } else if name == "acks.json" {
             let bytes = bundle::read_small(path, name, r, 256 << 20)?;
@@ -548,7 +552,24 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     for (id, kind, action) in &touched {
         tx.entity_history(history_n, id, kind, action)?;
     }
-    tx.commit()?;
+    // The payload was read to its end and its inner signature checked: packages take their
+    // final names now, just before the commit (removed again if the commit fails).
+    let mut placed = Vec::new();
+    for (sha, file) in new_packages {
+        let dest = site.package_path(&sha);
+        let existed = dest.exists();
+        file.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+        crate::site::make_readable(&dest)?;
+        if !existed {
+            placed.push(dest);
+        }
+    }
+    if let Err(e) = tx.commit() {
+        for p in &placed {
+            let _ = std::fs::remove_file(p);
+        }
+        return Err(e);
+    }
     for sha in &orphans {
         let _ = std::fs::remove_file(site.package_path(sha));
     }
@@ -600,7 +621,7 @@ fn receive_package(
     path: &Path,
     sha: &str,
     r: &mut dyn Read,
-) -> Result<()> {
+) -> Result<tempfile::NamedTempFile> {
     if sha.len() != 64
         || !sha
             .bytes()
@@ -641,9 +662,6 @@ fn receive_package(
         }
     })?;
     tmp.as_file().sync_all().at(tmp.path())?;
-    let dest = site.package_path(sha);
-    tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
-    crate::site::make_readable(&dest)?;
     tx.conn().execute(
         "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -653,5 +671,5 @@ fn receive_package(
             crate::time::now_rfc3339()
         ],
     )?;
-    Ok(())
+    Ok(tmp)
 }

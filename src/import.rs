@@ -110,6 +110,20 @@ fn check_recipient(site: &Site, h: &Header, path: &Path) -> Result<()> {
 pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert)> {
     let b = Bundle::open(path)?;
     check_recipient(site, &b.header, path)?;
+    let for_role = match b.header.kind {
+        Kind::Data => Role::Center,
+        Kind::Results | Kind::EnrollmentReply => Role::Central,
+    };
+    if site.role() != for_role {
+        return Err(Error::refused(
+            path,
+            format!(
+                "a {} bundle is for a {for_role} site, and this is {}; refused",
+                b.header.kind.as_str(),
+                site.describe()
+            ),
+        ));
+    }
     let cert = sender_cert(site, &b)?;
     b.verify(&cert)?;
     Ok((b, cert))
