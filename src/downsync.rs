@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -27,7 +26,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::import::{ImportOptions, Outcome};
 use crate::site::openpgp_cert::Cert;
 use crate::site::{Role, Site};
-use crate::store::{NewHistory, Tx};
+use crate::store::{NewHistory, ScopeItem, StoredEntity, Tx};
 
 /// One line of `scope-*.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,19 +110,12 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let row: Option<(Option<String>, i64, Option<i64>, String)> = tx
-        .conn()
-        .query_row(
-            "SELECT fingerprint, next_seq, acked_seq, packages_held FROM centers WHERE org_id = ?1",
-            [org],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    let Some((fpr, seq, acked_seq, held)) = row else {
+    let Some(center) = tx.center(org)? else {
         return Err(Error::Usage {
             what: format!("unknown centre {org}; register it with 'courier center add {org}'"),
         });
     };
+    let (fpr, seq, acked_seq) = (center.fingerprint, center.next_seq, center.acked_seq);
     let Some(fpr) = fpr else {
         return Err(Error::Usage {
             what: format!("centre {org} has not enrolled yet; import its enrollment reply first"),
@@ -133,7 +125,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         .peer(&fpr)?
         .ok_or_else(|| Error::Internal(format!("no pinned key for {org}")))?;
     let center_cert = crypto::parse_cert(cert_text.as_bytes())?;
-    let packages_held: BTreeSet<String> = serde_json::from_str(&held).unwrap_or_default();
+    let packages_held: BTreeSet<String> = center.packages_held.into_iter().collect();
 
     let scope = entities::scope(&tx, org)?;
     // What the centre may hold: the scope of the bundle it confirmed, or of any bundle
@@ -142,21 +134,16 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let mut possible: HashMap<String, HashMap<String, usize>> = HashMap::new();
     let mut states = 0usize;
     if let Some(acked) = acked_seq {
-        let mut stmt = tx.conn().prepare(
-            "SELECT seq, id, checksum FROM export_scope WHERE org_id = ?1 AND seq >= ?2 ORDER BY seq",
-        )?;
-        let mut rows = stmt.query(params![org, acked])?;
         let mut last_seq = None;
-        while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
+        for (seq, item) in tx.scopes_since(org, acked)? {
             if last_seq != Some(seq) {
                 states += 1;
                 last_seq = Some(seq);
             }
             *possible
-                .entry(r.get(1)?)
+                .entry(item.id)
                 .or_default()
-                .entry(r.get(2)?)
+                .entry(item.checksum)
                 .or_default() += 1;
         }
     }
@@ -281,20 +268,17 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         p.count("log-acks", acks.logs.len() as u64);
         p.add_json("acks.json", &acks)
     })?;
-    for e in &scope {
-        tx.conn().execute(
-            "INSERT INTO export_scope (org_id, seq, id, type, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![org, seq, e.id, e.kind, e.checksum],
-        )?;
-    }
-    tx.conn().execute(
-        "UPDATE acks_out SET first_seq = ?1 WHERE org_id = ?2 AND first_seq IS NULL",
-        params![seq, org],
-    )?;
-    tx.conn().execute(
-        "UPDATE centers SET next_seq = ?1 WHERE org_id = ?2",
-        params![seq + 1, org],
-    )?;
+    let items: Vec<ScopeItem> = scope
+        .iter()
+        .map(|e| ScopeItem {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            checksum: e.checksum.clone(),
+        })
+        .collect();
+    tx.record_scope(org, seq, &items)?;
+    tx.acks_carried_by(org, seq)?;
+    tx.set_center_next_seq(org, seq + 1)?;
     tx.record_bundle("out", &written.header, &out.to_string_lossy())?;
     let counts = written.header.counts.clone();
     tx.add_history(NewHistory {
@@ -327,25 +311,20 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
 }
 
 fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
-    let mut stmt = tx.conn().prepare(
-        "SELECT item, ref, revision, content_sha256, status, reason FROM acks_out WHERE org_id = ?1 ORDER BY item, ref",
-    )?;
-    let mut rows = stmt.query([org])?;
     let mut acks = Acks::default();
-    while let Some(r) = rows.next()? {
-        let item: String = r.get(0)?;
-        if item == "result" {
+    for a in tx.owed_acks(org)? {
+        if a.item == "result" {
             acks.results.push(ResultAck {
-                execution_id: r.get(1)?,
-                revision: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
-                content_sha256: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-                status: r.get(4)?,
-                reason: r.get(5)?,
+                execution_id: a.reference,
+                revision: a.revision.unwrap_or(0),
+                content_sha256: a.content_sha256.unwrap_or_default(),
+                status: a.status,
+                reason: a.reason,
             });
         } else {
             acks.logs.push(LogAck {
-                batch_id: r.get(1)?,
-                status: r.get(4)?,
+                batch_id: a.reference,
+                status: a.status,
             });
         }
     }
@@ -405,70 +384,87 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     b.read_payload(&key, cert, |name, r| {
         if name.starts_with("scope-") && name.ends_with(".jsonl") {
             for_lines(path, name, r, |v| {
-                crate::schema::check("data-scope", &v).map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: ScopeLine = serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                crate::schema::check("data-scope", &v)
+                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                let l: ScopeLine =
+                    serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
                 scope.insert(l.id, (l.kind, l.checksum));
                 Ok(())
             })
         } else if name.starts_with("entities-") && name.ends_with(".jsonl") {
             for_lines(path, name, r, |v| {
-                crate::schema::check("data-entity", &v).map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: EntityLine = serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
-                let old: Option<String> = tx.conn().query_row("SELECT checksum FROM entities WHERE id = ?1", [&l.id], |r| r.get(0)).optional()?;
-                let action = match &old {
+                crate::schema::check("data-entity", &v)
+                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                let l: EntityLine =
+                    serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                let action = match &tx.entity_checksum(&l.id)? {
                     None => "created",
                     Some(c) if *c == l.checksum => "touched",
                     Some(_) => "updated",
                 };
                 let sealed = match &l.sealed {
-                    Some(s) => Some(entities::unb64(s).ok_or_else(|| Error::refused(path, format!("{name}: sealed properties of {} are not base64", l.id)))?),
+                    Some(s) => Some(entities::unb64(s).ok_or_else(|| {
+                        Error::refused(
+                            path,
+                            format!("{name}: sealed properties of {} are not base64", l.id),
+                        )
+                    })?),
                     None => None,
                 };
-                let package = match l.properties.get(entities::ORIGIN_PACKAGE).and_then(Value::as_str) {
+                let package = match l
+                    .properties
+                    .get(entities::ORIGIN_PACKAGE)
+                    .and_then(Value::as_str)
+                {
                     Some(p) => p.strip_prefix("package:sha256:").map(String::from),
                     None => None,
                 };
-                tx.conn().execute(
-                    "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (id) DO UPDATE SET type = excluded.type, checksum = excluded.checksum,
-                       properties = excluded.properties, sealed = excluded.sealed, sealed_names = excluded.sealed_names,
-                       package = excluded.package, updated_at = excluded.updated_at",
-                    params![l.id, l.kind, l.checksum, Value::Object(l.properties.clone()).to_string(), sealed,
-                        serde_json::to_string(&l.sealed_names).unwrap_or_default(), package, crate::time::now_rfc3339()],
-                )?;
+                tx.put_entity(&StoredEntity {
+                    id: l.id.clone(),
+                    kind: l.kind.clone(),
+                    checksum: l.checksum,
+                    properties: l.properties,
+                    sealed,
+                    sealed_names: l.sealed_names,
+                    package,
+                })?;
                 note(&mut actions, &mut touched, &l.id, &l.kind, action);
                 seen_entities.insert(l.id);
                 Ok(())
             })
-        } else if let Some(sha) = name.strip_prefix("packages/").and_then(|n| n.strip_suffix(".zip")) {
+        } else if let Some(sha) = name
+            .strip_prefix("packages/")
+            .and_then(|n| n.strip_suffix(".zip"))
+        {
             let file = receive_package(site, &tx, path, sha, r)?;
             new_packages.push((sha.to_string(), file));
             Ok(())
         } else if name == "acks.json" {
             let bytes = bundle::read_small(path, name, r, 256 << 20)?;
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
-            crate::schema::check("data-acks", &v).map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
+            let v: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
+            crate::schema::check("data-acks", &v)
+                .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
             acks = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
             Ok(())
         } else {
-            Err(Error::refused(path, format!("unexpected payload entry {name}; refused")))
+            Err(Error::refused(
+                path,
+                format!("unexpected payload entry {name}; refused"),
+            ))
         }
     })?;
     // What the centre holds and central's list does not name has left the scope.
-    let held: Vec<(String, String, String)> = {
-        let mut stmt = tx
-            .conn()
-            .prepare("SELECT id, type, checksum FROM entities")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let held: Vec<(String, String, String)> = tx
+        .inventory()?
+        .into_iter()
+        .map(|i| (i.id, i.kind, i.checksum))
+        .collect();
     let mut missing = Vec::new();
     for (id, kind, sum) in &held {
         match scope.get(id) {
             None => {
-                tx.conn()
-                    .execute("DELETE FROM entities WHERE id = ?1", [id])?;
+                tx.delete_entity(id)?;
                 note(&mut actions, &mut touched, id, kind, "deleted");
             }
             Some((_, want)) if !seen_entities.contains(id) => {
@@ -489,26 +485,9 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             .cloned(),
     );
     // Deliveries whose package is not here cannot run: report them.
-    let mut stmt = tx.conn().prepare(
-        "SELECT e.id FROM entities e LEFT JOIN packages p ON p.sha256 = e.package
-         WHERE e.type = 'delivery' AND e.package IS NOT NULL AND p.sha256 IS NULL",
-    )?;
-    let no_package: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    drop(stmt);
+    let no_package = tx.deliveries_without_package()?;
     // Packages no delivery uses any more are dropped (files removed after commit).
-    let mut stmt = tx.conn().prepare(
-        "SELECT sha256 FROM packages WHERE sha256 NOT IN (SELECT package FROM entities WHERE package IS NOT NULL)",
-    )?;
-    let orphans: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    drop(stmt);
-    for sha in &orphans {
-        tx.conn()
-            .execute("DELETE FROM packages WHERE sha256 = ?1", [sha])?;
-    }
+    let orphans = tx.drop_unused_packages()?;
     let (acked_results, acked_logs) = match &acks {
         Some(a) => crate::results::apply_acks(site, &tx, a)?,
         None => (0, 0),
@@ -662,14 +641,6 @@ fn receive_package(
         }
     })?;
     tmp.as_file().sync_all().at(tmp.path())?;
-    tx.conn().execute(
-        "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            sha,
-            size as i64,
-            format!("{sha}.zip"),
-            crate::time::now_rfc3339()
-        ],
-    )?;
+    tx.add_package(sha, size, &format!("{sha}.zip"))?;
     Ok(tmp)
 }

@@ -13,7 +13,6 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -74,14 +73,7 @@ pub fn add_center(site: &Site, org_id: &str, label: &str, out: &Path) -> Result<
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let existing: Option<Option<String>> = tx
-        .conn()
-        .query_row(
-            "SELECT fingerprint FROM centers WHERE org_id = ?1",
-            [org_id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let existing = tx.center(org_id)?.map(|c| c.fingerprint);
     if let Some(fpr) = existing {
         let what = match fpr {
             Some(f) => format!("centre {org_id} is already enrolled with key {f}"),
@@ -110,15 +102,7 @@ pub fn add_center(site: &Site, org_id: &str, label: &str, out: &Path) -> Result<
         body: body_text,
         signature: armor_signature(&sig)?,
     };
-    tx.conn().execute(
-        "INSERT INTO centers (org_id, label, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            org_id,
-            label,
-            sha256_hex(&token),
-            crate::time::now_rfc3339()
-        ],
-    )?;
+    tx.add_center(org_id, label, &sha256_hex(&token))?;
     tx.add_history(NewHistory {
         action: "center-add",
         org_id: Some(org_id),
@@ -353,14 +337,9 @@ pub fn apply_reply(
     }
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let row: Option<(String, Option<String>)> = tx
-        .conn()
-        .query_row(
-            "SELECT token_sha256, fingerprint FROM centers WHERE org_id = ?1",
-            [&reply.org_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let row = tx
+        .center(&reply.org_id)?
+        .map(|c| (c.token_sha256, c.fingerprint));
     let Some((token_sha, enrolled)) = row else {
         return Err(refuse(format!(
             "unknown centre {}; register it with 'courier center add' first",
@@ -390,14 +369,7 @@ pub fn apply_reply(
         Some(&reply.org_id),
         &armored,
     )?;
-    tx.conn().execute(
-        "UPDATE centers SET fingerprint = ?1, enrolled_at = ?2 WHERE org_id = ?3",
-        params![
-            reply.center_fingerprint,
-            crate::time::now_rfc3339(),
-            reply.org_id
-        ],
-    )?;
+    tx.set_center_enrolled(&reply.org_id, &reply.center_fingerprint)?;
     tx.record_bundle("in", &b.header, &b.path.to_string_lossy())?;
     tx.add_history(NewHistory {
         action: "import",
@@ -416,34 +388,10 @@ pub fn apply_reply(
     Ok(true)
 }
 
-/// One registered centre, as `center list` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct CenterRow {
-    pub org_id: String,
-    pub label: String,
-    pub fingerprint: Option<String>,
-    pub enrolled_at: Option<String>,
-    /// Sequence of the next data bundle.
-    pub next_seq: i64,
-    /// Data bundle whose content the centre confirmed holding.
-    pub acked_seq: Option<i64>,
-}
-
-/// Central: the registered centres.
-pub fn list_centers(site: &Site) -> Result<Vec<CenterRow>> {
+/// Central: the registered centres and what each confirmed holding.
+pub fn list_centers(site: &Site) -> Result<Vec<crate::store::Center>> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    let mut stmt = tx.conn().prepare("SELECT org_id, label, fingerprint, enrolled_at, next_seq, acked_seq FROM centers ORDER BY org_id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(CenterRow {
-            org_id: r.get(0)?,
-            label: r.get(1)?,
-            fingerprint: r.get(2)?,
-            enrolled_at: r.get(3)?,
-            next_seq: r.get(4)?,
-            acked_seq: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    tx.centers()
 }

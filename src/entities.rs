@@ -12,13 +12,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
 use crate::site::{Role, Settings, Site};
-use crate::store::{NewHistory, Tx};
+use crate::store::{NewHistory, StoredEntity, Tx};
 
 /// Entity types in the order they flow.
 pub const TYPES: [&str; 6] = [
@@ -238,27 +237,21 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
             }
         }
         let sum = checksum(&s.props, &excluded_set(&site.config.settings, &s.kind));
-        let old: Option<(String, String)> = tx
-            .conn()
-            .query_row(
-                "SELECT type, checksum FROM entities WHERE id = ?1",
-                [&s.id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let props = Value::Object(s.props.clone()).to_string();
-        let bucket = match &old {
+        let bucket = match tx.entity_checksum(&s.id)? {
             None => &mut report.created,
-            Some((_, c)) if *c == sum => &mut report.unchanged,
+            Some(c) if c == sum => &mut report.unchanged,
             Some(_) => &mut report.updated,
         };
         *bucket.entry(s.kind.clone()).or_default() += 1;
-        tx.conn().execute(
-            "INSERT INTO entities (id, type, checksum, properties, package, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO UPDATE SET type = excluded.type, checksum = excluded.checksum,
-               properties = excluded.properties, package = excluded.package, updated_at = excluded.updated_at",
-            params![s.id, s.kind, sum, props, s.package.as_ref().map(|p| &p.0), crate::time::now_rfc3339()],
-        )?;
+        tx.put_entity(&StoredEntity {
+            id: s.id.clone(),
+            kind: s.kind.clone(),
+            checksum: sum,
+            properties: s.props.clone(),
+            sealed: None,
+            sealed_names: vec![],
+            package: s.package.as_ref().map(|p| p.0.clone()),
+        })?;
     }
     tx.add_history(NewHistory {
         action: "load",
@@ -287,15 +280,7 @@ pub fn check_package_file(path: &Path) -> Result<String> {
 /// Copy a checked package into the home (content-addressed). Returns whether it is new.
 fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool> {
     let dest = site.package_path(sha);
-    let known = tx
-        .conn()
-        .query_row(
-            "SELECT 1 FROM packages WHERE sha256 = ?1",
-            [sha],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
+    let known = tx.package_known(sha)?;
     if !dest.exists() {
         let dir = site.packages_dir();
         std::fs::create_dir_all(&dir).at(&dir)?;
@@ -326,10 +311,7 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    tx.conn().execute(
-        "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
-        params![sha, size as i64, name, crate::time::now_rfc3339()],
-    )?;
+    tx.add_package(sha, size, &name)?;
     Ok(!known)
 }
 
@@ -356,10 +338,7 @@ pub fn remove(site: &Site, ids: &[String]) -> Result<usize> {
     let mut store = site.store()?;
     let tx = store.begin()?;
     for id in ids {
-        let n = tx
-            .conn()
-            .execute("DELETE FROM entities WHERE id = ?1", [id])?;
-        if n == 0 {
+        if !tx.delete_entity(id)? {
             return Err(Error::Usage {
                 what: format!("no entity with id {id}; nothing was removed"),
             });
@@ -386,45 +365,30 @@ pub struct ScopeEntry {
     pub package: Option<String>,
 }
 
+impl From<StoredEntity> for ScopeEntry {
+    fn from(e: StoredEntity) -> Self {
+        ScopeEntry {
+            id: e.id,
+            kind: e.kind,
+            checksum: e.checksum,
+            properties: e.properties,
+            package: e.package,
+        }
+    }
+}
+
 /// Central: the scope of one centre, in flow order (DOMAIN.md): its test-centre record;
 /// the administrators and proctors linked to it; its eligibilities; the deliveries and
 /// test takers those name.
 pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
     let load_type = |kind: &str| -> Result<Vec<ScopeEntry>> {
-        let mut stmt = tx
-            .conn()
-            .prepare("SELECT id, checksum, properties, package FROM entities WHERE type = ?1")?;
-        let rows = stmt.query_map([kind], |r| {
-            let props: String = r.get(2)?;
-            Ok(ScopeEntry {
-                id: r.get(0)?,
-                kind: kind.to_string(),
-                checksum: r.get(1)?,
-                properties: serde_json::from_str(&props).unwrap_or_default(),
-                package: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    };
-    let get = |id: &str| -> Result<Option<ScopeEntry>> {
         Ok(tx
-            .conn()
-            .query_row(
-                "SELECT id, type, checksum, properties, package FROM entities WHERE id = ?1",
-                [id],
-                |r| {
-                    let props: String = r.get(3)?;
-                    Ok(ScopeEntry {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        checksum: r.get(2)?,
-                        properties: serde_json::from_str(&props).unwrap_or_default(),
-                        package: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
+            .entities_of_type(kind)?
+            .into_iter()
+            .map(ScopeEntry::from)
+            .collect())
     };
+    let get = |id: &str| -> Result<Option<ScopeEntry>> { Ok(tx.entity(id)?.map(ScopeEntry::from)) };
     let centers: Vec<ScopeEntry> = load_type("test-center")?
         .into_iter()
         .filter(|c| values(&c.properties, ORG_ID).contains(&org))
@@ -496,21 +460,12 @@ pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> 
     };
     let mut store = site.store()?;
     let tx = store.read()?;
-    let mut stmt = tx.conn().prepare(
-        "SELECT id, type, properties, sealed, sealed_names FROM entities ORDER BY
-           CASE type WHEN 'test-center' THEN 0 WHEN 'administrator' THEN 1 WHEN 'proctor' THEN 2
-                     WHEN 'test-taker' THEN 3 WHEN 'eligibility' THEN 4 ELSE 5 END, id",
-    )?;
-    let mut rows = stmt.query([])?;
     let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        let kind: String = r.get(1)?;
-        if !types.is_empty() && !types.contains(&kind) {
+    for e in tx.all_entities()? {
+        if !types.is_empty() && !types.contains(&e.kind) {
             continue;
         }
-        let props: String = r.get(2)?;
-        let mut props: Map<String, Value> = serde_json::from_str(&props).unwrap_or_default();
+        let mut props = e.properties;
         if let Some(Value::String(s)) = props.get(ORIGIN_PACKAGE) {
             if let Some(sha) = s.strip_prefix(PACKAGE_REF) {
                 let p = site.package_path(sha);
@@ -521,22 +476,15 @@ pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> 
                 );
             }
         }
-        let sealed: Option<Vec<u8>> = r.get(3)?;
-        let names: Option<String> = r.get(4)?;
-        let mut entity = json!({"type": kind, "id": id});
-        match (sealed, &key) {
+        let mut entity = json!({"type": e.kind, "id": e.id});
+        match (e.sealed, &key) {
             (Some(blob), Some(key)) => {
                 let plain = crate::crypto::unseal(key, &blob)?;
                 let personal: Map<String, Value> =
                     serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
                 props.extend(personal);
             }
-            (Some(_), None) => {
-                let names: Vec<String> = names
-                    .and_then(|n| serde_json::from_str(&n).ok())
-                    .unwrap_or_default();
-                entity["encryptedProperties"] = json!(names);
-            }
+            (Some(_), None) => entity["encryptedProperties"] = json!(e.sealed_names),
             _ => {}
         }
         entity["properties"] = Value::Object(props);

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -16,7 +15,7 @@ use crate::downsync::Acks;
 use crate::entities::for_each_record;
 use crate::error::{Error, IoContext, Result};
 use crate::site::{Role, Site};
-use crate::store::{NewHistory, Tx};
+use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
 
 /// Sync status of a result at the centre.
 pub mod status {
@@ -66,18 +65,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn holds(tx: &Tx<'_>, id: &str, kind: &str) -> Result<bool> {
-    Ok(tx
-        .conn()
-        .query_row(
-            "SELECT 1 FROM entities WHERE id = ?1 AND type = ?2",
-            params![id, kind],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
 /// Centre: ingest results (TAO's wire shape). Good records are stored, bad ones reported.
 pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     site.require(Role::Center)?;
@@ -85,7 +72,6 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let tx = store.begin()?;
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
-    let now = crate::time::now_rfc3339();
     for file in files {
         for_each_record(file, |loc, parsed| {
             let mut refuse = |reason: String| {
@@ -116,22 +102,15 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            if !holds(&tx, &delivery, "delivery")? {
+            if !tx.holds(&delivery, "delivery")? {
                 return refuse(format!("delivery {delivery} is not held by this centre"));
             }
-            if !holds(&tx, &taker, "test-taker")? {
+            if !tx.holds(&taker, "test-taker")? {
                 return refuse(format!("test taker {taker} is not held by this centre"));
             }
             let plain = serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?;
             let sha = sha256_hex(&plain);
-            let old: Option<(i64, String, String)> = tx
-                .conn()
-                .query_row(
-                    "SELECT revision, content_sha256, sync_status FROM results WHERE execution_id = ?1",
-                    [&exec],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
+            let old = tx.result_version(&exec)?;
             let (revision, sync) = match &old {
                 Some((_, s, _)) if *s == sha => {
                     report.unchanged += 1;
@@ -152,15 +131,19 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 }
             };
             let sealed = seal_for_central(&cert, &plain)?;
-            tx.conn().execute(
-                "INSERT INTO results (execution_id, delivery_id, test_taker, state, revision, content_sha256, size,
-                    sealed, sync_status, reason, added_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?10)
-                 ON CONFLICT (execution_id) DO UPDATE SET delivery_id = excluded.delivery_id,
-                    test_taker = excluded.test_taker, state = excluded.state, revision = excluded.revision,
-                    content_sha256 = excluded.content_sha256, size = excluded.size, sealed = excluded.sealed,
-                    sync_status = excluded.sync_status, reason = NULL, updated_at = excluded.updated_at",
-                params![exec, delivery, taker, state, revision, sha, plain.len() as i64, sealed, sync, now],
+            tx.put_result(
+                &HeldResult {
+                    execution_id: exec,
+                    delivery_id: delivery,
+                    test_taker: taker,
+                    state,
+                    revision,
+                    content_sha256: sha,
+                    size: plain.len() as i64,
+                    sync_status: sync.to_string(),
+                    reason: None,
+                },
+                &sealed,
             )?;
             Ok(())
         })?;
@@ -203,11 +186,7 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let exists = tx
-                .conn()
-                .query_row("SELECT 1 FROM log_ids WHERE log_id = ?1", [&id], |_| Ok(()))
-                .optional()?
-                .is_some();
+            let exists = tx.log_known(&id)?;
             if exists || !seen.insert(id.clone()) {
                 report.unchanged += 1;
                 return Ok(());
@@ -221,23 +200,18 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             Ok(())
         })?;
     }
-    let now = crate::time::now_rfc3339();
     for (exec, logs) in batches {
-        let batch_id = crate::bundle::new_id();
         let plain = serde_json::to_vec(&logs.iter().map(|(_, v)| v).collect::<Vec<_>>())
             .map_err(|e| Error::Internal(e.to_string()))?;
         let sealed = seal_for_central(&cert, &plain)?;
-        tx.conn().execute(
-            "INSERT INTO log_batches (batch_id, execution_id, count, size, sealed, sync_status, added_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
-            params![batch_id, exec, logs.len() as i64, plain.len() as i64, sealed, now],
-        )?;
-        for (id, _) in &logs {
-            tx.conn().execute(
-                "INSERT INTO log_ids (log_id, batch_id) VALUES (?1, ?2)",
-                params![id, batch_id],
-            )?;
-        }
+        let batch = HeldLogBatch {
+            batch_id: crate::bundle::new_id(),
+            execution_id: exec,
+            count: logs.len() as i64,
+            size: plain.len() as i64,
+        };
+        let ids: Vec<String> = logs.into_iter().map(|(id, _)| id).collect();
+        tx.add_log_batch(&batch, &sealed, &ids)?;
     }
     tx.add_history(NewHistory {
         action: "logs-add",
@@ -271,23 +245,20 @@ pub fn list_results(site: &Site) -> Result<Vec<ResultRow>> {
     site.require(Role::Center)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    let mut stmt = tx.conn().prepare(
-        "SELECT execution_id, delivery_id, test_taker, state, sync_status, revision, size, reason
-         FROM results ORDER BY added_at, execution_id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(ResultRow {
-            delivery_execution_id: r.get(0)?,
-            delivery_id: r.get(1)?,
-            test_taker: r.get(2)?,
-            state: r.get(3)?,
-            sync_status: r.get(4)?,
-            revision: r.get(5)?,
-            size: r.get(6)?,
-            reason: r.get(7)?,
+    Ok(tx
+        .held_results()?
+        .into_iter()
+        .map(|r| ResultRow {
+            delivery_execution_id: r.execution_id,
+            delivery_id: r.delivery_id,
+            test_taker: r.test_taker,
+            state: r.state,
+            sync_status: r.sync_status,
+            revision: r.revision,
+            size: r.size,
+            reason: r.reason,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        .collect())
 }
 
 /// Centre: apply central's acknowledgements. Returns (results, log batches) acknowledged.
@@ -295,48 +266,27 @@ pub fn apply_acks(site: &Site, tx: &Tx<'_>, acks: &Acks) -> Result<(u64, u64)> {
     let delete = site.config.settings.delete_after_ack;
     let mut n_results = 0;
     for a in &acks.results {
-        let cur: Option<(i64, String)> = tx
-            .conn()
-            .query_row(
-                "SELECT revision, content_sha256 FROM results WHERE execution_id = ?1",
-                [&a.execution_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let Some((rev, sha)) = cur else { continue };
+        let Some((rev, sha, _)) = tx.result_version(&a.execution_id)? else {
+            continue;
+        };
         if rev != a.revision || sha != a.content_sha256 {
             continue; // about an older copy: the current one is still owed an answer
         }
         match a.status.as_str() {
             "stored" | "unchanged" | "replaced" => {
-                let sql = if delete {
-                    "UPDATE results SET sync_status = 'synchronized', reason = NULL, sealed = NULL WHERE execution_id = ?1"
-                } else {
-                    "UPDATE results SET sync_status = 'synchronized', reason = NULL WHERE execution_id = ?1"
-                };
-                tx.conn().execute(sql, [&a.execution_id])?;
-                n_results += 1;
+                tx.mark_result_synchronized(&a.execution_id, delete)?
             }
-            "conflict" => {
-                tx.conn().execute(
-                    "UPDATE results SET sync_status = 'conflict', reason = ?1 WHERE execution_id = ?2",
-                    params![a.reason.as_deref().unwrap_or("conflict at central"), a.execution_id],
-                )?;
-                n_results += 1;
-            }
-            _ => {}
+            "conflict" => tx.mark_result_conflict(
+                &a.execution_id,
+                a.reason.as_deref().unwrap_or("conflict at central"),
+            )?,
+            _ => continue,
         }
+        n_results += 1;
     }
     let mut n_logs = 0;
-    for l in &acks.logs {
-        if l.status == "stored" {
-            let sql = if delete {
-                "UPDATE log_batches SET sync_status = 'synchronized', sealed = NULL WHERE batch_id = ?1"
-            } else {
-                "UPDATE log_batches SET sync_status = 'synchronized' WHERE batch_id = ?1"
-            };
-            n_logs += tx.conn().execute(sql, [&l.batch_id])? as u64;
-        }
+    for l in acks.logs.iter().filter(|l| l.status == "stored") {
+        n_logs += u64::from(tx.mark_log_batch_synchronized(&l.batch_id, delete)?);
     }
     Ok((n_results, n_logs))
 }
@@ -371,51 +321,6 @@ fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) ->
     Ok(n)
 }
 
-/// One result as stored at central.
-struct StoredResult {
-    central_id: String,
-    org: String,
-    exec: String,
-    delivery: String,
-    taker: String,
-    state: String,
-    details: Value,
-    variables: Vec<Value>,
-}
-
-/// Visit every result at central, one at a time (never the whole set in memory).
-fn for_each_result(tx: &Tx<'_>, mut each: impl FnMut(StoredResult) -> Result<()>) -> Result<u64> {
-    let mut results = tx.conn().prepare(
-        "SELECT central_id, org_id, execution_id, delivery_id, test_taker, state, details FROM central_results
-         ORDER BY org_id, execution_id",
-    )?;
-    let mut vars = tx
-        .conn()
-        .prepare("SELECT data FROM variables WHERE central_id = ?1 ORDER BY n")?;
-    let mut rows = results.query([])?;
-    let mut count = 0;
-    while let Some(r) = rows.next()? {
-        let central_id: String = r.get(0)?;
-        let details: String = r.get(6)?;
-        let variables: Vec<Value> = vars
-            .query_map([&central_id], |v| v.get::<_, String>(0))?
-            .map(|t| t.map(|t| serde_json::from_str(&t).unwrap_or(Value::Null)))
-            .collect::<rusqlite::Result<_>>()?;
-        each(StoredResult {
-            central_id,
-            org: r.get(1)?,
-            exec: r.get(2)?,
-            delivery: r.get(3)?,
-            taker: r.get(4)?,
-            state: r.get(5)?,
-            details: serde_json::from_str(&details).unwrap_or(Value::Null),
-            variables,
-        })?;
-        count += 1;
-    }
-    Ok(count)
-}
-
 /// Central: write every stored result, decrypted (results are stored decrypted at central).
 /// jsonl rows are TAO's wire shape with central's execution id, plus `centerExecutionId`
 /// and `orgId` (schemas/result-export.schema.json); csv has one row per variable.
@@ -424,14 +329,14 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
     let mut store = site.store()?;
     let tx = store.read()?;
     write_output(out, |w| match format {
-        Format::Jsonl => for_each_result(&tx, |r| {
+        Format::Jsonl => tx.for_each_central_result(|r, variables| {
             let row = json!({
-                "deliveryId": r.delivery,
+                "deliveryId": r.delivery_id,
                 "deliveryExecutionId": r.central_id,
                 "details": r.details,
-                "variables": r.variables,
-                "centerExecutionId": r.exec,
-                "orgId": r.org,
+                "variables": variables,
+                "centerExecutionId": r.execution_id,
+                "orgId": r.org_id,
             });
             serde_json::to_writer(&mut *w, &row).map_err(|e| Error::Internal(e.to_string()))?;
             w.write_all(b"\n").at(out)
@@ -460,8 +365,8 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "variable",
             ])
             .map_err(csv_err)?;
-            let n = for_each_result(&tx, |r| {
-                for (i, v) in r.variables.iter().enumerate() {
+            let n = tx.for_each_central_result(|r, variables| {
+                for (i, v) in variables.iter().enumerate() {
                     let d = &v["data"];
                     let value = ["candidateResponse", "value", "trace"]
                         .iter()
@@ -470,10 +375,10 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                         .unwrap_or_default();
                     c.write_record([
                         r.central_id.as_str(),
-                        &r.exec,
-                        &r.org,
-                        &r.delivery,
-                        &r.taker,
+                        &r.execution_id,
+                        &r.org_id,
+                        &r.delivery_id,
+                        &r.test_taker,
                         &r.state,
                         &i.to_string(),
                         &scalar(&v["callIdTest"]),
@@ -504,13 +409,8 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    write_output(out, |w| {
-        let mut stmt = tx.conn().prepare(
-            "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, central_id, created_at, log_id",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut count = 0;
-        if format == Format::Csv {
+    write_output(out, |w| match format {
+        Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
             c.write_record([
                 "id",
@@ -523,38 +423,29 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "created_by",
             ])
             .map_err(csv_err)?;
-            while let Some(r) = rows.next()? {
-                let (org, central_id, exec, data): (String, String, String, String) =
-                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                let v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+            let n = tx.for_each_central_log(|org, central_id, exec, v| {
                 c.write_record([
                     &scalar(&v["id"]),
-                    &central_id,
-                    &exec,
-                    &org,
+                    central_id,
+                    exec,
+                    org,
                     &scalar(&v["event_id"]),
                     &v["data"].to_string(),
                     &scalar(&v["created_at"]),
                     &scalar(&v["created_by"]),
                 ])
-                .map_err(csv_err)?;
-                count += 1;
-            }
+                .map_err(csv_err)
+            })?;
             c.flush().at(out)?;
-        } else {
-            while let Some(r) = rows.next()? {
-                let (org, central_id, exec, data): (String, String, String, String) =
-                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                let mut v: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
-                v["delivery_execution_id"] = Value::String(central_id);
-                v["centerExecutionId"] = Value::String(exec);
-                v["orgId"] = Value::String(org);
-                serde_json::to_writer(&mut *w, &v).map_err(|e| Error::Internal(e.to_string()))?;
-                w.write_all(b"\n").at(out)?;
-                count += 1;
-            }
+            Ok(n)
         }
-        Ok(count)
+        Format::Jsonl => tx.for_each_central_log(|org, central_id, exec, mut v| {
+            v["delivery_execution_id"] = Value::String(central_id.to_string());
+            v["centerExecutionId"] = Value::String(exec.to_string());
+            v["orgId"] = Value::String(org.to_string());
+            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            w.write_all(b"\n").at(out)
+        }),
     })
 }
 

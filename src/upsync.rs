@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -29,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::import::Outcome;
 use crate::site::openpgp_cert::Cert;
 use crate::site::{Role, Site};
-use crate::store::{NewHistory, Tx};
+use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, Tx};
 
 /// Metadata travelling beside a sealed result (schemas/result-meta.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,37 +97,21 @@ enum ItemKind {
 }
 
 fn center_ack(tx: &Tx<'_>) -> Result<CenterAck> {
-    let mut stmt = tx.conn().prepare(
-        "SELECT bundle_id, seq FROM bundles WHERE direction = 'in' AND kind = 'data' ORDER BY seq DESC, at DESC LIMIT 20",
-    )?;
-    let applied: Vec<AppliedBundle> = stmt
-        .query_map([], |r| {
-            Ok(AppliedBundle {
-                bundle_id: r.get(0)?,
-                seq: r.get(1)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    // The state is that of the bundle applied last (by time: a recorded rollback counts).
-    let last_seq: Option<i64> = tx
-        .conn()
-        .query_row("SELECT seq FROM bundles WHERE direction = 'in' AND kind = 'data' ORDER BY rowid DESC LIMIT 1", [], |r| r.get(0))
-        .optional()?;
-    let mut stmt = tx.conn().prepare("SELECT id, checksum FROM entities")?;
-    let inv: Vec<(String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut stmt = tx
-        .conn()
-        .prepare("SELECT sha256 FROM packages ORDER BY sha256")?;
-    let packages: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let applied = tx
+        .applied_bundles("data", 20)?
+        .into_iter()
+        .map(|(bundle_id, seq)| AppliedBundle { bundle_id, seq })
+        .collect();
+    let inventory = tx.inventory()?;
     Ok(CenterAck {
         applied,
-        last_seq,
-        inventory_sha256: inventory_digest(inv.iter().map(|(a, b)| (a.as_str(), b.as_str()))),
-        packages,
+        last_seq: tx.last_applied_seq("data")?,
+        inventory_sha256: inventory_digest(
+            inventory
+                .iter()
+                .map(|i| (i.id.as_str(), i.checksum.as_str())),
+        ),
+        packages: tx.package_hashes()?,
     })
 }
 
@@ -155,46 +138,20 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     let ack_digest = hex::encode(Sha256::digest(ack_json.as_bytes()));
 
     let states = &settings.status_executions_to_sync;
-    let placeholders = (0..states.len())
-        .map(|i| format!("?{}", i + 1))
-        .collect::<Vec<_>>()
-        .join(", ");
     let mut items: Vec<Item> = Vec::new();
-    {
-        let sql = format!(
-            "SELECT execution_id, length(sealed) FROM results
-             WHERE sync_status IN ('pending', 'to_be_resynced', 'sent') AND sealed IS NOT NULL AND state IN ({placeholders})
-             ORDER BY added_at, execution_id"
-        );
-        let mut stmt = tx.conn().prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (id, len) = row?;
-            items.push(Item {
-                kind: ItemKind::Result,
-                id,
-                cost: len as u64 + 1024 + ENTRY_OVERHEAD,
-            });
-        }
-        let sql = format!(
-            "SELECT b.batch_id, length(b.sealed) FROM log_batches b JOIN results r ON r.execution_id = b.execution_id
-             WHERE b.sync_status IN ('pending', 'sent') AND b.sealed IS NOT NULL AND r.state IN ({placeholders})
-             ORDER BY b.added_at, b.batch_id"
-        );
-        let mut stmt = tx.conn().prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?;
-        for row in rows {
-            let (id, len) = row?;
-            items.push(Item {
-                kind: ItemKind::Logs,
-                id,
-                cost: len as u64 + 512 + ENTRY_OVERHEAD,
-            });
-        }
+    for (id, len) in tx.results_to_send(states)? {
+        items.push(Item {
+            kind: ItemKind::Result,
+            id,
+            cost: len + 1024 + ENTRY_OVERHEAD,
+        });
+    }
+    for (id, len) in tx.log_batches_to_send(states)? {
+        items.push(Item {
+            kind: ItemKind::Logs,
+            id,
+            cost: len + 512 + ENTRY_OVERHEAD,
+        });
     }
     if items.is_empty() && tx.meta_get("ack_sent")?.as_deref() == Some(ack_digest.as_str()) {
         return Ok(ExportReport {
@@ -292,11 +249,8 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     }
     for item in &items {
         match item.kind {
-            ItemKind::Result => tx.conn().execute(
-                "UPDATE results SET sync_status = 'sent' WHERE execution_id = ?1 AND sync_status IN ('pending', 'to_be_resynced')",
-                [&item.id],
-            )?,
-            ItemKind::Logs => tx.conn().execute("UPDATE log_batches SET sync_status = 'sent' WHERE batch_id = ?1", [&item.id])?,
+            ItemKind::Result => tx.mark_result_sent(&item.id)?,
+            ItemKind::Logs => tx.mark_log_batch_sent(&item.id)?,
         };
     }
     tx.meta_set("ack_sent", &ack_digest)?;
@@ -329,46 +283,31 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
 }
 
 fn result_for_export(tx: &Tx<'_>, id: &str) -> Result<(ResultMeta, Vec<u8>)> {
-    Ok(tx.conn().query_row(
-        "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sealed, sync_status
-         FROM results WHERE execution_id = ?1",
-        [id],
-        |r| {
-            let revision: i64 = r.get(4)?;
-            let status: String = r.get(8)?;
-            Ok((
-                ResultMeta {
-                    execution_id: r.get(0)?,
-                    delivery_id: r.get(1)?,
-                    test_taker: r.get(2)?,
-                    state: r.get(3)?,
-                    revision,
-                    content_sha256: r.get(5)?,
-                    size: r.get(6)?,
-                    resync: revision > 1 || status == "to_be_resynced",
-                },
-                r.get(7)?,
-            ))
-        },
-    )?)
+    let (r, sealed) = tx.sealed_result(id)?;
+    let meta = ResultMeta {
+        resync: r.revision > 1 || r.sync_status == "to_be_resynced",
+        execution_id: r.execution_id,
+        delivery_id: r.delivery_id,
+        test_taker: r.test_taker,
+        state: r.state,
+        revision: r.revision,
+        content_sha256: r.content_sha256,
+        size: r.size,
+    };
+    Ok((meta, sealed))
 }
 
 fn logs_for_export(tx: &Tx<'_>, id: &str) -> Result<(LogMeta, Vec<u8>)> {
-    Ok(tx.conn().query_row(
-        "SELECT batch_id, execution_id, count, size, sealed FROM log_batches WHERE batch_id = ?1",
-        [id],
-        |r| {
-            Ok((
-                LogMeta {
-                    batch_id: r.get(0)?,
-                    execution_id: r.get(1)?,
-                    count: r.get(2)?,
-                    size: r.get(3)?,
-                },
-                r.get(4)?,
-            ))
+    let (b, sealed) = tx.sealed_log_batch(id)?;
+    Ok((
+        LogMeta {
+            batch_id: b.batch_id,
+            execution_id: b.execution_id,
+            count: b.count,
+            size: b.size,
         },
-    )?)
+        sealed,
+    ))
 }
 
 /// Central's own id for a centre's execution: stable, so a retry maps to the same row.
@@ -429,7 +368,13 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
     if tx.bundle_seen(&h.bundle_id)? {
         return Ok(Outcome::already());
     }
-    let mut tally = Tally::default();
+    let mut rx = Receiver {
+        tx: &tx,
+        key: &key,
+        org: &org,
+        bundle_id: &h.bundle_id,
+        tally: Tally::default(),
+    };
     let mut pending_result: Option<(String, ResultMeta)> = None;
     let mut pending_logs: Option<(String, LogMeta)> = None;
     let mut ack: Option<CenterAck> = None;
@@ -464,7 +409,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
                 return Err(bad(format!("{name} does not follow its metadata")));
             }
             let blob = bundle::read_small(path, name, r, MAX_SEALED_PLAIN)?;
-            receive_result(&tx, &key, &org, &h.bundle_id, meta, &blob, &mut tally)?;
+            rx.result(meta, &blob)?;
         } else if let Some(stem) = name
             .strip_prefix("logs/")
             .and_then(|n| n.strip_suffix(".json"))
@@ -488,12 +433,13 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
                 return Err(bad(format!("{name} does not follow its metadata")));
             }
             let blob = bundle::read_small(path, name, r, MAX_SEALED_PLAIN)?;
-            receive_logs(&tx, &key, &org, meta, &blob, &mut tally)?;
+            rx.logs(meta, &blob)?;
         } else {
             return Err(bad(format!("unexpected payload entry {name}")));
         }
         Ok(())
     })?;
+    let tally = rx.tally;
     if let Some(ack) = &ack {
         apply_center_ack(&tx, &org, h.sequence as i64, ack)?;
     }
@@ -535,363 +481,208 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
     })
 }
 
-/// Record the answer owed to the centre about one result (resent until confirmed).
-fn ack_result(
-    tx: &Tx<'_>,
-    org: &str,
-    meta: &ResultMeta,
-    status: &str,
-    reason: Option<&str>,
-) -> Result<()> {
-    put_ack(
-        tx,
-        org,
-        "result",
-        &meta.execution_id,
-        (Some(meta.revision), Some(&meta.content_sha256)),
-        status,
-        reason,
-    )
+/// Applies the results and log batches of one bundle from one centre.
+struct Receiver<'t> {
+    tx: &'t Tx<'t>,
+    key: &'t crypto::SecretKey,
+    org: &'t str,
+    bundle_id: &'t str,
+    tally: Tally,
 }
 
-/// Record the answer owed to the centre about one log batch.
-fn ack_logs(tx: &Tx<'_>, org: &str, batch_id: &str, status: &str) -> Result<()> {
-    put_ack(tx, org, "logs", batch_id, (None, None), status, None)
-}
-
-fn put_ack(
-    tx: &Tx<'_>,
-    org: &str,
-    item: &str,
-    reference: &str,
-    (revision, sha): (Option<i64>, Option<&str>),
-    status: &str,
-    reason: Option<&str>,
-) -> Result<()> {
-    tx.conn().execute(
-        "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
-         ON CONFLICT (org_id, item, ref) DO UPDATE SET revision = excluded.revision,
-           content_sha256 = excluded.content_sha256, status = excluded.status, reason = excluded.reason, first_seq = NULL",
-        params![org, item, reference, revision, sha, status, reason],
-    )?;
-    Ok(())
-}
-
-fn quarantine(
-    tx: &Tx<'_>,
-    org: &str,
-    meta: &ResultMeta,
-    reason: &str,
-    bundle_id: &str,
-    content: &str,
-    tally: &mut Tally,
-) -> Result<()> {
-    tx.conn().execute(
-        "INSERT OR IGNORE INTO quarantine (org_id, execution_id, revision, content_sha256, reason, bundle_id, content, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![org, meta.execution_id, meta.revision, meta.content_sha256, reason, bundle_id, content, crate::time::now_rfc3339()],
-    )?;
-    ack_result(tx, org, meta, "conflict", Some(reason))?;
-    tally.add("quarantined");
-    tally
-        .problems
-        .push(format!("{}: {reason}", meta.execution_id));
-    Ok(())
-}
-
-fn receive_result(
-    tx: &Tx<'_>,
-    key: &crypto::SecretKey,
-    org: &str,
-    bundle_id: &str,
-    meta: ResultMeta,
-    blob: &[u8],
-    tally: &mut Tally,
-) -> Result<()> {
-    let plain = match open_sealed(key, blob) {
-        Ok(p) => p,
-        Err(e) => {
-            return quarantine(
-                tx,
-                org,
-                &meta,
-                &format!("sealed result {e}"),
-                bundle_id,
-                "",
-                tally,
-            )
-        }
-    };
-    let text = String::from_utf8_lossy(&plain).into_owned();
-    if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
-        return quarantine(
-            tx,
-            org,
-            &meta,
-            "content does not match its declared hash",
-            bundle_id,
-            &text,
-            tally,
-        );
-    }
-    let v: Value = match serde_json::from_slice(&plain) {
-        Ok(v) => v,
-        Err(e) => {
-            return quarantine(
-                tx,
-                org,
-                &meta,
-                &format!("not JSON ({e})"),
-                bundle_id,
-                &text,
-                tally,
-            )
-        }
-    };
-    if let Err(e) = crate::schema::check("result", &v) {
-        return quarantine(
-            tx,
-            org,
-            &meta,
-            &format!("fails the result schema: {e}"),
-            bundle_id,
-            &text,
-            tally,
-        );
-    }
-    if v["deliveryExecutionId"].as_str() != Some(meta.execution_id.as_str()) {
-        return quarantine(
-            tx,
-            org,
-            &meta,
-            "execution id differs from its metadata",
-            bundle_id,
-            &text,
-            tally,
-        );
-    }
-    let central_id = central_execution_id(org, &meta.execution_id);
-    let existing: Option<(i64, String)> = tx
-        .conn()
-        .query_row(
-            "SELECT revision, content_sha256 FROM central_results WHERE central_id = ?1",
-            [&central_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+impl Receiver<'_> {
+    /// Record the answer owed to the centre about one result (resent until confirmed).
+    fn ack_result(&self, meta: &ResultMeta, status: &str, reason: Option<&str>) -> Result<()> {
+        self.tx.owe_ack(
+            self.org,
+            &OwedAck {
+                item: "result".into(),
+                reference: meta.execution_id.clone(),
+                revision: Some(meta.revision),
+                content_sha256: Some(meta.content_sha256.clone()),
+                status: status.into(),
+                reason: reason.map(String::from),
+            },
         )
-        .optional()?;
-    let status = match existing {
-        None => "stored",
-        Some((rev, sha)) if sha == meta.content_sha256 && rev == meta.revision => "unchanged",
-        Some((rev, _)) if meta.revision < rev => {
-            tally.add("stale");
-            return Ok(()); // an older copy arriving late; the newer one stands
-        }
-        Some((rev, _)) if meta.revision > rev && meta.resync => "replaced",
-        Some((rev, _)) => {
-            let reason = format!("already stored with other content (revision {rev}) and this copy is not marked as a re-sync");
-            return quarantine(tx, org, &meta, &reason, bundle_id, &text, tally);
-        }
-    };
-    if status != "unchanged" {
-        tx.conn()
-            .execute("DELETE FROM variables WHERE central_id = ?1", [&central_id])?;
-        tx.conn().execute(
-            "INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
-                revision, content_sha256, bundle_id, stored_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (central_id) DO UPDATE SET delivery_id = excluded.delivery_id, test_taker = excluded.test_taker,
-                state = excluded.state, details = excluded.details, revision = excluded.revision,
-                content_sha256 = excluded.content_sha256, bundle_id = excluded.bundle_id, stored_at = excluded.stored_at",
-            params![
-                central_id, org, meta.execution_id, v["deliveryId"].as_str().unwrap_or_default(),
-                v["details"]["test-taker"].as_str().unwrap_or_default(), v["details"]["state"].as_str().unwrap_or_default(),
-                v["details"].to_string(), meta.revision, meta.content_sha256, bundle_id, crate::time::now_rfc3339()
-            ],
-        )?;
-        let mut ins = tx.conn().prepare_cached(
-            "INSERT INTO variables (central_id, n, call_id_test, call_id_item, test, item, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for (n, var) in v["variables"].as_array().into_iter().flatten().enumerate() {
-            ins.execute(params![
-                central_id,
-                n as i64,
-                var["callIdTest"].as_str(),
-                var["callIdItem"].as_str(),
-                var["test"].as_str(),
-                var["item"].as_str(),
-                var.to_string()
-            ])?;
-        }
-        tally.counts.insert(
-            "variables",
-            tally.counts.get("variables").copied().unwrap_or(0)
-                + v["variables"].as_array().map_or(0, |a| a.len() as u64),
-        );
     }
-    tally.add(match status {
-        "stored" => "results stored",
-        "replaced" => "results replaced",
-        _ => "results unchanged",
-    });
-    ack_result(tx, org, &meta, status, None)?;
-    // Logs that arrived before their result are applied now.
-    let mut stmt = tx.conn().prepare(
-        "SELECT batch_id, content FROM waiting_logs WHERE org_id = ?1 AND execution_id = ?2",
-    )?;
-    let waiting: Vec<(String, String)> = stmt
-        .query_map(params![org, meta.execution_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    for (batch_id, content) in waiting {
-        let logs: Vec<Value> = serde_json::from_str(&content).unwrap_or_default();
-        store_logs(tx, org, &central_id, &meta.execution_id, &logs)?;
-        tx.conn().execute(
-            "DELETE FROM waiting_logs WHERE org_id = ?1 AND batch_id = ?2",
-            params![org, batch_id],
-        )?;
-        ack_logs(tx, org, &batch_id, "stored")?;
-        tally.add("waiting log batches applied");
-    }
-    Ok(())
-}
 
-fn store_logs(
-    tx: &Tx<'_>,
-    org: &str,
-    central_id: &str,
-    execution_id: &str,
-    logs: &[Value],
-) -> Result<()> {
-    let mut ins = tx.conn().prepare_cached(
-        "INSERT OR IGNORE INTO central_logs (org_id, log_id, central_id, execution_id, event_id, data, created_at, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    for l in logs {
-        let id = match &l["id"] {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        ins.execute(params![
-            org,
-            id,
-            central_id,
-            execution_id,
-            l["event_id"].as_str().unwrap_or_default(),
-            l.to_string(),
-            l["created_at"].as_str().unwrap_or_default(),
-            l["created_by"].as_str().unwrap_or_default()
-        ])?;
+    /// Record the answer owed to the centre about one log batch.
+    fn ack_logs(&self, batch_id: &str, status: &str) -> Result<()> {
+        self.tx.owe_ack(
+            self.org,
+            &OwedAck {
+                item: "logs".into(),
+                reference: batch_id.into(),
+                revision: None,
+                content_sha256: None,
+                status: status.into(),
+                reason: None,
+            },
+        )
     }
-    Ok(())
-}
 
-fn receive_logs(
-    tx: &Tx<'_>,
-    key: &crypto::SecretKey,
-    org: &str,
-    meta: LogMeta,
-    blob: &[u8],
-    tally: &mut Tally,
-) -> Result<()> {
-    let problem = |tally: &mut Tally, what: String| {
-        tally.add("log batches refused");
-        tally
+    /// Keep a result aside with its reason, and tell the centre.
+    fn quarantine(&mut self, meta: &ResultMeta, reason: &str, content: &str) -> Result<()> {
+        self.tx.quarantine(&Quarantined {
+            org_id: self.org,
+            execution_id: &meta.execution_id,
+            revision: meta.revision,
+            content_sha256: &meta.content_sha256,
+            reason,
+            bundle_id: self.bundle_id,
+            content,
+        })?;
+        self.ack_result(meta, "conflict", Some(reason))?;
+        self.tally.add("quarantined");
+        self.tally
             .problems
-            .push(format!("log batch {}: {what}", meta.batch_id));
-    };
-    let plain = match open_sealed(key, blob) {
-        Ok(p) => p,
-        Err(e) => {
-            problem(tally, format!("sealed logs {e}"));
-            return Ok(());
-        }
-    };
-    let logs: Vec<Value> = match serde_json::from_slice(&plain) {
-        Ok(l) => l,
-        Err(e) => {
-            problem(tally, format!("not a JSON array ({e})"));
-            return Ok(());
-        }
-    };
-    for l in &logs {
-        if let Err(e) = crate::schema::check("log", l) {
-            problem(tally, format!("a log fails the schema: {e}"));
-            return Ok(());
-        }
-        if l["delivery_execution_id"].as_str() != Some(meta.execution_id.as_str()) {
-            problem(tally, "a log names another execution than its batch".into());
-            return Ok(());
-        }
+            .push(format!("{}: {reason}", meta.execution_id));
+        Ok(())
     }
-    let central_id = central_execution_id(org, &meta.execution_id);
-    let held = tx
-        .conn()
-        .query_row(
-            "SELECT 1 FROM central_results WHERE central_id = ?1",
-            [&central_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if held {
-        store_logs(tx, org, &central_id, &meta.execution_id, &logs)?;
-        ack_logs(tx, org, &meta.batch_id, "stored")?;
-        *tally.counts.entry("logs stored").or_default() += logs.len() as u64;
-    } else {
-        tx.conn().execute(
-            "INSERT OR IGNORE INTO waiting_logs (org_id, batch_id, execution_id, content) VALUES (?1, ?2, ?3, ?4)",
-            params![org, meta.batch_id, meta.execution_id, Value::from(logs).to_string()],
-        )?;
-        ack_logs(tx, org, &meta.batch_id, "waiting")?;
-        tally.add("log batches waiting for their result");
+
+    /// One sealed result: decrypt, check, store under central's id (or keep aside).
+    fn result(&mut self, meta: ResultMeta, blob: &[u8]) -> Result<()> {
+        let plain = match open_sealed(self.key, blob) {
+            Ok(p) => p,
+            Err(e) => return self.quarantine(&meta, &format!("sealed result {e}"), ""),
+        };
+        let text = String::from_utf8_lossy(&plain).into_owned();
+        if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
+            return self.quarantine(&meta, "content does not match its declared hash", &text);
+        }
+        let v: Value = match serde_json::from_slice(&plain) {
+            Ok(v) => v,
+            Err(e) => return self.quarantine(&meta, &format!("not JSON ({e})"), &text),
+        };
+        if let Err(e) = crate::schema::check("result", &v) {
+            return self.quarantine(&meta, &format!("fails the result schema: {e}"), &text);
+        }
+        if v["deliveryExecutionId"].as_str() != Some(meta.execution_id.as_str()) {
+            return self.quarantine(&meta, "execution id differs from its metadata", &text);
+        }
+        let central_id = central_execution_id(self.org, &meta.execution_id);
+        let status = match self.tx.central_result_version(&central_id)? {
+            None => "stored",
+            Some((rev, sha)) if sha == meta.content_sha256 && rev == meta.revision => "unchanged",
+            Some((rev, _)) if meta.revision < rev => {
+                self.tally.add("stale");
+                return Ok(()); // an older copy arriving late; the newer one stands
+            }
+            Some((rev, _)) if meta.revision > rev && meta.resync => "replaced",
+            Some((rev, _)) => {
+                let reason = format!(
+                    "already stored with other content (revision {rev}) and this copy is not marked as a re-sync"
+                );
+                return self.quarantine(&meta, &reason, &text);
+            }
+        };
+        if status != "unchanged" {
+            let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let stored = CentralResult {
+                central_id: central_id.clone(),
+                org_id: self.org.to_string(),
+                execution_id: meta.execution_id.clone(),
+                delivery_id: v["deliveryId"].as_str().unwrap_or_default().to_string(),
+                test_taker: v["details"]["test-taker"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                state: v["details"]["state"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                details: v["details"].clone(),
+                revision: meta.revision,
+                content_sha256: meta.content_sha256.clone(),
+            };
+            self.tx
+                .put_central_result(&stored, self.bundle_id, variables)?;
+            *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
+        }
+        self.tally.add(match status {
+            "stored" => "results stored",
+            "replaced" => "results replaced",
+            _ => "results unchanged",
+        });
+        self.ack_result(&meta, status, None)?;
+        // Logs that arrived before their result are applied now.
+        for (batch_id, logs) in self.tx.take_waiting_logs(self.org, &meta.execution_id)? {
+            self.tx
+                .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
+            self.ack_logs(&batch_id, "stored")?;
+            self.tally.add("waiting log batches applied");
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// One sealed log batch: stored against central's execution id, or kept waiting.
+    fn logs(&mut self, meta: LogMeta, blob: &[u8]) -> Result<()> {
+        let logs = match self.open_logs(&meta, blob) {
+            Ok(logs) => logs,
+            Err(what) => {
+                self.tally.add("log batches refused");
+                self.tally
+                    .problems
+                    .push(format!("log batch {}: {what}", meta.batch_id));
+                return Ok(());
+            }
+        };
+        let central_id = central_execution_id(self.org, &meta.execution_id);
+        if self.tx.central_result_version(&central_id)?.is_some() {
+            self.tx
+                .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
+            self.ack_logs(&meta.batch_id, "stored")?;
+            *self.tally.counts.entry("logs stored").or_default() += logs.len() as u64;
+        } else {
+            self.tx
+                .add_waiting_logs(self.org, &meta.batch_id, &meta.execution_id, &logs)?;
+            self.ack_logs(&meta.batch_id, "waiting")?;
+            self.tally.add("log batches waiting for their result");
+        }
+        Ok(())
+    }
+
+    fn open_logs(&self, meta: &LogMeta, blob: &[u8]) -> std::result::Result<Vec<Value>, String> {
+        let plain = open_sealed(self.key, blob).map_err(|e| format!("sealed logs {e}"))?;
+        let logs: Vec<Value> =
+            serde_json::from_slice(&plain).map_err(|e| format!("not a JSON array ({e})"))?;
+        for l in &logs {
+            crate::schema::check("log", l).map_err(|e| format!("a log fails the schema: {e}"))?;
+            if l["delivery_execution_id"].as_str() != Some(meta.execution_id.as_str()) {
+                return Err("a log names another execution than its batch".into());
+            }
+        }
+        Ok(logs)
+    }
 }
 
 fn apply_center_ack(tx: &Tx<'_>, org: &str, upseq: i64, ack: &CenterAck) -> Result<()> {
-    let last_upseq: i64 = tx.conn().query_row(
-        "SELECT ack_upseq FROM centers WHERE org_id = ?1",
-        [org],
-        |r| r.get(0),
-    )?;
-    if upseq <= last_upseq {
+    let Some(center) = tx.center(org)? else {
+        return Ok(());
+    };
+    if upseq <= center.ack_upseq {
         return Ok(()); // an older acknowledgement arriving late
     }
     let acked_seq = match ack.last_seq {
         Some(seq) => {
-            let mut stmt = tx
-                .conn()
-                .prepare("SELECT id, checksum FROM export_scope WHERE org_id = ?1 AND seq = ?2")?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map(params![org, seq], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let digest = inventory_digest(rows.iter().map(|(a, b)| (a.as_str(), b.as_str())));
-            (digest == ack.inventory_sha256 && !rows.is_empty()).then_some(seq)
+            let sent: Vec<_> = tx
+                .scopes_since(org, seq)?
+                .into_iter()
+                .filter(|(s, _)| *s == seq)
+                .map(|(_, i)| i)
+                .collect();
+            let digest =
+                inventory_digest(sent.iter().map(|i| (i.id.as_str(), i.checksum.as_str())));
+            (digest == ack.inventory_sha256 && !sent.is_empty()).then_some(seq)
         }
         None => None,
     };
-    tx.conn().execute(
-        "UPDATE centers SET acked_seq = ?1, ack_upseq = ?2, packages_held = ?3 WHERE org_id = ?4",
-        params![
-            acked_seq,
-            upseq,
-            serde_json::to_string(&ack.packages).unwrap_or_default(),
-            org
-        ],
-    )?;
+    tx.set_center_ack(org, acked_seq, upseq, &ack.packages)?;
     if let Some(seq) = ack.last_seq {
-        tx.conn().execute(
-            "DELETE FROM acks_out WHERE org_id = ?1 AND first_seq IS NOT NULL AND first_seq <= ?2",
-            params![org, seq],
-        )?;
+        tx.acks_delivered(org, seq)?;
     }
     if let Some(seq) = acked_seq {
-        tx.conn().execute(
-            "DELETE FROM export_scope WHERE org_id = ?1 AND seq < ?2",
-            params![org, seq],
-        )?;
+        tx.forget_scopes_before(org, seq)?;
     }
     Ok(())
 }

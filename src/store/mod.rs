@@ -1,7 +1,9 @@
 //! The site store: SQLite, behind a narrow interface.
 //!
-//! Only this module and its `Tx` methods speak SQL, so that a PostgreSQL store for very
-//! large centrals can implement the same methods. Migrations are an append-only list
+//! Only this module and its submodules speak SQL: the rest of courier calls domain-level
+//! methods on [`Tx`] (`put_entity`, `results_to_send`, `put_central_result`, `owe_ack`, ...),
+//! grouped by concern in `centers`, `entities` and `results`. A PostgreSQL store for very
+//! large centrals implements the same methods; nothing outside `store/` changes. Migrations are an append-only list
 //! applied by `PRAGMA user_version`; a store newer than this program is refused untouched.
 //! Every change an import makes happens in one [`Tx`] (`BEGIN IMMEDIATE`), so a power cut
 //! leaves all of a bundle or none of it, and a second writer gets "store busy".
@@ -13,6 +15,14 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+
+mod centers;
+mod entities;
+mod results;
+
+pub use centers::Center;
+pub use entities::{ScopeItem, StoredEntity};
+pub use results::{CentralResult, HeldLogBatch, HeldResult, OwedAck, Quarantined};
 
 /// Append-only. Never edit or remove an entry; add a new one.
 const MIGRATIONS: &[&str] = &[
@@ -239,12 +249,6 @@ impl<'a> Tx<'a> {
         self.tx.commit().map_err(|e| busy(e, &self.path))
     }
 
-    /// Raw connection for the domain modules' SQL (kept in `store::*` helpers below and in
-    /// the flow modules' `sql` sections).
-    pub fn conn(&self) -> &rusqlite::Connection {
-        &self.tx
-    }
-
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .tx
@@ -334,6 +338,27 @@ impl<'a> Tx<'a> {
             params![sender, kind],
             |r| r.get(0),
         )?)
+    }
+
+    /// The most recent bundles of `kind` applied here, newest first: (bundle id, sequence).
+    pub fn applied_bundles(&self, kind: &str, limit: i64) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT bundle_id, seq FROM bundles WHERE direction = 'in' AND kind = ?1 ORDER BY seq DESC, at DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![kind, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Sequence of the bundle of `kind` applied last in time (a recorded rollback counts).
+    pub fn last_applied_seq(&self, kind: &str) -> Result<Option<i64>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT seq FROM bundles WHERE direction = 'in' AND kind = ?1 ORDER BY rowid DESC LIMIT 1",
+                [kind],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     pub fn record_bundle(

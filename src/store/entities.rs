@@ -1,0 +1,246 @@
+//! Entities (both roles), test packages held, and central's record of the scope lists it
+//! sent to each centre.
+
+use rusqlite::{params, OptionalExtension};
+use serde_json::{Map, Value};
+
+use super::Tx;
+use crate::error::Result;
+
+/// An entity as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEntity {
+    pub id: String,
+    pub kind: String,
+    pub checksum: String,
+    /// The properties readable at this site.
+    pub properties: Map<String, Value>,
+    /// Personal properties sealed to this centre's key (centre only).
+    pub sealed: Option<Vec<u8>>,
+    pub sealed_names: Vec<String>,
+    /// A delivery's test package (SHA-256).
+    pub package: Option<String>,
+}
+
+/// One (id, type, checksum) of a scope list or an inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeItem {
+    pub id: String,
+    pub kind: String,
+    pub checksum: String,
+}
+
+const ENTITY_COLUMNS: &str = "id, type, checksum, properties, sealed, sealed_names, package";
+
+fn stored_entity(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntity> {
+    let props: String = r.get(3)?;
+    let names: Option<String> = r.get(5)?;
+    Ok(StoredEntity {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        checksum: r.get(2)?,
+        properties: serde_json::from_str(&props).unwrap_or_default(),
+        sealed: r.get(4)?,
+        sealed_names: names
+            .and_then(|n| serde_json::from_str(&n).ok())
+            .unwrap_or_default(),
+        package: r.get(6)?,
+    })
+}
+
+impl Tx<'_> {
+    /// One entity by id.
+    pub fn entity(&self, id: &str) -> Result<Option<StoredEntity>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = ?1"),
+                [id],
+                stored_entity,
+            )
+            .optional()?)
+    }
+
+    /// The checksum of a held entity.
+    pub fn entity_checksum(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT checksum FROM entities WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Whether an entity of that type is held.
+    pub fn holds(&self, id: &str, kind: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM entities WHERE id = ?1 AND type = ?2",
+                params![id, kind],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Every entity of one type.
+    pub fn entities_of_type(&self, kind: &str) -> Result<Vec<StoredEntity>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities WHERE type = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([kind], stored_entity)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every entity, in flow order (test-center, administrator, ..., delivery), then by id.
+    pub fn all_entities(&self) -> Result<Vec<StoredEntity>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {ENTITY_COLUMNS} FROM entities ORDER BY
+               CASE type WHEN 'test-center' THEN 0 WHEN 'administrator' THEN 1 WHEN 'proctor' THEN 2
+                         WHEN 'test-taker' THEN 3 WHEN 'eligibility' THEN 4 ELSE 5 END, id"
+        ))?;
+        let rows = stmt.query_map([], stored_entity)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// (id, type, checksum) of every entity held.
+    pub fn inventory(&self) -> Result<Vec<ScopeItem>> {
+        let mut stmt = self.tx.prepare("SELECT id, type, checksum FROM entities")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ScopeItem {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                checksum: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Create or replace an entity.
+    pub fn put_entity(&self, e: &StoredEntity) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET type = excluded.type, checksum = excluded.checksum,
+               properties = excluded.properties, sealed = excluded.sealed, sealed_names = excluded.sealed_names,
+               package = excluded.package, updated_at = excluded.updated_at",
+            params![
+                e.id,
+                e.kind,
+                e.checksum,
+                Value::Object(e.properties.clone()).to_string(),
+                e.sealed,
+                (!e.sealed_names.is_empty()).then(|| serde_json::to_string(&e.sealed_names).unwrap_or_default()),
+                e.package,
+                crate::time::now_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Delete an entity; returns whether it existed.
+    pub fn delete_entity(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .execute("DELETE FROM entities WHERE id = ?1", [id])?
+            > 0)
+    }
+
+    // ---- packages ---------------------------------------------------------------------
+
+    /// Whether a package is recorded as held.
+    pub fn package_known(&self, sha256: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row("SELECT 1 FROM packages WHERE sha256 = ?1", [sha256], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
+    }
+
+    /// Record a package held (its file is packages/<sha256>.zip).
+    pub fn add_package(&self, sha256: &str, size: u64, name: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
+            params![sha256, size as i64, name, crate::time::now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Every package held, by SHA-256, sorted.
+    pub fn package_hashes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT sha256 FROM packages ORDER BY sha256")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forget the packages no delivery uses any more; returns their hashes (files are the
+    /// caller's to remove after commit).
+    pub fn drop_unused_packages(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT sha256 FROM packages WHERE sha256 NOT IN (SELECT package FROM entities WHERE package IS NOT NULL)",
+        )?;
+        let unused: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for sha in &unused {
+            self.tx
+                .execute("DELETE FROM packages WHERE sha256 = ?1", [sha])?;
+        }
+        Ok(unused)
+    }
+
+    /// Deliveries whose package is not held.
+    pub fn deliveries_without_package(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT e.id FROM entities e LEFT JOIN packages p ON p.sha256 = e.package
+             WHERE e.type = 'delivery' AND e.package IS NOT NULL AND p.sha256 IS NULL ORDER BY e.id",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // ---- central: scope lists sent ------------------------------------------------------
+
+    /// Remember the scope list of data bundle `seq` for a centre.
+    pub fn record_scope(&self, org: &str, seq: i64, items: &[ScopeItem]) -> Result<()> {
+        let mut ins = self.tx.prepare_cached(
+            "INSERT INTO export_scope (org_id, seq, id, type, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for i in items {
+            ins.execute(params![org, seq, i.id, i.kind, i.checksum])?;
+        }
+        Ok(())
+    }
+
+    /// The scope lists sent to a centre from bundle `from_seq` on: (seq, item), by seq.
+    pub fn scopes_since(&self, org: &str, from_seq: i64) -> Result<Vec<(i64, ScopeItem)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT seq, id, type, checksum FROM export_scope WHERE org_id = ?1 AND seq >= ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![org, from_seq], |r| {
+            Ok((
+                r.get(0)?,
+                ScopeItem {
+                    id: r.get(1)?,
+                    kind: r.get(2)?,
+                    checksum: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forget scope lists older than `seq` (the centre confirmed `seq`).
+    pub fn forget_scopes_before(&self, org: &str, seq: i64) -> Result<()> {
+        self.tx.execute(
+            "DELETE FROM export_scope WHERE org_id = ?1 AND seq < ?2",
+            params![org, seq],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,524 @@
+//! Results, delivery logs and acknowledgements: at the centre (sealed results and log
+//! batches waiting to travel) and at central (decrypted results, variables, logs,
+//! quarantine, logs waiting for their result, acknowledgements owed to each centre).
+
+use rusqlite::{params, OptionalExtension};
+use serde_json::Value;
+
+use super::Tx;
+use crate::error::Result;
+
+/// A result as the centre holds it (its content sealed to central).
+#[derive(Debug, Clone)]
+pub struct HeldResult {
+    pub execution_id: String,
+    pub delivery_id: String,
+    pub test_taker: String,
+    pub state: String,
+    pub revision: i64,
+    pub content_sha256: String,
+    pub size: i64,
+    pub sync_status: String,
+    pub reason: Option<String>,
+}
+
+/// A log batch as the centre holds it.
+#[derive(Debug, Clone)]
+pub struct HeldLogBatch {
+    pub batch_id: String,
+    pub execution_id: String,
+    pub count: i64,
+    pub size: i64,
+}
+
+/// A result as central stores it.
+#[derive(Debug, Clone)]
+pub struct CentralResult {
+    pub central_id: String,
+    pub org_id: String,
+    pub execution_id: String,
+    pub delivery_id: String,
+    pub test_taker: String,
+    pub state: String,
+    pub details: Value,
+    pub revision: i64,
+    pub content_sha256: String,
+}
+
+/// A result kept aside at central, with why.
+#[derive(Debug, Clone)]
+pub struct Quarantined<'a> {
+    pub org_id: &'a str,
+    pub execution_id: &'a str,
+    pub revision: i64,
+    pub content_sha256: &'a str,
+    pub reason: &'a str,
+    pub bundle_id: &'a str,
+    /// The decrypted content as received (empty when it could not be decrypted).
+    pub content: &'a str,
+}
+
+/// An acknowledgement central owes a centre.
+#[derive(Debug, Clone)]
+pub struct OwedAck {
+    /// `result` or `logs`.
+    pub item: String,
+    /// The centre's execution id, or the log batch id.
+    pub reference: String,
+    pub revision: Option<i64>,
+    pub content_sha256: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+}
+
+impl Tx<'_> {
+    // ---- centre: results ------------------------------------------------------------
+
+    /// Revision, content hash and sync status of a held result.
+    pub fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, String)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT revision, content_sha256, sync_status FROM results WHERE execution_id = ?1",
+                [execution_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Store (or replace) a result with its sealed content.
+    pub fn put_result(&self, r: &HeldResult, sealed: &[u8]) -> Result<()> {
+        let now = crate::time::now_rfc3339();
+        self.tx.execute(
+            "INSERT INTO results (execution_id, delivery_id, test_taker, state, revision, content_sha256, size,
+                sealed, sync_status, reason, added_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+             ON CONFLICT (execution_id) DO UPDATE SET delivery_id = excluded.delivery_id,
+                test_taker = excluded.test_taker, state = excluded.state, revision = excluded.revision,
+                content_sha256 = excluded.content_sha256, size = excluded.size, sealed = excluded.sealed,
+                sync_status = excluded.sync_status, reason = excluded.reason, updated_at = excluded.updated_at",
+            params![
+                r.execution_id, r.delivery_id, r.test_taker, r.state, r.revision, r.content_sha256, r.size,
+                sealed, r.sync_status, r.reason, now
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every held result, oldest first.
+    pub fn held_results(&self) -> Result<Vec<HeldResult>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason
+             FROM results ORDER BY added_at, execution_id",
+        )?;
+        let rows = stmt.query_map([], held_result)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Results central has not acknowledged, in the given execution states, that still
+    /// have their sealed content: (execution id, sealed size).
+    pub fn results_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
+        let sql = format!(
+            "SELECT execution_id, length(sealed) FROM results
+             WHERE sync_status IN ('pending', 'to_be_resynced', 'sent') AND sealed IS NOT NULL AND state IN ({})
+             ORDER BY added_at, execution_id",
+            placeholders(states.len())
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One held result with its sealed content.
+    pub fn sealed_result(&self, execution_id: &str) -> Result<(HeldResult, Vec<u8>)> {
+        Ok(self.tx.query_row(
+            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason, sealed
+             FROM results WHERE execution_id = ?1",
+            [execution_id],
+            |r| Ok((held_result(r)?, r.get(9)?)),
+        )?)
+    }
+
+    /// After an export: results written are `sent` (re-synced ones too).
+    pub fn mark_result_sent(&self, execution_id: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE results SET sync_status = 'sent'
+             WHERE execution_id = ?1 AND sync_status IN ('pending', 'to_be_resynced')",
+            [execution_id],
+        )?;
+        Ok(())
+    }
+
+    /// Central acknowledged a result: `synchronized`, its content dropped when asked.
+    pub fn mark_result_synchronized(&self, execution_id: &str, drop_content: bool) -> Result<()> {
+        let sql = if drop_content {
+            "UPDATE results SET sync_status = 'synchronized', reason = NULL, sealed = NULL WHERE execution_id = ?1"
+        } else {
+            "UPDATE results SET sync_status = 'synchronized', reason = NULL WHERE execution_id = ?1"
+        };
+        self.tx.execute(sql, [execution_id])?;
+        Ok(())
+    }
+
+    /// Central kept a result aside: `conflict`, with its reason.
+    pub fn mark_result_conflict(&self, execution_id: &str, reason: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE results SET sync_status = 'conflict', reason = ?1 WHERE execution_id = ?2",
+            params![reason, execution_id],
+        )?;
+        Ok(())
+    }
+
+    // ---- centre: delivery logs --------------------------------------------------------
+
+    /// Whether a log id was ingested before.
+    pub fn log_known(&self, log_id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row("SELECT 1 FROM log_ids WHERE log_id = ?1", [log_id], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some())
+    }
+
+    /// Store a sealed batch of logs of one execution, and its log ids.
+    pub fn add_log_batch(
+        &self,
+        batch: &HeldLogBatch,
+        sealed: &[u8],
+        log_ids: &[String],
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO log_batches (batch_id, execution_id, count, size, sealed, sync_status, added_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+            params![batch.batch_id, batch.execution_id, batch.count, batch.size, sealed, crate::time::now_rfc3339()],
+        )?;
+        let mut ins = self
+            .tx
+            .prepare_cached("INSERT INTO log_ids (log_id, batch_id) VALUES (?1, ?2)")?;
+        for id in log_ids {
+            ins.execute(params![id, batch.batch_id])?;
+        }
+        Ok(())
+    }
+
+    /// Log batches not acknowledged whose result is in one of the given states:
+    /// (batch id, sealed size).
+    pub fn log_batches_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
+        let sql = format!(
+            "SELECT b.batch_id, length(b.sealed) FROM log_batches b JOIN results r ON r.execution_id = b.execution_id
+             WHERE b.sync_status IN ('pending', 'sent') AND b.sealed IS NOT NULL AND r.state IN ({})
+             ORDER BY b.added_at, b.batch_id",
+            placeholders(states.len())
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One log batch with its sealed content.
+    pub fn sealed_log_batch(&self, batch_id: &str) -> Result<(HeldLogBatch, Vec<u8>)> {
+        Ok(self.tx.query_row(
+            "SELECT batch_id, execution_id, count, size, sealed FROM log_batches WHERE batch_id = ?1",
+            [batch_id],
+            |r| {
+                Ok((
+                    HeldLogBatch { batch_id: r.get(0)?, execution_id: r.get(1)?, count: r.get(2)?, size: r.get(3)? },
+                    r.get(4)?,
+                ))
+            },
+        )?)
+    }
+
+    pub fn mark_log_batch_sent(&self, batch_id: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE log_batches SET sync_status = 'sent' WHERE batch_id = ?1",
+            [batch_id],
+        )?;
+        Ok(())
+    }
+
+    /// Central stored a log batch; returns whether the batch is held here.
+    pub fn mark_log_batch_synchronized(&self, batch_id: &str, drop_content: bool) -> Result<bool> {
+        let sql = if drop_content {
+            "UPDATE log_batches SET sync_status = 'synchronized', sealed = NULL WHERE batch_id = ?1"
+        } else {
+            "UPDATE log_batches SET sync_status = 'synchronized' WHERE batch_id = ?1"
+        };
+        Ok(self.tx.execute(sql, [batch_id])? > 0)
+    }
+
+    // ---- central: results -------------------------------------------------------------
+
+    /// Revision and content hash of a result stored at central.
+    pub fn central_result_version(&self, central_id: &str) -> Result<Option<(i64, String)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT revision, content_sha256 FROM central_results WHERE central_id = ?1",
+                [central_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Store a result and its variables (replacing an earlier copy), in this transaction:
+    /// the id mapping and the variables are written together or not at all.
+    pub fn put_central_result(
+        &self,
+        r: &CentralResult,
+        bundle_id: &str,
+        variables: &[Value],
+    ) -> Result<()> {
+        self.tx.execute(
+            "DELETE FROM variables WHERE central_id = ?1",
+            [&r.central_id],
+        )?;
+        self.tx.execute(
+            "INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
+                revision, content_sha256, bundle_id, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (central_id) DO UPDATE SET delivery_id = excluded.delivery_id, test_taker = excluded.test_taker,
+                state = excluded.state, details = excluded.details, revision = excluded.revision,
+                content_sha256 = excluded.content_sha256, bundle_id = excluded.bundle_id, stored_at = excluded.stored_at",
+            params![
+                r.central_id, r.org_id, r.execution_id, r.delivery_id, r.test_taker, r.state, r.details.to_string(),
+                r.revision, r.content_sha256, bundle_id, crate::time::now_rfc3339()
+            ],
+        )?;
+        let mut ins = self.tx.prepare_cached(
+            "INSERT INTO variables (central_id, n, call_id_test, call_id_item, test, item, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (n, var) in variables.iter().enumerate() {
+            ins.execute(params![
+                r.central_id,
+                n as i64,
+                var["callIdTest"].as_str(),
+                var["callIdItem"].as_str(),
+                var["test"].as_str(),
+                var["item"].as_str(),
+                var.to_string()
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Keep a copy aside (same id, other content); a copy already kept is kept once.
+    pub fn quarantine(&self, q: &Quarantined<'_>) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO quarantine (org_id, execution_id, revision, content_sha256, reason, bundle_id, content, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![q.org_id, q.execution_id, q.revision, q.content_sha256, q.reason, q.bundle_id, q.content, crate::time::now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Visit every result at central with its variables, one at a time, in (org, id) order.
+    pub fn for_each_central_result(
+        &self,
+        mut each: impl FnMut(CentralResult, Vec<Value>) -> Result<()>,
+    ) -> Result<u64> {
+        let mut results = self.tx.prepare(
+            "SELECT central_id, org_id, execution_id, delivery_id, test_taker, state, details, revision, content_sha256
+             FROM central_results ORDER BY org_id, execution_id",
+        )?;
+        let mut vars = self
+            .tx
+            .prepare("SELECT data FROM variables WHERE central_id = ?1 ORDER BY n")?;
+        let mut rows = results.query([])?;
+        let mut count = 0;
+        while let Some(r) = rows.next()? {
+            let details: String = r.get(6)?;
+            let result = CentralResult {
+                central_id: r.get(0)?,
+                org_id: r.get(1)?,
+                execution_id: r.get(2)?,
+                delivery_id: r.get(3)?,
+                test_taker: r.get(4)?,
+                state: r.get(5)?,
+                details: serde_json::from_str(&details).unwrap_or(Value::Null),
+                revision: r.get(7)?,
+                content_sha256: r.get(8)?,
+            };
+            let variables: Vec<Value> = vars
+                .query_map([&result.central_id], |v| v.get::<_, String>(0))?
+                .map(|t| t.map(|t| serde_json::from_str(&t).unwrap_or(Value::Null)))
+                .collect::<rusqlite::Result<_>>()?;
+            each(result, variables)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    // ---- central: logs ----------------------------------------------------------------
+
+    /// Store logs against central's execution id (a log id already stored is kept once).
+    pub fn put_central_logs(
+        &self,
+        org: &str,
+        central_id: &str,
+        execution_id: &str,
+        logs: &[Value],
+    ) -> Result<()> {
+        let mut ins = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO central_logs (org_id, log_id, central_id, execution_id, event_id, data, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for l in logs {
+            let id = match &l["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            ins.execute(params![
+                org,
+                id,
+                central_id,
+                execution_id,
+                l["event_id"].as_str().unwrap_or_default(),
+                l.to_string(),
+                l["created_at"].as_str().unwrap_or_default(),
+                l["created_by"].as_str().unwrap_or_default()
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Keep a log batch until its result arrives.
+    pub fn add_waiting_logs(
+        &self,
+        org: &str,
+        batch_id: &str,
+        execution_id: &str,
+        logs: &[Value],
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO waiting_logs (org_id, batch_id, execution_id, content) VALUES (?1, ?2, ?3, ?4)",
+            params![org, batch_id, execution_id, Value::from(logs.to_vec()).to_string()],
+        )?;
+        Ok(())
+    }
+
+    /// Take the log batches that waited for an execution's result: (batch id, logs).
+    pub fn take_waiting_logs(
+        &self,
+        org: &str,
+        execution_id: &str,
+    ) -> Result<Vec<(String, Vec<Value>)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT batch_id, content FROM waiting_logs WHERE org_id = ?1 AND execution_id = ?2",
+        )?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map(params![org, execution_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        self.tx.execute(
+            "DELETE FROM waiting_logs WHERE org_id = ?1 AND execution_id = ?2",
+            params![org, execution_id],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, c)| (id, serde_json::from_str(&c).unwrap_or_default()))
+            .collect())
+    }
+
+    /// Visit every log at central: (org, central execution id, centre execution id, log).
+    pub fn for_each_central_log(
+        &self,
+        mut each: impl FnMut(&str, &str, &str, Value) -> Result<()>,
+    ) -> Result<u64> {
+        let mut stmt = self.tx.prepare(
+            "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, central_id, created_at, log_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut count = 0;
+        while let Some(r) = rows.next()? {
+            let (org, central_id, exec, data): (String, String, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            each(
+                &org,
+                &central_id,
+                &exec,
+                serde_json::from_str(&data).unwrap_or(Value::Null),
+            )?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    // ---- central: acknowledgements owed -----------------------------------------------
+
+    /// Record (or update) an acknowledgement owed to a centre; it travels in every data
+    /// bundle until the centre confirms one that carried it.
+    pub fn owe_ack(&self, org: &str, ack: &OwedAck) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+             ON CONFLICT (org_id, item, ref) DO UPDATE SET revision = excluded.revision,
+               content_sha256 = excluded.content_sha256, status = excluded.status, reason = excluded.reason, first_seq = NULL",
+            params![org, ack.item, ack.reference, ack.revision, ack.content_sha256, ack.status, ack.reason],
+        )?;
+        Ok(())
+    }
+
+    /// Every acknowledgement owed to a centre.
+    pub fn owed_acks(&self, org: &str) -> Result<Vec<OwedAck>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT item, ref, revision, content_sha256, status, reason FROM acks_out WHERE org_id = ?1 ORDER BY item, ref",
+        )?;
+        let rows = stmt.query_map([org], |r| {
+            Ok(OwedAck {
+                item: r.get(0)?,
+                reference: r.get(1)?,
+                revision: r.get(2)?,
+                content_sha256: r.get(3)?,
+                status: r.get(4)?,
+                reason: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The acknowledgements not yet carried by any bundle are carried by bundle `seq`.
+    pub fn acks_carried_by(&self, org: &str, seq: i64) -> Result<()> {
+        self.tx.execute(
+            "UPDATE acks_out SET first_seq = ?1 WHERE org_id = ?2 AND first_seq IS NULL",
+            params![seq, org],
+        )?;
+        Ok(())
+    }
+
+    /// The centre applied bundle `seq`: the acknowledgements it carried are delivered.
+    pub fn acks_delivered(&self, org: &str, seq: i64) -> Result<()> {
+        self.tx.execute(
+            "DELETE FROM acks_out WHERE org_id = ?1 AND first_seq IS NOT NULL AND first_seq <= ?2",
+            params![org, seq],
+        )?;
+        Ok(())
+    }
+}
+
+fn held_result(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldResult> {
+    Ok(HeldResult {
+        execution_id: r.get(0)?,
+        delivery_id: r.get(1)?,
+        test_taker: r.get(2)?,
+        state: r.get(3)?,
+        revision: r.get(4)?,
+        content_sha256: r.get(5)?,
+        size: r.get(6)?,
+        sync_status: r.get(7)?,
+        reason: r.get(8)?,
+    })
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
