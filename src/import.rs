@@ -192,16 +192,54 @@ pub fn import_all(site: &Site, paths: &[PathBuf], opts: &ImportOptions) -> Vec<F
         .into_iter()
         .map(|p| match import_file(site, &p, opts) {
             Ok(r) => r,
-            Err(e) => FileReport {
-                file: p.clone(),
-                status: "refused".into(),
-                kind: None,
-                bundle_id: None,
-                message: e.to_string(),
-                exit_code: e.exit_code(),
-            },
+            Err(e) => {
+                audit_refusal(site, &p, &e);
+                FileReport {
+                    file: p.clone(),
+                    status: "refused".into(),
+                    kind: None,
+                    bundle_id: None,
+                    message: e.to_string(),
+                    exit_code: e.exit_code(),
+                }
+            }
         })
         .collect()
+}
+
+/// One line of `audit.jsonl` in the home (schemas/audit-entry.schema.json): a refused
+/// import, kept outside the store, which a refusal leaves exactly as it was.
+#[derive(Debug, Serialize)]
+struct AuditEntry<'a> {
+    at: String,
+    action: &'a str,
+    file: String,
+    error: String,
+    exit_code: u8,
+}
+
+/// Append a refused import to the home's audit trail. Best effort: an audit trail that
+/// cannot be written must not turn a clean refusal into another failure.
+fn audit_refusal(site: &Site, path: &Path, e: &Error) {
+    use std::io::Write;
+    let entry = AuditEntry {
+        at: crate::time::now_rfc3339(),
+        action: "import",
+        file: path.display().to_string(),
+        error: e.to_string(),
+        exit_code: e.exit_code(),
+    };
+    let Ok(mut line) = serde_json::to_vec(&entry) else {
+        return;
+    };
+    line.push(b'\n');
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(site.home.join("audit.jsonl"))
+    {
+        let _ = f.write_all(&line);
+    }
 }
 
 /// What `inspect` shows (no decryption, no key needed).

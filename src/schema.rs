@@ -91,6 +91,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         "entity-list",
         include_str!("../schemas/entity-list.schema.json"),
     ),
+    (
+        "audit-entry",
+        include_str!("../schemas/audit-entry.schema.json"),
+    ),
 ];
 
 /// The compiled validator of one schema, compiled on first use (compiling every schema

@@ -686,3 +686,37 @@ fn upsync_documents() {
     assert!(actions.contains("results-add") && actions.contains("logs-add"));
     check_config(&w.a);
 }
+
+/// A refused import leaves the store as it was and is recorded, beside it, in the home's
+/// audit trail (audit.jsonl), one schema-valid line per refusal naming the file.
+#[test]
+fn refused_imports_are_recorded_in_the_audit_trail() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let files = w.export_down("ORG-001", "down");
+    let before = crate::common::snapshot(&w.b, true);
+    let o = courier(&w.b, &["import", s(&files[0])]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        before,
+        crate::common::snapshot(&w.b, true),
+        "store unchanged"
+    );
+    let lines = read_jsonl(&w.b.join("audit.jsonl"));
+    assert_eq!(lines.len(), 1, "one refusal, one line");
+    check("audit-entry", &lines[0]);
+    assert!(lines[0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("ORG-001-data-000001.courier"));
+    assert!(lines[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("meant for centre ORG-001"));
+    assert_eq!(lines[0]["exit_code"], 1);
+    ok(courier(&w.a, &["import", s(&files[0])]));
+    assert!(
+        !w.a.join("audit.jsonl").exists(),
+        "an applied bundle is not an audit entry"
+    );
+}
