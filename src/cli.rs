@@ -161,6 +161,9 @@ pub struct ImportArgs {
     /// Apply a data bundle older than one already applied (recorded in the history).
     #[arg(long)]
     pub allow_rollback: bool,
+    /// Check and apply inside the transaction, report what would happen, keep nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long)]
     pub json: bool,
 }

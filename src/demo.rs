@@ -16,7 +16,7 @@ fn say(out: &mut dyn Write, line: impl AsRef<str>) -> Result<()> {
 }
 
 fn import(out: &mut dyn Write, site: &Site, paths: &[PathBuf]) -> Result<()> {
-    for r in import_all(site, paths, &ImportOptions::default()) {
+    for r in import_all(site, paths, &ImportOptions::default(), |_, _, _| {}) {
         let name = r
             .file
             .file_name()

@@ -534,6 +534,14 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     // The payload was read to its end and its inner signature checked: packages take their
     // final names now, just before the commit (removed again if the commit fails).
     let mut placed = Vec::new();
+    if opts.dry_run {
+        tx.finish(true)?;
+        return Ok(Outcome {
+            already: false,
+            partial: !missing.is_empty() || !no_package.is_empty(),
+            message: report,
+        });
+    }
     for (sha, file) in new_packages {
         let dest = site.package_path(&sha);
         let existed = dest.exists();

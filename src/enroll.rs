@@ -306,6 +306,7 @@ pub fn apply_reply(
     site: &Site,
     b: &Bundle,
     cert: &crate::site::openpgp_cert::Cert,
+    dry_run: bool,
 ) -> Result<bool> {
     site.require(Role::Central)?;
     let key = site.secret_key()?;
@@ -384,7 +385,7 @@ pub fn apply_reply(
             reply.org_id, reply.center_fingerprint
         ),
     })?;
-    tx.commit()?;
+    tx.finish(dry_run)?;
     Ok(true)
 }
 

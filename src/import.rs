@@ -19,13 +19,16 @@ use crate::site::{Role, Site};
 pub struct ImportOptions {
     /// Apply a data bundle older than one already applied (recorded in the history).
     pub allow_rollback: bool,
+    /// Verify, decrypt and apply inside the transaction, report, then roll back: nothing
+    /// is kept, no package file is written, no refusal is recorded.
+    pub dry_run: bool,
 }
 
 /// What happened to one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     pub file: PathBuf,
-    /// `applied`, `already-applied`, `partial` or `refused`.
+    /// `applied`, `already-applied`, `partial`, `dry-run` or `refused`.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -143,18 +146,21 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
     };
     let outcome = match kind {
         Kind::EnrollmentReply => {
-            if crate::enroll::apply_reply(site, &b, &cert)? {
+            if crate::enroll::apply_reply(site, &b, &cert, opts.dry_run)? {
                 Outcome::applied(format!("centre {} enrolled", b.header.org_id))
             } else {
                 Outcome::already()
             }
         }
         Kind::Data => crate::downsync::apply(site, &b, &cert, opts)?,
-        Kind::Results => crate::upsync::apply(site, &b, &cert)?,
+        Kind::Results => crate::upsync::apply(site, &b, &cert, opts.dry_run)?,
     };
     report.message = outcome.message;
     if outcome.already {
         report.status = "already-applied".into();
+    } else if opts.dry_run {
+        report.status = "dry-run".into();
+        report.message = format!("would apply: {}; nothing was kept", report.message);
     } else if outcome.partial {
         report.status = "partial".into();
         report.exit_code = crate::error::exit::PARTIAL;
@@ -187,13 +193,23 @@ impl Outcome {
 }
 
 /// Import many files, each on its own: a refused file does not stop the others.
-pub fn import_all(site: &Site, paths: &[PathBuf], opts: &ImportOptions) -> Vec<FileReport> {
-    expand_paths(paths, &["courier"])
-        .into_iter()
-        .map(|p| match import_file(site, &p, opts) {
+/// `progress` sees each report as soon as its file is done (batches of hundreds of files).
+pub fn import_all(
+    site: &Site,
+    paths: &[PathBuf],
+    opts: &ImportOptions,
+    mut progress: impl FnMut(usize, usize, &FileReport),
+) -> Vec<FileReport> {
+    let files = expand_paths(paths, &["courier"]);
+    let total = files.len();
+    let mut reports = Vec::with_capacity(total);
+    for (i, p) in files.into_iter().enumerate() {
+        let report = match import_file(site, &p, opts) {
             Ok(r) => r,
             Err(e) => {
-                audit_refusal(site, &p, &e);
+                if !opts.dry_run {
+                    audit_refusal(site, &p, &e);
+                }
                 FileReport {
                     file: p.clone(),
                     status: "refused".into(),
@@ -203,8 +219,11 @@ pub fn import_all(site: &Site, paths: &[PathBuf], opts: &ImportOptions) -> Vec<F
                     exit_code: e.exit_code(),
                 }
             }
-        })
-        .collect()
+        };
+        progress(i + 1, total, &report);
+        reports.push(report);
+    }
+    reports
 }
 
 /// One line of `audit.jsonl` in the home (schemas/audit-entry.schema.json): a refused

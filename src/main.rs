@@ -163,14 +163,23 @@ fn run(cli: Cli) -> Result<u8> {
             let site = open()?;
             let opts = import::ImportOptions {
                 allow_rollback: a.allow_rollback,
+                dry_run: a.dry_run,
             };
-            let reports = import::import_all(&site, &a.paths, &opts);
-            return Ok(print_reports(&reports, a.json, &a.paths));
+            let json = a.json;
+            let reports = import::import_all(&site, &a.paths, &opts, |i, n, r| {
+                if !json {
+                    print_report(r, (n > 1).then_some((i, n)));
+                }
+            });
+            return Ok(finish_reports(&reports, json, &a.paths));
         }
         Command::Verify(a) => {
             let site = open()?;
             let reports = import::verify_all(&site, &a.paths);
-            return Ok(print_reports(&reports, a.json, &a.paths));
+            if !a.json {
+                reports.iter().for_each(|r| print_report(r, None));
+            }
+            return Ok(finish_reports(&reports, a.json, &a.paths));
         }
         Command::Inspect(a) => {
             let mut all = Vec::new();
@@ -424,7 +433,20 @@ fn short_state(s: &str) -> &str {
 }
 
 /// Print per-file reports; the exit code is the worst one.
-fn print_reports(reports: &[import::FileReport], json: bool, paths: &[std::path::PathBuf]) -> u8 {
+/// One file's outcome: refusals on stderr (one line), the rest on stdout.
+fn print_report(r: &import::FileReport, progress: Option<(usize, usize)>) {
+    let at = progress
+        .map(|(i, n)| format!("[{i}/{n}] "))
+        .unwrap_or_default();
+    if r.status == "refused" {
+        eprintln!("courier: {at}{}", r.message);
+    } else {
+        out!("{at}{}: {}: {}", r.file.display(), r.status, r.message);
+    }
+}
+
+/// After per-file lines: JSON, notes about incomplete sets; the exit code is the worst one.
+fn finish_reports(reports: &[import::FileReport], json: bool, paths: &[std::path::PathBuf]) -> u8 {
     if reports.is_empty() {
         eprintln!("courier: no bundle files (*.courier) found in the paths given");
         return exit::USAGE;
@@ -432,13 +454,6 @@ fn print_reports(reports: &[import::FileReport], json: bool, paths: &[std::path:
     if json {
         print_json(&reports);
     } else {
-        for r in reports {
-            if r.status == "refused" {
-                eprintln!("courier: {}", r.message);
-            } else {
-                out!("{}: {}: {}", r.file.display(), r.status, r.message);
-            }
-        }
         for note in upsync::describe_sets(&import::expand_paths(paths, &["courier"])) {
             out!("note: {note}");
         }

@@ -351,7 +351,7 @@ impl Tally {
 }
 
 /// Central: apply a verified results bundle in one transaction.
-pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
+pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outcome> {
     site.require(Role::Central)?;
     let path = &b.path;
     let h = &b.header;
@@ -470,7 +470,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert) -> Result<Outcome> {
         counts: json!(tally.counts),
         report: format!("part {} of {}: {report}", h.set.index, h.set.count),
     })?;
-    tx.commit()?;
+    tx.finish(dry_run)?;
     Ok(Outcome {
         already: false,
         partial: !tally.problems.is_empty(),

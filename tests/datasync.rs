@@ -1046,3 +1046,28 @@ fn fixture_checksums_are_all_distinct() {
         .unwrap();
     assert_eq!((n, distinct), (23, 23), "stored checksums are distinct");
 }
+
+/// `import --dry-run` verifies, decrypts and applies inside the transaction, reports what
+/// would happen, and keeps nothing: not a row, not a package file. The real import then
+/// applies the same bundle.
+#[test]
+fn dry_run_reports_and_keeps_nothing() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let files = w.export_down("ORG-001", "down");
+    let before = snapshot(&w.a, true);
+    let out = ok(courier(
+        &w.a,
+        &["import", "--dry-run", files[0].to_str().unwrap()],
+    ));
+    assert!(
+        out.contains("dry-run") && out.contains("would apply: 12 created"),
+        "{out}"
+    );
+    assert_eq!(before, snapshot(&w.a, true), "a dry run changed the store");
+    let packages: Vec<_> = std::fs::read_dir(w.a.join("packages")).unwrap().collect();
+    assert!(packages.is_empty(), "a dry run wrote package files");
+    let out = ok(courier(&w.a, &["import", files[0].to_str().unwrap()]));
+    assert!(out.contains("applied: 12 created"), "{out}");
+    assert_eq!(list(&w.a, &[]).len(), 12);
+}

@@ -249,6 +249,16 @@ impl<'a> Tx<'a> {
         self.tx.commit().map_err(|e| busy(e, &self.path))
     }
 
+    /// Commit, or for a dry run roll back everything this transaction did.
+    pub fn finish(self, dry_run: bool) -> Result<()> {
+        if dry_run {
+            self.tx.rollback()?;
+            Ok(())
+        } else {
+            self.commit()
+        }
+    }
+
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .tx
