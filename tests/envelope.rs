@@ -892,6 +892,8 @@ fn unsafe_paths_and_links_in_the_payload_are_refused() {
     }
     let mut after: Vec<PathBuf> = files_below(w.dir.path());
     after.retain(|p| !p.starts_with(w.path("unsafe")));
+    // The refusals are recorded in the centre's audit trail; nothing else may appear.
+    after.retain(|p| *p != w.a.join("audit.jsonl"));
     assert_eq!(after, outside_before, "files appeared or vanished");
     assert_eq!(files_below(&w.a.join("packages")), packages_before);
     for p in [
