@@ -114,7 +114,18 @@ pub struct Header {
     /// The sender's certificate, only in enrollment replies (the recipient has not pinned it yet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_certificate: Option<String>,
+    /// Features a reader must understand to apply this bundle (docs/FORMAT.md §9). A reader
+    /// refuses a bundle that requires a feature it does not know; version 1 defines none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
 }
+
+/// Features this reader understands (see [`Header::requires`]).
+pub const KNOWN_FEATURES: &[&str] = &[];
+
+/// Payload entries under this prefix are extensions: a reader that does not know one skips
+/// it, unless the header `requires` the feature that defines it.
+pub const EXTENSION_PREFIX: &str = "ext/";
 
 /// What an export decides before writing a bundle.
 pub struct Spec {
@@ -359,6 +370,7 @@ pub fn write<T>(
         payload,
         counts,
         sender_certificate: spec.sender_certificate,
+        requires: Vec::new(),
     };
     let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
@@ -526,6 +538,16 @@ impl Bundle {
                 )))
             }
         }
+        if let Some(f) = header
+            .requires
+            .iter()
+            .find(|f| !KNOWN_FEATURES.contains(&f.as_str()))
+        {
+            return Err(Error::refused(
+                path,
+                format!("this bundle requires feature '{f}', which this courier does not know; upgrade courier"),
+            ));
+        }
         if header.set.index == 0 || header.set.index > header.set.count {
             return Err(damaged(format!(
                 "part {} of {} is impossible",
@@ -649,6 +671,9 @@ impl Bundle {
                         .to_string_lossy()
                         .into_owned();
                     check_entry_name(path, &name)?;
+                    if name.starts_with(EXTENSION_PREFIX) {
+                        continue; // not required (checked at open): an extension this reader skips
+                    }
                     visit(&name, &mut entry)?;
                 }
                 Ok(())

@@ -517,4 +517,29 @@ fn regenerate() {
         &t,
         Some("damaged bundle"),
     );
+
+    // A feature this reader does not know is required: refused before decryption.
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000007".into();
+    hdr.sequence = 10;
+    hdr.requires = vec!["key-rotation".into()];
+    hdr.payload.content_size = acks.len() as u64;
+    write(
+        "fail_unknown_required_feature.courier",
+        &assemble(hdr, &seal_payload(&acks, &central, &a_cert), &central),
+        Some("requires feature 'key-rotation'"),
+    );
+    // An extension entry nobody requires is skipped; the rest applies (sequence 2: after ok_data).
+    let mut tar = raw_tar("ext/operator-note.txt", b"exam day moved to Thursday");
+    tar.truncate(tar.len() - 1024);
+    tar.extend_from_slice(&raw_tar("acks.json", br#"{"results":[],"logs":[]}"#));
+    let mut hdr = base.clone();
+    hdr.bundle_id = "00000000000000000000000000000008".into();
+    hdr.sequence = 2;
+    hdr.payload.content_size = tar.len() as u64;
+    write(
+        "ok_data_extension.courier",
+        &assemble(hdr, &seal_payload(&tar, &central, &a_cert), &central),
+        None,
+    );
 }
