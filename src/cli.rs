@@ -164,6 +164,9 @@ pub struct ImportArgs {
     /// Check and apply inside the transaction, report what would happen, keep nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Move each file applied (or already applied) into DIR; refused files stay where they are.
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }

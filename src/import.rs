@@ -22,6 +22,8 @@ pub struct ImportOptions {
     /// Verify, decrypt and apply inside the transaction, report, then roll back: nothing
     /// is kept, no package file is written, no refusal is recorded.
     pub dry_run: bool,
+    /// Move every file applied (or already applied) into this folder; refused files stay.
+    pub archive: Option<PathBuf>,
 }
 
 /// What happened to one file.
@@ -205,7 +207,17 @@ pub fn import_all(
     let mut reports = Vec::with_capacity(total);
     for (i, p) in files.into_iter().enumerate() {
         let report = match import_file(site, &p, opts) {
-            Ok(r) => r,
+            Ok(mut r) => {
+                if let (Some(dir), false) = (&opts.archive, opts.dry_run) {
+                    match archive(&p, dir) {
+                        Ok(to) => r
+                            .message
+                            .push_str(&format!("; archived to {}", to.display())),
+                        Err(e) => r.message.push_str(&format!("; not archived: {e}")),
+                    }
+                }
+                r
+            }
             Err(e) => {
                 if !opts.dry_run {
                     audit_refusal(site, &p, &e);
@@ -224,6 +236,30 @@ pub fn import_all(
         reports.push(report);
     }
     reports
+}
+
+/// Move a file into the archive folder (rename, or copy and remove across filesystems),
+/// never overwriting a file already there.
+fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
+    use crate::error::IoContext;
+    std::fs::create_dir_all(dir).at(dir)?;
+    let name = file.file_name().ok_or_else(|| Error::Usage {
+        what: format!("{} has no file name", file.display()),
+    })?;
+    let mut to = dir.join(name);
+    let mut n = 1;
+    while to.exists() {
+        to = dir.join(format!("{}.{n}", name.to_string_lossy()));
+        n += 1;
+    }
+    if std::fs::rename(file, &to).is_err() {
+        std::fs::copy(file, &to).at(&to)?;
+        std::fs::File::open(&to)
+            .and_then(|f| f.sync_all())
+            .at(&to)?;
+        std::fs::remove_file(file).at(file)?;
+    }
+    Ok(to)
 }
 
 /// One line of `audit.jsonl` in the home (schemas/audit-entry.schema.json): a refused

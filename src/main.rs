@@ -164,6 +164,7 @@ fn run(cli: Cli) -> Result<u8> {
             let opts = import::ImportOptions {
                 allow_rollback: a.allow_rollback,
                 dry_run: a.dry_run,
+                archive: a.archive.clone(),
             };
             let json = a.json;
             let reports = import::import_all(&site, &a.paths, &opts, |i, n, r| {

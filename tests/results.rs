@@ -721,3 +721,51 @@ fn delete_after_ack_drops_sealed_content_of_acknowledged_results() {
     );
     assert_eq!(central_results(&w, "results.jsonl").len(), 4);
 }
+
+/// A batch import of a folder with `--archive`: every file applied is moved to the archive
+/// folder, the refused one stays where it was (and the exit code says a file was refused);
+/// the archived files imported again are already applied.
+#[test]
+fn batch_import_archives_what_it_applied() {
+    let w = setup();
+    add(&w.a, "results", "results/ORG-001-day1.jsonl");
+    add(&w.a, "logs", "logs/ORG-001-day1.jsonl");
+    let files = w.export_up(&w.a, "up", &["--max-file-size", "32K"]);
+    assert!(files.len() >= 2);
+    let inbox = w.path("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    for f in &files {
+        std::fs::copy(f, inbox.join(f.file_name().unwrap())).unwrap();
+    }
+    let mut bad = std::fs::read(&files[0]).unwrap();
+    bad[40] ^= 1;
+    std::fs::write(inbox.join("damaged.courier"), bad).unwrap();
+    let archive = w.path("archive");
+    let o = courier(
+        &w.central,
+        &[
+            "import",
+            inbox.to_str().unwrap(),
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("[1/{}]", files.len() + 1)),
+        "progress is shown: {}",
+        stdout(&o)
+    );
+    assert_eq!(
+        files_under(&inbox),
+        vec![inbox.join("damaged.courier")],
+        "only the refused file stays"
+    );
+    assert_eq!(files_under(&archive).len(), files.len());
+    let again = ok(courier(&w.central, &["import", archive.to_str().unwrap()]));
+    assert_eq!(
+        again.matches("already applied").count(),
+        files.len(),
+        "{again}"
+    );
+}
