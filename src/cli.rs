@@ -300,6 +300,9 @@ pub struct HistoryArgs {
     /// Check the hash chain; exits 1 if any row was altered.
     #[arg(long)]
     pub verify: bool,
+    /// What each sync did to one entity (created, updated, touched, deleted).
+    #[arg(long, value_name = "ID", conflicts_with = "verify")]
+    pub entity: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

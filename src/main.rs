@@ -354,6 +354,26 @@ fn run(cli: Cli) -> Result<u8> {
                     }
                 });
             }
+            if let Some(id) = &a.entity {
+                let rows = tx.entity_actions(id)?;
+                if a.json {
+                    print_json(&rows);
+                } else if rows.is_empty() {
+                    out!("no sync touched {id}");
+                } else {
+                    for r in rows {
+                        out!(
+                            "{:>4} {} {:<8} {} sequence {}",
+                            r.sync,
+                            r.at,
+                            r.action,
+                            r.kind,
+                            r.seq.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+                        );
+                    }
+                }
+                return Ok(exit::OK);
+            }
             let rows = tx.history(a.org.as_deref(), a.limit)?;
             if a.json {
                 print_json(&rows);

@@ -95,6 +95,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         "audit-entry",
         include_str!("../schemas/audit-entry.schema.json"),
     ),
+    (
+        "entity-history",
+        include_str!("../schemas/entity-history.schema.json"),
+    ),
 ];
 
 /// The compiled validator of one schema, compiled on first use (compiling every schema

@@ -1071,3 +1071,37 @@ fn dry_run_reports_and_keeps_nothing() {
     assert!(out.contains("applied: 12 created"), "{out}");
     assert_eq!(list(&w.a, &[]).len(), 12);
 }
+
+/// `history --entity ID` at a centre answers "what happened to this person": created by the
+/// first bundle, updated by the one carrying the edit, and the JSON matches its schema.
+#[test]
+fn history_of_one_entity() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let first = w.export_down("ORG-001", "down-1");
+    ok(courier(&w.a, &["import", first[0].to_str().unwrap()]));
+    let update = fixtures().join("data/update.jsonl");
+    ok(courier(&w.central, &["load", update.to_str().unwrap()]));
+    let second = w.export_down("ORG-001", "down-2");
+    ok(courier(&w.a, &["import", second[0].to_str().unwrap()]));
+    let id = "https://central.example/tao.rdf#tt-001a";
+    let out = ok(courier(&w.a, &["history", "--entity", id, "--json"]));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    courier::schema::check("entity-history", &v).unwrap();
+    let actions: Vec<(&str, i64)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["seq"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(actions, vec![("created", 1), ("updated", 2)]);
+    let text = ok(courier(
+        &w.a,
+        &[
+            "history",
+            "--entity",
+            "https://central.example/tao.rdf#nobody",
+        ],
+    ));
+    assert!(text.contains("no sync touched"), "{text}");
+}

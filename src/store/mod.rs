@@ -231,6 +231,20 @@ pub struct HistoryEntry {
     pub hash: String,
 }
 
+/// What one sync did to one entity (`history --entity`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntityAction {
+    /// The history row of the sync.
+    pub sync: i64,
+    pub at: String,
+    pub bundle_id: Option<String>,
+    pub seq: Option<i64>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `created`, `updated`, `touched` or `deleted`.
+    pub action: String,
+}
+
 /// What a new history row says.
 #[derive(Debug, Clone, Default)]
 pub struct NewHistory<'s> {
@@ -500,6 +514,25 @@ impl<'a> Tx<'a> {
             prev = stored;
         }
         Ok(None)
+    }
+
+    /// What each sync did to one entity, oldest first.
+    pub fn entity_actions(&self, entity_id: &str) -> Result<Vec<EntityAction>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT h.n, h.at, h.bundle_id, h.seq, e.type, e.action FROM entity_history e
+             JOIN history h ON h.n = e.history_n WHERE e.entity_id = ?1 ORDER BY h.n",
+        )?;
+        let rows = stmt.query_map([entity_id], |r| {
+            Ok(EntityAction {
+                sync: r.get(0)?,
+                at: r.get(1)?,
+                bundle_id: r.get(2)?,
+                seq: r.get(3)?,
+                kind: r.get(4)?,
+                action: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn entity_history(
