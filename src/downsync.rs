@@ -159,6 +159,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         .filter(|id| !in_scope.contains(id.as_str()))
         .count();
     let acks = owed_acks(&tx, org)?;
+    let (n_result_acks, n_log_acks) = (acks.results.len(), acks.logs.len());
     if states > 0
         && changed.is_empty()
         && deleted == 0
@@ -303,9 +304,11 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         files: vec![file],
         counts,
         message: format!(
-            "data bundle {seq} for centre {org}: {} changed, {deleted} removed, {} package(s)",
+            "data bundle {seq} for centre {org}: {} changed, {deleted} removed, {} package(s), {} result and {} log-batch acknowledgement(s)",
             changed.len(),
-            packages.len()
+            packages.len(),
+            n_result_acks,
+            n_log_acks
         ),
     })
 }
