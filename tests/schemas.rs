@@ -720,3 +720,64 @@ fn refused_imports_are_recorded_in_the_audit_trail() {
         "an applied bundle is not an audit entry"
     );
 }
+
+/// The schemas are compiled in draft-7 mode (src/schema.rs says why): they must not use
+/// anything whose meaning differs from draft 2020-12 there — `$ref` beside assertions, or
+/// keywords that draft 7 does not know.
+#[test]
+fn schemas_mean_the_same_in_draft_7_and_2020_12() {
+    fn walk(v: &Value, at: &str, file: &str, bad: &mut Vec<String>) {
+        const LATE: &[&str] = &[
+            "prefixItems",
+            "unevaluatedProperties",
+            "unevaluatedItems",
+            "dependentRequired",
+            "dependentSchemas",
+            "$anchor",
+            "$dynamicRef",
+            "$dynamicAnchor",
+            "minContains",
+            "maxContains",
+        ];
+        match v {
+            Value::Object(m) => {
+                if m.contains_key("$ref") {
+                    let extra: Vec<&String> = m
+                        .keys()
+                        .filter(|k| {
+                            ![
+                                "$ref",
+                                "description",
+                                "title",
+                                "$comment",
+                                "examples",
+                                "default",
+                            ]
+                            .contains(&k.as_str())
+                        })
+                        .collect();
+                    if !extra.is_empty() {
+                        bad.push(format!("{file}{at}: $ref beside {extra:?}"));
+                    }
+                }
+                for (k, x) in m {
+                    if LATE.contains(&k.as_str()) && at.split('/').next_back() != Some("properties")
+                    {
+                        bad.push(format!("{file}{at}: keyword {k}"));
+                    }
+                    walk(x, &format!("{at}/{k}"), file, bad);
+                }
+            }
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, &format!("{at}/{i}"), file, bad)),
+            _ => {}
+        }
+    }
+    let mut bad = Vec::new();
+    for (name, text) in courier::schema::SCHEMAS {
+        walk(&serde_json::from_str(text).unwrap(), "", name, &mut bad);
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
