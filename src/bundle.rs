@@ -674,7 +674,13 @@ impl Bundle {
                     if name.starts_with(EXTENSION_PREFIX) {
                         continue; // not required (checked at open): an extension this reader skips
                     }
-                    visit(&name, &mut entry)?;
+                    // A read error inside an entry is the payload's fault, not this machine's.
+                    visit(&name, &mut entry).map_err(|e| match e {
+                        Error::Io { path: p, source } if p == *path => {
+                            damaged(format!("payload entry {name}: {source}"))
+                        }
+                        other => other,
+                    })?;
                 }
                 Ok(())
             })();

@@ -161,7 +161,13 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         });
     }
     // Plan the files: greedy, in order, within the size budget and results_per_file.
-    let budget = (max - FILE_OVERHEAD - ack_json.len() as u64 - ENTRY_OVERHEAD) / 100 * 97;
+    let budget =
+        max.saturating_sub(FILE_OVERHEAD + ack_json.len() as u64 + ENTRY_OVERHEAD) / 100 * 97;
+    if budget == 0 {
+        return Err(Error::Usage {
+            what: format!("--max-file-size {max} leaves no room beside the acknowledgement ({} bytes); raise it", ack_json.len()),
+        });
+    }
     let per_file = settings.results_per_file.max(1);
     let mut files: Vec<Vec<&Item>> = vec![vec![]];
     let (mut used, mut results_in) = (0u64, 0u64);
