@@ -19,12 +19,12 @@ use openpgp::parse::stream::{
     DecryptionHelper, DecryptorBuilder, DetachedVerifierBuilder, MessageLayer, MessageStructure,
     VerificationHelper,
 };
-use openpgp::parse::Parse;
+use openpgp::parse::{PacketParser, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::{Features, SymmetricAlgorithm};
-use openpgp::{Cert, Fingerprint, KeyHandle};
+use openpgp::{Cert, Fingerprint, KeyHandle, Packet};
 
 use crate::error::{pgp, Error, Result};
 
@@ -326,26 +326,142 @@ pub fn unseal(key: &SecretKey, blob: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// A reader of the plaintext of a signed-and-encrypted message. The sender's signature is
-/// checked when the end of the message is read: a missing or bad signature turns the final
-/// read into an error, so callers must read to the end (see [`drain`]).
+/// A reader of the plaintext of a signed-and-encrypted message. The sender's signature and
+/// the message's integrity (MDC) are checked when the end of the literal data is read: a
+/// missing or bad signature turns the final read into an error, so callers must read to the
+/// end (see [`drain`]).
+///
+/// Built on Sequoia's packet parser rather than its streaming `Decryptor`: the latter
+/// buffers ahead to hold back unverified plaintext, and was measured here to pull the
+/// whole remaining message into memory when a read came up short (tens of megabytes on an
+/// exam-day bundle). Courier does not need that hold-back — the ciphertext's hash was
+/// checked against the signed header before decryption, and nothing read is kept unless
+/// the end of the message verifies — so the literal data streams through a fixed buffer.
+pub struct Plaintext<'a> {
+    literal: Option<PacketParser<'a>>,
+    sender: Cert,
+    done: bool,
+}
+
+/// Open a signed-and-encrypted message for reading (see [`Plaintext`]).
 pub fn decrypt_verify_reader<'a, R: Read + Send + Sync + 'a>(
     source: R,
     key: &SecretKey,
     sender: &Cert,
-) -> Result<impl Read + 'a> {
-    let helper = Decrypt {
-        keys: key.decryptors()?,
-        sender: Some(sender.clone()),
-        good: false,
-    };
-    DecryptorBuilder::from_reader(source)
-        .map_err(pgp)?
-        // The ciphertext's hash was checked against the signed header before decryption,
-        // so plaintext may stream without being held back for the inner signature.
-        .buffer_size(64 * 1024)
-        .with_policy(&POLICY, None, helper)
-        .map_err(pgp)
+) -> Result<Plaintext<'a>> {
+    let mut keys = key.decryptors()?;
+    let mut pkesks: Vec<PKESK> = Vec::new();
+    let mut decrypted = false;
+    let mut ppr = PacketParser::from_reader(source).map_err(pgp)?;
+    while let PacketParserResult::Some(mut pp) = ppr {
+        match &pp.packet {
+            Packet::PKESK(p) => pkesks.push(p.clone()),
+            Packet::SEIP(_) if !decrypted => {
+                decrypted = pkesks.iter().any(|p| {
+                    keys.iter_mut().any(|pair| match p.decrypt(pair, None) {
+                        Some((algo, sk)) => pp.decrypt(algo, &sk).is_ok(),
+                        None => false,
+                    })
+                });
+                if !decrypted {
+                    return Err(Error::Pgp(anyhow::anyhow!(
+                        "not encrypted to this site's key"
+                    )));
+                }
+            }
+            Packet::OnePassSig(_) if decrypted => {}
+            Packet::Literal(_) if decrypted => {
+                return Ok(Plaintext {
+                    literal: Some(pp),
+                    sender: sender.clone(),
+                    done: false,
+                });
+            }
+            other => {
+                return Err(Error::Pgp(anyhow::anyhow!(
+                    "unexpected {} packet in the payload",
+                    other.tag()
+                )));
+            }
+        }
+        ppr = pp.recurse().map_err(pgp)?.1;
+    }
+    Err(Error::Pgp(anyhow::anyhow!("the payload holds no data")))
+}
+
+impl Plaintext<'_> {
+    /// After the literal data: the signatures, the MDC, and the end of a well-formed message.
+    fn finish(&mut self) -> anyhow::Result<()> {
+        let pp = self
+            .literal
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("payload already finished"))?;
+        let (_, mut ppr) = pp.recurse()?;
+        let (mut signed, mut integrity) = (false, false);
+        while let PacketParserResult::Some(pp) = ppr {
+            let (packet, next) = pp
+                .recurse()
+                .map_err(|_| openpgp::Error::ManipulatedMessage)?;
+            match packet {
+                Packet::Signature(sig) => signed |= signed_by(&self.sender, &sig),
+                #[allow(deprecated)]
+                Packet::MDC(mdc) => {
+                    if !mdc.valid() {
+                        return Err(openpgp::Error::ManipulatedMessage.into());
+                    }
+                    integrity = true;
+                }
+                other => anyhow::bail!("unexpected {} packet after the payload", other.tag()),
+            }
+            ppr = next;
+        }
+        if let PacketParserResult::EOF(eof) = ppr {
+            eof.is_message()?;
+        }
+        if !integrity {
+            anyhow::bail!("payload has no integrity check (MDC)");
+        }
+        if !signed {
+            anyhow::bail!("payload is not signed by the sender's key");
+        }
+        Ok(())
+    }
+}
+
+/// Whether `sig` is a good document signature by one of `sender`'s signing keys.
+fn signed_by(sender: &Cert, sig: &openpgp::packet::Signature) -> bool {
+    use openpgp::policy::{HashAlgoSecurity, Policy};
+    if POLICY
+        .signature(sig, HashAlgoSecurity::CollisionResistance)
+        .is_err()
+    {
+        return false;
+    }
+    sender
+        .keys()
+        .with_policy(&POLICY, None)
+        .revoked(false)
+        .for_signing()
+        .any(|ka| sig.verify_document(ka.key()).is_ok())
+}
+
+impl Read for Plaintext<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let Some(pp) = self.literal.as_mut() else {
+            return Ok(0);
+        };
+        let n = pp.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        self.done = true;
+        self.finish()
+            .map_err(|e| io::Error::other(format!("{e:#}")))?;
+        Ok(0)
+    }
 }
 
 /// Read a reader to its end, discarding the bytes.
