@@ -552,19 +552,20 @@ impl Receiver<'_> {
             Ok(p) => p,
             Err(e) => return self.quarantine(&meta, &format!("sealed result {e}"), ""),
         };
-        let text = String::from_utf8_lossy(&plain).into_owned();
+        // The content as text, made only when a copy is kept aside.
+        let text = || String::from_utf8_lossy(&plain).into_owned();
         if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
-            return self.quarantine(&meta, "content does not match its declared hash", &text);
+            return self.quarantine(&meta, "content does not match its declared hash", &text());
         }
         let v: Value = match serde_json::from_slice(&plain) {
             Ok(v) => v,
-            Err(e) => return self.quarantine(&meta, &format!("not JSON ({e})"), &text),
+            Err(e) => return self.quarantine(&meta, &format!("not JSON ({e})"), &text()),
         };
         if let Err(e) = crate::schema::check("result", &v) {
-            return self.quarantine(&meta, &format!("fails the result schema: {e}"), &text);
+            return self.quarantine(&meta, &format!("fails the result schema: {e}"), &text());
         }
         if v["deliveryExecutionId"].as_str() != Some(meta.execution_id.as_str()) {
-            return self.quarantine(&meta, "execution id differs from its metadata", &text);
+            return self.quarantine(&meta, "execution id differs from its metadata", &text());
         }
         let central_id = central_execution_id(self.org, &meta.execution_id);
         let status = match self.tx.central_result_version(&central_id)? {
@@ -579,7 +580,7 @@ impl Receiver<'_> {
                 let reason = format!(
                     "already stored with other content (revision {rev}) and this copy is not marked as a re-sync"
                 );
-                return self.quarantine(&meta, &reason, &text);
+                return self.quarantine(&meta, &reason, &text());
             }
         };
         if status != "unchanged" {
