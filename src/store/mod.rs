@@ -84,15 +84,16 @@ const MIGRATIONS: &[&str] = &[
     -- Centre: every log id ingested, so a log added twice is stored once.
     CREATE TABLE log_ids (log_id TEXT PRIMARY KEY, batch_id TEXT NOT NULL) WITHOUT ROWID;
     -- Central: results received, keyed by central's execution id, mapped from the centre's.
+    -- `rid` orders results as they arrive, so their variables are appended, not scattered.
     CREATE TABLE central_results (
-        central_id TEXT PRIMARY KEY, org_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+        rid INTEGER PRIMARY KEY, central_id TEXT NOT NULL UNIQUE, org_id TEXT NOT NULL, execution_id TEXT NOT NULL,
         delivery_id TEXT NOT NULL, test_taker TEXT NOT NULL, state TEXT NOT NULL,
         details TEXT NOT NULL, revision INTEGER NOT NULL, content_sha256 TEXT NOT NULL,
         bundle_id TEXT NOT NULL, stored_at TEXT NOT NULL, UNIQUE (org_id, execution_id));
     -- Central: result variables, in their original order.
     CREATE TABLE variables (
-        central_id TEXT NOT NULL, n INTEGER NOT NULL, call_id_test TEXT, call_id_item TEXT,
-        test TEXT, item TEXT, data TEXT NOT NULL, PRIMARY KEY (central_id, n)) WITHOUT ROWID;
+        rid INTEGER NOT NULL, n INTEGER NOT NULL, call_id_test TEXT, call_id_item TEXT,
+        test TEXT, item TEXT, data TEXT NOT NULL, PRIMARY KEY (rid, n)) WITHOUT ROWID;
     -- Central: results kept aside (same id, different content, not a re-sync).
     CREATE TABLE quarantine (
         n INTEGER PRIMARY KEY, org_id TEXT NOT NULL, execution_id TEXT NOT NULL,
@@ -138,6 +139,9 @@ impl Store {
         conn.busy_timeout(Duration::from_millis(wait))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // 32 MiB of page cache: large imports touch big indexes; still well inside the
+        // 150 MiB an exam-day import may use.
+        conn.pragma_update(None, "cache_size", -32_000)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store {
             conn,

@@ -275,29 +275,29 @@ impl Tx<'_> {
         bundle_id: &str,
         variables: &[Value],
     ) -> Result<()> {
-        self.tx.execute(
-            "DELETE FROM variables WHERE central_id = ?1",
-            [&r.central_id],
-        )?;
-        self.tx.execute(
+        let rid: i64 = self.tx.query_row(
             "INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
                 revision, content_sha256, bundle_id, stored_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (central_id) DO UPDATE SET delivery_id = excluded.delivery_id, test_taker = excluded.test_taker,
                 state = excluded.state, details = excluded.details, revision = excluded.revision,
-                content_sha256 = excluded.content_sha256, bundle_id = excluded.bundle_id, stored_at = excluded.stored_at",
+                content_sha256 = excluded.content_sha256, bundle_id = excluded.bundle_id, stored_at = excluded.stored_at
+             RETURNING rid",
             params![
                 r.central_id, r.org_id, r.execution_id, r.delivery_id, r.test_taker, r.state, r.details.to_string(),
                 r.revision, r.content_sha256, bundle_id, crate::time::now_rfc3339()
             ],
+            |row| row.get(0),
         )?;
+        self.tx
+            .execute("DELETE FROM variables WHERE rid = ?1", [rid])?;
         let mut ins = self.tx.prepare_cached(
-            "INSERT INTO variables (central_id, n, call_id_test, call_id_item, test, item, data)
+            "INSERT INTO variables (rid, n, call_id_test, call_id_item, test, item, data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (n, var) in variables.iter().enumerate() {
             ins.execute(params![
-                r.central_id,
+                rid,
                 n as i64,
                 var["callIdTest"].as_str(),
                 var["callIdItem"].as_str(),
@@ -325,16 +325,17 @@ impl Tx<'_> {
         mut each: impl FnMut(CentralResult, Vec<Value>) -> Result<()>,
     ) -> Result<u64> {
         let mut results = self.tx.prepare(
-            "SELECT central_id, org_id, execution_id, delivery_id, test_taker, state, details, revision, content_sha256
+            "SELECT central_id, org_id, execution_id, delivery_id, test_taker, state, details, revision, content_sha256, rid
              FROM central_results ORDER BY org_id, execution_id",
         )?;
         let mut vars = self
             .tx
-            .prepare("SELECT data FROM variables WHERE central_id = ?1 ORDER BY n")?;
+            .prepare("SELECT data FROM variables WHERE rid = ?1 ORDER BY n")?;
         let mut rows = results.query([])?;
         let mut count = 0;
         while let Some(r) = rows.next()? {
             let details: String = r.get(6)?;
+            let rid: i64 = r.get(9)?;
             let result = CentralResult {
                 central_id: r.get(0)?,
                 org_id: r.get(1)?,
@@ -347,7 +348,7 @@ impl Tx<'_> {
                 content_sha256: r.get(8)?,
             };
             let variables: Vec<Value> = vars
-                .query_map([&result.central_id], |v| v.get::<_, String>(0))?
+                .query_map([rid], |v| v.get::<_, String>(0))?
                 .map(|t| t.map(|t| serde_json::from_str(&t).unwrap_or(Value::Null)))
                 .collect::<rusqlite::Result<_>>()?;
             each(result, variables)?;
