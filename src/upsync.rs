@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::import::Outcome;
 use crate::site::openpgp_cert::Cert;
 use crate::site::{Role, Site};
-use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, Tx};
+use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, Tx};
 
 /// Metadata travelling beside a sealed result (schemas/result-meta.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -585,7 +585,26 @@ impl Receiver<'_> {
         };
         if status != "unchanged" {
             let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            let stored = CentralResult {
+            // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
+            #[derive(Deserialize)]
+            struct RawVariables<'a> {
+                #[serde(borrow)]
+                variables: Vec<&'a serde_json::value::RawValue>,
+            }
+            let raw: RawVariables<'_> = serde_json::from_slice(&plain)
+                .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
+            let stored: Vec<StoredVariable<'_>> = variables
+                .iter()
+                .zip(&raw.variables)
+                .map(|(var, text)| StoredVariable {
+                    call_id_test: var["callIdTest"].as_str(),
+                    call_id_item: var["callIdItem"].as_str(),
+                    test: var["test"].as_str(),
+                    item: var["item"].as_str(),
+                    json: text.get(),
+                })
+                .collect();
+            let result = CentralResult {
                 central_id: central_id.clone(),
                 org_id: self.org.to_string(),
                 execution_id: meta.execution_id.clone(),
@@ -603,7 +622,7 @@ impl Receiver<'_> {
                 content_sha256: meta.content_sha256.clone(),
             };
             self.tx
-                .put_central_result(&stored, self.bundle_id, variables)?;
+                .put_central_result(&result, self.bundle_id, &stored)?;
             *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
         }
         self.tally.add(match status {

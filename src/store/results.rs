@@ -45,6 +45,17 @@ pub struct CentralResult {
     pub content_sha256: String,
 }
 
+/// One variable as central stores it: a few fields for queries, and its JSON text as
+/// received (never re-serialised).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredVariable<'a> {
+    pub call_id_test: Option<&'a str>,
+    pub call_id_item: Option<&'a str>,
+    pub test: Option<&'a str>,
+    pub item: Option<&'a str>,
+    pub json: &'a str,
+}
+
 /// A result kept aside at central, with why.
 #[derive(Debug, Clone)]
 pub struct Quarantined<'a> {
@@ -273,7 +284,7 @@ impl Tx<'_> {
         &self,
         r: &CentralResult,
         bundle_id: &str,
-        variables: &[Value],
+        variables: &[StoredVariable<'_>],
     ) -> Result<()> {
         let rid: i64 = self.tx.query_row(
             "INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
@@ -299,11 +310,11 @@ impl Tx<'_> {
             ins.execute(params![
                 rid,
                 n as i64,
-                var["callIdTest"].as_str(),
-                var["callIdItem"].as_str(),
-                var["test"].as_str(),
-                var["item"].as_str(),
-                var.to_string()
+                var.call_id_test,
+                var.call_id_item,
+                var.test,
+                var.item,
+                var.json
             ])?;
         }
         Ok(())
