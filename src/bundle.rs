@@ -312,16 +312,7 @@ pub fn write<T>(
     recipient: &Cert,
     fill: impl FnOnce(&mut PayloadWriter<'_>) -> Result<T>,
 ) -> Result<(Written, T)> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).at(dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".courier-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .at(dir)?;
+    let tmp = crate::site::temp_beside(out)?;
     let mut file = BufWriter::with_capacity(1 << 16, tmp.as_file().try_clone().at(tmp.path())?);
     let line = format!("COURIER-BUNDLE {FORMAT}\n");
     file.write_all(line.as_bytes()).at(tmp.path())?;

@@ -622,23 +622,8 @@ fn receive_package(
             format!("package name {sha} is not a SHA-256; refused"),
         ));
     }
-    let dir = site.packages_dir();
-    std::fs::create_dir_all(&dir).at(&dir)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".pkg-")
-        .suffix(".part")
-        .tempfile_in(&dir)
-        .at(&dir)?;
-    let mut h = Sha256::new();
-    let size = std::io::copy(
-        r,
-        &mut entities::TeeHash {
-            inner: tmp.as_file_mut(),
-            hash: &mut h,
-        },
-    )
-    .at(path)?;
-    if hex::encode(h.finalize()) != sha {
+    let (tmp, got, size) = entities::spool_package(site, r, path)?;
+    if got != sha {
         return Err(Error::refused(
             path,
             format!("package {sha} does not match its hash; refused"),
@@ -651,7 +636,6 @@ fn receive_package(
             problem,
         }
     })?;
-    tmp.as_file().sync_all().at(tmp.path())?;
     tx.add_package(sha, size, &format!("{sha}.zip"))?;
     Ok(tmp)
 }

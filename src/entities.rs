@@ -282,27 +282,14 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
     let dest = site.package_path(sha);
     let known = tx.package_known(sha)?;
     if !dest.exists() {
-        let dir = site.packages_dir();
-        std::fs::create_dir_all(&dir).at(&dir)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".pkg-")
-            .suffix(".part")
-            .tempfile_in(&dir)
-            .at(&dir)?;
         let mut from = File::open(src).at(src)?;
-        let mut h = Sha256::new();
-        let mut tee = TeeHash {
-            inner: tmp.as_file_mut(),
-            hash: &mut h,
-        };
-        std::io::copy(&mut from, &mut tee).at(src)?;
-        if hex::encode(h.finalize()) != sha {
+        let (tmp, got, _) = spool_package(site, &mut from, src)?;
+        if got != sha {
             return Err(Error::refused(
                 src,
                 "package changed while being loaded; load again",
             ));
         }
-        tmp.as_file().sync_all().at(&dest)?;
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
         crate::site::make_readable(&dest)?;
     }
@@ -313,6 +300,27 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
         .unwrap_or_default();
     tx.add_package(sha, size, &name)?;
     Ok(!known)
+}
+
+/// Stream a package into a temporary file in the packages folder, hashing it on the way and
+/// flushing it to disk: (file, SHA-256, size). `origin` names the source in errors.
+pub fn spool_package(
+    site: &Site,
+    from: &mut dyn std::io::Read,
+    origin: &Path,
+) -> Result<(tempfile::NamedTempFile, String, u64)> {
+    let mut tmp = crate::site::temp_beside(&site.package_path("incoming"))?;
+    let mut h = Sha256::new();
+    let size = std::io::copy(
+        from,
+        &mut TeeHash {
+            inner: tmp.as_file_mut(),
+            hash: &mut h,
+        },
+    )
+    .at(origin)?;
+    tmp.as_file().sync_all().at(tmp.path())?;
+    Ok((tmp, hex::encode(h.finalize()), size))
 }
 
 /// A writer that hashes what passes through.

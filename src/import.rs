@@ -41,6 +41,20 @@ pub struct FileReport {
     pub exit_code: u8,
 }
 
+impl FileReport {
+    /// The report of a refused file: the one-line error and its exit code.
+    fn refused(file: &Path, e: &Error) -> Self {
+        FileReport {
+            file: file.to_path_buf(),
+            status: "refused".into(),
+            kind: None,
+            bundle_id: None,
+            message: e.to_string(),
+            exit_code: e.exit_code(),
+        }
+    }
+}
+
 /// Expand folders into the files they hold with one of `exts` (sorted); files given are kept.
 pub fn expand_paths(paths: &[PathBuf], exts: &[&str]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -222,14 +236,7 @@ pub fn import_all(
                 if !opts.dry_run {
                     audit_refusal(site, &p, &e);
                 }
-                FileReport {
-                    file: p.clone(),
-                    status: "refused".into(),
-                    kind: None,
-                    bundle_id: None,
-                    message: e.to_string(),
-                    exit_code: e.exit_code(),
-                }
+                FileReport::refused(&p, &e)
             }
         };
         progress(i + 1, total, &report);
@@ -369,14 +376,7 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
                 ),
                 exit_code: crate::error::exit::OK,
             },
-            Err(e) => FileReport {
-                file: p.clone(),
-                status: "refused".into(),
-                kind: None,
-                bundle_id: None,
-                message: e.to_string(),
-                exit_code: e.exit_code(),
-            },
+            Err(e) => FileReport::refused(&p, &e),
         })
         .collect()
 }

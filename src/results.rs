@@ -300,16 +300,7 @@ pub enum Format {
 
 /// Write through a temporary name next to `out`, renamed when complete.
 fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) -> Result<u64> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).at(dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(".courier-")
-        .suffix(".part")
-        .tempfile_in(dir)
-        .at(dir)?;
+    let tmp = crate::site::temp_beside(out)?;
     let n = {
         let mut w = std::io::BufWriter::new(tmp.as_file());
         let n = fill(&mut w)?;

@@ -427,19 +427,25 @@ pub mod openpgp_cert {
     pub use sequoia_openpgp::Cert;
 }
 
-/// Write `bytes` to `path` through a temporary name in the same folder, flushed to disk
-/// before the rename: a crash or a pulled stick never leaves a file that looks whole.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// A temporary file (`.courier-*.part`) in the folder that will hold `path` (created if
+/// needed), to be renamed to `path` once complete: the rename is atomic on one filesystem.
+pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).at(dir)?;
-    let mut tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".courier-")
         .suffix(".part")
         .tempfile_in(dir)
-        .at(dir)?;
+        .at(dir)
+}
+
+/// Write `bytes` to `path` through a temporary name in the same folder, flushed to disk
+/// before the rename: a crash or a pulled stick never leaves a file that looks whole.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = temp_beside(path)?;
     tmp.write_all(bytes).at(path)?;
     tmp.as_file().sync_all().at(path)?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
