@@ -119,36 +119,7 @@ impl World {
 
     /// Run the whole handshake for one centre.
     pub fn enroll(&self, center: &Path, org: &str) {
-        let file = self.path(&format!("enroll-{org}.json"));
-        let replies = self.path(&format!("replies-{org}"));
-        ok(courier(
-            &self.central,
-            &[
-                "center",
-                "add",
-                org,
-                "--label",
-                org,
-                "--out",
-                file.to_str().unwrap(),
-            ],
-        ));
-        let fpr = self.fingerprint(&self.central);
-        ok(courier(
-            center,
-            &[
-                "enroll",
-                file.to_str().unwrap(),
-                "--expect-fingerprint",
-                &fpr,
-                "--out",
-                replies.to_str().unwrap(),
-            ],
-        ));
-        ok(courier(
-            &self.central,
-            &["import", replies.to_str().unwrap()],
-        ));
+        handshake(&self.central, center, org, self.dir.path());
     }
 
     /// Load the fixture data set at central.
@@ -246,4 +217,56 @@ pub fn list(home: &Path, args: &[&str]) -> Vec<serde_json::Value> {
 /// Parse `results list --json` of a centre.
 pub fn results_list(home: &Path) -> Vec<serde_json::Value> {
     serde_json::from_str(&ok(courier(home, &["results", "list", "--json"]))).expect("results json")
+}
+
+/// The enrollment handshake between two homes, with files in `work`: `center add`, `enroll`
+/// with central's fingerprint, the reply imported at central.
+pub fn handshake(central: &Path, center: &Path, org: &str, work: &Path) {
+    let file = work.join(format!("enroll-{org}.json"));
+    let replies = work.join(format!("replies-{org}"));
+    ok(courier(
+        central,
+        &[
+            "center",
+            "add",
+            org,
+            "--label",
+            org,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    ));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(courier(central, &["keys", "show", "--json"]))).unwrap();
+    let fpr = v["fingerprint"].as_str().expect("fingerprint");
+    ok(courier(
+        center,
+        &[
+            "enroll",
+            file.to_str().unwrap(),
+            "--expect-fingerprint",
+            fpr,
+            "--out",
+            replies.to_str().unwrap(),
+        ],
+    ));
+    ok(courier(central, &["import", replies.to_str().unwrap()]));
+}
+
+/// Every file under a folder, recursively, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -69,36 +69,8 @@ fn homes() -> Homes {
             &k("center-ORG-002"),
         ],
     ));
-    let fpr: serde_json::Value =
-        serde_json::from_str(&ok(courier(&central, &["keys", "show", "--json"]))).unwrap();
-    let fpr = fpr["fingerprint"].as_str().unwrap().to_string();
     for (home, org) in [(&a, "ORG-001"), (&b, "ORG-002")] {
-        let file = dir.path().join(format!("enroll-{org}.json"));
-        let replies = dir.path().join(format!("replies-{org}"));
-        ok(courier(
-            &central,
-            &[
-                "center",
-                "add",
-                org,
-                "--label",
-                org,
-                "--out",
-                file.to_str().unwrap(),
-            ],
-        ));
-        ok(courier(
-            home,
-            &[
-                "enroll",
-                file.to_str().unwrap(),
-                "--expect-fingerprint",
-                &fpr,
-                "--out",
-                replies.to_str().unwrap(),
-            ],
-        ));
-        ok(courier(&central, &["import", replies.to_str().unwrap()]));
+        crate::common::handshake(&central, home, org, dir.path());
     }
     Homes {
         _dir: dir,
