@@ -95,13 +95,13 @@ fn jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Central's `results export --format jsonl`.
-fn central_results(w: &World, name: &str) -> Vec<Value> {
+/// Central's `results export` or `logs export` (`what`), as JSON Lines.
+fn central_export(w: &World, what: &str, name: &str) -> Vec<Value> {
     let out = w.path(name);
     ok(courier(
         &w.central,
         &[
-            "results",
+            what,
             "export",
             "--format",
             "jsonl",
@@ -112,21 +112,14 @@ fn central_results(w: &World, name: &str) -> Vec<Value> {
     jsonl(&out)
 }
 
+/// Central's `results export --format jsonl`.
+fn central_results(w: &World, name: &str) -> Vec<Value> {
+    central_export(w, "results", name)
+}
+
 /// Central's `logs export --format jsonl`.
 fn central_logs(w: &World, name: &str) -> Vec<Value> {
-    let out = w.path(name);
-    ok(courier(
-        &w.central,
-        &[
-            "logs",
-            "export",
-            "--format",
-            "jsonl",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    ));
-    jsonl(&out)
+    central_export(w, "logs", name)
 }
 
 fn inspect(home: &Path, file: &Path) -> Value {
