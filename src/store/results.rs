@@ -135,7 +135,12 @@ impl Tx<'_> {
              ORDER BY added_at, execution_id",
             placeholders(states.len())
         );
-        let mut stmt = self.tx.prepare(&sql)?;
+        self.ids_and_sizes(&sql, states)
+    }
+
+    /// Run a query selecting (id, size) with the execution states as parameters.
+    fn ids_and_sizes(&self, sql: &str, states: &[String]) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.tx.prepare(sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
         })?;
@@ -225,11 +230,7 @@ impl Tx<'_> {
              ORDER BY b.added_at, b.batch_id",
             placeholders(states.len())
         );
-        let mut stmt = self.tx.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.ids_and_sizes(&sql, states)
     }
 
     /// One log batch with its sealed content.
