@@ -105,6 +105,19 @@ impl World {
         w
     }
 
+    /// Both centres enrolled, the fixture data loaded at central, exported to each centre
+    /// and applied there: the state of an exam day's morning.
+    pub fn synced() -> World {
+        let w = World::enrolled();
+        w.load_fixtures();
+        for (home, org) in [(&w.a, "ORG-001"), (&w.b, "ORG-002")] {
+            for f in w.export_down(org, &format!("down-{org}")) {
+                ok(courier(home, &["import", f.to_str().unwrap()]));
+            }
+        }
+        w
+    }
+
     /// A path inside the world's folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -269,4 +282,155 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// A dishonest enrolled centre: it holds its own keys and central's certificate, and signs
+/// and seals whatever payload it likes. The bundles it writes pass every envelope check, so
+/// what they *say* is what central must judge.
+pub struct Forger {
+    site: courier::site::Site,
+    central: courier::site::openpgp_cert::Cert,
+    central_fpr: String,
+}
+
+/// What a forged results bundle claims in its header.
+pub struct Claim {
+    pub bundle_id: String,
+    pub org_id: String,
+    pub sequence: u64,
+}
+
+impl Forger {
+    /// The centre at `home`, enrolled with a central.
+    pub fn new(home: &Path) -> Forger {
+        let site = courier::site::Site::open(home, courier::site::Passphrase::none())
+            .expect("centre site opens");
+        let (central_fpr, armored) = {
+            let mut store = site.store().expect("store");
+            let tx = store.read().expect("read");
+            tx.peer_by_role("central")
+                .expect("peers")
+                .expect("the centre is enrolled")
+        };
+        let central = courier::crypto::parse_cert(armored.as_bytes()).expect("central cert");
+        Forger {
+            site,
+            central,
+            central_fpr,
+        }
+    }
+
+    /// The header a centre would honestly write next (fresh id, its own org).
+    pub fn claim(&self, sequence: u64) -> Claim {
+        Claim {
+            bundle_id: courier::bundle::new_id(),
+            org_id: self.site.config.org_id.clone().expect("a centre"),
+            sequence,
+        }
+    }
+
+    /// A result sealed to central, as a centre keeps it: (meta JSON, sealed bytes).
+    pub fn seal_result(
+        &self,
+        result: &serde_json::Value,
+        revision: i64,
+        resync: bool,
+    ) -> (serde_json::Value, Vec<u8>) {
+        let plain = serde_json::to_vec(result).unwrap();
+        self.seal_result_bytes(result, &plain, revision, resync)
+    }
+
+    /// Like [`Forger::seal_result`] with any plaintext (ids taken from `result`).
+    pub fn seal_result_bytes(
+        &self,
+        result: &serde_json::Value,
+        plain: &[u8],
+        revision: i64,
+        resync: bool,
+    ) -> (serde_json::Value, Vec<u8>) {
+        use sha2::Digest;
+        let meta = serde_json::json!({
+            "execution_id": result["deliveryExecutionId"],
+            "delivery_id": result["deliveryId"],
+            "test_taker": result["details"]["test-taker"],
+            "state": result["details"]["state"],
+            "revision": revision,
+            "content_sha256": hex::encode(sha2::Sha256::digest(plain)),
+            "size": plain.len(),
+            "resync": resync,
+        });
+        let sealed = courier::results::seal_for_central(&self.central, plain).expect("seal");
+        (meta, sealed)
+    }
+
+    /// Logs sealed to central: (meta JSON, sealed bytes).
+    pub fn seal_logs(
+        &self,
+        batch_id: &str,
+        execution_id: &str,
+        logs: &[serde_json::Value],
+    ) -> (serde_json::Value, Vec<u8>) {
+        let plain = serde_json::to_vec(logs).unwrap();
+        let meta = serde_json::json!({
+            "batch_id": batch_id,
+            "execution_id": execution_id,
+            "count": logs.len(),
+            "size": plain.len(),
+        });
+        let sealed = courier::results::seal_for_central(&self.central, &plain).expect("seal");
+        (meta, sealed)
+    }
+
+    /// Write a results bundle with exactly these payload entries into `out` (a file path).
+    pub fn results_bundle(&self, out: &Path, claim: &Claim, entries: &[(String, Vec<u8>)]) {
+        use courier::bundle::{self, Kind, Party, SetRef, Spec};
+        use courier::site::Role;
+        let spec = Spec {
+            kind: Kind::Results,
+            bundle_id: claim.bundle_id.clone(),
+            set: SetRef {
+                id: bundle::new_id(),
+                index: 1,
+                count: 1,
+            },
+            sender: Party {
+                fingerprint: self.site.config.fingerprint.clone(),
+                role: Role::Center,
+                org_id: Some(claim.org_id.clone()),
+            },
+            recipient: Party {
+                fingerprint: self.central_fpr.clone(),
+                role: Role::Central,
+                org_id: None,
+            },
+            org_id: claim.org_id.clone(),
+            sequence: claim.sequence,
+            sender_certificate: None,
+        };
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        let key = self.site.secret_key().expect("secret key");
+        let (w, ()) = bundle::write(out, spec, &key, &self.central, |p| {
+            for (name, bytes) in entries {
+                p.add_bytes(name, bytes)?;
+            }
+            Ok(())
+        })
+        .expect("bundle written");
+        w.persist().expect("persisted");
+    }
+
+    /// Results entries for `results_bundle`: meta then sealed blob, numbered from 0.
+    pub fn result_entries(sealed: &[(serde_json::Value, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for (k, (meta, blob)) in sealed.iter().enumerate() {
+            out.push((
+                format!("results/{k:06}.json"),
+                serde_json::to_vec(meta).unwrap(),
+            ));
+            out.push((format!("results/{k:06}.pgp"), blob.clone()));
+        }
+        out
+    }
 }

@@ -1,0 +1,1 @@
+//! Bounded work for any input: record limits, numbers, memory.
