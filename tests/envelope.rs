@@ -1,4 +1,4 @@
-//! The bundle envelope against the envelope-level rows of /work/shared/THREATS.md: every
+//! The bundle envelope against the envelope-level rows of ../shared/THREATS.md: every
 //! hostile file is refused with exit 1 and a one-line message naming it, and the centre's
 //! store (history included) is exactly as it was.
 
