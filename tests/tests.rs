@@ -2,6 +2,7 @@
 
 mod common;
 
+mod central_envelope;
 mod cli;
 mod datasync;
 mod enrollment;
