@@ -549,7 +549,6 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         let dest = site.package_path(&sha);
         let existed = dest.exists();
         file.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
-        crate::site::make_readable(&dest)?;
         if !existed {
             placed.push(dest);
         }

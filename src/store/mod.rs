@@ -297,13 +297,26 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Take the next value of a counter kept in `meta` (starting at 1).
+    /// Take the next value of a counter kept in `meta` (starting at 1). A counter that is
+    /// present but unreadable is an error: restarting it at 1 would reuse sequence numbers.
     pub fn next_counter(&self, key: &str) -> Result<i64> {
-        let n = self
-            .meta_get(key)?
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-            + 1;
+        let current =
+            match self.meta_get(key)? {
+                None => 0,
+                Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    Error::StoreDamaged {
+                        path: self.path.clone(),
+                        what: format!(
+                            "counter '{key}' holds {:?}, not a sequence number",
+                            v.chars().take(40).collect::<String>()
+                        ),
+                    }
+                })?,
+            };
+        let n = current.checked_add(1).ok_or_else(|| Error::StoreDamaged {
+            path: self.path.clone(),
+            what: format!("counter '{key}' is exhausted"),
+        })?;
         self.meta_set(key, &n.to_string())?;
         Ok(n)
     }
