@@ -132,10 +132,12 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
         // How long a second writer waits before "store busy" (COURIER_BUSY_TIMEOUT_MS).
-        let wait = std::env::var("COURIER_BUSY_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000);
+        let wait = match std::env::var("COURIER_BUSY_TIMEOUT_MS") {
+            Err(_) => 10_000,
+            Ok(v) => v.trim().parse().map_err(|_| Error::Usage {
+                what: format!("COURIER_BUSY_TIMEOUT_MS={v:?} is not a number of milliseconds"),
+            })?,
+        };
         conn.busy_timeout(Duration::from_millis(wait))?;
         // A rollback journal, synced fully at commit: an import is one large transaction that
         // mostly appends, which a rollback journal writes once, where WAL writes it twice (log,
