@@ -297,9 +297,10 @@ impl Written {
         Ok(self.out)
     }
 
-    /// Size of the file in bytes.
-    pub fn size(&self) -> u64 {
-        self.tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0)
+    /// Size of the file in bytes. An unreadable size is an error, never 0: the size check
+    /// against `--max-file-size` must not pass because the size could not be read.
+    pub fn size(&self) -> Result<u64> {
+        Ok(self.tmp.as_file().metadata().at(self.tmp.path())?.len())
     }
 }
 
@@ -457,7 +458,14 @@ impl Bundle {
     /// Read the structure: version first, then the trailer, the header and the signature.
     /// Checks every length and offset, so that no byte of the file is left unaccounted for.
     pub fn open(path: &Path) -> Result<Bundle> {
-        let mut file = File::open(path).at(path)?;
+        let mut file = File::open(path).map_err(|e| Error::input(path, &e))?;
+        if file.metadata().at(path)?.is_dir() {
+            return Err(Error::InputUnreadable {
+                path: path.into(),
+                what: "it is a folder; give bundle files (import and verify also take folders)"
+                    .into(),
+            });
+        }
         read_version(path, &mut file)?;
         let offset = (MAGIC.len() + 2) as u64;
         let file_len = file.metadata().at(path)?.len();

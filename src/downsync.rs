@@ -549,19 +549,28 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         let dest = site.package_path(&sha);
         let existed = dest.exists();
         file.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
-        crate::site::make_readable(&dest)?;
         if !existed {
             placed.push(dest);
         }
     }
     if let Err(e) = tx.commit() {
+        // Best effort: the commit's error is the one to report, and a package file left
+        // behind is content-addressed, so the next import reuses it.
         for p in &placed {
             let _ = std::fs::remove_file(p);
         }
         return Err(e);
     }
     for sha in &orphans {
-        let _ = std::fs::remove_file(site.package_path(sha));
+        let path = site.package_path(sha);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => report.push_str(&format!(
+                "; package file {} no longer needed but not removed ({e})",
+                path.display()
+            )),
+        }
     }
     Ok(Outcome {
         already: false,

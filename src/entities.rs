@@ -178,7 +178,7 @@ struct Staged {
 /// Central: load entity files and folders, all or nothing.
 pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
     site.require(Role::Central)?;
-    let files = crate::import::expand_paths(paths, &["jsonl", "json"]);
+    let files = crate::import::expand_paths(paths, &["jsonl", "json"])?;
     let mut staged: Vec<Staged> = Vec::new();
     let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
     for file in &files {
@@ -291,7 +291,6 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
             ));
         }
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
-        crate::site::make_readable(&dest)?;
     }
     let size = std::fs::metadata(&dest).at(&dest)?.len();
     let name = src

@@ -70,6 +70,8 @@ pub enum Error {
     },
     #[error("{}: enrollment refused: {what}", .path.display())]
     Enrollment { path: PathBuf, what: String },
+    #[error("{}: cannot read this input: {what}; check the path and try again", .path.display())]
+    InputUnreadable { path: PathBuf, what: String },
 
     // ---- the site -------------------------------------------------------------------
     #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
@@ -100,6 +102,8 @@ pub enum Error {
     Config { path: PathBuf, what: String },
 
     // ---- internal -------------------------------------------------------------------
+    #[error("{}: stored data cannot be read: {what}; the store may be damaged, restore it from a backup", .path.display())]
+    StoreDamaged { path: PathBuf, what: String },
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -129,7 +133,8 @@ impl Error {
             | Refused { .. }
             | BadRecord { .. }
             | BadPackage { .. }
-            | Enrollment { .. } => exit::REFUSED,
+            | Enrollment { .. }
+            | InputUnreadable { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }
@@ -139,7 +144,7 @@ impl Error {
             | StoreTooNew { .. }
             | Config { .. } => exit::SITE,
             Usage { .. } => exit::USAGE,
-            Io { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
+            Io { .. } | StoreDamaged { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
         }
     }
 
@@ -148,6 +153,21 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An input file or folder named by the user that cannot be read (missing, a folder
+    /// where a file is expected, no permission): refused input, not an internal failure.
+    pub fn input(path: impl Into<PathBuf>, source: &std::io::Error) -> Self {
+        let what = match source.kind() {
+            std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            std::io::ErrorKind::IsADirectory => "it is a folder, not a file".to_string(),
+            _ => source.to_string(),
+        };
+        Error::InputUnreadable {
+            path: path.into(),
+            what,
         }
     }
 

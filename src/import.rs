@@ -53,28 +53,148 @@ impl FileReport {
             exit_code: e.exit_code(),
         }
     }
+
+    /// The report of a hidden file that was not read.
+    fn skipped(file: &Path) -> Self {
+        FileReport {
+            file: file.to_path_buf(),
+            status: "skipped".into(),
+            kind: None,
+            bundle_id: None,
+            message:
+                "hidden file (a Mac writes ._NAME files beside every file on a stick); not read"
+                    .into(),
+            exit_code: crate::error::exit::OK,
+        }
+    }
+
+    /// The report of a path that could not be read.
+    fn unreadable(e: &Error) -> Self {
+        let file = match e {
+            Error::InputUnreadable { path, .. } | Error::Io { path, .. } => path.clone(),
+            _ => PathBuf::new(),
+        };
+        FileReport::refused(&file, e)
+    }
 }
 
-/// Expand folders into the files they hold with one of `exts` (sorted); files given are kept.
-pub fn expand_paths(paths: &[PathBuf], exts: &[&str]) -> Vec<PathBuf> {
+/// One thing found among the paths given on the command line.
+#[derive(Debug)]
+pub enum Found {
+    /// A file to read: named on the command line, or found in a folder with a wanted extension.
+    File(PathBuf),
+    /// A hidden file found in a folder with a wanted extension (a Mac writes `._NAME.courier`
+    /// AppleDouble files beside every bundle on a stick): not read, reported as skipped.
+    Hidden(PathBuf),
+    /// A path that cannot be read: a missing file, an unreadable subfolder.
+    Unreadable(Error),
+}
+
+/// Expand folders into the files they hold with one of `exts`, in order (each folder's files
+/// sorted); files named are kept whatever their name. Hidden folders (`.Trashes`,
+/// `.Spotlight-V100`, ...) are not entered; hidden files are reported as [`Found::Hidden`].
+/// Nothing that cannot be read is dropped: it comes back as [`Found::Unreadable`].
+pub fn find_paths(paths: &[PathBuf], exts: &[&str]) -> Vec<Found> {
     let mut out = Vec::new();
     for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = walkdir::WalkDir::new(p)
-                .follow_links(false)
-                .into_iter()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().is_file())
-                .map(|e| e.into_path())
-                .filter(|f| f.extension().is_some_and(|x| exts.iter().any(|e| x == *e)))
-                .collect();
-            found.sort();
-            out.extend(found);
-        } else {
-            out.push(p.clone());
+        match std::fs::metadata(p) {
+            Err(e) => out.push(Found::Unreadable(Error::input(p, &e))),
+            Ok(m) if m.is_dir() => {
+                let mut found: Vec<(PathBuf, Found)> = Vec::new();
+                let walk = walkdir::WalkDir::new(p)
+                    .follow_links(false)
+                    .into_iter()
+                    .filter_entry(|e| {
+                        e.depth() == 0 || !e.file_type().is_dir() || !hidden(e.path())
+                    });
+                for entry in walk {
+                    let entry = match entry {
+                        Ok(e) => e,
+                        Err(e) => {
+                            let at = e.path().unwrap_or(p).to_path_buf();
+                            let why = match e.io_error() {
+                                Some(io) => io.kind().to_string(),
+                                None => e.to_string(),
+                            };
+                            let err = Error::InputUnreadable {
+                                path: at.clone(),
+                                what: format!("folder not read ({why}); nothing in it was read"),
+                            };
+                            found.push((at, Found::Unreadable(err)));
+                            continue;
+                        }
+                    };
+                    let path = entry.path();
+                    if !entry.file_type().is_file()
+                        || !path
+                            .extension()
+                            .is_some_and(|x| exts.iter().any(|e| x == *e))
+                    {
+                        continue;
+                    }
+                    let item = if hidden(path) {
+                        Found::Hidden(path.to_path_buf())
+                    } else {
+                        Found::File(path.to_path_buf())
+                    };
+                    found.push((path.to_path_buf(), item));
+                }
+                found.sort_by(|a, b| a.0.cmp(&b.0));
+                out.extend(found.into_iter().map(|(_, f)| f));
+            }
+            Ok(_) => out.push(Found::File(p.clone())),
         }
     }
     out
+}
+
+/// A file or folder whose name starts with a dot.
+fn hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+/// The files to read among `paths` (see [`find_paths`]); the first path that cannot be read is
+/// the error, for commands that are all or nothing. Hidden files are left out.
+pub fn expand_paths(paths: &[PathBuf], exts: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for f in find_paths(paths, exts) {
+        match f {
+            Found::File(p) => files.push(p),
+            Found::Hidden(_) => {}
+            Found::Unreadable(e) => return Err(e),
+        }
+    }
+    Ok(files)
+}
+
+/// The exit code of a batch of files, as the README says: 0 when every file was applied or
+/// already applied (hidden files skipped do not count), 3 when some were applied and others
+/// refused (or a file was only partly applied), 1 (or the refusal's own code) when nothing was
+/// applied because everything was refused. A site or internal failure (4, 5) wins over all.
+pub fn batch_exit_code(reports: &[FileReport]) -> u8 {
+    use crate::error::exit;
+    if let Some(worst) = reports
+        .iter()
+        .map(|r| r.exit_code)
+        .filter(|c| *c >= exit::SITE)
+        .max()
+    {
+        return worst;
+    }
+    let refused = reports.iter().filter(|r| r.status == "refused");
+    let passed = reports
+        .iter()
+        .any(|r| r.status != "refused" && r.status != "skipped");
+    match (refused.clone().map(|r| r.exit_code).max(), passed) {
+        (Some(code), false) => code,
+        (Some(_), true) => exit::PARTIAL,
+        (None, _) => reports
+            .iter()
+            .map(|r| r.exit_code)
+            .max()
+            .unwrap_or(exit::OK),
+    }
 }
 
 /// The certificate of the bundle's sender, as pinned here (or carried, for enrollment replies).
@@ -216,10 +336,28 @@ pub fn import_all(
     opts: &ImportOptions,
     mut progress: impl FnMut(usize, usize, &FileReport),
 ) -> Vec<FileReport> {
-    let files = expand_paths(paths, &["courier"]);
-    let total = files.len();
+    let found = find_paths(paths, &["courier"]);
+    let total = found.len();
     let mut reports = Vec::with_capacity(total);
-    for (i, p) in files.into_iter().enumerate() {
+    for (i, f) in found.into_iter().enumerate() {
+        let p = match f {
+            Found::File(p) => p,
+            Found::Hidden(p) => {
+                let report = FileReport::skipped(&p);
+                progress(i + 1, total, &report);
+                reports.push(report);
+                continue;
+            }
+            Found::Unreadable(e) => {
+                let mut report = FileReport::unreadable(&e);
+                if !opts.dry_run {
+                    note_audit(site, &report.file.clone(), &e, &mut report);
+                }
+                progress(i + 1, total, &report);
+                reports.push(report);
+                continue;
+            }
+        };
         let report = match import_file(site, &p, opts) {
             Ok(mut r) => {
                 if let (Some(dir), false) = (&opts.archive, opts.dry_run) {
@@ -233,10 +371,11 @@ pub fn import_all(
                 r
             }
             Err(e) => {
+                let mut report = FileReport::refused(&p, &e);
                 if !opts.dry_run {
-                    audit_refusal(site, &p, &e);
+                    note_audit(site, &p, &e, &mut report);
                 }
-                FileReport::refused(&p, &e)
+                report
             }
         };
         progress(i + 1, total, &report);
@@ -280,9 +419,20 @@ struct AuditEntry<'a> {
     exit_code: u8,
 }
 
-/// Append a refused import to the home's audit trail. Best effort: an audit trail that
-/// cannot be written must not turn a clean refusal into another failure.
-fn audit_refusal(site: &Site, path: &Path, e: &Error) {
+/// Write a refusal to the audit trail; when that fails, the report says so and the exit code
+/// becomes an internal failure: the refusal stands, but its record was lost.
+fn note_audit(site: &Site, path: &Path, e: &Error, report: &mut FileReport) {
+    if let Err(failed) = audit_refusal(site, path, e) {
+        report.message.push_str(&format!(
+            "; and this refusal could not be written to the audit trail ({failed})"
+        ));
+        report.exit_code = report.exit_code.max(crate::error::exit::INTERNAL);
+    }
+}
+
+/// Append a refused import to the home's audit trail (created readable by its owner only).
+fn audit_refusal(site: &Site, path: &Path, e: &Error) -> Result<()> {
+    use crate::error::IoContext;
     use std::io::Write;
     let entry = AuditEntry {
         at: crate::time::now_rfc3339(),
@@ -291,17 +441,19 @@ fn audit_refusal(site: &Site, path: &Path, e: &Error) {
         error: e.to_string(),
         exit_code: e.exit_code(),
     };
-    let Ok(mut line) = serde_json::to_vec(&entry) else {
-        return;
-    };
+    let mut line = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
     line.push(b'\n');
-    if let Ok(mut f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(site.home.join("audit.jsonl"))
+    let audit = site.home.join("audit.jsonl");
+    let mut open = std::fs::OpenOptions::new();
+    open.create(true).append(true);
+    #[cfg(unix)]
     {
-        let _ = f.write_all(&line);
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
     }
+    let mut f = open.open(&audit).at(&audit)?;
+    f.write_all(&line).at(&audit)?;
+    f.sync_data().at(&audit)
 }
 
 /// What `inspect` shows (no decryption, no key needed).
@@ -353,30 +505,38 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 
 /// Verify many files without applying anything; each gets its own report.
 pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
-    expand_paths(paths, &["courier"])
+    find_paths(paths, &["courier"])
         .into_iter()
-        .map(|p| match verify_file(site, &p) {
-            Ok((b, _)) => FileReport {
-                file: p.clone(),
-                status: "ok".into(),
-                kind: Some(b.header.kind.as_str().into()),
-                bundle_id: Some(b.header.bundle_id.clone()),
-                message: format!(
-                    "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
-                    b.header.sender.role,
-                    b.header
-                        .sender
-                        .org_id
-                        .as_deref()
-                        .unwrap_or(&b.header.sender.fingerprint),
-                    b.file_len,
-                    b.header.set.index,
-                    b.header.set.count,
-                    b.header.sequence
-                ),
-                exit_code: crate::error::exit::OK,
-            },
-            Err(e) => FileReport::refused(&p, &e),
+        .map(|f| match f {
+            Found::File(p) => verify_one(site, p),
+            Found::Hidden(p) => FileReport::skipped(&p),
+            Found::Unreadable(e) => FileReport::unreadable(&e),
         })
         .collect()
+}
+
+fn verify_one(site: &Site, p: PathBuf) -> FileReport {
+    match verify_file(site, &p) {
+        Ok((b, _)) => FileReport {
+            file: p.clone(),
+            status: "ok".into(),
+            kind: Some(b.header.kind.as_str().into()),
+            bundle_id: Some(b.header.bundle_id.clone()),
+            message: format!(
+                "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
+                b.header.sender.role,
+                b.header
+                    .sender
+                    .org_id
+                    .as_deref()
+                    .unwrap_or(&b.header.sender.fingerprint),
+                b.file_len,
+                b.header.set.index,
+                b.header.set.count,
+                b.header.sequence
+            ),
+            exit_code: crate::error::exit::OK,
+        },
+        Err(e) => FileReport::refused(&p, &e),
+    }
 }

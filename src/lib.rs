@@ -21,6 +21,7 @@ pub mod results;
 pub mod schema;
 pub mod site;
 pub mod store;
+pub mod text;
 pub mod time;
 pub mod upsync;
 

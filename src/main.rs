@@ -6,6 +6,7 @@ mod cli;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::Parser;
 use serde::Serialize;
@@ -15,33 +16,99 @@ use courier::error::{exit, Error, Result};
 use courier::site::{resolve_home, InitOptions, Passphrase, Role, Site};
 use courier::{downsync, enroll, entities, import, results, upsync};
 
+/// Print a line on stdout (escaped; see [`print_line`]).
+macro_rules! out {
+    () => {
+        print_line("")
+    };
+    ($($arg:tt)*) => {
+        print_line(&format!($($arg)*))
+    };
+}
+
+/// Print a line on stderr, escaped like [`out!`].
+macro_rules! err {
+    ($($arg:tt)*) => {
+        eprintln!("{}", courier::text::escape(&format!($($arg)*)))
+    };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
-            eprintln!("courier: {e}");
-            ExitCode::from(e.exit_code())
+            err!("courier: {e}");
+            e.exit_code()
+        }
+    };
+    stdout_result(std::io::stdout().flush());
+    let failed = STDOUT_FAILED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match failed {
+        Some(e) => {
+            err!("courier: standard output: write failed ({e}); what was printed is incomplete");
+            ExitCode::from(code.max(exit::INTERNAL))
+        }
+        None => ExitCode::from(code),
+    }
+}
+
+/// The first failure to write to stdout (a full disk, a device error). A closed pipe
+/// (`| head`) is benign and not kept: the reader has seen what it wanted.
+static STDOUT_FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+fn stdout_result(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            STDOUT_FAILED
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(e);
         }
     }
 }
 
-/// Print a line; a closed pipe (`| head`) is not an error.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
+/// Print one human-readable line, with anything that came from input escaped
+/// (`courier::text::escape`); a write failure is kept for the exit code.
+fn print_line(line: &str) {
+    let mut o = std::io::stdout().lock();
+    let r = o
+        .write_all(courier::text::escape(line).as_bytes())
+        .and_then(|()| o.write_all(b"\n"));
+    stdout_result(r);
 }
 
+/// JSON on stdout: serde escapes control characters in strings itself.
 fn print_json(v: &impl Serialize) {
-    let _ = serde_json::to_writer_pretty(std::io::stdout(), v);
-    out!();
+    let mut o = std::io::stdout().lock();
+    let r = serde_json::to_writer_pretty(&mut o, v)
+        .map_err(std::io::Error::from)
+        .and_then(|()| o.write_all(b"\n"));
+    stdout_result(r);
+}
+
+/// Warn (one line on stderr) when other local users can read the site.
+fn warn_if_exposed(site: &Site) {
+    if let Some((path, mode)) = site.exposed() {
+        err!(
+            "courier: warning: {} can be read by other users (mode {mode:o}); run 'chmod -R go-rwx {}'",
+            path.display(),
+            site.home.display()
+        );
+    }
 }
 
 fn run(cli: Cli) -> Result<u8> {
     let home = resolve_home(cli.home.clone());
     let pass = Passphrase::from_sources(cli.passphrase_file.as_deref())?;
-    let open = || Site::open(&home, pass.clone());
+    let open = || -> Result<Site> {
+        let site = Site::open(&home, pass.clone())?;
+        warn_if_exposed(&site);
+        Ok(site)
+    };
     match cli.command {
         Command::Init(init) => {
             let (opts, json) = match init {
@@ -68,7 +135,7 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let site = Site::init(&home, opts, pass)?;
             if json {
-                print_json(&key_info(&site));
+                print_json(&key_info(&site)?);
             } else {
                 out!("created {} in {}", site.describe(), home.display());
                 out!("fingerprint {}", site.config.fingerprint);
@@ -76,7 +143,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Keys(cli::KeysCommand::Show { json }) => {
             let site = open()?;
-            let info = key_info(&site);
+            let info = key_info(&site)?;
             if json {
                 print_json(&info);
             } else {
@@ -138,9 +205,10 @@ fn run(cli: Cli) -> Result<u8> {
                 if !std::io::stdin().is_terminal() {
                     return false;
                 }
-                eprintln!(
+                err!(
                     "central '{}' fingerprint: {}",
-                    body.central_name, body.central_fingerprint
+                    body.central_name,
+                    body.central_fingerprint
                 );
                 eprint!("Does this match the fingerprint central gave you? [y/N] ");
                 let mut line = String::new();
@@ -295,7 +363,9 @@ fn run(cli: Cli) -> Result<u8> {
                 print_json(&list);
             } else {
                 for e in &list {
-                    out!("{}", serde_json::to_string(e).unwrap_or_default());
+                    let line =
+                        serde_json::to_string(e).map_err(|e| Error::Internal(e.to_string()))?;
+                    out!("{line}");
                 }
             }
         }
@@ -349,7 +419,7 @@ fn run(cli: Cli) -> Result<u8> {
                         exit::OK
                     }
                     Some(n) => {
-                        eprintln!("courier: {}: history row {n} does not match its hash chain; the store was altered", site.store_path().display());
+                        err!("courier: {}: history row {n} does not match its hash chain; the store was altered", site.store_path().display());
                         exit::REFUSED
                     }
                 });
@@ -426,20 +496,17 @@ struct KeyInfo {
     home: String,
 }
 
-fn key_info(site: &Site) -> KeyInfo {
-    let protected = site
-        .secret_key_armored()
-        .ok()
-        .and_then(|b| courier::crypto::parse_cert(&b).ok())
-        .is_some_and(|c| courier::crypto::SecretKey::is_protected(&c));
-    KeyInfo {
+fn key_info(site: &Site) -> Result<KeyInfo> {
+    let key = courier::crypto::parse_cert(&site.secret_key_armored()?)?;
+    let protected = courier::crypto::SecretKey::is_protected(&key);
+    Ok(KeyInfo {
         fingerprint: site.config.fingerprint.clone(),
         role: site.role().to_string(),
         org_id: site.config.org_id.clone(),
         name: site.config.name.clone(),
         protected,
         home: site.home.display().to_string(),
-    }
+    })
 }
 
 fn fmt(f: cli::OutputFormat) -> results::Format {
@@ -460,7 +527,7 @@ fn print_report(r: &import::FileReport, progress: Option<(usize, usize)>) {
         .map(|(i, n)| format!("[{i}/{n}] "))
         .unwrap_or_default();
     if r.status == "refused" {
-        eprintln!("courier: {at}{}", r.message);
+        err!("courier: {at}{}", r.message);
     } else {
         out!("{at}{}: {}: {}", r.file.display(), r.status, r.message);
     }
@@ -468,22 +535,28 @@ fn print_report(r: &import::FileReport, progress: Option<(usize, usize)>) {
 
 /// After per-file lines: JSON, notes about incomplete sets; the exit code is the worst one.
 fn finish_reports(reports: &[import::FileReport], json: bool, paths: &[std::path::PathBuf]) -> u8 {
-    if reports.is_empty() {
-        eprintln!("courier: no bundle files (*.courier) found in the paths given");
+    if reports.iter().all(|r| r.status == "skipped") {
+        err!(
+            "courier: no bundle files (*.courier) found in the paths given ({} hidden file(s) skipped)",
+            reports.len()
+        );
         return exit::USAGE;
     }
     if json {
         print_json(&reports);
     } else {
-        for note in upsync::describe_sets(&import::expand_paths(paths, &["courier"])) {
+        let files: Vec<std::path::PathBuf> = import::find_paths(paths, &["courier"])
+            .into_iter()
+            .filter_map(|f| match f {
+                import::Found::File(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        for note in upsync::describe_sets(&files) {
             out!("note: {note}");
         }
     }
-    reports
-        .iter()
-        .map(|r| r.exit_code)
-        .max()
-        .unwrap_or(exit::OK)
+    import::batch_exit_code(reports)
 }
 
 fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
@@ -498,7 +571,7 @@ fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
             r.refused.len()
         );
         for f in &r.refused {
-            eprintln!(
+            err!(
                 "courier: {}: record {}: {}; it was not stored",
                 f.file.display(),
                 f.record,
@@ -571,7 +644,7 @@ fn package_check(files: &[std::path::PathBuf], json: bool) -> u8 {
                     r.items.unwrap_or(0)
                 );
             } else {
-                eprintln!(
+                err!(
                     "courier: {}: test package refused: {}{}; fix the package and check it again",
                     r.file,
                     r.entry

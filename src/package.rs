@@ -80,8 +80,17 @@ fn check_with_limits<R: Read + Seek>(
     reader: R,
     limits: Limits,
 ) -> Result<PackageSummary, PackageProblem> {
-    let mut archive = ZipArchive::new(reader)
-        .map_err(|e| PackageProblem::archive(format!("not a readable zip archive ({e})")))?;
+    let unreadable = |e: zip::result::ZipError| {
+        PackageProblem::archive(format!("not a readable zip archive ({e})"))
+    };
+    let archive = ZipArchive::new(reader).map_err(unreadable)?;
+    // The zip crate keeps one entry per name (the last), so a second copy of a file would hide
+    // from the check below while a consumer that reads the first match gets the other one:
+    // the central directory is read here, entry by entry, to refuse any name seen twice.
+    let start = archive.central_directory_start();
+    let mut reader = archive.into_inner();
+    refuse_duplicate_names(&mut reader, start, limits.entries)?;
+    let mut archive = ZipArchive::new(reader).map_err(unreadable)?;
     let contents = survey(&mut archive, limits)?;
     read_everything(&mut archive, &contents, limits)?;
 
@@ -344,6 +353,48 @@ fn survey<R: Read + Seek>(
         }
     }
     Ok(Contents { files, folders })
+}
+
+/// Walk the central directory from `start` (its absolute offset) and refuse the package when
+/// two entries have the same name once normalised (`a/b`, `a//b`, `./a/b` and `a\b` are one
+/// file to an unpacker). Reads only the fixed 46-byte headers and the names.
+fn refuse_duplicate_names<R: Read + Seek>(
+    reader: &mut R,
+    start: u64,
+    max_entries: usize,
+) -> Result<(), PackageProblem> {
+    const SIGNATURE: u32 = 0x0201_4b50;
+    let broken =
+        |e: io::Error| PackageProblem::archive(format!("not a readable zip archive ({e})"));
+    reader.seek(io::SeekFrom::Start(start)).map_err(broken)?;
+    let mut seen = HashSet::new();
+    let mut header = [0u8; 46];
+    for _ in 0..=max_entries {
+        match reader.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(broken(e)),
+        }
+        if u32::from_le_bytes([header[0], header[1], header[2], header[3]]) != SIGNATURE {
+            break;
+        }
+        let field = |at: usize| u64::from(u16::from_le_bytes([header[at], header[at + 1]]));
+        let (name_len, extra_len, comment_len) = (field(28), field(30), field(32));
+        let mut name = vec![0u8; name_len as usize];
+        reader.read_exact(&mut name).map_err(broken)?;
+        reader
+            .seek(io::SeekFrom::Current((extra_len + comment_len) as i64))
+            .map_err(broken)?;
+        let written = String::from_utf8_lossy(&name).into_owned();
+        let normalised = normalise_entry_name(&written);
+        if !normalised.is_empty() && !seen.insert(normalised) {
+            return Err(PackageProblem::entry(
+                &written,
+                "appears more than once in the archive; a package may hold each file once",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuse names that could escape the folder a package is unpacked into.

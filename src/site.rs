@@ -179,15 +179,17 @@ impl Passphrase {
     /// From `--passphrase-file` when given, else `$COURIER_PASSPHRASE`.
     pub fn from_sources(file: Option<&Path>) -> Result<Self> {
         if let Some(f) = file {
-            let text = fs::read_to_string(f).at(f)?;
+            let text = fs::read_to_string(f).map_err(|e| Error::input(f, &e))?;
             let line = text.lines().next().unwrap_or("").to_string();
             return Ok(Passphrase(Some(line)));
         }
-        Ok(Passphrase(
-            std::env::var("COURIER_PASSPHRASE")
-                .ok()
-                .filter(|p| !p.is_empty()),
-        ))
+        match std::env::var("COURIER_PASSPHRASE") {
+            Ok(p) => Ok(Passphrase(Some(p).filter(|p| !p.is_empty()))),
+            Err(std::env::VarError::NotPresent) => Ok(Passphrase(None)),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::Usage {
+                what: "COURIER_PASSPHRASE is not valid UTF-8; use --passphrase-file FILE".into(),
+            }),
+        }
     }
 
     pub fn given(p: impl Into<String>) -> Self {
@@ -281,7 +283,8 @@ impl Site {
             }
             None => crypto::generate(&userid, pass)?,
         };
-        fs::create_dir_all(home.join("packages")).at(home)?;
+        private_dir(home)?;
+        private_dir(&home.join("packages"))?;
         write_atomic(&home.join(KEY_FILE), &crypto::armor_secret(&cert)?)?;
         let config = Config {
             format: 1,
@@ -294,6 +297,7 @@ impl Site {
         };
         // The store is created before the config: a site exists once its config does.
         drop(Store::open(&home.join(STORE_FILE))?);
+        private_file(&home.join(STORE_FILE))?;
         let json =
             serde_json::to_vec_pretty(&config).map_err(|e| Error::Internal(e.to_string()))?;
         write_atomic(&home.join(CONFIG_FILE), &json)?;
@@ -373,6 +377,32 @@ impl Site {
         }
     }
 
+    /// The first part of the home that other local users can read or enter (the home, the
+    /// store, the secret key, the config), with its mode: central's store holds personal data
+    /// and decrypted results. `None` when all is private (or on systems without modes).
+    pub fn exposed(&self) -> Option<(PathBuf, u32)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let parts = [
+                self.home.clone(),
+                self.store_path(),
+                self.home.join(KEY_FILE),
+                self.home.join(CONFIG_FILE),
+                self.packages_dir(),
+            ];
+            for p in parts {
+                if let Ok(m) = fs::metadata(&p) {
+                    let mode = m.permissions().mode() & 0o7777;
+                    if mode & 0o077 != 0 {
+                        return Some((p, mode));
+                    }
+                }
+            }
+        }
+        None
+    }
+
     pub fn store_path(&self) -> PathBuf {
         self.home.join(STORE_FILE)
     }
@@ -429,17 +459,84 @@ pub mod openpgp_cert {
 
 /// A temporary file (`.courier-*.part`) in the folder that will hold `path` (created if
 /// needed), to be renamed to `path` once complete: the rename is atomic on one filesystem.
+///
+/// The file is locked (advisory, `flock`) for as long as it is open, and stale parts left in
+/// the folder by a command that was killed (their lock died with the process) are removed
+/// first: a crash never leaves litter beyond the next command that writes there.
 pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).at(dir)?;
-    tempfile::Builder::new()
-        .prefix(".courier-")
-        .suffix(".part")
+    remove_stale_parts(dir)?;
+    let tmp = tempfile::Builder::new()
+        .prefix(PART_PREFIX)
+        .suffix(PART_SUFFIX)
         .tempfile_in(dir)
-        .at(dir)
+        .at(dir)?;
+    tmp.as_file().lock().at(tmp.path())?;
+    Ok(tmp)
+}
+
+const PART_PREFIX: &str = ".courier-";
+const PART_SUFFIX: &str = ".part";
+
+/// Remove the `.courier-*.part` files of `dir` that no running command holds, and return how
+/// many were removed. A part still being written is locked by its writer and kept.
+pub fn remove_stale_parts(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_part = name.starts_with(PART_PREFIX) && name.ends_with(PART_SUFFIX);
+        if !is_part || !entry.file_type().at(entry.path())?.is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            // Renamed or removed by its writer meanwhile.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        match file.try_lock() {
+            Ok(()) => match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            },
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+    }
+    Ok(removed)
+}
+
+/// Create `dir` (and missing parents) readable by its owner only; an existing folder is left
+/// as it is (`Site::exposed` reports it when others can read it).
+fn private_dir(dir: &Path) -> Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).at(dir)
+}
+
+/// Make a file of the home readable and writable by its owner only.
+fn private_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).at(path)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Write `bytes` to `path` through a temporary name in the same folder, flushed to disk
@@ -476,14 +573,24 @@ pub fn parse_size(s: &str) -> Result<u64> {
     })
 }
 
-/// Make a stored test package readable by the delivery engine (temporary files are 0600).
-pub fn make_readable(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o644)).at(path)?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_still_being_written_is_kept_and_a_stale_one_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = temp_beside(&dir.path().join("out.courier")).unwrap();
+        let stale = dir.path().join(".courier-dead01.part");
+        fs::write(&stale, b"left by a killed command").unwrap();
+        let other = dir.path().join("keep.part");
+        fs::write(&other, b"not ours").unwrap();
+        assert_eq!(remove_stale_parts(dir.path()).unwrap(), 1);
+        assert!(
+            live.path().exists(),
+            "a locked part is another command's work"
+        );
+        assert!(!stale.exists());
+        assert!(other.exists());
     }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
 }

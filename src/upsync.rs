@@ -240,7 +240,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             }
             Ok(())
         })?;
-        let size = w.size();
+        let size = w.size()?;
         if size > max {
             return Err(Error::Internal(format!(
                 "{} came out at {size} bytes, over the limit {max}; nothing was written",

@@ -38,7 +38,13 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
         next_seq: r.get(5)?,
         acked_seq: r.get(6)?,
         ack_upseq: r.get(7)?,
-        packages_held: serde_json::from_str(&held).unwrap_or_default(),
+        packages_held: serde_json::from_str(&held).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                8,
+                rusqlite::types::Type::Text,
+                format!("centre's packages held are not valid JSON ({e})").into(),
+            )
+        })?,
     })
 }
 

@@ -33,18 +33,37 @@ pub struct ScopeItem {
 const ENTITY_COLUMNS: &str = "id, type, checksum, properties, sealed, sealed_names, package";
 
 fn stored_entity(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntity> {
+    let id: String = r.get(0)?;
     let props: String = r.get(3)?;
     let names: Option<String> = r.get(5)?;
     Ok(StoredEntity {
-        id: r.get(0)?,
+        properties: json_column(&id, 3, "properties", &props)?,
+        sealed_names: match names {
+            Some(n) => json_column(&id, 5, "sealed_names", &n)?,
+            None => Default::default(),
+        },
+        id,
         kind: r.get(1)?,
         checksum: r.get(2)?,
-        properties: serde_json::from_str(&props).unwrap_or_default(),
         sealed: r.get(4)?,
-        sealed_names: names
-            .and_then(|n| serde_json::from_str(&n).ok())
-            .unwrap_or_default(),
         package: r.get(6)?,
+    })
+}
+
+/// A JSON column of an entity; one that does not parse is an error naming the entity, never
+/// an empty value (which would be sent on, or compared, as if the entity had no properties).
+fn json_column<T: serde::de::DeserializeOwned>(
+    id: &str,
+    index: usize,
+    column: &str,
+    text: &str,
+) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("entity {id}: stored {column} are not valid JSON ({e})").into(),
+        )
     })
 }
 

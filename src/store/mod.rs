@@ -132,10 +132,12 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
         // How long a second writer waits before "store busy" (COURIER_BUSY_TIMEOUT_MS).
-        let wait = std::env::var("COURIER_BUSY_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(10_000);
+        let wait = match std::env::var("COURIER_BUSY_TIMEOUT_MS") {
+            Err(_) => 10_000,
+            Ok(v) => v.trim().parse().map_err(|_| Error::Usage {
+                what: format!("COURIER_BUSY_TIMEOUT_MS={v:?} is not a number of milliseconds"),
+            })?,
+        };
         conn.busy_timeout(Duration::from_millis(wait))?;
         // A rollback journal, synced fully at commit: an import is one large transaction that
         // mostly appends, which a rollback journal writes once, where WAL writes it twice (log,
@@ -297,13 +299,26 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Take the next value of a counter kept in `meta` (starting at 1).
+    /// Take the next value of a counter kept in `meta` (starting at 1). A counter that is
+    /// present but unreadable is an error: restarting it at 1 would reuse sequence numbers.
     pub fn next_counter(&self, key: &str) -> Result<i64> {
-        let n = self
-            .meta_get(key)?
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
-            + 1;
+        let current =
+            match self.meta_get(key)? {
+                None => 0,
+                Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    Error::StoreDamaged {
+                        path: self.path.clone(),
+                        what: format!(
+                            "counter '{key}' holds {:?}, not a sequence number",
+                            v.chars().take(40).collect::<String>()
+                        ),
+                    }
+                })?,
+            };
+        let n = current.checked_add(1).ok_or_else(|| Error::StoreDamaged {
+            path: self.path.clone(),
+            what: format!("counter '{key}' is exhausted"),
+        })?;
         self.meta_set(key, &n.to_string())?;
         Ok(n)
     }
