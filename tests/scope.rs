@@ -594,3 +594,47 @@ fn a_waiting_log_batch_that_cannot_be_read_back_is_kept_aside_and_sent_again() {
         "0"
     );
 }
+
+/// A central store from before the scope rule learns, when it is migrated, the pairs its
+/// remembered scope lists sent: exactly those the export recorded.
+#[test]
+fn a_store_from_before_the_scope_rule_is_backfilled_from_the_scope_lists_it_remembers() {
+    let w = World::synced();
+    let pairs = || {
+        rows(
+            &w.central,
+            "SELECT org_id, delivery_id, test_taker FROM sent_pairs ORDER BY 1, 2, 3",
+        )
+    };
+    let recorded = pairs();
+    let eligible = |org: &str, d: &str, takers: &[&str]| -> Vec<Vec<String>> {
+        takers
+            .iter()
+            .map(|t| vec![org.to_string(), id(d), id(t)])
+            .collect()
+    };
+    let mut want = [
+        eligible("ORG-001", "del-basic", &["tt-001a", "tt-001b", "tt-shared"]),
+        eligible("ORG-001", "del-label", &["tt-001b", "tt-001c"]),
+        eligible("ORG-002", "del-label", &["tt-002b", "tt-002c"]),
+        eligible(
+            "ORG-002",
+            "del-sumscore",
+            &["tt-002a", "tt-002b", "tt-shared"],
+        ),
+    ]
+    .concat();
+    want.sort();
+    assert_eq!(recorded, want);
+
+    // Back to schema 1, as a store written by the previous courier.
+    let conn = rusqlite::Connection::open(w.central.join("store.sqlite")).unwrap();
+    conn.execute_batch(
+        "DROP TABLE sent_pairs; DROP TABLE quarantined_logs;
+         ALTER TABLE results DROP COLUMN finishtime; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    ok(courier(&w.central, &["center", "list"]));
+    assert_eq!(pairs(), recorded);
+}
