@@ -68,7 +68,7 @@ pub struct ResultAck {
     pub execution_id: String,
     pub revision: i64,
     pub content_sha256: String,
-    /// `stored`, `unchanged`, `replaced`, `stale` or `conflict`.
+    /// `stored`, `unchanged`, `replaced`, `stale`, `conflict` or `out_of_scope`.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -78,8 +78,10 @@ pub struct ResultAck {
 #[serde(deny_unknown_fields)]
 pub struct LogAck {
     pub batch_id: String,
-    /// `stored`, or `waiting` for its result.
+    /// `stored`, `waiting` for its result, or `kept_aside` (see reason).
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// What an export wrote (or that there was nothing to write).
@@ -278,6 +280,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         })
         .collect();
     tx.record_scope(org, seq, &items)?;
+    tx.record_sent_pairs(org, seq, &entities::eligible_pairs(&scope))?;
     tx.acks_carried_by(org, seq)?;
     tx.set_center_next_seq(org, seq + 1)?;
     tx.record_bundle("out", &written.header, &out.to_string_lossy())?;
@@ -328,6 +331,7 @@ fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
             acks.logs.push(LogAck {
                 batch_id: a.reference,
                 status: a.status,
+                reason: a.reason,
             });
         }
     }

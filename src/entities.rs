@@ -451,6 +451,31 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
     Ok(out)
 }
 
+/// The (delivery, test taker) pairs a scope makes eligible: each eligibility's delivery
+/// with each of its test takers, when the scope carries that delivery and that test taker.
+/// Central records them at export: a result is in a centre's scope only for such a pair.
+pub fn eligible_pairs(scope: &[ScopeEntry]) -> Vec<(&str, &str)> {
+    let of_type = |kind: &str| -> BTreeSet<&str> {
+        scope
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.id.as_str())
+            .collect()
+    };
+    let (deliveries, takers) = (of_type("delivery"), of_type("test-taker"));
+    let mut pairs = BTreeSet::new();
+    for e in scope.iter().filter(|e| e.kind == "eligibility") {
+        for d in values(&e.properties, ELIG_DELIVERY) {
+            for t in values(&e.properties, ELIG_TAKER) {
+                if deliveries.contains(d) && takers.contains(t) {
+                    pairs.insert((d, t));
+                }
+            }
+        }
+    }
+    pairs.into_iter().collect()
+}
+
 /// `list`: the entities a site holds, in the wire shape `load` reads.
 pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> {
     for t in types {

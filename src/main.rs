@@ -382,13 +382,17 @@ fn run(cli: Cli) -> Result<u8> {
             } else {
                 for r in rows {
                     out!(
-                        "{:<15} {:>8} B  rev {}  {}  {}  {}",
+                        "{:<15} {:>8} B  rev {}  {}  {}  {}{}",
                         r.sync_status,
                         r.size,
                         r.revision,
                         r.delivery_execution_id,
                         short_state(&r.state),
-                        r.test_taker
+                        r.test_taker,
+                        r.reason
+                            .as_deref()
+                            .map(|why| format!("  ({why})"))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -563,13 +567,37 @@ fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
     if json {
         print_json(r);
     } else {
-        out!(
+        let mut line = format!(
             "{what}s: {} added, {} replaced, {} unchanged, {} refused",
             r.added,
             r.replaced,
             r.unchanged,
             r.refused.len()
         );
+        if !r.stale.is_empty() || !r.conflicts.is_empty() {
+            line.push_str(&format!(
+                ", {} stale, {} conflict(s)",
+                r.stale.len(),
+                r.conflicts.len()
+            ));
+        }
+        out!("{line}");
+        for f in &r.stale {
+            out!(
+                "stale: {}: record {}: {}",
+                f.file.display(),
+                f.record,
+                f.reason
+            );
+        }
+        for f in &r.conflicts {
+            eprintln!(
+                "courier: conflict: {}: record {}: {}",
+                f.file.display(),
+                f.record,
+                f.reason
+            );
+        }
         for f in &r.refused {
             err!(
                 "courier: {}: record {}: {}; it was not stored",
@@ -579,7 +607,7 @@ fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
             );
         }
     }
-    if r.refused.is_empty() {
+    if r.refused.is_empty() && r.conflicts.is_empty() {
         exit::OK
     } else {
         exit::PARTIAL

@@ -25,6 +25,10 @@ pub mod status {
     pub const TO_BE_RESYNCED: &str = "to_be_resynced";
     /// Central kept it aside (same id, different content); the reason says why.
     pub const CONFLICT: &str = "conflict";
+    /// Central holds a copy of this execution finished later; this one was ignored.
+    pub const STALE: &str = "stale";
+    /// Central kept it aside: its delivery or test taker is not in this centre's scope.
+    pub const OUT_OF_SCOPE: &str = "out_of_scope";
 }
 
 /// A record that was not stored, and why.
@@ -42,6 +46,52 @@ pub struct AddReport {
     pub replaced: u64,
     pub unchanged: u64,
     pub refused: Vec<Refusal>,
+    /// Results older than the copy held (an earlier `finishtime`): ignored.
+    pub stale: Vec<Refusal>,
+    /// Results finished at the same time as the copy held but with other content: the
+    /// held copy is kept.
+    pub conflicts: Vec<Refusal>,
+}
+
+/// How a copy of an execution compares with the copy already held, by finish time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Finished later (or the held copy is unfinished, or its finish time unknown).
+    Newer,
+    /// Finished at the same instant.
+    Same,
+    /// Finished earlier, or unfinished while the held copy is finished.
+    Older,
+}
+
+/// Compare a copy's `finishtime` with the held copy's. `Err` when the copy's finishtime is
+/// present but not a TAO microtime. A held copy without a readable finish time (unfinished,
+/// or ingested before courier kept it) is replaced by any other content.
+pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<Freshness, String> {
+    let parse = |t: &str| {
+        crate::time::Microtime::parse(t).ok_or_else(|| {
+            format!(
+                "finishtime {:?} is not a TAO microtime (\"0.FRACTION SECONDS\")",
+                t.chars().take(60).collect::<String>()
+            )
+        })
+    };
+    let copy = match copy.filter(|t| !t.is_empty()) {
+        Some(t) => Some(parse(t)?),
+        None => None,
+    };
+    let Some(held) = held
+        .filter(|t| !t.is_empty())
+        .and_then(crate::time::Microtime::parse)
+    else {
+        return Ok(Freshness::Newer);
+    };
+    Ok(match copy {
+        None => Freshness::Older,
+        Some(c) if c > held => Freshness::Newer,
+        Some(c) if c == held => Freshness::Same,
+        Some(_) => Freshness::Older,
+    })
 }
 
 /// Central's certificate as pinned at a centre.
@@ -102,6 +152,18 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            let finishtime = v["details"]["finishtime"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(String::from);
+            if let Some(t) = &finishtime {
+                if crate::time::Microtime::parse(t).is_none() {
+                    return refuse(format!(
+                        "finishtime {:?} is not a TAO microtime (\"0.FRACTION SECONDS\")",
+                        t.chars().take(60).collect::<String>()
+                    ));
+                }
+            }
             if !tx.holds(&delivery, "delivery")? {
                 return refuse(format!("delivery {delivery} is not held by this centre"));
             }
@@ -111,6 +173,35 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             let plain = serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?;
             let sha = sha256_hex(&plain);
             let old = tx.result_version(&exec)?;
+            if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
+                // An older copy never replaces a newer one (issue 7).
+                let held = tx.result_finishtime(&exec)?;
+                let note = |what: &str| {
+                    Refusal {
+                    file: file.clone(),
+                    record: loc.to_string(),
+                    reason: format!(
+                        "{exec}: {what} (held copy finished {}, this one {}); the held copy is kept",
+                        describe_time(held.as_deref()),
+                        describe_time(finishtime.as_deref())
+                    ),
+                }
+                };
+                match freshness(held.as_deref(), finishtime.as_deref()) {
+                    Ok(Freshness::Newer) => {}
+                    Ok(Freshness::Same) => {
+                        report
+                            .conflicts
+                            .push(note("same finish time as the copy held, other content"));
+                        return Ok(());
+                    }
+                    Ok(Freshness::Older) => {
+                        report.stale.push(note("older than the copy held"));
+                        return Ok(());
+                    }
+                    Err(e) => return refuse(e),
+                }
+            }
             let (revision, sync) = match &old {
                 Some((_, s, _)) if *s == sha => {
                     report.unchanged += 1;
@@ -142,6 +233,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                     size: plain.len() as i64,
                     sync_status: sync.to_string(),
                     reason: None,
+                    finishtime,
                 },
                 &sealed,
             )?;
@@ -152,12 +244,21 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         action: "results-add",
         org_id: site.config.org_id.as_deref(),
         status: if report.refused.is_empty() { "success" } else { "partial" },
-        counts: json!({"added": report.added, "replaced": report.replaced, "unchanged": report.unchanged, "refused": report.refused.len()}),
+        counts: json!({"added": report.added, "replaced": report.replaced, "unchanged": report.unchanged,
+            "refused": report.refused.len(), "stale": report.stale.len(), "conflicts": report.conflicts.len()}),
         report: format!("{} file(s)", files.len()),
         ..Default::default()
     })?;
     tx.commit()?;
     Ok(report)
+}
+
+/// A finish time for a report: the microtime as written, or "unfinished/unknown".
+fn describe_time(t: Option<&str>) -> String {
+    match t {
+        Some(t) if !t.is_empty() => format!("{t:?}"),
+        _ => "at an unknown time".into(),
+    }
 }
 
 /// Centre: ingest delivery logs. Logs are sealed per (invocation, execution) batch.
@@ -280,13 +381,31 @@ pub fn apply_acks(site: &Site, tx: &Tx<'_>, acks: &Acks) -> Result<(u64, u64)> {
                 &a.execution_id,
                 a.reason.as_deref().unwrap_or("conflict at central"),
             )?,
+            "stale" => tx.mark_result_kept(
+                &a.execution_id,
+                status::STALE,
+                a.reason
+                    .as_deref()
+                    .unwrap_or("central holds a copy finished later"),
+            )?,
+            "out_of_scope" => tx.mark_result_kept(
+                &a.execution_id,
+                status::OUT_OF_SCOPE,
+                a.reason
+                    .as_deref()
+                    .unwrap_or("not in this centre's scope at central"),
+            )?,
             _ => continue,
         }
         n_results += 1;
     }
     let mut n_logs = 0;
-    for l in acks.logs.iter().filter(|l| l.status == "stored") {
-        n_logs += u64::from(tx.mark_log_batch_synchronized(&l.batch_id, delete)?);
+    for l in &acks.logs {
+        n_logs += u64::from(match l.status.as_str() {
+            "stored" => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
+            "kept_aside" => tx.mark_log_batch_kept_aside(&l.batch_id)?,
+            _ => false,
+        });
     }
     Ok((n_results, n_logs))
 }

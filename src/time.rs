@@ -29,6 +29,49 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// A TAO microtime, as PHP's `microtime()` writes it: the fraction of a second, a space, then
+/// Unix seconds (`"0.54321000 1764144192"`). Ordered by seconds, then fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Microtime {
+    secs: i64,
+    nanos: u32,
+}
+
+impl Microtime {
+    /// Parse `"0.FFFFFFFF SSSSSSSSSS"`; `None` when the text is not of that shape.
+    pub fn parse(text: &str) -> Option<Microtime> {
+        let mut parts = text.split(' ');
+        let (frac, secs) = (parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let digits = frac.strip_prefix("0.")?;
+        if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if secs.is_empty() || secs.len() > 18 || !secs.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let nanos = format!("{digits:0<9}").parse().ok()?;
+        Some(Microtime {
+            secs: secs.parse().ok()?,
+            nanos,
+        })
+    }
+}
+
+impl std::fmt::Display for Microtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let frac = format!("{:09}", self.nanos);
+        write!(
+            f,
+            "{} (+0.{})",
+            rfc3339(self.secs),
+            frac.trim_end_matches('0')
+        )
+    }
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -45,6 +88,27 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn microtimes_order_by_seconds_then_fraction() {
+        use super::Microtime;
+        let t = |s| Microtime::parse(s).expect(s);
+        assert!(t("0.54321000 1764144192") < t("0.11111100 1764151200"));
+        assert!(t("0.1 1764144192") < t("0.54321000 1764144192"));
+        assert_eq!(t("0.5 1764144192"), t("0.50000000 1764144192"));
+        for bad in [
+            "",
+            "1764144192",
+            "0.5",
+            "1.5 17",
+            "0.5 -1",
+            "0.5  17",
+            "0.x 17",
+            "0. 17",
+        ] {
+            assert_eq!(Microtime::parse(bad), None, "{bad:?}");
+        }
+    }
+
     #[test]
     fn formats_known_instants() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

@@ -514,6 +514,10 @@ impl Receiver<'_> {
 
     /// Record the answer owed to the centre about one log batch.
     fn ack_logs(&self, batch_id: &str, status: &str) -> Result<()> {
+        self.ack_logs_with(batch_id, status, None)
+    }
+
+    fn ack_logs_with(&self, batch_id: &str, status: &str, reason: Option<&str>) -> Result<()> {
         self.tx.owe_ack(
             self.org,
             &OwedAck {
@@ -522,13 +526,26 @@ impl Receiver<'_> {
                 revision: None,
                 content_sha256: None,
                 status: status.into(),
-                reason: None,
+                reason: reason.map(String::from),
             },
         )
     }
 
     /// Keep a result aside with its reason, and tell the centre.
     fn quarantine(&mut self, meta: &ResultMeta, reason: &str, content: &str) -> Result<()> {
+        self.quarantine_as(meta, "conflict", reason, content)
+    }
+
+    /// Keep a result aside, answering the centre with `status` (`conflict`, `out_of_scope`).
+    /// Log batches that waited for it are kept aside with it unless central holds the
+    /// execution (a first copy that was in scope).
+    fn quarantine_as(
+        &mut self,
+        meta: &ResultMeta,
+        status: &str,
+        reason: &str,
+        content: &str,
+    ) -> Result<()> {
         self.tx.quarantine(&Quarantined {
             org_id: self.org,
             execution_id: &meta.execution_id,
@@ -538,12 +555,79 @@ impl Receiver<'_> {
             bundle_id: self.bundle_id,
             content,
         })?;
-        self.ack_result(meta, "conflict", Some(reason))?;
-        self.tally.add("quarantined");
+        self.ack_result(meta, status, Some(reason))?;
+        self.tally.add(if status == "out_of_scope" {
+            "results out of scope"
+        } else {
+            "quarantined"
+        });
         self.tally
             .problems
             .push(format!("{}: {reason}", meta.execution_id));
+        let central_id = central_execution_id(self.org, &meta.execution_id);
+        if self.tx.central_result_version(&central_id)?.is_none() {
+            let why = format!("its result was kept aside: {reason}");
+            for (batch_id, logs) in self.tx.take_waiting_logs(self.org, &meta.execution_id)? {
+                let text = match logs {
+                    Ok(logs) => Value::from(logs).to_string(),
+                    Err((text, _)) => text,
+                };
+                self.keep_logs_aside(&batch_id, &meta.execution_id, &why, &text)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Keep a log batch aside with its reason, and tell the centre (which stops sending it).
+    fn keep_logs_aside(
+        &mut self,
+        batch_id: &str,
+        execution_id: &str,
+        reason: &str,
+        content: &str,
+    ) -> Result<()> {
+        self.tx.quarantine_logs(
+            self.org,
+            batch_id,
+            execution_id,
+            reason,
+            Some(self.bundle_id),
+            content,
+        )?;
+        self.ack_logs_with(batch_id, "kept_aside", Some(reason))?;
+        self.tally.add("log batches kept aside");
+        self.tally
+            .problems
+            .push(format!("log batch {batch_id}: {reason}"));
+        Ok(())
+    }
+
+    /// Whether a result belongs to the sender's scope: central sent this centre, in some
+    /// data bundle, an eligibility naming the result's delivery with its test taker, together
+    /// with that delivery and that test taker. `Some(reason)` when it does not.
+    fn check_scope(&self, meta: &ResultMeta, v: &Value) -> Result<Option<String>> {
+        let delivery = v["deliveryId"].as_str().unwrap_or_default();
+        let taker = v["details"]["test-taker"].as_str().unwrap_or_default();
+        if meta.delivery_id != delivery || meta.test_taker != taker {
+            return Ok(Some(
+                "out of scope: its metadata names another delivery or test taker than its content"
+                    .into(),
+            ));
+        }
+        if self.tx.pair_sent(self.org, delivery, taker)? {
+            return Ok(None);
+        }
+        Ok(Some(if self.tx.delivery_sent(self.org, delivery)? {
+            format!(
+                "out of scope: test taker {taker} was never sent to centre {} as eligible for delivery {delivery}",
+                self.org
+            )
+        } else {
+            format!(
+                "out of scope: delivery {delivery} was never sent to centre {}",
+                self.org
+            )
+        }))
     }
 
     /// One sealed result: decrypt, check, store under central's id (or keep aside).
@@ -567,21 +651,39 @@ impl Receiver<'_> {
         if v["deliveryExecutionId"].as_str() != Some(meta.execution_id.as_str()) {
             return self.quarantine(&meta, "execution id differs from its metadata", &text());
         }
+        let finishtime = v["details"]["finishtime"]
+            .as_str()
+            .filter(|t| !t.is_empty());
+        if finishtime.is_some_and(|t| crate::time::Microtime::parse(t).is_none()) {
+            return self.quarantine(&meta, "finishtime is not a TAO microtime", &text());
+        }
+        if let Some(reason) = self.check_scope(&meta, &v)? {
+            return self.quarantine_as(&meta, "out_of_scope", &reason, &text());
+        }
         let central_id = central_execution_id(self.org, &meta.execution_id);
-        let status = match self.tx.central_result_version(&central_id)? {
-            None => "stored",
-            Some((rev, sha)) if sha == meta.content_sha256 && rev == meta.revision => "unchanged",
-            Some((rev, _)) if meta.revision < rev => {
+        let held = self.tx.central_result_held(&central_id)?;
+        let status = match judge_copy(held.as_ref(), &meta, finishtime) {
+            Verdict::Store => "stored",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Replace => "replaced",
+            Verdict::Stale(reason) => {
+                // An older copy arriving late (or from a second machine): the newer one
+                // stands. The centre hears of it unless an answer about a newer copy is owed.
                 self.tally.add("stale");
-                return Ok(()); // an older copy arriving late; the newer one stands
+                self.tx.owe_ack_unless_owed(
+                    self.org,
+                    &OwedAck {
+                        item: "result".into(),
+                        reference: meta.execution_id.clone(),
+                        revision: Some(meta.revision),
+                        content_sha256: Some(meta.content_sha256.clone()),
+                        status: "stale".into(),
+                        reason: Some(reason),
+                    },
+                )?;
+                return Ok(());
             }
-            Some((rev, _)) if meta.revision > rev && meta.resync => "replaced",
-            Some((rev, _)) => {
-                let reason = format!(
-                    "already stored with other content (revision {rev}) and this copy is not marked as a re-sync"
-                );
-                return self.quarantine(&meta, &reason, &text());
-            }
+            Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != "unchanged" {
             let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -631,12 +733,35 @@ impl Receiver<'_> {
             _ => "results unchanged",
         });
         self.ack_result(&meta, status, None)?;
-        // Logs that arrived before their result are applied now.
+        // Logs that arrived before their result are applied now. One whose waiting copy
+        // cannot be read back is kept aside and not acknowledged: the centre, which still
+        // holds it as sent, sends it again.
         for (batch_id, logs) in self.tx.take_waiting_logs(self.org, &meta.execution_id)? {
-            self.tx
-                .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
-            self.ack_logs(&batch_id, "stored")?;
-            self.tally.add("waiting log batches applied");
+            match logs {
+                Ok(logs) => {
+                    self.tx
+                        .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
+                    self.ack_logs(&batch_id, "stored")?;
+                    self.tally.add("waiting log batches applied");
+                }
+                Err((text, e)) => {
+                    let reason = format!(
+                        "its waiting copy could not be read back ({e}); not acknowledged, the centre sends it again"
+                    );
+                    self.tx.quarantine_logs(
+                        self.org,
+                        &batch_id,
+                        &meta.execution_id,
+                        &reason,
+                        None,
+                        &text,
+                    )?;
+                    self.tally.add("log batches unreadable");
+                    self.tally
+                        .problems
+                        .push(format!("log batch {batch_id}: {reason}"));
+                }
+            }
         }
         Ok(())
     }
@@ -659,6 +784,11 @@ impl Receiver<'_> {
                 .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
             self.ack_logs(&meta.batch_id, "stored")?;
             *self.tally.counts.entry("logs stored").or_default() += logs.len() as u64;
+        } else if let Some(why) = self.tx.quarantine_reason(self.org, &meta.execution_id)? {
+            // Its result was kept aside (out of scope, or unreadable): so are its logs.
+            let reason = format!("its result was kept aside: {why}");
+            let text = Value::from(logs).to_string();
+            self.keep_logs_aside(&meta.batch_id, &meta.execution_id, &reason, &text)?;
         } else {
             self.tx
                 .add_waiting_logs(self.org, &meta.batch_id, &meta.execution_id, &logs)?;
@@ -679,6 +809,67 @@ impl Receiver<'_> {
             }
         }
         Ok(logs)
+    }
+}
+
+/// What central does with a copy of a result, given the copy it holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Store,
+    Unchanged,
+    Replace,
+    Stale(String),
+    Conflict(String),
+}
+
+/// The rule for two copies of one execution (issue 7): same content is unchanged; otherwise
+/// the later `finishtime` wins, whatever the revisions say. A copy finished earlier (or
+/// unfinished while the held copy is finished) is stale; one finished at the same instant
+/// with other content is a conflict. A later copy replaces the held one only as a re-sync
+/// with a higher revision (else it is a conflict: two machines claiming one execution).
+/// When neither copy has a finish time, revisions decide as before.
+fn judge_copy(
+    held: Option<&(i64, String, Option<String>)>,
+    meta: &ResultMeta,
+    finishtime: Option<&str>,
+) -> Verdict {
+    use crate::results::{freshness, Freshness};
+    let Some((rev, sha, held_ft)) = held else {
+        return Verdict::Store;
+    };
+    if *sha == meta.content_sha256 {
+        return Verdict::Unchanged;
+    }
+    let when = |t: Option<&str>| t.map_or("unfinished".to_string(), |t| format!("{t:?}"));
+    let stale = || {
+        Verdict::Stale(format!(
+            "central holds revision {rev}, finished {}; this copy (revision {}, finished {}) is older and was ignored",
+            when(held_ft.as_deref()),
+            meta.revision,
+            when(finishtime)
+        ))
+    };
+    let held_known = held_ft
+        .as_deref()
+        .and_then(crate::time::Microtime::parse)
+        .is_some();
+    match freshness(held_ft.as_deref(), finishtime) {
+        Ok(Freshness::Older) => stale(),
+        Ok(Freshness::Same) => Verdict::Conflict(format!(
+            "central holds revision {rev} finished at the same time ({}) with other content",
+            when(finishtime)
+        )),
+        Ok(Freshness::Newer) | Err(_) => {
+            if meta.revision > *rev && meta.resync {
+                Verdict::Replace
+            } else if meta.revision < *rev && !held_known {
+                stale()
+            } else {
+                Verdict::Conflict(format!(
+                    "already stored with other content (revision {rev}) and this copy is not a later re-sync"
+                ))
+            }
+        }
     }
 }
 

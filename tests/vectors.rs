@@ -110,6 +110,18 @@ fn ok_vectors_apply() {
         "ok_ vectors missing: run the regenerate test"
     );
     let h = homes();
+    // The results vector speaks for ORG-001's deliveries and test takers: central accepts
+    // them only once it has sent them to ORG-001 (issue 7, scope of results).
+    let fixture_data = crate::common::fixtures().join("data/central.jsonl");
+    ok(courier(
+        &h.central,
+        &["load", fixture_data.to_str().unwrap()],
+    ));
+    let down = h._dir.path().join("down-ORG-001");
+    ok(courier(
+        &h.central,
+        &["export", "--to", "ORG-001", "--out", down.to_str().unwrap()],
+    ));
     for f in &files {
         let home = recipient_home(&h, f);
         let out = ok(courier(home, &["import", f.to_str().unwrap()]));

@@ -254,6 +254,45 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Remember, durably, the (delivery, test taker) pairs data bundle `seq` sent to a
+    /// centre as eligible; a pair sent before keeps its first sequence.
+    pub fn record_sent_pairs(&self, org: &str, seq: i64, pairs: &[(&str, &str)]) -> Result<()> {
+        let mut ins = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO sent_pairs (org_id, delivery_id, test_taker, first_seq) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (delivery, taker) in pairs {
+            ins.execute(params![org, delivery, taker, seq])?;
+        }
+        Ok(())
+    }
+
+    /// Whether any data bundle sent to a centre named this delivery with this test taker
+    /// eligible for it.
+    pub fn pair_sent(&self, org: &str, delivery: &str, taker: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM sent_pairs WHERE org_id = ?1 AND delivery_id = ?2 AND test_taker = ?3",
+                params![org, delivery, taker],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Whether any data bundle sent to a centre named this delivery (with some test taker).
+    pub fn delivery_sent(&self, org: &str, delivery: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM sent_pairs WHERE org_id = ?1 AND delivery_id = ?2 LIMIT 1",
+                params![org, delivery],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Forget scope lists older than `seq` (the centre confirmed `seq`).
     pub fn forget_scopes_before(&self, org: &str, seq: i64) -> Result<()> {
         self.tx.execute(

@@ -116,6 +116,42 @@ const MIGRATIONS: &[&str] = &[
         content_sha256 TEXT, status TEXT NOT NULL, reason TEXT, first_seq INTEGER,
         PRIMARY KEY (org_id, item, ref));
     "#,
+    // 2: the scope of results (issue 7). Central remembers every (delivery, test taker) pair it
+    // ever sent to a centre as eligible, durably (export_scope rows are forgotten once the
+    // centre acknowledges); log batches kept aside; the finish time of a centre's result.
+    r#"
+    -- Central: (org, delivery, test taker) pairs ever sent to a centre in a data bundle: an
+    -- eligibility naming the delivery and the test taker, sent with both. A result is in
+    -- the sender's scope only when its pair is here. `first_seq` is the first bundle that sent it.
+    CREATE TABLE sent_pairs (
+        org_id TEXT NOT NULL, delivery_id TEXT NOT NULL, test_taker TEXT NOT NULL,
+        first_seq INTEGER NOT NULL, PRIMARY KEY (org_id, delivery_id, test_taker)) WITHOUT ROWID;
+    -- Backfill from the scope lists still remembered (at least the one the centre confirmed
+    -- last, and any sent after it), with the eligibility as central holds it, when central
+    -- still holds it at the checksum that was sent. Pairs of bundles whose scope list was
+    -- already forgotten cannot be recovered.
+    INSERT OR IGNORE INTO sent_pairs (org_id, delivery_id, test_taker, first_seq)
+    SELECT s.org_id, d.value, t.value, MIN(s.seq)
+    FROM export_scope s
+    JOIN entities e ON e.id = s.id AND e.type = 'eligibility' AND e.checksum = s.checksum,
+         json_each(e.properties, '$."http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileDelivery"') d,
+         json_each(e.properties, '$."http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileTestTaker"') t
+    WHERE s.type = 'eligibility'
+      AND EXISTS (SELECT 1 FROM export_scope x WHERE x.org_id = s.org_id AND x.seq = s.seq
+                  AND x.id = d.value AND x.type = 'delivery')
+      AND EXISTS (SELECT 1 FROM export_scope x WHERE x.org_id = s.org_id AND x.seq = s.seq
+                  AND x.id = t.value AND x.type = 'test-taker')
+    GROUP BY s.org_id, d.value, t.value;
+    -- Central: log batches kept aside (their result is out of the sender's scope or was
+    -- kept aside, or their waiting content could not be read back), with why.
+    CREATE TABLE quarantined_logs (
+        org_id TEXT NOT NULL, batch_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+        reason TEXT NOT NULL, bundle_id TEXT, content TEXT NOT NULL, at TEXT NOT NULL,
+        PRIMARY KEY (org_id, batch_id));
+    -- Centre: the result's finishtime (TAO microtime) as ingested; NULL when unfinished or
+    -- ingested before this column existed. An older copy never replaces a newer one.
+    ALTER TABLE results ADD COLUMN finishtime TEXT;
+    "#,
 ];
 
 /// The newest schema version this program knows.

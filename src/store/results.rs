@@ -20,6 +20,9 @@ pub struct HeldResult {
     pub size: i64,
     pub sync_status: String,
     pub reason: Option<String>,
+    /// `details.finishtime` as ingested (TAO microtime); `None` while unfinished, or for a
+    /// result ingested before courier kept it.
+    pub finishtime: Option<String>,
 }
 
 /// A log batch as the centre holds it.
@@ -97,20 +100,34 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// The finish time (TAO microtime) of a held result, when known.
+    pub fn result_finishtime(&self, execution_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT finishtime FROM results WHERE execution_id = ?1",
+                [execution_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
     /// Store (or replace) a result with its sealed content.
     pub fn put_result(&self, r: &HeldResult, sealed: &[u8]) -> Result<()> {
         let now = crate::time::now_rfc3339();
         self.tx.execute(
             "INSERT INTO results (execution_id, delivery_id, test_taker, state, revision, content_sha256, size,
-                sealed, sync_status, reason, added_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                sealed, sync_status, reason, added_at, updated_at, finishtime)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
              ON CONFLICT (execution_id) DO UPDATE SET delivery_id = excluded.delivery_id,
                 test_taker = excluded.test_taker, state = excluded.state, revision = excluded.revision,
                 content_sha256 = excluded.content_sha256, size = excluded.size, sealed = excluded.sealed,
-                sync_status = excluded.sync_status, reason = excluded.reason, updated_at = excluded.updated_at",
+                sync_status = excluded.sync_status, reason = excluded.reason, updated_at = excluded.updated_at,
+                finishtime = excluded.finishtime",
             params![
                 r.execution_id, r.delivery_id, r.test_taker, r.state, r.revision, r.content_sha256, r.size,
-                sealed, r.sync_status, r.reason, now
+                sealed, r.sync_status, r.reason, now, r.finishtime
             ],
         )?;
         Ok(())
@@ -119,7 +136,8 @@ impl Tx<'_> {
     /// Every held result, oldest first.
     pub fn held_results(&self) -> Result<Vec<HeldResult>> {
         let mut stmt = self.tx.prepare(
-            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason
+            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason,
+                finishtime
              FROM results ORDER BY added_at, execution_id",
         )?;
         let rows = stmt.query_map([], held_result)?;
@@ -150,10 +168,11 @@ impl Tx<'_> {
     /// One held result with its sealed content.
     pub fn sealed_result(&self, execution_id: &str) -> Result<(HeldResult, Vec<u8>)> {
         Ok(self.tx.query_row(
-            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason, sealed
+            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason,
+                finishtime, sealed
              FROM results WHERE execution_id = ?1",
             [execution_id],
-            |r| Ok((held_result(r)?, r.get(9)?)),
+            |r| Ok((held_result(r)?, r.get(10)?)),
         )?)
     }
 
@@ -183,6 +202,16 @@ impl Tx<'_> {
         self.tx.execute(
             "UPDATE results SET sync_status = 'conflict', reason = ?1 WHERE execution_id = ?2",
             params![reason, execution_id],
+        )?;
+        Ok(())
+    }
+
+    /// Central answered about a result without storing it (`stale`, `out_of_scope`): the
+    /// status and its reason are shown in `results list`, and it is not sent again.
+    pub fn mark_result_kept(&self, execution_id: &str, status: &str, reason: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE results SET sync_status = ?1, reason = ?2 WHERE execution_id = ?3",
+            params![status, reason, execution_id],
         )?;
         Ok(())
     }
@@ -265,6 +294,14 @@ impl Tx<'_> {
         Ok(self.tx.execute(sql, [batch_id])? > 0)
     }
 
+    /// Central kept a log batch aside: it is not sent again.
+    pub fn mark_log_batch_kept_aside(&self, batch_id: &str) -> Result<bool> {
+        Ok(self.tx.execute(
+            "UPDATE log_batches SET sync_status = 'kept_aside' WHERE batch_id = ?1",
+            [batch_id],
+        )? > 0)
+    }
+
     // ---- central: results -------------------------------------------------------------
 
     /// Revision and content hash of a result stored at central.
@@ -277,6 +314,57 @@ impl Tx<'_> {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?)
+    }
+
+    /// Revision, content hash and `details.finishtime` (when a string) of a result stored
+    /// at central.
+    pub fn central_result_held(
+        &self,
+        central_id: &str,
+    ) -> Result<Option<(i64, String, Option<String>)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT revision, content_sha256,
+                    CASE json_type(details, '$.finishtime') WHEN 'text' THEN json_extract(details, '$.finishtime') END
+                 FROM central_results WHERE central_id = ?1",
+                [central_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// Why a centre's execution was kept aside at central, the latest reason first met, if
+    /// it was.
+    pub fn quarantine_reason(&self, org: &str, execution_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT reason FROM quarantine WHERE org_id = ?1 AND execution_id = ?2 ORDER BY n DESC LIMIT 1",
+                params![org, execution_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Keep a log batch aside with its reason (its content as received, or as it was found).
+    pub fn quarantine_logs(
+        &self,
+        org: &str,
+        batch_id: &str,
+        execution_id: &str,
+        reason: &str,
+        bundle_id: Option<&str>,
+        content: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO quarantined_logs (org_id, batch_id, execution_id, reason, bundle_id, content, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (org_id, batch_id) DO UPDATE SET execution_id = excluded.execution_id,
+               reason = excluded.reason, bundle_id = excluded.bundle_id, content = excluded.content, at = excluded.at",
+            params![org, batch_id, execution_id, reason, bundle_id, content, crate::time::now_rfc3339()],
+        )?;
+        Ok(())
     }
 
     /// Store a result and its variables (replacing an earlier copy), in this transaction:
@@ -417,12 +505,15 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Take the log batches that waited for an execution's result: (batch id, logs).
+    /// Take the log batches that waited for an execution's result: (batch id, logs, or the
+    /// text found and why it cannot be read back). Nothing is dropped here: a batch that
+    /// cannot be read is the caller's to keep aside.
+    #[allow(clippy::type_complexity)]
     pub fn take_waiting_logs(
         &self,
         org: &str,
         execution_id: &str,
-    ) -> Result<Vec<(String, Vec<Value>)>> {
+    ) -> Result<Vec<(String, std::result::Result<Vec<Value>, (String, String)>)>> {
         let mut stmt = self.tx.prepare(
             "SELECT batch_id, content FROM waiting_logs WHERE org_id = ?1 AND execution_id = ?2",
         )?;
@@ -435,7 +526,10 @@ impl Tx<'_> {
         )?;
         Ok(rows
             .into_iter()
-            .map(|(id, c)| (id, serde_json::from_str(&c).unwrap_or_default()))
+            .map(|(id, c)| match serde_json::from_str::<Vec<Value>>(&c) {
+                Ok(logs) => (id, Ok(logs)),
+                Err(e) => (id, Err((c, e.to_string()))),
+            })
             .collect())
     }
 
@@ -473,6 +567,18 @@ impl Tx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
              ON CONFLICT (org_id, item, ref) DO UPDATE SET revision = excluded.revision,
                content_sha256 = excluded.content_sha256, status = excluded.status, reason = excluded.reason, first_seq = NULL",
+            params![org, ack.item, ack.reference, ack.revision, ack.content_sha256, ack.status, ack.reason],
+        )?;
+        Ok(())
+    }
+
+    /// Record an acknowledgement owed to a centre unless one about the same item is already
+    /// owed (a stale copy's answer never hides the answer about the newer one).
+    pub fn owe_ack_unless_owed(&self, org: &str, ack: &OwedAck) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+             ON CONFLICT (org_id, item, ref) DO NOTHING",
             params![org, ack.item, ack.reference, ack.revision, ack.content_sha256, ack.status, ack.reason],
         )?;
         Ok(())
@@ -526,6 +632,7 @@ fn held_result(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldResult> {
         size: r.get(6)?,
         sync_status: r.get(7)?,
         reason: r.get(8)?,
+        finishtime: r.get(9)?,
     })
 }
 
