@@ -932,3 +932,75 @@ pub fn describe_sets(paths: &[PathBuf]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{judge_copy, ResultMeta, Verdict};
+
+    fn meta(revision: i64, sha: &str, resync: bool) -> ResultMeta {
+        ResultMeta {
+            execution_id: "e".into(),
+            delivery_id: "d".into(),
+            test_taker: "t".into(),
+            state: "s".into(),
+            revision,
+            content_sha256: sha.into(),
+            size: 1,
+            resync,
+        }
+    }
+
+    fn held(rev: i64, sha: &str, ft: Option<&str>) -> (i64, String, Option<String>) {
+        (rev, sha.into(), ft.map(String::from))
+    }
+
+    const EARLY: &str = "0.54321000 1764144229";
+    const LATE: &str = "0.11111100 1764151200";
+
+    #[test]
+    fn the_later_finish_time_wins_whatever_the_revisions_say() {
+        let h = held(2, "b", Some(LATE));
+        assert_eq!(
+            judge_copy(None, &meta(1, "a", false), Some(EARLY)),
+            Verdict::Store
+        );
+        assert_eq!(
+            judge_copy(Some(&h), &meta(1, "b", false), Some(LATE)),
+            Verdict::Unchanged
+        );
+        // A higher revision finished earlier is stale, as is an unfinished copy.
+        assert!(matches!(
+            judge_copy(Some(&h), &meta(3, "a", true), Some(EARLY)),
+            Verdict::Stale(_)
+        ));
+        assert!(matches!(
+            judge_copy(Some(&h), &meta(3, "a", true), None),
+            Verdict::Stale(_)
+        ));
+        // Same instant, other content: a conflict.
+        assert!(matches!(
+            judge_copy(Some(&h), &meta(3, "a", true), Some(LATE)),
+            Verdict::Conflict(_)
+        ));
+        // Later: replaced only as a re-sync with a higher revision.
+        let h = held(1, "b", Some(EARLY));
+        assert_eq!(
+            judge_copy(Some(&h), &meta(2, "a", true), Some(LATE)),
+            Verdict::Replace
+        );
+        assert!(matches!(
+            judge_copy(Some(&h), &meta(1, "a", false), Some(LATE)),
+            Verdict::Conflict(_)
+        ));
+        // Neither finished: revisions decide.
+        let h = held(2, "b", None);
+        assert!(matches!(
+            judge_copy(Some(&h), &meta(1, "a", false), None),
+            Verdict::Stale(_)
+        ));
+        assert_eq!(
+            judge_copy(Some(&h), &meta(3, "a", true), None),
+            Verdict::Replace
+        );
+    }
+}
