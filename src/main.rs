@@ -490,7 +490,7 @@ fn run(cli: Cli) -> Result<u8> {
 fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
     p.key
         .as_ref()
-        .map(|f| std::fs::read(f).map_err(|e| Error::io(f, e)))
+        .map(|f| std::fs::read(f).map_err(|e| Error::input(f, &e)))
         .transpose()
 }
 

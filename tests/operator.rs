@@ -497,3 +497,36 @@ fn a_missing_entity_file_is_refused_naming_it() {
     let err = refused(courier(&w.central, &["load", p(&missing)]), 1, p(&missing));
     assert!(err.contains("no such file or folder"), "{err}");
 }
+
+#[test]
+fn a_missing_results_file_or_enrollment_file_is_refused_naming_it() {
+    let w = World::enrolled();
+    let missing = w.path("results-day2.jsonl");
+    let before = snapshot(&w.a, true);
+    let err = refused(
+        courier(&w.a, &["results", "add", p(&missing)]),
+        1,
+        p(&missing),
+    );
+    assert!(err.contains("no such file or folder"), "{err}");
+    assert_eq!(snapshot(&w.a, true), before);
+
+    let fresh = w.path("center-c");
+    ok(courier(&fresh, &["init", "center", "--org", "ORG-003"]));
+    let gone = w.path("enroll-ORG-003.json");
+    refused(
+        courier(
+            &fresh,
+            &[
+                "enroll",
+                p(&gone),
+                "--expect-fingerprint",
+                "00",
+                "--out",
+                p(&w.path("r")),
+            ],
+        ),
+        1,
+        p(&gone),
+    );
+}
