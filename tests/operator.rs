@@ -217,6 +217,12 @@ fn stale_part_files_left_by_a_killed_command_are_removed_by_the_next_writer() {
         .filter(|f| f.to_string_lossy().ends_with(".part"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+
+    // At the centre, a kill while the data bundle's packages were spooled.
+    let at_centre = w.a.join("packages/.courier-Qq77Rr.part");
+    std::fs::write(&at_centre, vec![1u8; 4096]).unwrap();
+    ok(courier(&w.a, &["import", p(&files[0])]));
+    assert!(!at_centre.exists());
 }
 
 // ---- 5. Nothing lost in silence --------------------------------------------------------
@@ -383,6 +389,20 @@ fn a_stick_written_by_a_mac_imports_with_its_appledouble_files_skipped() {
         junk(f.parent().unwrap(), &format!("._{name}"));
     }
     let stick = w.path("stick");
+    let checked: serde_json::Value =
+        serde_json::from_str(&ok(courier(&w.central, &["verify", p(&stick), "--json"]))).unwrap();
+    courier::schema::check("file-reports", &checked).expect("file-reports schema");
+    let statuses: Vec<&str> = checked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "skipped").count(),
+        files.len()
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == "ok").count(), files.len());
     let out = ok(courier(&w.central, &["import", p(&stick)]));
     assert_eq!(
         out.lines().filter(|l| l.contains(": skipped: ")).count(),
