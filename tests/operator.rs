@@ -466,7 +466,7 @@ fn a_missing_bundle_file_is_refused_naming_it() {
     let err = refused(
         courier(&w.central, &["import", p(&missing)]),
         1,
-        "no such file or folder",
+        "No such file",
     );
     assert!(err.contains(p(&missing)), "{err}");
     refused(
@@ -505,7 +505,7 @@ fn a_missing_passphrase_file_is_refused_naming_it() {
             &["--passphrase-file", p(&missing), "keys", "show"],
         ),
         1,
-        "no such file or folder",
+        "No such file",
     );
     assert!(err.contains(p(&missing)), "{err}");
 }
@@ -515,7 +515,7 @@ fn a_missing_entity_file_is_refused_naming_it() {
     let w = World::enrolled();
     let missing = w.path("entities.jsonl");
     let err = refused(courier(&w.central, &["load", p(&missing)]), 1, p(&missing));
-    assert!(err.contains("no such file or folder"), "{err}");
+    assert!(err.contains("No such file"), "{err}");
 }
 
 #[test]
@@ -528,7 +528,7 @@ fn a_missing_results_file_or_enrollment_file_is_refused_naming_it() {
         1,
         p(&missing),
     );
-    assert!(err.contains("no such file or folder"), "{err}");
+    assert!(err.contains("No such file"), "{err}");
     assert_eq!(snapshot(&w.a, true), before);
 
     let fresh = w.path("center-c");
