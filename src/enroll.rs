@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec};
 use crate::crypto;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::site::{write_atomic, Role, Site};
 use crate::store::NewHistory;
 
@@ -137,7 +137,7 @@ pub fn read_enrollment(path: &Path) -> Result<EnrollmentBody> {
         path: path.to_path_buf(),
         what,
     };
-    let bytes = std::fs::read(path).at(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::input(path, &e))?;
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| refuse(format!("not an enrollment file ({e})")))?;
     crate::schema::check("enrollment", &value).map_err(refuse)?;

@@ -68,7 +68,7 @@ pub fn for_each_record(
     path: &Path,
     mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
-    let file = File::open(path).at(path)?;
+    let file = File::open(path).map_err(|e| Error::input(path, &e))?;
     let mut reader = BufReader::new(file);
     let first = loop {
         let buf = reader.fill_buf().at(path)?;
@@ -266,7 +266,7 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
 
 /// Check a package file and return its SHA-256.
 pub fn check_package_file(path: &Path) -> Result<String> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = File::open(path).map_err(|e| Error::input(path, &e))?;
     crate::package::check_package(BufReader::new(file)).map_err(|problem| Error::BadPackage {
         path: path.to_path_buf(),
         problem,

@@ -160,8 +160,6 @@ impl Error {
     /// where a file is expected, no permission): refused input, not an internal failure.
     pub fn input(path: impl Into<PathBuf>, source: &std::io::Error) -> Self {
         let what = match source.kind() {
-            std::io::ErrorKind::NotFound => "no such file or folder".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
             std::io::ErrorKind::IsADirectory => "it is a folder, not a file".to_string(),
             _ => source.to_string(),
         };

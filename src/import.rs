@@ -336,6 +336,15 @@ pub fn import_all(
     opts: &ImportOptions,
     mut progress: impl FnMut(usize, usize, &FileReport),
 ) -> Vec<FileReport> {
+    // Package spooling writes into packages/: parts a killed import left there go first.
+    let packages = site.packages_dir();
+    if packages.is_dir() && !opts.dry_run {
+        if let Err(e) = crate::site::remove_stale_parts(&packages) {
+            let report = FileReport::refused(&packages, &e);
+            progress(1, 1, &report);
+            return vec![report];
+        }
+    }
     let found = find_paths(paths, &["courier"]);
     let total = found.len();
     let mut reports = Vec::with_capacity(total);

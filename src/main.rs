@@ -240,7 +240,8 @@ fn run(cli: Cli) -> Result<u8> {
                     print_report(r, (n > 1).then_some((i, n)));
                 }
             });
-            return Ok(finish_reports(&reports, json, &a.paths));
+            return Ok(finish_reports(&reports, json, &a.paths)
+                .unwrap_or_else(|| import::batch_exit_code(&reports)));
         }
         Command::Verify(a) => {
             let site = open()?;
@@ -248,7 +249,16 @@ fn run(cli: Cli) -> Result<u8> {
             if !a.json {
                 reports.iter().for_each(|r| print_report(r, None));
             }
-            return Ok(finish_reports(&reports, a.json, &a.paths));
+            // Nothing is applied by verify: any file refused makes it fail.
+            return Ok(
+                finish_reports(&reports, a.json, &a.paths).unwrap_or_else(|| {
+                    reports
+                        .iter()
+                        .map(|r| r.exit_code)
+                        .max()
+                        .unwrap_or(exit::OK)
+                }),
+            );
         }
         Command::Inspect(a) => {
             let mut all = Vec::new();
@@ -484,7 +494,7 @@ fn run(cli: Cli) -> Result<u8> {
 fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
     p.key
         .as_ref()
-        .map(|f| std::fs::read(f).map_err(|e| Error::io(f, e)))
+        .map(|f| std::fs::read(f).map_err(|e| Error::input(f, &e)))
         .transpose()
 }
 
@@ -537,14 +547,19 @@ fn print_report(r: &import::FileReport, progress: Option<(usize, usize)>) {
     }
 }
 
-/// After per-file lines: JSON, notes about incomplete sets; the exit code is the worst one.
-fn finish_reports(reports: &[import::FileReport], json: bool, paths: &[std::path::PathBuf]) -> u8 {
+/// After per-file lines: JSON, notes about incomplete sets. Returns an exit code only when
+/// there was nothing to do (no bundle file found); the caller decides the batch's code.
+fn finish_reports(
+    reports: &[import::FileReport],
+    json: bool,
+    paths: &[std::path::PathBuf],
+) -> Option<u8> {
     if reports.iter().all(|r| r.status == "skipped") {
         err!(
             "courier: no bundle files (*.courier) found in the paths given ({} hidden file(s) skipped)",
             reports.len()
         );
-        return exit::USAGE;
+        return Some(exit::USAGE);
     }
     if json {
         print_json(&reports);
@@ -560,7 +575,7 @@ fn finish_reports(reports: &[import::FileReport], json: bool, paths: &[std::path
             out!("note: {note}");
         }
     }
-    import::batch_exit_code(reports)
+    None
 }
 
 fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {

@@ -217,6 +217,12 @@ fn stale_part_files_left_by_a_killed_command_are_removed_by_the_next_writer() {
         .filter(|f| f.to_string_lossy().ends_with(".part"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+
+    // At the centre, a kill while the data bundle's packages were spooled.
+    let at_centre = w.a.join("packages/.courier-Qq77Rr.part");
+    std::fs::write(&at_centre, vec![1u8; 4096]).unwrap();
+    ok(courier(&w.a, &["import", p(&files[0])]));
+    assert!(!at_centre.exists());
 }
 
 // ---- 5. Nothing lost in silence --------------------------------------------------------
@@ -383,6 +389,20 @@ fn a_stick_written_by_a_mac_imports_with_its_appledouble_files_skipped() {
         junk(f.parent().unwrap(), &format!("._{name}"));
     }
     let stick = w.path("stick");
+    let checked: serde_json::Value =
+        serde_json::from_str(&ok(courier(&w.central, &["verify", p(&stick), "--json"]))).unwrap();
+    courier::schema::check("file-reports", &checked).expect("file-reports schema");
+    let statuses: Vec<&str> = checked
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "skipped").count(),
+        files.len()
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == "ok").count(), files.len());
     let out = ok(courier(&w.central, &["import", p(&stick)]));
     assert_eq!(
         out.lines().filter(|l| l.contains(": skipped: ")).count(),
@@ -446,7 +466,7 @@ fn a_missing_bundle_file_is_refused_naming_it() {
     let err = refused(
         courier(&w.central, &["import", p(&missing)]),
         1,
-        "no such file or folder",
+        "No such file",
     );
     assert!(err.contains(p(&missing)), "{err}");
     refused(
@@ -485,7 +505,7 @@ fn a_missing_passphrase_file_is_refused_naming_it() {
             &["--passphrase-file", p(&missing), "keys", "show"],
         ),
         1,
-        "no such file or folder",
+        "No such file",
     );
     assert!(err.contains(p(&missing)), "{err}");
 }
@@ -495,5 +515,38 @@ fn a_missing_entity_file_is_refused_naming_it() {
     let w = World::enrolled();
     let missing = w.path("entities.jsonl");
     let err = refused(courier(&w.central, &["load", p(&missing)]), 1, p(&missing));
-    assert!(err.contains("no such file or folder"), "{err}");
+    assert!(err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn a_missing_results_file_or_enrollment_file_is_refused_naming_it() {
+    let w = World::enrolled();
+    let missing = w.path("results-day2.jsonl");
+    let before = snapshot(&w.a, true);
+    let err = refused(
+        courier(&w.a, &["results", "add", p(&missing)]),
+        1,
+        p(&missing),
+    );
+    assert!(err.contains("No such file"), "{err}");
+    assert_eq!(snapshot(&w.a, true), before);
+
+    let fresh = w.path("center-c");
+    ok(courier(&fresh, &["init", "center", "--org", "ORG-003"]));
+    let gone = w.path("enroll-ORG-003.json");
+    refused(
+        courier(
+            &fresh,
+            &[
+                "enroll",
+                p(&gone),
+                "--expect-fingerprint",
+                "00",
+                "--out",
+                p(&w.path("r")),
+            ],
+        ),
+        1,
+        p(&gone),
+    );
 }
