@@ -17,12 +17,28 @@ use courier::{downsync, enroll, entities, import, results, upsync};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let code = match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("courier: {e}");
             ExitCode::from(e.exit_code())
         }
+    };
+    report_peak_rss();
+    code
+}
+
+/// With COURIER_REPORT_PEAK_RSS=1, print the process's peak resident memory on stderr
+/// (`peak RSS: N KiB`, from VmHWM in /proc/self/status; Linux only): how tests and
+/// bench/hostile-memory.sh measure the memory bound of an import.
+fn report_peak_rss() {
+    if std::env::var("COURIER_REPORT_PEAK_RSS").as_deref() != Ok("1") {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    match status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        Some(v) => eprintln!("peak RSS: {} KiB", v.trim().trim_end_matches("kB").trim()),
+        None => eprintln!("peak RSS: unknown (no /proc/self/status)"),
     }
 }
 
