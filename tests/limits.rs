@@ -289,3 +289,163 @@ fn limits_are_read_from_courier_json() {
     assert_eq!(count(&w.central, "central_results"), 0);
     assert_eq!(count(&w.central, "quarantine"), 1);
 }
+
+/// A log row of the fixture execution of centre A, numbered `id`.
+fn log_row(id: u64) -> Value {
+    json!({
+        "id": id,
+        "delivery_execution_id": a_result()["deliveryExecutionId"],
+        "event_id": "ITEM_ANSWERED",
+        "data": {"itemId": "https://central.example/tao.rdf#item-basic-Item-Q01", "timestamp": 1764144040u64 + id},
+        "created_at": format!("0.{id:08} 1764144100"),
+        "created_by": "https://central.example/tao.rdf#tt-001a",
+    })
+}
+
+#[test]
+fn a_log_batch_over_the_limit_is_refused_and_nothing_of_it_stored() {
+    let w = World::synced();
+    let f = Forger::new(&w.a);
+    let exec = a_result()["deliveryExecutionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let logs: Vec<Value> = (0..10_001).map(log_row).collect();
+    let (meta, sealed) = f.seal_logs("0123456789abcdef0123456789abcdef", &exec, &logs);
+    let entries = vec![
+        (
+            "logs/000000.json".to_string(),
+            serde_json::to_vec(&meta).unwrap(),
+        ),
+        ("logs/000000.pgp".to_string(), sealed),
+    ];
+    let bundle = w.path("logs.courier");
+    f.results_bundle(&bundle, &f.claim(1), &entries);
+    let o = courier_measured("logs", &w.central, &["import", bundle.to_str().unwrap()]);
+    assert_bounded(&o, "log batch over the limit");
+    let out = partly(
+        o,
+        "holds 10001 logs, more than 10000 (settings.limits.logs_per_batch)",
+    );
+    assert!(out.len() < 1000, "{} bytes of report", out.len());
+    assert_eq!(count(&w.central, "central_logs"), 0);
+    assert_eq!(count(&w.central, "waiting_logs"), 0);
+    assert_eq!(
+        count(&w.central, "acks_out"),
+        0,
+        "a refused batch is not acknowledged"
+    );
+}
+
+#[test]
+fn results_add_refuses_a_record_over_a_limit_and_stores_the_others() {
+    let w = World::synced();
+    let good = a_result();
+    let mut long = a_result();
+    long["deliveryExecutionId"] = json!("https://centre-001.example/tao.rdf#long");
+    long["details"]["label"] = json!("L".repeat(9 << 20));
+    let mut bad_schema = a_result();
+    bad_schema["deliveryExecutionId"] = json!("https://centre-001.example/tao.rdf#schema");
+    bad_schema["variables"] = json!("V".repeat(100_000));
+    let file = w.path("results.json");
+    let text = serde_json::to_vec(&json!([long, bad_schema, good])).unwrap();
+    std::fs::write(&file, text).unwrap();
+    let o = courier_measured(
+        "results-add",
+        &w.a,
+        &["results", "add", "--json", file.to_str().unwrap()],
+    );
+    assert_bounded(&o, "results add");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["added"], 1);
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2);
+    assert_eq!(refused[0]["record"], "#1 (line 1)");
+    assert_eq!(
+        refused[0]["reason"],
+        "record holds a string longer than 8388608 bytes (settings.limits.string_bytes)"
+    );
+    let reason = refused[1]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("at /variables: \"VVV"), "{reason}");
+    assert!(reason.len() < 300, "a reason of {} bytes", reason.len());
+    assert_eq!(count(&w.a, "results"), 1);
+}
+
+#[test]
+fn logs_add_streams_a_large_file() {
+    let w = World::synced();
+    let file = w.path("logs.json");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        f.write_all(b"[").unwrap();
+        for id in 0..50_000 {
+            if id > 0 {
+                f.write_all(b",\n").unwrap();
+            }
+            serde_json::to_writer(&mut f, &log_row(id)).unwrap();
+        }
+        f.write_all(b"]").unwrap();
+    }
+    let o = courier_measured("logs-add", &w.a, &["logs", "add", file.to_str().unwrap()]);
+    assert_bounded(&o, "logs add of 50,000 rows");
+    ok(o);
+    assert_eq!(count(&w.a, "log_ids"), 50_000);
+    let conn = rusqlite::Connection::open(w.a.join("store.sqlite")).unwrap();
+    let (batches, largest): (i64, i64) = conn
+        .query_row("SELECT count(*), max(count) FROM log_batches", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(
+        batches >= 5 && largest <= 10_000,
+        "{batches} batches, largest {largest}"
+    );
+    // The same file again: every log already held.
+    let again = ok(courier(&w.a, &["logs", "add", file.to_str().unwrap()]));
+    assert!(
+        again.contains("0 added") && again.contains("50000 unchanged"),
+        "{again}"
+    );
+    // Central takes every batch (results first, so the logs are stored, not kept waiting).
+    ok(courier(
+        &w.a,
+        &[
+            "results",
+            "add",
+            fixtures()
+                .join("data/results/ORG-001-day1.jsonl")
+                .to_str()
+                .unwrap(),
+        ],
+    ));
+    for f in w.export_up(&w.a, "up", &[]) {
+        ok(courier(&w.central, &["import", f.to_str().unwrap()]));
+    }
+    assert_eq!(count(&w.central, "central_logs"), 50_000);
+}
+
+#[test]
+fn load_refuses_an_entity_over_a_limit_and_loads_nothing() {
+    let w = World::enrolled();
+    set_limit(&w.central, "depth", 4);
+    let before = snapshot(&w.central, false);
+    let file = w.path("entities.jsonl");
+    let fixture = std::fs::read_to_string(fixtures().join("data/central.jsonl")).unwrap();
+    let good = fixture
+        .lines()
+        .find(|l| l.contains(r#""type":"test-taker""#))
+        .unwrap();
+    let mut deep: Value = serde_json::from_str(good).unwrap();
+    deep["id"] = json!("https://central.example/tao.rdf#tt-deep");
+    deep["properties"]["http://example.org/p"] = json!([[[["x"]]]]);
+    std::fs::write(&file, format!("{good}\n{deep}\n")).unwrap();
+    let err = refused(
+        courier(&w.central, &["load", file.to_str().unwrap()]),
+        1,
+        "record line 2: record nested deeper than 4 levels (settings.limits.depth); nothing was loaded",
+    );
+    assert!(err.contains("entities.jsonl"), "{err}");
+    assert_eq!(before, snapshot(&w.central, false));
+}
