@@ -322,7 +322,7 @@ impl Site {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::Config {
                 path: path.clone(),
-                what: format!("not JSON: {e}"),
+                what: format!("not JSON: {}", crate::limits::quote(&e.to_string())),
             })?;
         crate::schema::check("config", &value).map_err(|what| Error::Config {
             path: path.clone(),
@@ -330,7 +330,7 @@ impl Site {
         })?;
         let config: Config = serde_json::from_value(value).map_err(|e| Error::Config {
             path: path.clone(),
-            what: e.to_string(),
+            what: crate::limits::quote(&e.to_string()),
         })?;
         Ok(Site {
             home: home.to_path_buf(),

@@ -407,7 +407,9 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             let bytes = bundle::read_small(path, name, r, 16 << 20)?;
             let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("ack.json: {e}")))?;
             crate::schema::check("center-ack", &v).map_err(|e| bad(format!("ack.json: {e}")))?;
-            ack = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+            ack = Some(
+                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
+            );
         } else if let Some(stem) = name
             .strip_prefix("results/")
             .and_then(|n| n.strip_suffix(".json"))
@@ -417,7 +419,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             crate::schema::check("result-meta", &v).map_err(|e| bad(format!("{name}: {e}")))?;
             pending_result = Some((
                 stem.to_string(),
-                serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?,
+                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
             ));
         } else if let Some(stem) = name
             .strip_prefix("results/")
@@ -440,7 +442,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             crate::schema::check("log-meta", &v).map_err(|e| bad(format!("{name}: {e}")))?;
             pending_logs = Some((
                 stem.to_string(),
-                serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?,
+                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
             ));
         } else if let Some(stem) = name
             .strip_prefix("logs/")

@@ -449,3 +449,14 @@ fn load_refuses_an_entity_over_a_limit_and_loads_nothing() {
     assert!(err.contains("entities.jsonl"), "{err}");
     assert_eq!(before, snapshot(&w.central, false));
 }
+
+#[test]
+fn a_limit_of_zero_in_courier_json_is_refused_naming_the_file() {
+    let w = World::new();
+    set_limit(&w.central, "values", 0);
+    refused(
+        courier(&w.central, &["history"]),
+        4,
+        "courier.json: at /settings/limits/values",
+    );
+}
