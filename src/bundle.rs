@@ -510,12 +510,16 @@ impl Bundle {
         file.read_exact(&mut header_bytes).at(path)?;
         let mut signature = vec![0u8; sig_len as usize];
         file.read_exact(&mut signature).at(path)?;
-        let value: serde_json::Value = serde_json::from_slice(&header_bytes)
-            .map_err(|e| damaged(format!("header is not JSON ({e})")))?;
+        let value: serde_json::Value = serde_json::from_slice(&header_bytes).map_err(|e| {
+            damaged(format!(
+                "header is not JSON ({})",
+                crate::limits::quote(&e.to_string())
+            ))
+        })?;
         crate::schema::check("bundle-header", &value)
             .map_err(|e| damaged(format!("header: {e}")))?;
-        let header: Header =
-            serde_json::from_value(value).map_err(|e| damaged(format!("header: {e}")))?;
+        let header: Header = serde_json::from_value(value)
+            .map_err(|e| damaged(format!("header: {}", crate::limits::quote(&e.to_string()))))?;
         if header.format != FORMAT {
             return Err(damaged(format!(
                 "header says format {} but the file says {FORMAT}",

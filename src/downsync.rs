@@ -448,11 +448,18 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             Ok(())
         } else if name == "acks.json" {
             let bytes = bundle::read_small(path, name, r, 256 << 20)?;
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::refused(
+                    path,
+                    format!("acks.json: {}", crate::limits::quote(&e.to_string())),
+                )
+            })?;
             crate::schema::check("data-acks", &v)
                 .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
-            acks = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+            acks = Some(
+                serde_json::from_value(v)
+                    .map_err(|e| Error::Internal(crate::limits::quote(&e.to_string())))?,
+            );
             Ok(())
         } else {
             Err(Error::refused(
@@ -609,8 +616,16 @@ pub(crate) fn for_lines(
         if line.is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&line)
-            .map_err(|e| Error::refused(path, format!("{name} line {}: {e}", i + 1)))?;
+        let v: Value = serde_json::from_str(&line).map_err(|e| {
+            Error::refused(
+                path,
+                format!(
+                    "{name} line {}: {}",
+                    i + 1,
+                    crate::limits::quote(&e.to_string())
+                ),
+            )
+        })?;
         each(v)?;
     }
     Ok(())

@@ -138,15 +138,24 @@ pub fn read_enrollment(path: &Path) -> Result<EnrollmentBody> {
         what,
     };
     let bytes = std::fs::read(path).map_err(|e| Error::input(path, &e))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| refuse(format!("not an enrollment file ({e})")))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        refuse(format!(
+            "not an enrollment file ({})",
+            crate::limits::quote(&e.to_string())
+        ))
+    })?;
     crate::schema::check("enrollment", &value).map_err(refuse)?;
-    let file: EnrollmentFile = serde_json::from_value(value).map_err(|e| refuse(e.to_string()))?;
-    let body_value: serde_json::Value =
-        serde_json::from_str(&file.body).map_err(|e| refuse(format!("body is not JSON ({e})")))?;
+    let file: EnrollmentFile =
+        serde_json::from_value(value).map_err(|e| refuse(crate::limits::quote(&e.to_string())))?;
+    let body_value: serde_json::Value = serde_json::from_str(&file.body).map_err(|e| {
+        refuse(format!(
+            "body is not JSON ({})",
+            crate::limits::quote(&e.to_string())
+        ))
+    })?;
     crate::schema::check("enrollment-body", &body_value).map_err(refuse)?;
-    let body: EnrollmentBody =
-        serde_json::from_value(body_value).map_err(|e| refuse(e.to_string()))?;
+    let body: EnrollmentBody = serde_json::from_value(body_value)
+        .map_err(|e| refuse(crate::limits::quote(&e.to_string())))?;
     let cert = crypto::parse_cert(body.central_certificate.as_bytes())
         .map_err(|_| refuse("central's certificate in the file is unreadable".into()))?;
     if crypto::fingerprint(&cert) != body.central_fingerprint {
@@ -319,10 +328,20 @@ pub fn apply_reply(
             ));
         }
         let bytes = bundle::read_small(&b.path, name, r, 64 << 10)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::refused(&b.path, format!("enrollment.json is not JSON ({e})")))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::refused(
+                &b.path,
+                format!(
+                    "enrollment.json is not JSON ({})",
+                    crate::limits::quote(&e.to_string())
+                ),
+            )
+        })?;
         crate::schema::check("enrollment-reply", &v).map_err(|e| Error::refused(&b.path, e))?;
-        reply = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+        reply = Some(
+            serde_json::from_value(v)
+                .map_err(|e| Error::Internal(crate::limits::quote(&e.to_string())))?,
+        );
         Ok(())
     })?;
     let reply =

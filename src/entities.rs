@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -61,62 +61,28 @@ pub fn check_org_id(org: &str) -> Result<()> {
     }
 }
 
-/// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file.
-/// JSON Lines is read line by line (use it for large inputs); an array is read whole. A
-/// line that is not JSON is passed as `Err(reason)`, so callers choose to stop or go on.
+/// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file,
+/// streamed one record at a time (see [`crate::limits::Records`]). A record that is not
+/// JSON or breaks a limit is passed as `Err(reason)`, so callers choose to stop or go on; a
+/// broken array ends the file after its reason was passed on.
 pub fn for_each_record(
     path: &Path,
+    limits: &crate::limits::Limits,
     mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
+    use crate::limits::Split;
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
-    let mut reader = BufReader::new(file);
-    let first = loop {
-        let buf = reader.fill_buf().at(path)?;
-        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
-            Some(i) => break Some(buf[i]),
-            None if buf.is_empty() => break None,
-            None => {
-                let n = buf.len();
-                reader.consume(n);
-            }
-        }
-    };
-    match first {
-        None => Ok(()),
-        Some(b'[') => {
-            let mut text = Vec::new();
-            reader.read_to_end(&mut text).at(path)?;
-            match serde_json::from_slice::<Vec<Value>>(&text) {
-                Ok(values) => {
-                    for (i, v) in values.into_iter().enumerate() {
-                        each(&format!("#{}", i + 1), Ok(v))?;
-                    }
-                    Ok(())
-                }
-                Err(e) => each(
-                    &format!("line {}", e.line()),
-                    Err(format!("not a JSON array ({e})")),
-                ),
-            }
-        }
-        Some(_) => {
-            let mut line = String::new();
-            let mut n = 0;
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).at(path)? == 0 {
-                    return Ok(());
-                }
-                n += 1;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let parsed =
-                    serde_json::from_str::<Value>(&line).map_err(|e| format!("not JSON ({e})"));
-                each(&format!("line {n}"), parsed)?;
-            }
-        }
+    let mut records = crate::limits::Records::new(BufReader::new(file), *limits);
+    while let Some((loc, split)) = records.next_record().at(path)? {
+        let parsed = match split {
+            Split::Record(bytes) => serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| format!("not JSON ({})", crate::limits::quote(&e.to_string()))),
+            Split::OverLimit(breach) => Err(format!("record {breach}")),
+            Split::Broken(what) => Err(what),
+        };
+        each(&loc, parsed)?;
     }
+    Ok(())
 }
 
 /// The change-detection checksum: SHA-256 over the properties with keys sorted,
@@ -182,7 +148,7 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
     let mut staged: Vec<Staged> = Vec::new();
     let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
     for file in &files {
-        for_each_record(file, |loc, v| {
+        for_each_record(file, &site.config.settings.limits, |loc, v| {
             let bad = |reason: String| Error::BadRecord {
                 path: file.clone(),
                 record: loc.to_string(),

@@ -16,6 +16,7 @@ pub mod enroll;
 pub mod entities;
 pub mod error;
 pub mod import;
+pub mod limits;
 pub mod package;
 pub mod results;
 pub mod schema;

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         }
     };
     stdout_result(std::io::stdout().flush());
+    report_peak_rss();
     let failed = STDOUT_FAILED
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -68,6 +69,20 @@ fn stdout_result(r: std::io::Result<()>) {
                 .unwrap_or_else(|p| p.into_inner())
                 .get_or_insert(e);
         }
+    };
+}
+
+/// With COURIER_REPORT_PEAK_RSS=1, print the process's peak resident memory on stderr
+/// (`peak RSS: N KiB`, from VmHWM in /proc/self/status; Linux only): how tests and
+/// bench/hostile-memory.sh measure the memory bound of an import.
+fn report_peak_rss() {
+    if std::env::var("COURIER_REPORT_PEAK_RSS").as_deref() != Ok("1") {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    match status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+        Some(v) => eprintln!("peak RSS: {} KiB", v.trim().trim_end_matches("kB").trim()),
+        None => eprintln!("peak RSS: unknown (no /proc/self/status)"),
     }
 }
 

@@ -123,7 +123,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
     for file in files {
-        for_each_record(file, |loc, parsed| {
+        for_each_record(file, &site.config.settings.limits, |loc, parsed| {
             let mut refuse = |reason: String| {
                 report.refused.push(Refusal {
                     file: file.clone(),
@@ -261,17 +261,45 @@ fn describe_time(t: Option<&str>) -> String {
     }
 }
 
-/// Centre: ingest delivery logs. Logs are sealed per (invocation, execution) batch.
+/// Bytes of log text held before the largest batch is sealed and stored: `logs add` streams
+/// its files and holds at most this much (plus one record), whatever their size.
+const LOG_BATCH_BYTES: usize = 4 << 20;
+
+/// Logs of one execution waiting to be sealed: their ids and the JSON array being built.
+#[derive(Default)]
+struct PendingBatch {
+    ids: Vec<String>,
+    json: Vec<u8>,
+}
+
+/// Centre: ingest delivery logs, streamed. Logs are sealed in batches per execution; a
+/// batch is sealed when it reaches `limits.logs_per_batch` logs or when the logs held reach
+/// [`LOG_BATCH_BYTES`], so one invocation may write several batches for one execution.
 pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     site.require(Role::Center)?;
+    let limits = site.config.settings.limits;
+    let per_batch = limits.logs_per_batch.max(1) as usize;
     let mut store = site.store()?;
     let tx = store.begin()?;
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
-    let mut batches: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut pending: BTreeMap<String, PendingBatch> = BTreeMap::new();
+    let mut pending_ids: std::collections::HashSet<String> = Default::default();
+    let mut held = 0usize;
+    let seal = |exec: String, b: PendingBatch| -> Result<()> {
+        let mut plain = b.json;
+        plain.push(b']');
+        let sealed = seal_for_central(&cert, &plain)?;
+        let batch = HeldLogBatch {
+            batch_id: crate::bundle::new_id(),
+            execution_id: exec,
+            count: b.ids.len() as i64,
+            size: plain.len() as i64,
+        };
+        tx.add_log_batch(&batch, &sealed, &b.ids)
+    };
     for file in files {
-        for_each_record(file, |loc, parsed| {
+        for_each_record(file, &limits, |loc, parsed| {
             let v = match parsed.and_then(|v| crate::schema::check("log", &v).map(|_| v)) {
                 Ok(v) => v,
                 Err(reason) => {
@@ -287,8 +315,8 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let exists = tx.log_known(&id)?;
-            if exists || !seen.insert(id.clone()) {
+            // Logs already sealed (earlier, or earlier in this run) are in the store.
+            if pending_ids.contains(&id) || tx.log_known(&id)? {
                 report.unchanged += 1;
                 return Ok(());
             }
@@ -296,23 +324,40 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            batches.entry(exec).or_default().push((id, v));
+            let b = pending.entry(exec.clone()).or_default();
+            let before = b.json.len();
+            b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
+            serde_json::to_writer(&mut b.json, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            held += b.json.len() - before;
+            pending_ids.insert(id.clone());
+            b.ids.push(id);
             report.added += 1;
+            if b.ids.len() >= per_batch {
+                let b = pending.remove(&exec).expect("just filled");
+                held -= b.json.len();
+                b.ids.iter().for_each(|i| {
+                    pending_ids.remove(i);
+                });
+                seal(exec, b)?;
+            }
+            while held > LOG_BATCH_BYTES {
+                let largest = pending
+                    .iter()
+                    .max_by_key(|(_, b)| b.json.len())
+                    .map(|(e, _)| e.clone())
+                    .expect("logs are held");
+                let b = pending.remove(&largest).expect("listed");
+                held -= b.json.len();
+                b.ids.iter().for_each(|i| {
+                    pending_ids.remove(i);
+                });
+                seal(largest, b)?;
+            }
             Ok(())
         })?;
     }
-    for (exec, logs) in batches {
-        let plain = serde_json::to_vec(&logs.iter().map(|(_, v)| v).collect::<Vec<_>>())
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let sealed = seal_for_central(&cert, &plain)?;
-        let batch = HeldLogBatch {
-            batch_id: crate::bundle::new_id(),
-            execution_id: exec,
-            count: logs.len() as i64,
-            size: plain.len() as i64,
-        };
-        let ids: Vec<String> = logs.into_iter().map(|(id, _)| id).collect();
-        tx.add_log_batch(&batch, &sealed, &ids)?;
+    for (exec, b) in std::mem::take(&mut pending) {
+        seal(exec, b)?;
     }
     tx.add_history(NewHistory {
         action: "logs-add",

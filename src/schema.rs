@@ -127,17 +127,19 @@ fn validator(name: &str) -> &'static jsonschema::Validator {
     })
 }
 
-/// Check `value` against schema `name`; `Err` is a one-line reason.
+/// Check `value` against schema `name`; `Err` is a one-line reason that quotes at most
+/// about 200 characters of the value (a validator's message can quote the whole of it).
 pub fn check(name: &str, value: &Value) -> Result<(), String> {
     let v = validator(name);
     match v.iter_errors(value).next() {
         None => Ok(()),
         Some(e) => {
-            let at = e.instance_path.to_string();
+            let at = crate::limits::quote(&e.instance_path.to_string());
+            let what = crate::limits::quote(&e.to_string());
             if at.is_empty() {
-                Err(e.to_string())
+                Err(what)
             } else {
-                Err(format!("at {at}: {e}"))
+                Err(format!("at {at}: {what}"))
             }
         }
     }

@@ -73,6 +73,8 @@ pub struct Settings {
     pub status_executions_to_sync: Vec<String>,
     /// Delete a result's sealed content at the centre once central acknowledged it.
     pub delete_after_ack: bool,
+    /// Limits on one untrusted JSON record (results, logs, entities).
+    pub limits: crate::limits::Limits,
 }
 
 pub const RDFS_LABEL: &str = "http://www.w3.org/2000/01/rdf-schema#label";
@@ -127,6 +129,7 @@ impl Default for Settings {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             status_executions_to_sync: vec![format!("{STATE_PREFIX}Finished")],
             delete_after_ack: false,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -323,7 +326,7 @@ impl Site {
         let value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::Config {
                 path: path.clone(),
-                what: format!("not JSON: {e}"),
+                what: format!("not JSON: {}", crate::limits::quote(&e.to_string())),
             })?;
         crate::schema::check("config", &value).map_err(|what| Error::Config {
             path: path.clone(),
@@ -331,7 +334,7 @@ impl Site {
         })?;
         let config: Config = serde_json::from_value(value).map_err(|e| Error::Config {
             path: path.clone(),
-            what: e.to_string(),
+            what: crate::limits::quote(&e.to_string()),
         })?;
         Ok(Site {
             home: home.to_path_buf(),

@@ -26,6 +26,7 @@ use crate::crypto;
 use crate::downsync::{inventory_digest, ExportReport};
 use crate::error::{Error, Result};
 use crate::import::Outcome;
+use crate::limits::{self, quote, Breach, Limits};
 use crate::site::openpgp_cert::Cert;
 use crate::site::{Role, Site};
 use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, Tx};
@@ -326,20 +327,34 @@ pub fn central_execution_id(org: &str, execution_id: &str) -> String {
     format!("urn:courier:execution:{}", &hex::encode(h)[..32])
 }
 
-/// Largest decompressed result or log batch accepted.
-const MAX_SEALED_PLAIN: u64 = 256 << 20;
+/// Bytes a sealed blob may have beyond its plaintext's limit (OpenPGP and zstd framing of
+/// incompressible content; measured under 1 KiB for 16 MiB, kept generous).
+const SEALED_OVERHEAD: u64 = 1 << 20;
 
-fn open_sealed(key: &crypto::SecretKey, blob: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    let compressed = crypto::unseal(key, blob)
-        .map_err(|e| format!("cannot be decrypted with central's key ({e})"))?;
+/// Why a sealed result or log batch could not be opened: `Err` is a one-line reason.
+fn open_sealed(
+    key: &crypto::SecretKey,
+    blob: &[u8],
+    limits: &Limits,
+) -> std::result::Result<Vec<u8>, String> {
+    let compressed = crypto::unseal(key, blob).map_err(|e| {
+        format!(
+            "cannot be decrypted with central's key ({})",
+            quote(&e.to_string())
+        )
+    })?;
+    let cap = limits.record_bytes;
     let mut out = Vec::new();
     zstd::stream::read::Decoder::new(&compressed[..])
-        .map_err(|e| e.to_string())?
-        .take(MAX_SEALED_PLAIN + 1)
+        .map_err(|e| quote(&e.to_string()))?
+        .take(cap + 1)
         .read_to_end(&mut out)
-        .map_err(|e| format!("is not a zstd stream ({e})"))?;
-    if out.len() as u64 > MAX_SEALED_PLAIN {
-        return Err("is larger than 256 MiB".into());
+        .map_err(|e| format!("is not a zstd stream ({})", quote(&e.to_string())))?;
+    if out.len() as u64 > cap {
+        return Err(format!(
+            "decompresses to {}",
+            Breach::RecordBytes { limit: cap }
+        ));
     }
     Ok(out)
 }
@@ -374,11 +389,13 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     if tx.bundle_seen(&h.bundle_id)? {
         return Ok(Outcome::already());
     }
+    let limits = site.config.settings.limits;
     let mut rx = Receiver {
         tx: &tx,
         key: &key,
         org: &org,
         bundle_id: &h.bundle_id,
+        limits,
         tally: Tally::default(),
     };
     let mut pending_result: Option<(String, ResultMeta)> = None;
@@ -388,21 +405,21 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     b.read_payload(&key, cert, |name, r| {
         if name == "ack.json" {
             let bytes = bundle::read_small(path, name, r, 16 << 20)?;
-            let v: Value =
-                serde_json::from_slice(&bytes).map_err(|e| bad(format!("ack.json: {e}")))?;
+            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("ack.json: {e}")))?;
             crate::schema::check("center-ack", &v).map_err(|e| bad(format!("ack.json: {e}")))?;
-            ack = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+            ack = Some(
+                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
+            );
         } else if let Some(stem) = name
             .strip_prefix("results/")
             .and_then(|n| n.strip_suffix(".json"))
         {
             let bytes = bundle::read_small(path, name, r, 1 << 20)?;
-            let v: Value =
-                serde_json::from_slice(&bytes).map_err(|e| bad(format!("{name}: {e}")))?;
+            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
             crate::schema::check("result-meta", &v).map_err(|e| bad(format!("{name}: {e}")))?;
             pending_result = Some((
                 stem.to_string(),
-                serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?,
+                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
             ));
         } else if let Some(stem) = name
             .strip_prefix("results/")
@@ -414,19 +431,18 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             if want != stem {
                 return Err(bad(format!("{name} does not follow its metadata")));
             }
-            let blob = bundle::read_small(path, name, r, MAX_SEALED_PLAIN)?;
+            let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
             rx.result(meta, &blob)?;
         } else if let Some(stem) = name
             .strip_prefix("logs/")
             .and_then(|n| n.strip_suffix(".json"))
         {
             let bytes = bundle::read_small(path, name, r, 1 << 20)?;
-            let v: Value =
-                serde_json::from_slice(&bytes).map_err(|e| bad(format!("{name}: {e}")))?;
+            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
             crate::schema::check("log-meta", &v).map_err(|e| bad(format!("{name}: {e}")))?;
             pending_logs = Some((
                 stem.to_string(),
-                serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?,
+                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
             ));
         } else if let Some(stem) = name
             .strip_prefix("logs/")
@@ -438,7 +454,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             if want != stem {
                 return Err(bad(format!("{name} does not follow its metadata")));
             }
-            let blob = bundle::read_small(path, name, r, MAX_SEALED_PLAIN)?;
+            let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
             rx.logs(meta, &blob)?;
         } else {
             return Err(bad(format!("unexpected payload entry {name}")));
@@ -493,6 +509,7 @@ struct Receiver<'t> {
     key: &'t crypto::SecretKey,
     org: &'t str,
     bundle_id: &'t str,
+    limits: Limits,
     tally: Tally,
 }
 
@@ -630,21 +647,48 @@ impl Receiver<'_> {
         }))
     }
 
-    /// One sealed result: decrypt, check, store under central's id (or keep aside).
-    fn result(&mut self, meta: ResultMeta, blob: &[u8]) -> Result<()> {
-        let plain = match open_sealed(self.key, blob) {
-            Ok(p) => p,
-            Err(e) => return self.quarantine(&meta, &format!("sealed result {e}"), ""),
-        };
-        // The content as text, made only when a copy is kept aside.
-        let text = || String::from_utf8_lossy(&plain).into_owned();
+    /// Open a sealed result and parse it within the limits: `Err((reason, content))` when it
+    /// must be kept aside, `content` being the plaintext when it was read at all (stored
+    /// once, as the quarantine's content; reasons never quote it).
+    fn parse_result(
+        &self,
+        meta: &ResultMeta,
+        blob: &[u8],
+    ) -> std::result::Result<(Vec<u8>, Value), (String, Vec<u8>)> {
+        let plain = open_sealed(self.key, blob, &self.limits)
+            .map_err(|e| (format!("sealed result {e}"), Vec::new()))?;
         if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
-            return self.quarantine(&meta, "content does not match its declared hash", &text());
+            return Err(("content does not match its declared hash".into(), plain));
+        }
+        if let Err(b) = limits::scan(&plain, &self.limits) {
+            return Err((format!("result {b}"), plain));
         }
         let v: Value = match serde_json::from_slice(&plain) {
             Ok(v) => v,
-            Err(e) => return self.quarantine(&meta, &format!("not JSON ({e})"), &text()),
+            Err(e) => return Err((format!("not JSON ({})", quote(&e.to_string())), plain)),
         };
+        if let Some(vars) = v.get("variables").and_then(Value::as_array) {
+            let (found, limit) = (vars.len() as u64, self.limits.variables);
+            if found > limit {
+                return Err((
+                    format!("result {}", Breach::Variables { found, limit }),
+                    plain,
+                ));
+            }
+        }
+        Ok((plain, v))
+    }
+
+    /// One sealed result: decrypt, check, store under central's id (or keep aside).
+    fn result(&mut self, meta: ResultMeta, blob: &[u8]) -> Result<()> {
+        let (plain, v) = match self.parse_result(&meta, blob) {
+            Ok(p) => p,
+            Err((reason, content)) => {
+                return self.quarantine(&meta, &reason, &String::from_utf8_lossy(&content))
+            }
+        };
+        // The content as text (borrowed when it is UTF-8), made only when kept aside.
+        let text = || String::from_utf8_lossy(&plain);
         if let Err(e) = crate::schema::check("result", &v) {
             return self.quarantine(&meta, &format!("fails the result schema: {e}"), &text());
         }
@@ -799,9 +843,15 @@ impl Receiver<'_> {
     }
 
     fn open_logs(&self, meta: &LogMeta, blob: &[u8]) -> std::result::Result<Vec<Value>, String> {
-        let plain = open_sealed(self.key, blob).map_err(|e| format!("sealed logs {e}"))?;
-        let logs: Vec<Value> =
-            serde_json::from_slice(&plain).map_err(|e| format!("not a JSON array ({e})"))?;
+        let plain =
+            open_sealed(self.key, blob, &self.limits).map_err(|e| format!("sealed logs {e}"))?;
+        limits::scan(&plain, &self.limits).map_err(|b| format!("log batch {b}"))?;
+        let logs: Vec<Value> = serde_json::from_slice(&plain)
+            .map_err(|e| format!("not a JSON array ({})", quote(&e.to_string())))?;
+        let (found, limit) = (logs.len() as u64, self.limits.logs_per_batch);
+        if found > limit {
+            return Err(format!("log batch {}", Breach::Logs { found, limit }));
+        }
         for l in &logs {
             crate::schema::check("log", l).map_err(|e| format!("a log fails the schema: {e}"))?;
             if l["delivery_execution_id"].as_str() != Some(meta.execution_id.as_str()) {

@@ -1,0 +1,577 @@
+//! Bounded work for untrusted JSON records (results, log batches, log rows, entities).
+//!
+//! A parsed `serde_json::Value` costs many times its text (`[[],[],...]`: 3 bytes of text,
+//! 32 to 64 bytes of memory per element; `{"":0}`: 7 bytes of text, about 350 bytes), so a
+//! size limit alone does not bound memory. Before a record is parsed, [`Scanner`] walks its
+//! bytes once, building nothing, and counts what parsing would build: nesting depth, the
+//! length of each string, and *value units* (one per value or member name, four more per
+//! object for its map). A record within [`Limits`] parses into at most about 64 bytes per
+//! unit, so the defaults bound one parsed record to about 64 MiB.
+//!
+//! [`Records`] splits a file (a JSON array or JSON Lines) into records while streaming, so a
+//! file is never held whole; a record over a limit is skipped without being buffered.
+
+use std::io::BufRead;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Limits on one untrusted record, `settings.limits` in courier.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Bytes of one record's JSON text (a result, a log batch, a log row, an entity).
+    pub record_bytes: u64,
+    /// Nesting depth of arrays and objects.
+    pub depth: u64,
+    /// Bytes of one string (escapes counted as written).
+    pub string_bytes: u64,
+    /// Value units of one record: one per value or member name, four more per object.
+    pub values: u64,
+    /// Variables of one result.
+    pub variables: u64,
+    /// Logs of one sealed log batch.
+    pub logs_per_batch: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            record_bytes: 16 << 20,
+            depth: 32,
+            string_bytes: 8 << 20,
+            values: 1_000_000,
+            variables: 20_000,
+            logs_per_batch: 10_000,
+        }
+    }
+}
+
+/// Which limit a record broke (rendered as one line naming the setting).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Breach {
+    #[error("larger than {limit} bytes (settings.limits.record_bytes)")]
+    RecordBytes { limit: u64 },
+    #[error("nested deeper than {limit} levels (settings.limits.depth)")]
+    Depth { limit: u64 },
+    #[error("holds a string longer than {limit} bytes (settings.limits.string_bytes)")]
+    StringBytes { limit: u64 },
+    #[error("holds more than {limit} JSON values (settings.limits.values)")]
+    Values { limit: u64 },
+    #[error("holds {found} variables, more than {limit} (settings.limits.variables)")]
+    Variables { found: u64, limit: u64 },
+    #[error("holds {found} logs, more than {limit} (settings.limits.logs_per_batch)")]
+    Logs { found: u64, limit: u64 },
+}
+
+/// Units of an object beyond its own: the map it allocates costs about four values.
+const OBJECT_UNITS: u64 = 4;
+
+/// A byte-level walk of JSON text that counts what parsing it would build. It checks
+/// structure only as far as limits need (strings, escapes, nesting); the parser that runs
+/// afterwards judges the rest.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    limits: Limits,
+    bytes: u64,
+    depth: u64,
+    units: u64,
+    in_string: bool,
+    escaped: bool,
+    string_len: u64,
+    in_scalar: bool,
+    breach: Option<Breach>,
+}
+
+impl Scanner {
+    pub fn new(limits: Limits) -> Self {
+        Scanner {
+            limits,
+            bytes: 0,
+            depth: 0,
+            units: 0,
+            in_string: false,
+            escaped: false,
+            string_len: 0,
+            in_scalar: false,
+            breach: None,
+        }
+    }
+
+    /// The first limit broken so far, if any.
+    pub fn breach(&self) -> Option<&Breach> {
+        self.breach.as_ref()
+    }
+
+    /// Current nesting depth (0 between top-level values).
+    pub fn depth(&self) -> u64 {
+        self.depth
+    }
+
+    /// Whether the walk is inside a string.
+    pub fn in_string(&self) -> bool {
+        self.in_string
+    }
+
+    fn breached(&mut self, b: Breach) {
+        if self.breach.is_none() {
+            self.breach = Some(b);
+        }
+    }
+
+    fn unit(&mut self, n: u64) {
+        self.units += n;
+        if self.units > self.limits.values {
+            self.breached(Breach::Values {
+                limit: self.limits.values,
+            });
+        }
+    }
+
+    /// Feed one byte. Returns false once a limit is broken (keep feeding to find the end of
+    /// the record: depth and strings are still tracked).
+    pub fn push(&mut self, b: u8) -> bool {
+        self.bytes += 1;
+        if self.bytes > self.limits.record_bytes {
+            self.breached(Breach::RecordBytes {
+                limit: self.limits.record_bytes,
+            });
+        }
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+                return self.breach.is_none();
+            }
+            self.string_len += 1;
+            if self.string_len > self.limits.string_bytes {
+                self.breached(Breach::StringBytes {
+                    limit: self.limits.string_bytes,
+                });
+            }
+            return self.breach.is_none();
+        }
+        let scalar = matches!(b, b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z');
+        if scalar && !self.in_scalar {
+            self.unit(1);
+        }
+        self.in_scalar = scalar;
+        match b {
+            b'"' => {
+                self.in_string = true;
+                self.string_len = 0;
+                self.unit(1);
+            }
+            b'{' | b'[' => {
+                self.depth += 1;
+                if self.depth > self.limits.depth {
+                    self.breached(Breach::Depth {
+                        limit: self.limits.depth,
+                    });
+                }
+                self.unit(if b == b'{' { 1 + OBJECT_UNITS } else { 1 });
+            }
+            b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+        self.breach.is_none()
+    }
+
+    /// Feed a slice; stops at the first breach.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Breach> {
+        for &b in bytes {
+            if !self.push(b) {
+                break;
+            }
+        }
+        match &self.breach {
+            Some(b) => Err(b.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Check a whole document against the limits without building anything.
+pub fn scan(bytes: &[u8], limits: &Limits) -> Result<(), Breach> {
+    Scanner::new(*limits).feed(bytes)
+}
+
+/// Scan, then parse: the one way untrusted JSON becomes a `Value`. `Err` is a one-line
+/// reason that never quotes the document.
+pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Value, String> {
+    scan(bytes, limits).map_err(|b| b.to_string())?;
+    serde_json::from_slice(bytes).map_err(|e| format!("not JSON ({})", quote(&e.to_string())))
+}
+
+/// Most characters of input (or of a message built from input) an error message carries.
+pub const QUOTE_CHARS: usize = 200;
+
+/// `text` cut to [`QUOTE_CHARS`] characters, with the cut said.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_CHARS) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &text[..at], text.len()),
+    }
+}
+
+/// One record read from a file, or why it could not be: a limit (record skipped, the file
+/// read on), or a broken structure (the rest of the file cannot be split).
+#[derive(Debug)]
+pub enum Split {
+    Record(Vec<u8>),
+    OverLimit(Breach),
+    Broken(String),
+}
+
+/// Records of a JSON array or JSON Lines file, streamed: `(location, record)` with locations
+/// `#N` (array) or `line N`. Only one record is held at a time, and none over the limits.
+pub struct Records<R> {
+    reader: R,
+    limits: Limits,
+    mode: Option<Mode>,
+    n: u64,
+    line: u64,
+    done: bool,
+    pending: Option<(String, Split)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Array,
+    Lines,
+}
+
+impl<R: BufRead> Records<R> {
+    pub fn new(reader: R, limits: Limits) -> Self {
+        Records {
+            reader,
+            limits,
+            mode: None,
+            n: 0,
+            line: 1,
+            done: false,
+            pending: None,
+        }
+    }
+
+    /// Skip whitespace; the next byte, not consumed.
+    fn peek_non_ws(&mut self) -> std::io::Result<Option<u8>> {
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    let b = buf[i];
+                    self.line += buf[..i].iter().filter(|&&c| c == b'\n').count() as u64;
+                    self.reader.consume(i);
+                    return Ok(Some(b));
+                }
+                None => {
+                    let n = buf.len();
+                    self.line += buf.iter().filter(|&&c| c == b'\n').count() as u64;
+                    self.reader.consume(n);
+                }
+            }
+        }
+    }
+
+    /// The next record, or `None` at the end of the file.
+    pub fn next_record(&mut self) -> std::io::Result<Option<(String, Split)>> {
+        if let Some(p) = self.pending.take() {
+            return Ok(Some(p));
+        }
+        if self.done {
+            return Ok(None);
+        }
+        let mode = match self.mode {
+            Some(m) => m,
+            None => match self.peek_non_ws()? {
+                None => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Some(b'[') => {
+                    self.reader.consume(1);
+                    self.mode = Some(Mode::Array);
+                    Mode::Array
+                }
+                Some(_) => {
+                    self.mode = Some(Mode::Lines);
+                    Mode::Lines
+                }
+            },
+        };
+        match mode {
+            Mode::Lines => self.next_line(),
+            Mode::Array => self.next_element(),
+        }
+    }
+
+    fn next_line(&mut self) -> std::io::Result<Option<(String, Split)>> {
+        loop {
+            let at = self.line;
+            let mut scanner = Scanner::new(self.limits);
+            let mut record = Vec::new();
+            let mut any = false;
+            let mut eof = true;
+            loop {
+                let buf = self.reader.fill_buf()?;
+                if buf.is_empty() {
+                    break;
+                }
+                let (chunk, newline) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(i) => (&buf[..i], true),
+                    None => (buf, false),
+                };
+                any |= chunk.iter().any(|b| !b.is_ascii_whitespace());
+                if scanner.breach().is_none() && scanner.feed(chunk).is_ok() {
+                    record.extend_from_slice(chunk);
+                } else {
+                    record = Vec::new();
+                }
+                let n = chunk.len() + usize::from(newline);
+                self.reader.consume(n);
+                if newline {
+                    eof = false;
+                    self.line += 1;
+                    break;
+                }
+            }
+            if !any {
+                if eof {
+                    self.done = true;
+                    return Ok(None);
+                }
+                continue; // a blank line
+            }
+            let loc = format!("line {at}");
+            return Ok(Some(match scanner.breach() {
+                Some(b) => (loc, Split::OverLimit(b.clone())),
+                None => (loc, Split::Record(record)),
+            }));
+        }
+    }
+
+    fn next_element(&mut self) -> std::io::Result<Option<(String, Split)>> {
+        let broken = |this: &mut Self, loc: String, what: &str| {
+            this.done = true;
+            Ok(Some((
+                loc,
+                Split::Broken(format!("not a JSON array ({what})")),
+            )))
+        };
+        let first = self.peek_non_ws()?;
+        let loc = format!("#{} (line {})", self.n + 1, self.line);
+        match first {
+            None => return broken(self, loc, "the file ends before its closing ']'"),
+            Some(b']') if self.n == 0 => {
+                self.reader.consume(1);
+                return self.finish_array();
+            }
+            _ => {}
+        }
+        self.n += 1;
+        let mut scanner = Scanner::new(self.limits);
+        let mut record = Vec::new();
+        let mut over = false;
+        let end = loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return broken(self, loc, "the file ends inside a record");
+            }
+            let mut used = 0;
+            let mut end = None;
+            for &b in buf {
+                used += 1;
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                if scanner.depth() == 0 && !scanner.in_string() && (b == b',' || b == b']') {
+                    end = Some(b);
+                    break;
+                }
+                if !scanner.push(b) && !over {
+                    over = true;
+                    record = Vec::new();
+                }
+                if !over {
+                    record.push(b);
+                }
+            }
+            self.reader.consume(used);
+            if let Some(b) = end {
+                break b;
+            }
+        };
+        let split = match scanner.breach() {
+            Some(b) => Split::OverLimit(b.clone()),
+            None => Split::Record(record),
+        };
+        if end == b']' {
+            // Text after the closing bracket is reported after this element.
+            self.pending = self.finish_array()?;
+        }
+        Ok(Some((loc, split)))
+    }
+
+    /// After the closing bracket only whitespace may follow.
+    fn finish_array(&mut self) -> std::io::Result<Option<(String, Split)>> {
+        self.done = true;
+        match self.peek_non_ws()? {
+            None => Ok(None),
+            Some(_) => Ok(Some((
+                format!("line {}", self.line),
+                Split::Broken("not a JSON array (text after its closing ']')".into()),
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> Limits {
+        Limits {
+            record_bytes: 100,
+            depth: 3,
+            string_bytes: 10,
+            values: 20,
+            variables: 5,
+            logs_per_batch: 5,
+        }
+    }
+
+    #[test]
+    fn an_ordinary_record_passes() {
+        let doc = br#"{"a":[1,2,{"b":"text"}],"c":null,"d":-1.5e3}"#;
+        assert_eq!(scan(doc, &small()), Ok(()));
+        assert!(parse(doc, &small()).is_ok());
+    }
+
+    #[test]
+    fn each_limit_is_named_when_broken() {
+        let l = small();
+        assert_eq!(
+            scan(&[b' '; 101], &l),
+            Err(Breach::RecordBytes { limit: 100 })
+        );
+        assert_eq!(scan(b"[[[[]]]]", &l), Err(Breach::Depth { limit: 3 }));
+        assert_eq!(
+            scan(br#"["12345678901"]"#, &l),
+            Err(Breach::StringBytes { limit: 10 })
+        );
+        assert_eq!(
+            scan(
+                &b"[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]"[..],
+                &l
+            ),
+            Err(Breach::Values { limit: 20 })
+        );
+    }
+
+    #[test]
+    fn values_count_what_parsing_builds() {
+        let l = Limits {
+            values: 1000,
+            ..small()
+        };
+        let mut s = Scanner::new(Limits {
+            record_bytes: u64::MAX,
+            ..l
+        });
+        s.feed(br#"[[],{},"x",12.5,true,{"k":null}]"#).unwrap();
+        // outer 1, [] 1, {} 5, "x" 1, 12.5 1, true 1, {"k":null}: 5 + 1 + 1
+        assert_eq!(s.units, 17);
+    }
+
+    #[test]
+    fn quotes_and_escapes_inside_strings_do_not_count_as_structure() {
+        let l = Limits {
+            string_bytes: 100,
+            ..small()
+        };
+        assert_eq!(scan(br#"["[[[[\"{{{{"]"#, &l), Ok(()));
+    }
+
+    #[test]
+    fn a_message_quotes_at_most_200_characters() {
+        let long = "x".repeat(10_000);
+        let q = quote(&long);
+        assert!(q.chars().count() < QUOTE_CHARS + 40, "{q}");
+        assert!(q.contains("10000 bytes in all"));
+        assert_eq!(quote("short"), "short");
+        let wide = "é".repeat(500);
+        assert!(quote(&wide).starts_with(&"é".repeat(200)));
+    }
+
+    fn split(text: &str, limits: Limits) -> Vec<(String, String)> {
+        let mut r = Records::new(text.as_bytes(), limits);
+        let mut out = vec![];
+        while let Some((loc, s)) = r.next_record().unwrap() {
+            out.push((
+                loc,
+                match s {
+                    Split::Record(b) => String::from_utf8(b).unwrap(),
+                    Split::OverLimit(b) => format!("over: {b}"),
+                    Split::Broken(w) => format!("broken: {w}"),
+                },
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn an_array_is_split_into_its_elements() {
+        let got = split("  [ {\"a\":\"x,]\"} ,\n[1,2], 3 ]\n", small());
+        let texts: Vec<&str> = got.iter().map(|(_, t)| t.trim()).collect();
+        assert_eq!(texts, [r#"{"a":"x,]"}"#, "[1,2]", "3"]);
+        assert_eq!(got[1].0, "#2 (line 2)");
+        assert!(split("[]", small()).is_empty());
+        assert!(split("", small()).is_empty());
+    }
+
+    #[test]
+    fn json_lines_are_split_by_line_and_blank_lines_skipped() {
+        let got = split("{\"a\":1}\n\n  \n[2]\n", small());
+        assert_eq!(
+            got,
+            [
+                ("line 1".to_string(), "{\"a\":1}".to_string()),
+                ("line 4".to_string(), "[2]".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_record_over_a_limit_is_skipped_and_the_next_one_read() {
+        let text = format!("[\"{}\", [[[[[]]]]], 7]", "y".repeat(50));
+        let got = split(&text, small());
+        assert_eq!(got.len(), 3);
+        assert!(got[0].1.starts_with("over: holds a string longer"));
+        assert!(got[1].1.starts_with("over: nested deeper"));
+        assert_eq!(got[2].1.trim(), "7");
+        let lines = format!("{}\n1\n", "9".repeat(200));
+        let got = split(&lines, small());
+        assert!(got[0].1.starts_with("over: larger than 100 bytes"));
+        assert_eq!(got[1], ("line 2".to_string(), "1".to_string()));
+    }
+
+    #[test]
+    fn a_broken_array_is_reported_and_ends_the_file() {
+        let got = split("[1, 2", small());
+        assert_eq!(
+            got.last().unwrap().1,
+            "broken: not a JSON array (the file ends inside a record)"
+        );
+        let got = split("[1] x", small());
+        assert!(got.last().unwrap().1.contains("text after its closing"));
+        let got = split("[1,", small());
+        assert!(got.last().unwrap().1.contains("ends before its closing"));
+    }
+}
