@@ -37,6 +37,10 @@ pub struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_id: Option<String>,
     pub message: String,
+    /// Set when this bundle's id was also seen from another sender: one of them copied it.
+    /// The file is judged on its own merits all the same (ids are per sender).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspicious: Option<String>,
     #[serde(skip)]
     pub exit_code: u8,
 }
@@ -50,6 +54,7 @@ impl FileReport {
             kind: None,
             bundle_id: None,
             message: e.to_string(),
+            suspicious: None,
             exit_code: e.exit_code(),
         }
     }
@@ -158,6 +163,7 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         kind: Some(kind.as_str().into()),
         bundle_id: Some(b.header.bundle_id.clone()),
         message: String::new(),
+        suspicious: bundle_id_reused(site, &b.header)?,
         exit_code: crate::error::exit::OK,
     };
     let outcome = match kind {
@@ -172,6 +178,9 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         Kind::Results => crate::upsync::apply(site, &b, &cert, opts.dry_run)?,
     };
     report.message = outcome.message;
+    if let Some(why) = &report.suspicious {
+        report.message.push_str(&format!("; suspicious: {why}"));
+    }
     if outcome.already {
         report.status = "already-applied".into();
     } else if opts.dry_run {
@@ -182,6 +191,36 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         report.exit_code = crate::error::exit::PARTIAL;
     }
     Ok(report)
+}
+
+/// Replay detection is per sender (a bundle id is in the clear header, anyone can copy it),
+/// so the same id from two senders never hides a file; it is flagged, since random ids do not
+/// collide by chance.
+fn bundle_id_reused(site: &Site, h: &Header) -> Result<Option<String>> {
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let others = tx.bundle_id_other_senders(&h.sender.fingerprint, &h.bundle_id)?;
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let others: Vec<String> = others
+        .into_iter()
+        .map(|(fpr, org)| match org {
+            Some(org) => format!("centre {org} (key {fpr})"),
+            None => format!("key {fpr}"),
+        })
+        .collect();
+    let this = match &h.sender.org_id {
+        Some(org) if h.sender.role == Role::Center => {
+            format!("centre {org} (key {})", h.sender.fingerprint)
+        }
+        _ => format!("key {}", h.sender.fingerprint),
+    };
+    Ok(Some(format!(
+        "bundle id {} was sent by {this} and also by {}; one of them copied it, check both",
+        h.bundle_id,
+        others.join(", ")
+    )))
 }
 
 /// What applying one bundle did.
@@ -222,6 +261,17 @@ pub fn import_all(
     for (i, p) in files.into_iter().enumerate() {
         let report = match import_file(site, &p, opts) {
             Ok(mut r) => {
+                if let (Some(why), false) = (&r.suspicious, opts.dry_run) {
+                    audit(
+                        site,
+                        &AuditEntry {
+                            action: "suspicious-bundle-id",
+                            bundle_id: r.bundle_id.clone(),
+                            status: Some(r.status.clone()),
+                            ..AuditEntry::new(&p, why.clone(), r.exit_code)
+                        },
+                    );
+                }
                 if let (Some(dir), false) = (&opts.archive, opts.dry_run) {
                     match archive(&p, dir) {
                         Ok(to) => r
@@ -270,28 +320,47 @@ fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
 }
 
 /// One line of `audit.jsonl` in the home (schemas/audit-entry.schema.json): a refused
-/// import, kept outside the store, which a refusal leaves exactly as it was.
+/// import, kept outside the store, which a refusal leaves exactly as it was; or a bundle id
+/// seen from two senders.
 #[derive(Debug, Serialize)]
-struct AuditEntry<'a> {
+struct AuditEntry {
     at: String,
-    action: &'a str,
+    /// `import` (refused) or `suspicious-bundle-id`.
+    action: &'static str,
     file: String,
     error: String,
     exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle_id: Option<String>,
+    /// What became of a suspicious file (its report's status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
 }
 
-/// Append a refused import to the home's audit trail. Best effort: an audit trail that
-/// cannot be written must not turn a clean refusal into another failure.
+impl AuditEntry {
+    fn new(path: &Path, error: String, exit_code: u8) -> Self {
+        AuditEntry {
+            at: crate::time::now_rfc3339(),
+            action: "import",
+            file: path.display().to_string(),
+            error,
+            exit_code,
+            bundle_id: None,
+            status: None,
+        }
+    }
+}
+
+/// Append a refused import to the home's audit trail.
 fn audit_refusal(site: &Site, path: &Path, e: &Error) {
+    audit(site, &AuditEntry::new(path, e.to_string(), e.exit_code()));
+}
+
+/// Append a line to the home's audit trail. Best effort: an audit trail that cannot be
+/// written must not turn a clean refusal into another failure.
+fn audit(site: &Site, entry: &AuditEntry) {
     use std::io::Write;
-    let entry = AuditEntry {
-        at: crate::time::now_rfc3339(),
-        action: "import",
-        file: path.display().to_string(),
-        error: e.to_string(),
-        exit_code: e.exit_code(),
-    };
-    let Ok(mut line) = serde_json::to_vec(&entry) else {
+    let Ok(mut line) = serde_json::to_vec(entry) else {
         return;
     };
     line.push(b'\n');
@@ -374,6 +443,7 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
                     b.header.set.count,
                     b.header.sequence
                 ),
+                suspicious: None,
                 exit_code: crate::error::exit::OK,
             },
             Err(e) => FileReport::refused(&p, &e),

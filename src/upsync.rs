@@ -371,7 +371,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    if tx.bundle_seen(&h.bundle_id)? {
+    if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
     let mut rx = Receiver {

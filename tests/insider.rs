@@ -1,2 +1,144 @@
 //! A dishonest enrolled centre speaks only for itself: per-sender bundle ids, one key for one
 //! centre, the organisation read from the pinned key (../shared/THREATS.md, "A dishonest insider").
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The header of a bundle as `inspect --json` shows it.
+fn header(home: &Path, file: &Path) -> Value {
+    serde_json::from_str(&ok(courier(home, &["inspect", "--json", s(file)]))).unwrap()
+}
+
+/// `import --json` of one file at `home`: (exit code, its report).
+fn import_json(home: &Path, file: &Path) -> (Option<i32>, Value) {
+    let out = courier(home, &["import", "--json", s(file)]);
+    let v: Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", stdout(&out), stderr(&out)));
+    courier::schema::check("file-reports", &v).unwrap();
+    (out.status.code(), v[0].clone())
+}
+
+/// The lines of a home's audit trail, each checked against its schema.
+fn audit(home: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(home.join("audit.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            courier::schema::check("audit-entry", &v).unwrap();
+            v
+        })
+        .collect()
+}
+
+/// Results of one organisation stored at central.
+fn results_of(central: &Path, org: &str) -> i64 {
+    let conn = rusqlite::Connection::open(central.join("store.sqlite")).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM central_results WHERE org_id = ?1",
+        [org],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// ORG-001 honestly exports its day-1 results (four finished; the fifth execution is still
+/// active and stays at the centre): the one file written.
+fn honest_results(w: &World) -> PathBuf {
+    let day1 = fixtures().join("data/results/ORG-001-day1.jsonl");
+    ok(courier(&w.a, &["results", "add", s(&day1)]));
+    let honest = w.export_up(&w.a, "up-a", &[]);
+    assert_eq!(honest.len(), 1);
+    honest[0].clone()
+}
+
+/// ORG-002, dishonest, copies the id of `real` from its clear header into a bundle of its own.
+fn copy_of_id(w: &World, real: &Path) -> PathBuf {
+    let real_id = header(&w.a, real)["bundle_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evil = Forger::new(&w.b);
+    let mut claim = evil.claim(1);
+    claim.bundle_id = real_id;
+    let forged = w.path("evil/copy.courier");
+    evil.results_bundle(&forged, &claim, &[]);
+    forged
+}
+
+#[test]
+fn a_bundle_id_copied_by_another_centre_does_not_hide_the_real_file() {
+    let w = World::synced();
+    let honest = honest_results(&w);
+    let forged = copy_of_id(&w, &honest);
+    let id = header(&w.a, &honest)["bundle_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The copy arrives first: it is ORG-002's own (empty) bundle and applies on its merits.
+    let (code, first) = import_json(&w.central, &forged);
+    assert_eq!(code, Some(0), "{first}");
+    assert!(first.get("suspicious").is_none(), "{first}");
+    // The real file still applies, its results are all there, and the reuse is flagged.
+    let (code, real) = import_json(&w.central, &honest);
+    assert_eq!(code, Some(0), "{real}");
+    assert_eq!(real["status"], "applied", "{real}");
+    assert_eq!(results_of(&w.central, "ORG-001"), 4, "{real}");
+    assert_eq!(results_of(&w.central, "ORG-002"), 0);
+    let why = real["suspicious"].as_str().expect("flagged as suspicious");
+    for needle in [id.as_str(), "ORG-001", "ORG-002"] {
+        assert!(why.contains(needle), "{why} names {needle}");
+    }
+    assert!(real["message"].as_str().unwrap().contains("suspicious"));
+    let trail = audit(&w.central);
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    assert_eq!(trail[0]["action"], "suspicious-bundle-id");
+    assert_eq!(trail[0]["bundle_id"], id.as_str());
+    assert_eq!(trail[0]["status"], "applied");
+    // Once applied, the real file is a replay like any other.
+    let before = snapshot(&w.central, true);
+    let (code, again) = import_json(&w.central, &honest);
+    assert_eq!(
+        (code, again["status"].as_str()),
+        (Some(0), Some("already-applied"))
+    );
+    assert_eq!(snapshot(&w.central, true), before);
+}
+
+#[test]
+fn a_bundle_id_copied_after_the_real_file_applied_is_flagged_and_hides_nothing() {
+    let w = World::synced();
+    let honest = honest_results(&w);
+    let (code, real) = import_json(&w.central, &honest);
+    assert_eq!((code, real["status"].as_str()), (Some(0), Some("applied")));
+    assert!(real.get("suspicious").is_none(), "{real}");
+    let forged = copy_of_id(&w, &honest);
+    // The copy is not taken for a replay of the real file: it applies as ORG-002's own
+    // bundle (it carries nothing), and is flagged, naming both centres.
+    let (code, copy) = import_json(&w.central, &forged);
+    assert_eq!(
+        (code, copy["status"].as_str()),
+        (Some(0), Some("applied")),
+        "{copy}"
+    );
+    let why = copy["suspicious"].as_str().expect("flagged as suspicious");
+    assert!(why.contains("ORG-001") && why.contains("ORG-002"), "{why}");
+    let human = ok(courier(&w.central, &["import", s(&forged)]));
+    assert!(human.contains("suspicious"), "{human}");
+    assert_eq!(results_of(&w.central, "ORG-001"), 4);
+    assert_eq!(results_of(&w.central, "ORG-002"), 0);
+    let trail = audit(&w.central);
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert_eq!(trail[1]["status"], "already-applied");
+    // The rollback check of each sender is its own: ORG-001 is not pushed back by the copy.
+    let replies = w.export_down("ORG-001", "down-a2");
+    for f in &replies {
+        ok(courier(&w.a, &["import", s(f)]));
+    }
+}

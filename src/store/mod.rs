@@ -116,6 +116,26 @@ const MIGRATIONS: &[&str] = &[
         content_sha256 TEXT, status TEXT NOT NULL, reason TEXT, first_seq INTEGER,
         PRIMARY KEY (org_id, item, ref));
     "#,
+    // 2: bundle ids are unique per sender only. A bundle id travels in the clear header, so
+    // an enrolled centre can copy another's into a bundle of its own; keyed by id alone, the
+    // copy made the real file look "already applied" (issue 7).
+    r#"
+    -- Every bundle written or applied: replay and rollback detection, per (sender, id).
+    CREATE TABLE bundles_per_sender (
+        bundle_id TEXT NOT NULL, direction TEXT NOT NULL, kind TEXT NOT NULL,
+        sender TEXT NOT NULL, recipient TEXT NOT NULL, org_id TEXT, seq INTEGER NOT NULL,
+        set_id TEXT, set_index INTEGER, set_count INTEGER, file_name TEXT, at TEXT NOT NULL,
+        PRIMARY KEY (sender, bundle_id));
+    -- rowid kept: "applied last" is read in rowid order.
+    INSERT INTO bundles_per_sender (rowid, bundle_id, direction, kind, sender, recipient, org_id,
+        seq, set_id, set_index, set_count, file_name, at)
+        SELECT rowid, bundle_id, direction, kind, sender, recipient, org_id, seq, set_id,
+            set_index, set_count, file_name, at FROM bundles;
+    DROP TABLE bundles;
+    ALTER TABLE bundles_per_sender RENAME TO bundles;
+    -- The same id from another sender is flagged as suspicious.
+    CREATE INDEX bundles_by_id ON bundles(bundle_id);
+    "#,
 ];
 
 /// The newest schema version this program knows.
@@ -351,16 +371,32 @@ impl<'a> Tx<'a> {
 
     // ---- bundles ----------------------------------------------------------------------
 
-    pub fn bundle_seen(&self, bundle_id: &str) -> Result<bool> {
+    /// Whether this sender's bundle `bundle_id` was applied (or written) here already.
+    pub fn bundle_seen(&self, sender: &str, bundle_id: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row(
-                "SELECT 1 FROM bundles WHERE bundle_id = ?1",
-                [bundle_id],
+                "SELECT 1 FROM bundles WHERE sender = ?1 AND bundle_id = ?2",
+                [sender, bundle_id],
                 |_| Ok(()),
             )
             .optional()?
             .is_some())
+    }
+
+    /// The other senders a bundle with this id came from (or was written by): (fingerprint,
+    /// org id of the pinned centre, none for central or this site). Ids are random, so any answer means someone copied one.
+    pub fn bundle_id_other_senders(
+        &self,
+        sender: &str,
+        bundle_id: &str,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT b.sender, p.org_id FROM bundles b LEFT JOIN peers p ON p.fingerprint = b.sender
+             WHERE b.bundle_id = ?1 AND b.sender <> ?2 ORDER BY b.rowid",
+        )?;
+        let rows = stmt.query_map([bundle_id, sender], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Highest sequence applied from `sender` for bundles of `kind`.
