@@ -389,8 +389,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             for_lines(path, name, r, |v| {
                 crate::schema::check("data-scope", &v)
                     .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: ScopeLine =
-                    serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                let l: ScopeLine = serde_json::from_value(v)
+                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
                 scope.insert(l.id, (l.kind, l.checksum));
                 Ok(())
             })
@@ -398,8 +398,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             for_lines(path, name, r, |v| {
                 crate::schema::check("data-entity", &v)
                     .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: EntityLine =
-                    serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                let l: EntityLine = serde_json::from_value(v)
+                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
                 let action = match &tx.entity_checksum(&l.id)? {
                     None => "created",
                     Some(c) if *c == l.checksum => "touched",
@@ -446,9 +446,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             let bytes = bundle::read_small(path, name, r, 256 << 20)?;
             let v: Value = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
-            crate::schema::check("data-acks", &v)
-                .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
-            acks = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+            acks = Some(crate::schema::read_doc(path, name, "data-acks", v)?);
             Ok(())
         } else {
             Err(Error::refused(

@@ -321,8 +321,12 @@ pub fn apply_reply(
         let bytes = bundle::read_small(&b.path, name, r, 64 << 10)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::refused(&b.path, format!("enrollment.json is not JSON ({e})")))?;
-        crate::schema::check("enrollment-reply", &v).map_err(|e| Error::refused(&b.path, e))?;
-        reply = Some(serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?);
+        reply = Some(crate::schema::read_doc(
+            &b.path,
+            name,
+            "enrollment-reply",
+            v,
+        )?);
         Ok(())
     })?;
     let reply =

@@ -70,6 +70,13 @@ pub enum Error {
     },
     #[error("{}: enrollment refused: {what}", .path.display())]
     Enrollment { path: PathBuf, what: String },
+    #[error("{}: {what} is {value}, beyond the largest number courier keeps (2^63-1); the file is forged or damaged, refused", .path.display())]
+    NumberTooLarge {
+        path: PathBuf,
+        /// Which number: "header sequence", "results/000001.json revision", ...
+        what: String,
+        value: String,
+    },
 
     // ---- the site -------------------------------------------------------------------
     #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
@@ -129,7 +136,8 @@ impl Error {
             | Refused { .. }
             | BadRecord { .. }
             | BadPackage { .. }
-            | Enrollment { .. } => exit::REFUSED,
+            | Enrollment { .. }
+            | NumberTooLarge { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }

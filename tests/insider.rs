@@ -142,3 +142,104 @@ fn a_bundle_id_copied_after_the_real_file_applied_is_flagged_and_hides_nothing()
         ok(courier(&w.a, &["import", s(f)]));
     }
 }
+
+/// Central's store holds no negative sequence or revision.
+fn negatives(central: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(central.join("store.sqlite")).unwrap();
+    conn.query_row(
+        "SELECT (SELECT COUNT(*) FROM bundles WHERE seq < 0 OR set_index < 0 OR set_count < 0)
+              + (SELECT COUNT(*) FROM history WHERE seq < 0)
+              + (SELECT COUNT(*) FROM central_results WHERE revision < 0)
+              + (SELECT COUNT(*) FROM quarantine WHERE revision < 0)",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// The first day-1 result, as ORG-002 might claim one of its own.
+fn a_result_of_b() -> Value {
+    let text = std::fs::read_to_string(fixtures().join("data/results/ORG-001-day1.jsonl")).unwrap();
+    let mut v: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    v["deliveryExecutionId"] = "https://centre-002.example/tao.rdf#i1".into();
+    v
+}
+
+#[test]
+fn a_header_sequence_beyond_i64_is_refused_as_bad_input_and_never_stored_negative() {
+    let w = World::synced();
+    let honest = honest_results(&w);
+    ok(courier(&w.central, &["import", s(&honest)]));
+    let before = snapshot(&w.central, false);
+    let evil = Forger::new(&w.b);
+    let forged = w.path("evil/huge-seq.courier");
+    evil.results_bundle(&forged, &evil.claim(u64::MAX), &[]);
+    let err = refused(
+        courier(&w.central, &["import", s(&forged)]),
+        1,
+        "header sequence is 18446744073709551615",
+    );
+    assert!(err.contains(s(&forged)), "{err}");
+    refused(courier(&w.central, &["verify", s(&forged)]), 1, s(&forged));
+    assert_eq!(snapshot(&w.central, false), before);
+    assert_eq!(negatives(&w.central), 0);
+    assert_eq!(results_of(&w.central, "ORG-001"), 4);
+    // The largest number that fits is an ordinary sequence.
+    let fits = w.path("evil/max-seq.courier");
+    evil.results_bundle(&fits, &evil.claim(i64::MAX as u64), &[]);
+    ok(courier(&w.central, &["import", s(&fits)]));
+    assert_eq!(negatives(&w.central), 0);
+}
+
+#[test]
+fn result_and_log_numbers_beyond_i64_are_refused_as_bad_input_not_internal_errors() {
+    let w = World::synced();
+    let honest = honest_results(&w);
+    ok(courier(&w.central, &["import", s(&honest)]));
+    let evil = Forger::new(&w.b);
+    let result = a_result_of_b();
+    let huge = Value::from(u64::MAX);
+    let float = serde_json::json!(1e19);
+    let cases: [(&str, &str, &Value); 5] = [
+        ("results", "revision", &huge),
+        ("results", "size", &huge),
+        ("results", "revision", &float),
+        ("logs", "count", &huge),
+        ("logs", "size", &huge),
+    ];
+    for (n, (entry, field, number)) in cases.into_iter().enumerate() {
+        let before = snapshot(&w.central, false);
+        let entries = if entry == "results" {
+            let (mut meta, blob) = evil.seal_result(&result, 1, false);
+            meta[field] = number.clone();
+            Forger::result_entries(&[(meta, blob)])
+        } else {
+            let log = serde_json::json!({"id": "l1"});
+            let (mut meta, blob) = evil.seal_logs(
+                "0123456789abcdef0123456789abcdef",
+                "https://centre-002.example/tao.rdf#i1",
+                &[log],
+            );
+            meta[field] = number.clone();
+            vec![
+                (
+                    "logs/000000.json".into(),
+                    serde_json::to_vec(&meta).unwrap(),
+                ),
+                ("logs/000000.pgp".into(), blob),
+            ]
+        };
+        let forged = w.path(&format!("evil/huge-{n}.courier"));
+        evil.results_bundle(&forged, &evil.claim(10 + n as u64), &entries);
+        let err = refused(
+            courier(&w.central, &["import", s(&forged)]),
+            1,
+            &format!("{entry}/000000.json, number at '/{field}' is {number}"),
+        );
+        assert!(err.contains(s(&forged)) && err.contains("refused"), "{err}");
+        assert_eq!(snapshot(&w.central, false), before, "{entry} {field}");
+    }
+    assert_eq!(negatives(&w.central), 0);
+    assert_eq!(results_of(&w.central, "ORG-001"), 4);
+    assert_eq!(results_of(&w.central, "ORG-002"), 0);
+}
