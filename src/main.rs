@@ -106,10 +106,21 @@ fn run(cli: Cli) -> Result<u8> {
                 out.display()
             );
         }
-        Command::Center(cli::CenterCommand::Add { org, label, out }) => {
+        Command::Center(cli::CenterCommand::Add {
+            org,
+            label,
+            out,
+            expect_fingerprint,
+        }) => {
             let site = open()?;
-            let fpr = enroll::add_center(&site, &org, &label, &out)?;
+            let fpr = enroll::add_center(&site, &org, &label, expect_fingerprint.as_deref(), &out)?;
             out!("registered centre {org}; enrollment file {}", out.display());
+            if let Some(f) = expect_fingerprint {
+                out!(
+                    "only a reply with key {} will enroll it",
+                    enroll::normalize_fingerprint(&f)
+                );
+            }
             out!("central's fingerprint (confirm by phone or on paper): {fpr}");
         }
         Command::Center(cli::CenterCommand::List { json }) => {
@@ -123,7 +134,11 @@ fn run(cli: Cli) -> Result<u8> {
                         "{:<12} {:<30} {} next data bundle {}, confirmed {}",
                         r.org_id,
                         r.label,
-                        r.fingerprint.as_deref().unwrap_or("(not enrolled)"),
+                        match (&r.fingerprint, &r.expected_fingerprint) {
+                            (Some(f), _) => f.clone(),
+                            (None, Some(f)) => format!("(not enrolled, expects key {f})"),
+                            (None, None) => "(not enrolled)".into(),
+                        },
                         r.next_seq,
                         r.acked_seq
                             .map(|s| s.to_string())
@@ -157,6 +172,10 @@ fn run(cli: Cli) -> Result<u8> {
             out!(
                 "pinned central's key; reply for central: {}",
                 reply.display()
+            );
+            out!(
+                "this centre's fingerprint (give it to central by phone or on paper): {}",
+                site.config.fingerprint
             );
         }
         Command::Import(a) => {

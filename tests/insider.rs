@@ -243,3 +243,157 @@ fn result_and_log_numbers_beyond_i64_are_refused_as_bad_input_not_internal_error
     assert_eq!(results_of(&w.central, "ORG-001"), 4);
     assert_eq!(results_of(&w.central, "ORG-002"), 0);
 }
+
+/// Copy a home folder (a stolen centre machine, say).
+fn copy_home(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_home(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// Central registers `org`; returns its enrollment file.
+fn register(w: &World, org: &str, extra: &[&str]) -> PathBuf {
+    let file = w.path(&format!("enroll-{org}.json"));
+    let mut args = vec!["center", "add", org, "--label", org, "--out", s(&file)];
+    args.extend_from_slice(extra);
+    ok(courier(&w.central, &args));
+    file
+}
+
+/// A centre home answers an enrollment file: (the reply folder, what `enroll` printed).
+fn answer(w: &World, home: &Path, file: &Path, folder: &str) -> (PathBuf, String) {
+    let central_fpr = w.fingerprint(&w.central);
+    let out = w.path(folder);
+    let printed = ok(courier(
+        home,
+        &[
+            "enroll",
+            s(file),
+            "--expect-fingerprint",
+            &central_fpr,
+            "--out",
+            s(&out),
+        ],
+    ));
+    (out, printed)
+}
+
+fn center_list(central: &Path) -> Vec<Value> {
+    let v: Value =
+        serde_json::from_str(&ok(courier(central, &["center", "list", "--json"]))).unwrap();
+    courier::schema::check("center-list", &v).unwrap();
+    v.as_array().unwrap().clone()
+}
+
+#[test]
+fn the_key_of_an_enrolled_centre_cannot_enroll_a_second_organisation() {
+    let w = World::synced();
+    let file = register(&w, "ORG-003", &[]);
+    // ORG-002's operator copies its home, calls it ORG-003 and answers ORG-003's file with
+    // ORG-002's key: central would then seal ORG-003's personal data to ORG-002.
+    let evil = w.path("evil-home");
+    copy_home(&w.b, &evil);
+    let config = evil.join("courier.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    c["org_id"] = "ORG-003".into();
+    std::fs::write(&config, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
+    let (reply, _) = answer(&w, &evil, &file, "evil-reply");
+    let before = snapshot(&w.central, false);
+    let err = refused(
+        courier(&w.central, &["import", s(&reply)]),
+        1,
+        "is already pinned for centre ORG-002",
+    );
+    assert!(
+        err.contains("ORG-003") && err.contains(&w.fingerprint(&w.b)),
+        "{err}"
+    );
+    assert_eq!(snapshot(&w.central, false), before);
+    let rows = center_list(&w.central);
+    let org3 = rows.iter().find(|r| r["org_id"] == "ORG-003").unwrap();
+    assert!(org3["fingerprint"].is_null(), "{org3}");
+    refused(
+        courier(
+            &w.central,
+            &["export", "--to", "ORG-003", "--out", s(&w.path("x"))],
+        ),
+        2,
+        "centre ORG-003 has not enrolled yet",
+    );
+    // The honest centres keep their keys and their data.
+    let org2 = rows.iter().find(|r| r["org_id"] == "ORG-002").unwrap();
+    assert_eq!(org2["fingerprint"], w.fingerprint(&w.b).as_str());
+    for f in w.export_down("ORG-002", "down-b2") {
+        ok(courier(&w.b, &["import", s(&f)]));
+    }
+}
+
+#[test]
+fn a_centre_registered_with_its_fingerprint_enrolls_only_with_that_key() {
+    let w = World::synced();
+    let honest = w.path("center-c");
+    ok(courier(&honest, &["init", "center", "--org", "ORG-003"]));
+    let fpr = w.fingerprint(&honest);
+    // Read out by phone in groups of four, with spaces.
+    let spaced: Vec<String> = fpr
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let file = register(&w, "ORG-003", &["--expect-fingerprint", &spaced.join(" ")]);
+    let rows = center_list(&w.central);
+    let org3 = rows.iter().find(|r| r["org_id"] == "ORG-003").unwrap();
+    assert_eq!(org3["expected_fingerprint"], fpr.as_str());
+    let listed = ok(courier(&w.central, &["center", "list"]));
+    assert!(listed.contains(&fpr), "{listed}");
+    // Someone else who got hold of the enrollment file answers first, with another key.
+    let other = w.path("center-impostor");
+    ok(courier(&other, &["init", "center", "--org", "ORG-003"]));
+    let (reply, _) = answer(&w, &other, &file, "impostor-reply");
+    let before = snapshot(&w.central, false);
+    let err = refused(
+        courier(&w.central, &["import", s(&reply)]),
+        1,
+        "was registered to enroll with key",
+    );
+    assert!(
+        err.contains(&fpr) && err.contains(&w.fingerprint(&other)),
+        "{err}"
+    );
+    assert_eq!(snapshot(&w.central, false), before);
+    // The real centre prints its own fingerprint, and its reply enrolls it.
+    let (reply, printed) = answer(&w, &honest, &file, "honest-reply");
+    assert!(printed.contains(&fpr), "{printed}");
+    ok(courier(&w.central, &["import", s(&reply)]));
+    let rows = center_list(&w.central);
+    let org3 = rows.iter().find(|r| r["org_id"] == "ORG-003").unwrap();
+    assert_eq!(org3["fingerprint"], fpr.as_str());
+    // A fingerprint that is not one is a usage error, and registers nothing.
+    let before = snapshot(&w.central, false);
+    refused(
+        courier(
+            &w.central,
+            &[
+                "center",
+                "add",
+                "ORG-004",
+                "--label",
+                "x",
+                "--out",
+                s(&w.path("e4.json")),
+                "--expect-fingerprint",
+                "12AB",
+            ],
+        ),
+        2,
+        "40 hex digits",
+    );
+    assert_eq!(snapshot(&w.central, false), before);
+}

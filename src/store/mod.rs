@@ -136,6 +136,11 @@ const MIGRATIONS: &[&str] = &[
     -- The same id from another sender is flagged as suspicious.
     CREATE INDEX bundles_by_id ON bundles(bundle_id);
     "#,
+    // 3: one key, one centre: central may pin a centre's key up front (`center add
+    // --expect-fingerprint`), and then only a reply with that key enrolls it (issue 7).
+    r#"
+    ALTER TABLE centers ADD COLUMN expected_fingerprint TEXT;
+    "#,
 ];
 
 /// The newest schema version this program knows.
