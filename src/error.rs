@@ -70,6 +70,13 @@ pub enum Error {
     },
     #[error("{}: enrollment refused: {what}", .path.display())]
     Enrollment { path: PathBuf, what: String },
+    #[error("{}: the header claims organisation {claimed}, and the sender's key {fingerprint} is pinned for {pinned}; a centre may only speak for itself, refused", .path.display())]
+    OrgMismatch {
+        path: PathBuf,
+        claimed: String,
+        pinned: String,
+        fingerprint: String,
+    },
     #[error("{}: {what} is {value}, beyond the largest number courier keeps (2^63-1); the file is forged or damaged, refused", .path.display())]
     NumberTooLarge {
         path: PathBuf,
@@ -137,7 +144,8 @@ impl Error {
             | BadRecord { .. }
             | BadPackage { .. }
             | Enrollment { .. }
-            | NumberTooLarge { .. } => exit::REFUSED,
+            | NumberTooLarge { .. }
+            | OrgMismatch { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }

@@ -82,10 +82,11 @@ pub fn expand_paths(paths: &[PathBuf], exts: &[&str]) -> Vec<PathBuf> {
     out
 }
 
-/// The certificate of the bundle's sender, as pinned here (or carried, for enrollment replies).
-fn sender_cert(site: &Site, b: &Bundle) -> Result<Cert> {
+/// The certificate of the bundle's sender, as pinned here (or carried, for enrollment
+/// replies), and the organisation its key is pinned for (a centre's).
+fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
     if b.header.kind == Kind::EnrollmentReply {
-        return crate::enroll::reply_sender_cert(b);
+        return Ok((crate::enroll::reply_sender_cert(b)?, None));
     }
     let mut store = site.store()?;
     let tx = store.read()?;
@@ -96,15 +97,41 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<Cert> {
             fingerprint: b.header.sender.fingerprint.clone(),
         });
     };
-    if role != b.header.sender.role.as_str()
-        || (role == "center" && org.as_deref() != Some(b.header.org_id.as_str()))
-    {
+    if role != b.header.sender.role.as_str() {
         return Err(Error::refused(
             &b.path,
-            "the sender's role or organisation does not match its enrolled key; refused",
+            format!(
+                "the header says the sender is {}, and its key is pinned for {role}; refused",
+                b.header.sender.role
+            ),
         ));
     }
-    crypto::parse_cert(armored.as_bytes())
+    let org = pinned_org(&b.path, &b.header, &role, org)?;
+    Ok((crypto::parse_cert(armored.as_bytes())?, org))
+}
+
+/// A centre speaks only for itself: the organisation of a header from a centre is the one
+/// its key is pinned for, and a header claiming another (as `org_id` or `sender.org_id`) is
+/// refused naming both. `None` for central's bundles (their `org_id` is the recipient's).
+fn pinned_org(path: &Path, h: &Header, role: &str, org: Option<String>) -> Result<Option<String>> {
+    if role != Role::Center.as_str() {
+        return Ok(None);
+    }
+    let pinned = org.unwrap_or_default();
+    for claimed in [Some(&h.org_id), h.sender.org_id.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if *claimed != pinned {
+            return Err(Error::OrgMismatch {
+                path: path.to_path_buf(),
+                claimed: claimed.clone(),
+                pinned,
+                fingerprint: h.sender.fingerprint.clone(),
+            });
+        }
+    }
+    Ok(Some(pinned))
 }
 
 /// Check that this site is the recipient.
@@ -130,8 +157,9 @@ fn check_recipient(site: &Site, h: &Header, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Everything that can be checked without decrypting: returns the opened bundle.
-pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert)> {
+/// Everything that can be checked without decrypting: returns the opened bundle, the
+/// sender's certificate and, for a centre's bundle, the organisation its key is pinned for.
+pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert, Option<String>)> {
     let b = Bundle::open(path)?;
     check_recipient(site, &b.header, path)?;
     let for_role = match b.header.kind {
@@ -148,14 +176,14 @@ pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert)> {
             ),
         ));
     }
-    let cert = sender_cert(site, &b)?;
+    let (cert, org) = sender_cert(site, &b)?;
     b.verify(&cert)?;
-    Ok((b, cert))
+    Ok((b, cert, org))
 }
 
 /// Import one file; the error is the refusal.
 pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<FileReport> {
-    let (b, cert) = verify_file(site, path)?;
+    let (b, cert, _) = verify_file(site, path)?;
     let kind = b.header.kind;
     let mut report = FileReport {
         file: path.to_path_buf(),
@@ -393,13 +421,33 @@ pub struct Inspection {
     pub parts: u64,
     pub set_id: String,
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// Where `org_id` comes from: `pinned-key` (the sender is a centre whose key is pinned
+    /// in this home, for that organisation) or `claimed-unverified` (no site, or a sender
+    /// not pinned here, or central: the header's word only).
+    pub org_source: &'static str,
 }
 
-/// Read a bundle's header without verifying anything but its structure.
-pub fn inspect(path: &Path) -> Result<Inspection> {
+/// Read a bundle's header without verifying anything but its structure. With a site whose
+/// store pins the sender's key, the organisation is the one that key is pinned for, and a
+/// header claiming another is refused; without, it is reported as claimed, unverified.
+pub fn inspect(site: Option<&Site>, path: &Path) -> Result<Inspection> {
     let b = Bundle::open(path)?;
+    let mut org_source = "claimed-unverified";
+    if let Some(site) = site {
+        let peer = {
+            let mut store = site.store()?;
+            let tx = store.read()?;
+            tx.peer(&b.header.sender.fingerprint)?
+        };
+        if let Some((role, org, _)) = peer {
+            if pinned_org(path, &b.header, &role, org)?.is_some() {
+                org_source = "pinned-key";
+            }
+        }
+    }
     let h = b.header;
     Ok(Inspection {
+        org_source,
         file: path.to_path_buf(),
         format: h.format,
         kind: h.kind.as_str().into(),
@@ -425,7 +473,7 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
     expand_paths(paths, &["courier"])
         .into_iter()
         .map(|p| match verify_file(site, &p) {
-            Ok((b, _)) => FileReport {
+            Ok((b, _, org)) => FileReport {
                 file: p.clone(),
                 status: "ok".into(),
                 kind: Some(b.header.kind.as_str().into()),
@@ -433,11 +481,8 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
                 message: format!(
                     "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
                     b.header.sender.role,
-                    b.header
-                        .sender
-                        .org_id
-                        .as_deref()
-                        .unwrap_or(&b.header.sender.fingerprint),
+                    // A centre by the organisation its key is pinned for, never the claim.
+                    org.as_deref().unwrap_or(&b.header.sender.fingerprint),
                     b.file_len,
                     b.header.set.index,
                     b.header.set.count,

@@ -202,9 +202,11 @@ fn run(cli: Cli) -> Result<u8> {
             return Ok(finish_reports(&reports, a.json, &a.paths));
         }
         Command::Inspect(a) => {
+            // No key needed: the store, when there is one here, only names the sender.
+            let site = open().ok();
             let mut all = Vec::new();
             for p in &a.paths {
-                all.push(import::inspect(p)?);
+                all.push(import::inspect(site.as_ref(), p)?);
             }
             if a.json {
                 if all.len() == 1 {
@@ -229,7 +231,15 @@ fn run(cli: Cli) -> Result<u8> {
                             .map(|o| format!(" ({o})"))
                             .unwrap_or_default()
                     );
-                    out!("org         {}", i.org_id);
+                    out!(
+                        "org         {}{}",
+                        i.org_id,
+                        if i.org_source == "pinned-key" {
+                            " (from the sender's pinned key)"
+                        } else {
+                            " (as claimed, unverified)"
+                        }
+                    );
                     out!("sequence    {}", i.sequence);
                     out!("created     {}", i.created);
                     out!(

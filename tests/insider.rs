@@ -397,3 +397,56 @@ fn a_centre_registered_with_its_fingerprint_enrolls_only_with_that_key() {
     );
     assert_eq!(snapshot(&w.central, false), before);
 }
+
+#[test]
+fn a_centre_claiming_another_organisation_is_refused_by_verify_inspect_and_import() {
+    let w = World::synced();
+    let honest = honest_results(&w);
+    ok(courier(&w.central, &["import", s(&honest)]));
+    // ORG-002 signs a bundle whose header says it comes from ORG-001.
+    let evil = Forger::new(&w.b);
+    let mut claim = evil.claim(5);
+    claim.org_id = "ORG-001".into();
+    let (meta, blob) = evil.seal_result(&a_result_of_b(), 1, false);
+    let forged = w.path("evil/as-org-001.courier");
+    evil.results_bundle(&forged, &claim, &Forger::result_entries(&[(meta, blob)]));
+    let before = snapshot(&w.central, false);
+    for cmd in ["verify", "inspect", "import"] {
+        let err = refused(
+            courier(&w.central, &[cmd, s(&forged)]),
+            1,
+            "the header claims organisation ORG-001",
+        );
+        assert!(
+            err.contains("pinned for ORG-002") && err.contains(s(&forged)),
+            "{cmd}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&w.central, false), before);
+    assert_eq!(results_of(&w.central, "ORG-001"), 4);
+    assert_eq!(results_of(&w.central, "ORG-002"), 0);
+    // Without a site, inspect says what the header claims, and that it is unverified.
+    let nowhere = w.path("no-site");
+    let v = header(&nowhere, &forged);
+    courier::schema::check("inspect", &v).unwrap();
+    assert_eq!(
+        (v["org_id"].as_str(), v["org_source"].as_str()),
+        (Some("ORG-001"), Some("claimed-unverified"))
+    );
+    let text = ok(courier(&nowhere, &["inspect", s(&forged)]));
+    assert!(text.contains("ORG-001 (as claimed, unverified)"), "{text}");
+    // At central, an honest file's organisation is the one its key is pinned for.
+    let v = header(&w.central, &honest);
+    courier::schema::check("inspect", &v).unwrap();
+    assert_eq!(
+        (v["org_id"].as_str(), v["org_source"].as_str()),
+        (Some("ORG-001"), Some("pinned-key"))
+    );
+    let text = ok(courier(&w.central, &["inspect", s(&honest)]));
+    assert!(
+        text.contains("ORG-001 (from the sender's pinned key)"),
+        "{text}"
+    );
+    let said = ok(courier(&w.central, &["verify", s(&honest)]));
+    assert!(said.contains("good signature by center ORG-001"), "{said}");
+}
