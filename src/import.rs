@@ -481,8 +481,16 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
                 message: format!(
                     "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
                     b.header.sender.role,
-                    // A centre by the organisation its key is pinned for, never the claim.
-                    org.as_deref().unwrap_or(&b.header.sender.fingerprint),
+                    // A centre by the organisation its key is pinned for, never the claim;
+                    // an enrollment reply's key is not pinned yet: its claim is shown as such.
+                    match (&org, b.header.kind) {
+                        (Some(org), _) => org.clone(),
+                        (None, Kind::EnrollmentReply) => format!(
+                            "{} (asking to enroll {})",
+                            b.header.sender.fingerprint, b.header.org_id
+                        ),
+                        (None, _) => b.header.sender.fingerprint.clone(),
+                    },
                     b.file_len,
                     b.header.set.index,
                     b.header.set.count,

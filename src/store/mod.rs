@@ -598,3 +598,44 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written by the first schema keeps its bundles, in order, once ids are keyed
+    /// per sender; afterwards two senders may hold the same id.
+    #[test]
+    fn an_old_store_keeps_its_bundles_when_ids_become_per_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for (id, sender, seq) in [("b1", "A", 2), ("b2", "B", 1)] {
+                conn.execute(
+                    "INSERT INTO bundles (bundle_id, direction, kind, sender, recipient, seq, at)
+                     VALUES (?1, 'in', 'data', ?2, 'C', ?3, 'then')",
+                    params![id, sender, seq],
+                )
+                .unwrap();
+            }
+        }
+        let mut store = Store::open(&path).unwrap();
+        let tx = store.begin().unwrap();
+        assert!(tx.bundle_seen("A", "b1").unwrap());
+        assert!(!tx.bundle_seen("B", "b1").unwrap());
+        assert_eq!(tx.last_applied_seq("data").unwrap(), Some(1));
+        tx.tx
+            .execute(
+                "INSERT INTO bundles (bundle_id, direction, kind, sender, recipient, seq, at)
+                 VALUES ('b1', 'in', 'data', 'B', 'C', 3, 'now')",
+                [],
+            )
+            .unwrap();
+        assert!(tx.bundle_seen("B", "b1").unwrap());
+        let others = tx.bundle_id_other_senders("B", "b1").unwrap();
+        assert_eq!(others, vec![("A".to_string(), None)]);
+    }
+}
