@@ -516,6 +516,23 @@ impl Bundle {
                 crate::limits::quote(&e.to_string())
             ))
         })?;
+        // Numbers the store keeps must fit its integers: never cast to a negative one.
+        for (at, what) in [
+            ("/sequence", "header sequence"),
+            ("/set/index", "header set index"),
+            ("/set/count", "header set count"),
+        ] {
+            if let Some((_, number)) = value
+                .pointer(at)
+                .and_then(crate::schema::integer_beyond_i64)
+            {
+                return Err(Error::NumberTooLarge {
+                    path: path.into(),
+                    what: what.into(),
+                    value: number,
+                });
+            }
+        }
         crate::schema::check("bundle-header", &value)
             .map_err(|e| damaged(format!("header: {e}")))?;
         let header: Header = serde_json::from_value(value)

@@ -133,6 +133,10 @@ pub enum CenterCommand {
         /// Where to write the enrollment file.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// The centre's key fingerprint, as its `enroll` printed it (read out by phone or on
+        /// paper; spaces allowed): only a reply with this key enrolls the centre.
+        #[arg(long, value_name = "FPR")]
+        expect_fingerprint: Option<String>,
     },
     /// List registered centres and their sync state.
     List {

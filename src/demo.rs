@@ -107,7 +107,8 @@ pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
     for c in &centers {
         let org = c.org_id()?.to_string();
         let file = transfer.join(format!("enroll-{org}.json"));
-        let fpr = crate::enroll::add_center(&central, &org, &format!("Test centre {org}"), &file)?;
+        let fpr =
+            crate::enroll::add_center(&central, &org, &format!("Test centre {org}"), None, &file)?;
         let reply =
             crate::enroll::enroll(c, &file, Some(&fpr), &transfer.join("replies"), &mut |_| {
                 false

@@ -352,7 +352,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    if tx.bundle_seen(&h.bundle_id)? {
+    if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
     let mut rollback = false;
@@ -393,8 +393,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             for_lines(path, name, r, |v| {
                 crate::schema::check("data-scope", &v)
                     .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: ScopeLine =
-                    serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                let l: ScopeLine = serde_json::from_value(v)
+                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
                 scope.insert(l.id, (l.kind, l.checksum));
                 Ok(())
             })
@@ -402,8 +402,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             for_lines(path, name, r, |v| {
                 crate::schema::check("data-entity", &v)
                     .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: EntityLine =
-                    serde_json::from_value(v).map_err(|e| Error::Internal(e.to_string()))?;
+                let l: EntityLine = serde_json::from_value(v)
+                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
                 let action = match &tx.entity_checksum(&l.id)? {
                     None => "created",
                     Some(c) if *c == l.checksum => "touched",
@@ -454,12 +454,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                     format!("acks.json: {}", crate::limits::quote(&e.to_string())),
                 )
             })?;
-            crate::schema::check("data-acks", &v)
-                .map_err(|e| Error::refused(path, format!("acks.json: {e}")))?;
-            acks = Some(
-                serde_json::from_value(v)
-                    .map_err(|e| Error::Internal(crate::limits::quote(&e.to_string())))?,
-            );
+            acks = Some(crate::schema::read_doc(path, name, "data-acks", v)?);
             Ok(())
         } else {
             Err(Error::refused(

@@ -67,9 +67,27 @@ pub fn normalize_fingerprint(s: &str) -> String {
 }
 
 /// Central: register a centre and write its enrollment file. Returns central's fingerprint.
-pub fn add_center(site: &Site, org_id: &str, label: &str, out: &Path) -> Result<String> {
+/// With `expect_fingerprint` (the centre's, read out by phone or on paper), only a reply
+/// signed by that key enrolls the centre.
+pub fn add_center(
+    site: &Site,
+    org_id: &str,
+    label: &str,
+    expect_fingerprint: Option<&str>,
+    out: &Path,
+) -> Result<String> {
     site.require(Role::Central)?;
     crate::entities::check_org_id(org_id)?;
+    let expected = expect_fingerprint.map(normalize_fingerprint);
+    if let Some(f) = &expected {
+        if f.len() != 40 || !f.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::Usage {
+                what: format!(
+                    "--expect-fingerprint {f}: a key fingerprint is 40 hex digits (spaces allowed); check what the centre read out"
+                ),
+            });
+        }
+    }
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
@@ -102,7 +120,14 @@ pub fn add_center(site: &Site, org_id: &str, label: &str, out: &Path) -> Result<
         body: body_text,
         signature: armor_signature(&sig)?,
     };
-    tx.add_center(org_id, label, &sha256_hex(&token))?;
+    if let Some(f) = &expected {
+        if let Some((_, Some(other), _)) = tx.peer(f)? {
+            return Err(Error::Usage {
+                what: format!("key {f} is already the key of centre {other}; one key, one centre: each centre enrolls with its own key"),
+            });
+        }
+    }
+    tx.add_center(org_id, label, &sha256_hex(&token), expected.as_deref())?;
     tx.add_history(NewHistory {
         action: "center-add",
         org_id: Some(org_id),
@@ -337,11 +362,12 @@ pub fn apply_reply(
                 ),
             )
         })?;
-        crate::schema::check("enrollment-reply", &v).map_err(|e| Error::refused(&b.path, e))?;
-        reply = Some(
-            serde_json::from_value(v)
-                .map_err(|e| Error::Internal(crate::limits::quote(&e.to_string())))?,
-        );
+        reply = Some(crate::schema::read_doc(
+            &b.path,
+            name,
+            "enrollment-reply",
+            v,
+        )?);
         Ok(())
     })?;
     let reply =
@@ -359,8 +385,8 @@ pub fn apply_reply(
     let tx = store.begin()?;
     let row = tx
         .center(&reply.org_id)?
-        .map(|c| (c.token_sha256, c.fingerprint));
-    let Some((token_sha, enrolled)) = row else {
+        .map(|c| (c.token_sha256, c.fingerprint, c.expected_fingerprint));
+    let Some((token_sha, enrolled, expected)) = row else {
         return Err(refuse(format!(
             "unknown centre {}; register it with 'courier center add' first",
             reply.org_id
@@ -371,6 +397,28 @@ pub fn apply_reply(
             "wrong or forged token for centre {}",
             reply.org_id
         )));
+    }
+    if let Some(f) = &expected {
+        if *f != reply.center_fingerprint {
+            return Err(refuse(format!(
+                "centre {} was registered to enroll with key {f}, and this reply carries key {}; refused",
+                reply.org_id, reply.center_fingerprint
+            )));
+        }
+    }
+    // One key, one centre: a key pinned already (for another organisation, or as central's)
+    // must not enroll a second one, or that one's data would be sealed to the first.
+    if let Some((role, org, _)) = tx.peer(&reply.center_fingerprint)? {
+        if org.as_deref() != Some(reply.org_id.as_str()) {
+            let holder = match org {
+                Some(org) => format!("centre {org}"),
+                None => role,
+            };
+            return Err(refuse(format!(
+                "key {} is already pinned for {holder}; one key, one centre: centre {} must enroll with its own key",
+                reply.center_fingerprint, reply.org_id
+            )));
+        }
     }
     match enrolled {
         Some(f) if f == reply.center_fingerprint => return Ok(false),

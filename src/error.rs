@@ -72,6 +72,20 @@ pub enum Error {
     Enrollment { path: PathBuf, what: String },
     #[error("{}: cannot read this input: {what}; check the path and try again", .path.display())]
     InputUnreadable { path: PathBuf, what: String },
+    #[error("{}: the header claims organisation {claimed}, and the sender's key {fingerprint} is pinned for {pinned}; a centre may only speak for itself, refused", .path.display())]
+    OrgMismatch {
+        path: PathBuf,
+        claimed: String,
+        pinned: String,
+        fingerprint: String,
+    },
+    #[error("{}: {what} is {value}, beyond the largest number courier keeps (2^63-1); the file is forged or damaged, refused", .path.display())]
+    NumberTooLarge {
+        path: PathBuf,
+        /// Which number: "header sequence", "results/000001.json revision", ...
+        what: String,
+        value: String,
+    },
 
     // ---- the site -------------------------------------------------------------------
     #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
@@ -134,7 +148,9 @@ impl Error {
             | BadRecord { .. }
             | BadPackage { .. }
             | Enrollment { .. }
-            | InputUnreadable { .. } => exit::REFUSED,
+            | InputUnreadable { .. }
+            | NumberTooLarge { .. }
+            | OrgMismatch { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }

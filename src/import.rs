@@ -37,6 +37,10 @@ pub struct FileReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_id: Option<String>,
     pub message: String,
+    /// Set when this bundle's id was also seen from another sender: one of them copied it.
+    /// The file is judged on its own merits all the same (ids are per sender).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspicious: Option<String>,
     #[serde(skip)]
     pub exit_code: u8,
 }
@@ -50,6 +54,7 @@ impl FileReport {
             kind: None,
             bundle_id: None,
             message: e.to_string(),
+            suspicious: None,
             exit_code: e.exit_code(),
         }
     }
@@ -64,6 +69,7 @@ impl FileReport {
             message:
                 "hidden file (a Mac writes ._NAME files beside every file on a stick); not read"
                     .into(),
+            suspicious: None,
             exit_code: crate::error::exit::OK,
         }
     }
@@ -197,10 +203,11 @@ pub fn batch_exit_code(reports: &[FileReport]) -> u8 {
     }
 }
 
-/// The certificate of the bundle's sender, as pinned here (or carried, for enrollment replies).
-fn sender_cert(site: &Site, b: &Bundle) -> Result<Cert> {
+/// The certificate of the bundle's sender, as pinned here (or carried, for enrollment
+/// replies), and the organisation its key is pinned for (a centre's).
+fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
     if b.header.kind == Kind::EnrollmentReply {
-        return crate::enroll::reply_sender_cert(b);
+        return Ok((crate::enroll::reply_sender_cert(b)?, None));
     }
     let mut store = site.store()?;
     let tx = store.read()?;
@@ -211,15 +218,41 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<Cert> {
             fingerprint: b.header.sender.fingerprint.clone(),
         });
     };
-    if role != b.header.sender.role.as_str()
-        || (role == "center" && org.as_deref() != Some(b.header.org_id.as_str()))
-    {
+    if role != b.header.sender.role.as_str() {
         return Err(Error::refused(
             &b.path,
-            "the sender's role or organisation does not match its enrolled key; refused",
+            format!(
+                "the header says the sender is {}, and its key is pinned for {role}; refused",
+                b.header.sender.role
+            ),
         ));
     }
-    crypto::parse_cert(armored.as_bytes())
+    let org = pinned_org(&b.path, &b.header, &role, org)?;
+    Ok((crypto::parse_cert(armored.as_bytes())?, org))
+}
+
+/// A centre speaks only for itself: the organisation of a header from a centre is the one
+/// its key is pinned for, and a header claiming another (as `org_id` or `sender.org_id`) is
+/// refused naming both. `None` for central's bundles (their `org_id` is the recipient's).
+fn pinned_org(path: &Path, h: &Header, role: &str, org: Option<String>) -> Result<Option<String>> {
+    if role != Role::Center.as_str() {
+        return Ok(None);
+    }
+    let pinned = org.unwrap_or_default();
+    for claimed in [Some(&h.org_id), h.sender.org_id.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if *claimed != pinned {
+            return Err(Error::OrgMismatch {
+                path: path.to_path_buf(),
+                claimed: claimed.clone(),
+                pinned,
+                fingerprint: h.sender.fingerprint.clone(),
+            });
+        }
+    }
+    Ok(Some(pinned))
 }
 
 /// Check that this site is the recipient.
@@ -245,8 +278,9 @@ fn check_recipient(site: &Site, h: &Header, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Everything that can be checked without decrypting: returns the opened bundle.
-pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert)> {
+/// Everything that can be checked without decrypting: returns the opened bundle, the
+/// sender's certificate and, for a centre's bundle, the organisation its key is pinned for.
+pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert, Option<String>)> {
     let b = Bundle::open(path)?;
     check_recipient(site, &b.header, path)?;
     let for_role = match b.header.kind {
@@ -263,14 +297,14 @@ pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert)> {
             ),
         ));
     }
-    let cert = sender_cert(site, &b)?;
+    let (cert, org) = sender_cert(site, &b)?;
     b.verify(&cert)?;
-    Ok((b, cert))
+    Ok((b, cert, org))
 }
 
 /// Import one file; the error is the refusal.
 pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<FileReport> {
-    let (b, cert) = verify_file(site, path)?;
+    let (b, cert, _) = verify_file(site, path)?;
     let kind = b.header.kind;
     let mut report = FileReport {
         file: path.to_path_buf(),
@@ -278,6 +312,7 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         kind: Some(kind.as_str().into()),
         bundle_id: Some(b.header.bundle_id.clone()),
         message: String::new(),
+        suspicious: bundle_id_reused(site, &b.header)?,
         exit_code: crate::error::exit::OK,
     };
     let outcome = match kind {
@@ -292,6 +327,9 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         Kind::Results => crate::upsync::apply(site, &b, &cert, opts.dry_run)?,
     };
     report.message = outcome.message;
+    if let Some(why) = &report.suspicious {
+        report.message.push_str(&format!("; suspicious: {why}"));
+    }
     if outcome.already {
         report.status = "already-applied".into();
     } else if opts.dry_run {
@@ -302,6 +340,36 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         report.exit_code = crate::error::exit::PARTIAL;
     }
     Ok(report)
+}
+
+/// Replay detection is per sender (a bundle id is in the clear header, anyone can copy it),
+/// so the same id from two senders never hides a file; it is flagged, since random ids do not
+/// collide by chance.
+fn bundle_id_reused(site: &Site, h: &Header) -> Result<Option<String>> {
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let others = tx.bundle_id_other_senders(&h.sender.fingerprint, &h.bundle_id)?;
+    if others.is_empty() {
+        return Ok(None);
+    }
+    let others: Vec<String> = others
+        .into_iter()
+        .map(|(fpr, org)| match org {
+            Some(org) => format!("centre {org} (key {fpr})"),
+            None => format!("key {fpr}"),
+        })
+        .collect();
+    let this = match &h.sender.org_id {
+        Some(org) if h.sender.role == Role::Center => {
+            format!("centre {org} (key {})", h.sender.fingerprint)
+        }
+        _ => format!("key {}", h.sender.fingerprint),
+    };
+    Ok(Some(format!(
+        "bundle id {} was sent by {this} and also by {}; one of them copied it, check both",
+        h.bundle_id,
+        others.join(", ")
+    )))
 }
 
 /// What applying one bundle did.
@@ -369,6 +437,15 @@ pub fn import_all(
         };
         let report = match import_file(site, &p, opts) {
             Ok(mut r) => {
+                if let (Some(why), false) = (r.suspicious.clone(), opts.dry_run) {
+                    let entry = AuditEntry {
+                        action: "suspicious-bundle-id",
+                        bundle_id: r.bundle_id.clone(),
+                        status: Some(r.status.clone()),
+                        ..AuditEntry::new(&p, why, r.exit_code)
+                    };
+                    note(site, &entry, &mut r);
+                }
                 if let (Some(dir), false) = (&opts.archive, opts.dry_run) {
                     match archive(&p, dir) {
                         Ok(to) => r
@@ -418,39 +495,59 @@ fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
 }
 
 /// One line of `audit.jsonl` in the home (schemas/audit-entry.schema.json): a refused
-/// import, kept outside the store, which a refusal leaves exactly as it was.
+/// import, kept outside the store, which a refusal leaves exactly as it was; or a bundle id
+/// seen from two senders.
 #[derive(Debug, Serialize)]
-struct AuditEntry<'a> {
+struct AuditEntry {
     at: String,
-    action: &'a str,
+    /// `import` (refused) or `suspicious-bundle-id`.
+    action: &'static str,
     file: String,
     error: String,
     exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bundle_id: Option<String>,
+    /// What became of a suspicious file (its report's status).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+}
+
+impl AuditEntry {
+    fn new(path: &Path, error: String, exit_code: u8) -> Self {
+        AuditEntry {
+            at: crate::time::now_rfc3339(),
+            action: "import",
+            file: path.display().to_string(),
+            error,
+            exit_code,
+            bundle_id: None,
+            status: None,
+        }
+    }
 }
 
 /// Write a refusal to the audit trail; when that fails, the report says so and the exit code
 /// becomes an internal failure: the refusal stands, but its record was lost.
 fn note_audit(site: &Site, path: &Path, e: &Error, report: &mut FileReport) {
-    if let Err(failed) = audit_refusal(site, path, e) {
+    let entry = AuditEntry::new(path, e.to_string(), e.exit_code());
+    note(site, &entry, report);
+}
+
+/// Append `entry` to the audit trail; a failure is added to the report (exit 5).
+fn note(site: &Site, entry: &AuditEntry, report: &mut FileReport) {
+    if let Err(failed) = audit(site, entry) {
         report.message.push_str(&format!(
-            "; and this refusal could not be written to the audit trail ({failed})"
+            "; and this could not be written to the audit trail ({failed})"
         ));
         report.exit_code = report.exit_code.max(crate::error::exit::INTERNAL);
     }
 }
 
-/// Append a refused import to the home's audit trail (created readable by its owner only).
-fn audit_refusal(site: &Site, path: &Path, e: &Error) -> Result<()> {
+/// Append a line to the home's audit trail (created readable by its owner only).
+fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
     use crate::error::IoContext;
     use std::io::Write;
-    let entry = AuditEntry {
-        at: crate::time::now_rfc3339(),
-        action: "import",
-        file: path.display().to_string(),
-        error: e.to_string(),
-        exit_code: e.exit_code(),
-    };
-    let mut line = serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
     line.push(b'\n');
     let audit = site.home.join("audit.jsonl");
     let mut open = std::fs::OpenOptions::new();
@@ -485,13 +582,33 @@ pub struct Inspection {
     pub parts: u64,
     pub set_id: String,
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// Where `org_id` comes from: `pinned-key` (the sender is a centre whose key is pinned
+    /// in this home, for that organisation) or `claimed-unverified` (no site, or a sender
+    /// not pinned here, or central: the header's word only).
+    pub org_source: &'static str,
 }
 
-/// Read a bundle's header without verifying anything but its structure.
-pub fn inspect(path: &Path) -> Result<Inspection> {
+/// Read a bundle's header without verifying anything but its structure. With a site whose
+/// store pins the sender's key, the organisation is the one that key is pinned for, and a
+/// header claiming another is refused; without, it is reported as claimed, unverified.
+pub fn inspect(site: Option<&Site>, path: &Path) -> Result<Inspection> {
     let b = Bundle::open(path)?;
+    let mut org_source = "claimed-unverified";
+    if let Some(site) = site {
+        let peer = {
+            let mut store = site.store()?;
+            let tx = store.read()?;
+            tx.peer(&b.header.sender.fingerprint)?
+        };
+        if let Some((role, org, _)) = peer {
+            if pinned_org(path, &b.header, &role, org)?.is_some() {
+                org_source = "pinned-key";
+            }
+        }
+    }
     let h = b.header;
     Ok(Inspection {
+        org_source,
         file: path.to_path_buf(),
         format: h.format,
         kind: h.kind.as_str().into(),
@@ -526,7 +643,7 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
 
 fn verify_one(site: &Site, p: PathBuf) -> FileReport {
     match verify_file(site, &p) {
-        Ok((b, _)) => FileReport {
+        Ok((b, _, org)) => FileReport {
             file: p.clone(),
             status: "ok".into(),
             kind: Some(b.header.kind.as_str().into()),
@@ -534,16 +651,22 @@ fn verify_one(site: &Site, p: PathBuf) -> FileReport {
             message: format!(
                 "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
                 b.header.sender.role,
-                b.header
-                    .sender
-                    .org_id
-                    .as_deref()
-                    .unwrap_or(&b.header.sender.fingerprint),
+                // A centre by the organisation its key is pinned for, never the claim;
+                // an enrollment reply's key is not pinned yet: its claim is shown as such.
+                match (&org, b.header.kind) {
+                    (Some(org), _) => org.clone(),
+                    (None, Kind::EnrollmentReply) => format!(
+                        "{} (asking to enroll {})",
+                        b.header.sender.fingerprint, b.header.org_id
+                    ),
+                    (None, _) => b.header.sender.fingerprint.clone(),
+                },
                 b.file_len,
                 b.header.set.index,
                 b.header.set.count,
                 b.header.sequence
             ),
+            suspicious: None,
             exit_code: crate::error::exit::OK,
         },
         Err(e) => FileReport::refused(&p, &e),

@@ -188,10 +188,21 @@ fn run(cli: Cli) -> Result<u8> {
                 out.display()
             );
         }
-        Command::Center(cli::CenterCommand::Add { org, label, out }) => {
+        Command::Center(cli::CenterCommand::Add {
+            org,
+            label,
+            out,
+            expect_fingerprint,
+        }) => {
             let site = open()?;
-            let fpr = enroll::add_center(&site, &org, &label, &out)?;
+            let fpr = enroll::add_center(&site, &org, &label, expect_fingerprint.as_deref(), &out)?;
             out!("registered centre {org}; enrollment file {}", out.display());
+            if let Some(f) = expect_fingerprint {
+                out!(
+                    "only a reply with key {} will enroll it",
+                    enroll::normalize_fingerprint(&f)
+                );
+            }
             out!("central's fingerprint (confirm by phone or on paper): {fpr}");
         }
         Command::Center(cli::CenterCommand::List { json }) => {
@@ -205,7 +216,11 @@ fn run(cli: Cli) -> Result<u8> {
                         "{:<12} {:<30} {} next data bundle {}, confirmed {}",
                         r.org_id,
                         r.label,
-                        r.fingerprint.as_deref().unwrap_or("(not enrolled)"),
+                        match (&r.fingerprint, &r.expected_fingerprint) {
+                            (Some(f), _) => f.clone(),
+                            (None, Some(f)) => format!("(not enrolled, expects key {f})"),
+                            (None, None) => "(not enrolled)".into(),
+                        },
                         r.next_seq,
                         r.acked_seq
                             .map(|s| s.to_string())
@@ -240,6 +255,10 @@ fn run(cli: Cli) -> Result<u8> {
             out!(
                 "pinned central's key; reply for central: {}",
                 reply.display()
+            );
+            out!(
+                "this centre's fingerprint (give it to central by phone or on paper): {}",
+                site.config.fingerprint
             );
         }
         Command::Import(a) => {
@@ -276,9 +295,11 @@ fn run(cli: Cli) -> Result<u8> {
             );
         }
         Command::Inspect(a) => {
+            // No key needed: the store, when there is one here, only names the sender.
+            let site = open().ok();
             let mut all = Vec::new();
             for p in &a.paths {
-                all.push(import::inspect(p)?);
+                all.push(import::inspect(site.as_ref(), p)?);
             }
             if a.json {
                 if all.len() == 1 {
@@ -303,7 +324,15 @@ fn run(cli: Cli) -> Result<u8> {
                             .map(|o| format!(" ({o})"))
                             .unwrap_or_default()
                     );
-                    out!("org         {}", i.org_id);
+                    out!(
+                        "org         {}{}",
+                        i.org_id,
+                        if i.org_source == "pinned-key" {
+                            " (from the sender's pinned key)"
+                        } else {
+                            " (as claimed, unverified)"
+                        }
+                    );
                     out!("sequence    {}", i.sequence);
                     out!("created     {}", i.created);
                     out!(

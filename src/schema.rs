@@ -1,9 +1,12 @@
 //! JSON Schemas for every JSON document courier reads or writes (schemas/*.schema.json),
 //! compiled once and used to check input records, configs and bundle headers.
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+
+use crate::error::Error;
 
 /// Every schema, by name (the file is `schemas/<name>.schema.json`).
 pub const SCHEMAS: &[(&str, &str)] = &[
@@ -143,4 +146,59 @@ pub fn check(name: &str, value: &Value) -> Result<(), String> {
             }
         }
     }
+}
+
+/// The first integer in `value` that does not fit the store's 64-bit signed integers (a
+/// number above 2^63-1, or a whole number written as a float beyond it): its JSON pointer and
+/// its text. Sequences, revisions and counts are stored as SQLite integers; a larger one is
+/// bad input, never cast to a negative number.
+pub fn integer_beyond_i64(value: &Value) -> Option<(String, String)> {
+    fn walk(v: &Value, at: &mut String) -> Option<(String, String)> {
+        match v {
+            Value::Number(n) if n.as_i64().is_none() && (n.is_u64() || beyond(n.as_f64())) => {
+                Some((at.clone(), n.to_string()))
+            }
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                let found = walk(item, at);
+                at.truncate(len);
+                found
+            }),
+            Value::Object(map) => map.iter().find_map(|(k, item)| {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                let found = walk(item, at);
+                at.truncate(len);
+                found
+            }),
+            _ => None,
+        }
+    }
+    // 2^63 as a float: whole floats at or beyond it do not fit either.
+    fn beyond(f: Option<f64>) -> bool {
+        f.is_some_and(|f| f.fract() == 0.0 && f.abs() >= 9_223_372_036_854_775_808.0)
+    }
+    walk(value, &mut String::new())
+}
+
+/// A small document of a bundle's payload (`name`, e.g. `results/000001.json`) checked
+/// against schema `schema` and read into `T`. Every failure is the file's refusal: a number
+/// beyond the store's integers, a schema failure, or a shape serde refuses.
+pub fn read_doc<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    name: &str,
+    schema: &str,
+    value: Value,
+) -> Result<T, Error> {
+    if let Some((at, number)) = integer_beyond_i64(&value) {
+        return Err(Error::NumberTooLarge {
+            path: path.to_path_buf(),
+            what: format!("{name}, number at '{at}'"),
+            value: number,
+        });
+    }
+    check(schema, &value).map_err(|e| Error::refused(path, format!("{name}: {e}; refused")))?;
+    serde_json::from_value(value).map_err(|e| Error::refused(path, format!("{name}: {e}; refused")))
 }

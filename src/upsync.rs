@@ -386,7 +386,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    if tx.bundle_seen(&h.bundle_id)? {
+    if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
     let limits = site.config.settings.limits;
@@ -406,20 +406,16 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
         if name == "ack.json" {
             let bytes = bundle::read_small(path, name, r, 16 << 20)?;
             let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("ack.json: {e}")))?;
-            crate::schema::check("center-ack", &v).map_err(|e| bad(format!("ack.json: {e}")))?;
-            ack = Some(
-                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
-            );
+            ack = Some(crate::schema::read_doc(path, name, "center-ack", v)?);
         } else if let Some(stem) = name
             .strip_prefix("results/")
             .and_then(|n| n.strip_suffix(".json"))
         {
             let bytes = bundle::read_small(path, name, r, 1 << 20)?;
             let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
-            crate::schema::check("result-meta", &v).map_err(|e| bad(format!("{name}: {e}")))?;
             pending_result = Some((
                 stem.to_string(),
-                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
+                crate::schema::read_doc(path, name, "result-meta", v)?,
             ));
         } else if let Some(stem) = name
             .strip_prefix("results/")
@@ -439,10 +435,9 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
         {
             let bytes = bundle::read_small(path, name, r, 1 << 20)?;
             let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
-            crate::schema::check("log-meta", &v).map_err(|e| bad(format!("{name}: {e}")))?;
             pending_logs = Some((
                 stem.to_string(),
-                serde_json::from_value(v).map_err(|e| Error::Internal(quote(&e.to_string())))?,
+                crate::schema::read_doc(path, name, "log-meta", v)?,
             ));
         } else if let Some(stem) = name
             .strip_prefix("logs/")

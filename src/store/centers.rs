@@ -12,6 +12,8 @@ pub struct Center {
     pub label: String,
     /// Set once the centre's enrollment reply was imported.
     pub fingerprint: Option<String>,
+    /// The key central expects the reply to carry (`center add --expect-fingerprint`).
+    pub expected_fingerprint: Option<String>,
     pub enrolled_at: Option<String>,
     /// Sequence of the next data bundle.
     pub next_seq: i64,
@@ -45,10 +47,11 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
                 format!("centre's packages held are not valid JSON ({e})").into(),
             )
         })?,
+        expected_fingerprint: r.get(9)?,
     })
 }
 
-const COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held";
+const COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held, expected_fingerprint";
 
 impl Tx<'_> {
     pub fn center(&self, org: &str) -> Result<Option<Center>> {
@@ -70,11 +73,25 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Register a centre with the SHA-256 of its one-time token.
-    pub fn add_center(&self, org: &str, label: &str, token_sha256: &str) -> Result<()> {
+    /// Register a centre with the SHA-256 of its one-time token, and the fingerprint of the
+    /// key its reply must carry when central was given it up front.
+    pub fn add_center(
+        &self,
+        org: &str,
+        label: &str,
+        token_sha256: &str,
+        expected_fingerprint: Option<&str>,
+    ) -> Result<()> {
         self.tx.execute(
-            "INSERT INTO centers (org_id, label, token_sha256, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![org, label, token_sha256, crate::time::now_rfc3339()],
+            "INSERT INTO centers (org_id, label, token_sha256, created_at, expected_fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                org,
+                label,
+                token_sha256,
+                crate::time::now_rfc3339(),
+                expected_fingerprint
+            ],
         )?;
         Ok(())
     }

@@ -152,6 +152,31 @@ const MIGRATIONS: &[&str] = &[
     -- ingested before this column existed. An older copy never replaces a newer one.
     ALTER TABLE results ADD COLUMN finishtime TEXT;
     "#,
+    // 3: bundle ids are unique per sender only. A bundle id travels in the clear header, so
+    // an enrolled centre can copy another's into a bundle of its own; keyed by id alone, the
+    // copy made the real file look "already applied" (issue 7).
+    r#"
+    -- Every bundle written or applied: replay and rollback detection, per (sender, id).
+    CREATE TABLE bundles_per_sender (
+        bundle_id TEXT NOT NULL, direction TEXT NOT NULL, kind TEXT NOT NULL,
+        sender TEXT NOT NULL, recipient TEXT NOT NULL, org_id TEXT, seq INTEGER NOT NULL,
+        set_id TEXT, set_index INTEGER, set_count INTEGER, file_name TEXT, at TEXT NOT NULL,
+        PRIMARY KEY (sender, bundle_id));
+    -- rowid kept: "applied last" is read in rowid order.
+    INSERT INTO bundles_per_sender (rowid, bundle_id, direction, kind, sender, recipient, org_id,
+        seq, set_id, set_index, set_count, file_name, at)
+        SELECT rowid, bundle_id, direction, kind, sender, recipient, org_id, seq, set_id,
+            set_index, set_count, file_name, at FROM bundles;
+    DROP TABLE bundles;
+    ALTER TABLE bundles_per_sender RENAME TO bundles;
+    -- The same id from another sender is flagged as suspicious.
+    CREATE INDEX bundles_by_id ON bundles(bundle_id);
+    "#,
+    // 4: one key, one centre: central may pin a centre's key up front (`center add
+    // --expect-fingerprint`), and then only a reply with that key enrolls it (issue 7).
+    r#"
+    ALTER TABLE centers ADD COLUMN expected_fingerprint TEXT;
+    "#,
 ];
 
 /// The newest schema version this program knows.
@@ -402,16 +427,32 @@ impl<'a> Tx<'a> {
 
     // ---- bundles ----------------------------------------------------------------------
 
-    pub fn bundle_seen(&self, bundle_id: &str) -> Result<bool> {
+    /// Whether this sender's bundle `bundle_id` was applied (or written) here already.
+    pub fn bundle_seen(&self, sender: &str, bundle_id: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row(
-                "SELECT 1 FROM bundles WHERE bundle_id = ?1",
-                [bundle_id],
+                "SELECT 1 FROM bundles WHERE sender = ?1 AND bundle_id = ?2",
+                [sender, bundle_id],
                 |_| Ok(()),
             )
             .optional()?
             .is_some())
+    }
+
+    /// The other senders a bundle with this id came from (or was written by): (fingerprint,
+    /// org id of the pinned centre, none for central or this site). Ids are random, so any answer means someone copied one.
+    pub fn bundle_id_other_senders(
+        &self,
+        sender: &str,
+        bundle_id: &str,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT b.sender, p.org_id FROM bundles b LEFT JOIN peers p ON p.fingerprint = b.sender
+             WHERE b.bundle_id = ?1 AND b.sender <> ?2 ORDER BY b.rowid",
+        )?;
+        let rows = stmt.query_map([bundle_id, sender], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Highest sequence applied from `sender` for bundles of `kind`.
@@ -606,5 +647,46 @@ impl<'a> Tx<'a> {
             params![history_n, entity_id, kind, action],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store written by the first schema keeps its bundles, in order, once ids are keyed
+    /// per sender; afterwards two senders may hold the same id.
+    #[test]
+    fn an_old_store_keeps_its_bundles_when_ids_become_per_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for (id, sender, seq) in [("b1", "A", 2), ("b2", "B", 1)] {
+                conn.execute(
+                    "INSERT INTO bundles (bundle_id, direction, kind, sender, recipient, seq, at)
+                     VALUES (?1, 'in', 'data', ?2, 'C', ?3, 'then')",
+                    params![id, sender, seq],
+                )
+                .unwrap();
+            }
+        }
+        let mut store = Store::open(&path).unwrap();
+        let tx = store.begin().unwrap();
+        assert!(tx.bundle_seen("A", "b1").unwrap());
+        assert!(!tx.bundle_seen("B", "b1").unwrap());
+        assert_eq!(tx.last_applied_seq("data").unwrap(), Some(1));
+        tx.tx
+            .execute(
+                "INSERT INTO bundles (bundle_id, direction, kind, sender, recipient, seq, at)
+                 VALUES ('b1', 'in', 'data', 'B', 'C', 3, 'now')",
+                [],
+            )
+            .unwrap();
+        assert!(tx.bundle_seen("B", "b1").unwrap());
+        let others = tx.bundle_id_other_senders("B", "b1").unwrap();
+        assert_eq!(others, vec![("A".to_string(), None)]);
     }
 }
