@@ -559,7 +559,7 @@ impl Receiver<'_> {
         self.tally.add("quarantined");
         self.tally
             .problems
-            .push(format!("{}: {reason}", meta.execution_id));
+            .push(format!("{}: {reason}", quote(&meta.execution_id)));
         Ok(())
     }
 
@@ -693,7 +693,7 @@ impl Receiver<'_> {
                 self.tally.add("log batches refused");
                 self.tally
                     .problems
-                    .push(format!("log batch {}: {what}", meta.batch_id));
+                    .push(format!("log batch {}: {what}", quote(&meta.batch_id)));
                 return Ok(());
             }
         };
