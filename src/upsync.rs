@@ -575,7 +575,7 @@ impl Receiver<'_> {
         });
         self.tally
             .problems
-            .push(format!("{}: {reason}", meta.execution_id));
+            .push(format!("{}: {reason}", quote(&meta.execution_id)));
         let central_id = central_execution_id(self.org, &meta.execution_id);
         if self.tx.central_result_version(&central_id)?.is_none() {
             let why = format!("its result was kept aside: {reason}");
@@ -813,7 +813,7 @@ impl Receiver<'_> {
                 self.tally.add("log batches refused");
                 self.tally
                     .problems
-                    .push(format!("log batch {}: {what}", meta.batch_id));
+                    .push(format!("log batch {}: {what}", quote(&meta.batch_id)));
                 return Ok(());
             }
         };
