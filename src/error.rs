@@ -70,6 +70,14 @@ pub enum Error {
     },
     #[error("{}: enrollment refused: {what}", .path.display())]
     Enrollment { path: PathBuf, what: String },
+    #[error("{}: {record} is {found}, not {expected}; nothing was stored; give this file to '{command}'", .path.display())]
+    WrongKindOfFile {
+        path: PathBuf,
+        record: String,
+        found: &'static str,
+        expected: &'static str,
+        command: &'static str,
+    },
 
     // ---- the site -------------------------------------------------------------------
     #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
@@ -129,7 +137,8 @@ impl Error {
             | Refused { .. }
             | BadRecord { .. }
             | BadPackage { .. }
-            | Enrollment { .. } => exit::REFUSED,
+            | Enrollment { .. }
+            | WrongKindOfFile { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }

@@ -33,6 +33,13 @@ macro_rules! out {
     }};
 }
 
+/// Warnings go to stderr, one line each, whether or not --json is given.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("courier: warning: {w}");
+    }
+}
+
 fn print_json(v: &impl Serialize) {
     let _ = serde_json::to_writer_pretty(std::io::stdout(), v);
     out!();
@@ -230,6 +237,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Load(a) => {
             let site = open()?;
             let r = entities::load(&site, &a.paths)?;
+            warn(&r.warnings);
             if a.json {
                 print_json(&r);
             } else {
@@ -279,6 +287,7 @@ fn run(cli: Cli) -> Result<u8> {
                     upsync::export(&site, &a.out, max)?
                 }
             };
+            warn(&report.warnings);
             if a.json {
                 print_json(&report);
             } else {
@@ -327,6 +336,9 @@ fn run(cli: Cli) -> Result<u8> {
             let site = open()?;
             let n = results::export_results(&site, fmt(format), &out)?;
             out!("wrote {n} result(s) to {}", out.display());
+            if n == 0 {
+                warn(&[results::nothing_exported_warning(&out, "results")]);
+            }
         }
         Command::Logs(cli::LogsCommand::Add { files, json }) => {
             let site = open()?;
@@ -337,6 +349,9 @@ fn run(cli: Cli) -> Result<u8> {
             let site = open()?;
             let n = results::export_logs(&site, fmt(format), &out)?;
             out!("wrote {n} log(s) to {}", out.display());
+            if n == 0 {
+                warn(&[results::nothing_exported_warning(&out, "delivery logs")]);
+            }
         }
         Command::History(a) => {
             let site = open()?;
@@ -487,6 +502,7 @@ fn finish_reports(reports: &[import::FileReport], json: bool, paths: &[std::path
 }
 
 fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
+    warn(&r.warnings);
     if json {
         print_json(r);
     } else {

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto;
 use crate::downsync::Acks;
-use crate::entities::for_each_record;
+use crate::entities::{empty_file_warning, for_each_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::site::{Role, Site};
 use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
@@ -42,6 +42,15 @@ pub struct AddReport {
     pub replaced: u64,
     pub unchanged: u64,
     pub refused: Vec<Refusal>,
+    /// Things to check, such as a file without records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl AddReport {
+    fn records(&self) -> u64 {
+        self.added + self.replaced + self.unchanged + self.refused.len() as u64
+    }
 }
 
 /// Central's certificate as pinned at a centre.
@@ -72,8 +81,13 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let tx = store.begin()?;
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
+    let mut warnings = Vec::new();
     for file in files {
+        let before = report.records();
         for_each_record(file, |loc, parsed| {
+            if let Ok(v) = &parsed {
+                RecordKind::expect(RecordKind::Result, file, loc, v)?;
+            }
             let mut refuse = |reason: String| {
                 report.refused.push(Refusal {
                     file: file.clone(),
@@ -147,7 +161,14 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             )?;
             Ok(())
         })?;
+        if report.records() == before {
+            warnings.push(empty_file_warning(
+                file,
+                "results (delivery executions with their variables)",
+            ));
+        }
     }
+    report.warnings = warnings;
     tx.add_history(NewHistory {
         action: "results-add",
         org_id: site.config.org_id.as_deref(),
@@ -169,8 +190,13 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let mut report = AddReport::default();
     let mut batches: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
     let mut seen = std::collections::HashSet::new();
+    let mut warnings = Vec::new();
     for file in files {
+        let before = report.records();
         for_each_record(file, |loc, parsed| {
+            if let Ok(v) = &parsed {
+                RecordKind::expect(RecordKind::Log, file, loc, v)?;
+            }
             let v = match parsed.and_then(|v| crate::schema::check("log", &v).map(|_| v)) {
                 Ok(v) => v,
                 Err(reason) => {
@@ -199,7 +225,14 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             report.added += 1;
             Ok(())
         })?;
+        if report.records() == before {
+            warnings.push(empty_file_warning(
+                file,
+                "delivery logs (rows of TAO's delivery_log table)",
+            ));
+        }
     }
+    report.warnings = warnings;
     for (exec, logs) in batches {
         let plain = serde_json::to_vec(&logs.iter().map(|(_, v)| v).collect::<Vec<_>>())
             .map_err(|e| Error::Internal(e.to_string()))?;
@@ -315,6 +348,14 @@ fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) ->
 /// Central: write every stored result, decrypted (results are stored decrypted at central).
 /// jsonl rows are TAO's wire shape with central's execution id, plus `centerExecutionId`
 /// and `orgId` (schemas/result-export.schema.json); csv has one row per variable.
+/// The warning after an export of results or logs (`what`) that wrote none.
+pub fn nothing_exported_warning(out: &Path, what: &str) -> String {
+    format!(
+        "{}: central holds no {what} yet, so the file is empty; import the centres' results bundles first ('courier import DIR'), then export again",
+        out.display()
+    )
+}
+
 pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;

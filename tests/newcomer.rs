@@ -1,2 +1,247 @@
 //! A newcomer's first hour: warnings instead of silently empty results, help that teaches,
 //! the things people expect from a command-line tool.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn data(rel: &str) -> PathBuf {
+    fixtures().join("data").join(rel)
+}
+
+/// Write `text` to a file in the world's folder.
+fn write(w: &World, name: &str, text: &str) -> PathBuf {
+    let p = w.path(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Assert success with exactly one warning line on stderr containing every needle.
+#[track_caller]
+fn warned(o: std::process::Output, needles: &[&str]) -> String {
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "expected exit 0 with a warning\nstdout: {}\nstderr: {err}",
+        stdout(&o)
+    );
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("courier: warning: "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning line expected:\n{err}");
+    for n in needles {
+        assert!(
+            warnings[0].contains(n),
+            "warning lacks {n:?}: {}",
+            warnings[0]
+        );
+    }
+    stdout(&o)
+}
+
+// ---- the wrong kind of file ------------------------------------------------------------
+
+#[test]
+fn a_results_file_given_to_logs_add_is_refused_and_the_store_is_unchanged() {
+    let w = World::synced();
+    let before = snapshot(&w.a, false);
+    let f = data("results/ORG-001-day1.jsonl");
+    let err = refused(
+        courier(&w.a, &["logs", "add", s(&f)]),
+        1,
+        "ORG-001-day1.jsonl",
+    );
+    assert!(err.contains("is a result"), "{err}");
+    assert!(err.contains("courier results add"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(snapshot(&w.a, false), before);
+}
+
+#[test]
+fn a_log_file_given_to_results_add_is_refused_and_the_store_is_unchanged() {
+    let w = World::synced();
+    let before = snapshot(&w.a, false);
+    let f = data("logs/ORG-001-day1.jsonl");
+    let err = refused(
+        courier(&w.a, &["results", "add", s(&f)]),
+        1,
+        "ORG-001-day1.jsonl",
+    );
+    assert!(err.contains("is a delivery log"), "{err}");
+    assert!(err.contains("courier logs add"), "{err}");
+    assert_eq!(snapshot(&w.a, false), before);
+    assert_eq!(count(&w.a, "results"), 0);
+}
+
+#[test]
+fn a_good_file_before_a_wrong_kind_of_file_is_not_stored_either() {
+    let w = World::synced();
+    let before = snapshot(&w.a, false);
+    let good = data("results/ORG-001-day1.jsonl");
+    let logs = data("logs/ORG-001-day1.jsonl");
+    refused(
+        courier(&w.a, &["results", "add", s(&good), s(&logs)]),
+        1,
+        "courier logs add",
+    );
+    assert_eq!(snapshot(&w.a, false), before);
+}
+
+#[test]
+fn a_results_file_given_to_load_is_refused_and_nothing_is_loaded() {
+    let w = World::enrolled();
+    let before = snapshot(&w.central, false);
+    let f = data("results/ORG-001-day1.jsonl");
+    let err = refused(
+        courier(&w.central, &["load", s(&f)]),
+        1,
+        "ORG-001-day1.jsonl",
+    );
+    assert!(err.contains("courier results add"), "{err}");
+    assert_eq!(snapshot(&w.central, false), before);
+}
+
+// ---- zero records ------------------------------------------------------------------------
+
+#[test]
+fn loading_an_empty_file_warns_and_loads_nothing() {
+    let w = World::enrolled();
+    let empty = write(&w, "empty.jsonl", "\n\n");
+    let before = count(&w.central, "entities");
+    warned(
+        courier(&w.central, &["load", s(&empty)]),
+        &["empty.jsonl", "no records"],
+    );
+    assert_eq!(count(&w.central, "entities"), before);
+}
+
+#[test]
+fn loading_a_folder_without_entity_files_warns() {
+    let w = World::enrolled();
+    let dir = w.path("nothing-here");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not data").unwrap();
+    warned(
+        courier(&w.central, &["load", s(&dir)]),
+        &["nothing-here", "no entity files"],
+    );
+}
+
+#[test]
+fn adding_an_empty_results_file_or_logs_file_warns_and_stores_nothing() {
+    let w = World::synced();
+    let empty = write(&w, "day2.jsonl", "");
+    let before = snapshot(&w.a, false);
+    warned(
+        courier(&w.a, &["results", "add", s(&empty)]),
+        &["day2.jsonl", "no records"],
+    );
+    warned(
+        courier(&w.a, &["logs", "add", "--json", s(&empty)]),
+        &["day2.jsonl", "no records"],
+    );
+    assert_eq!(snapshot(&w.a, false), before);
+}
+
+#[test]
+fn an_empty_json_array_of_results_warns_like_an_empty_file() {
+    let w = World::synced();
+    let empty = write(&w, "none.json", "[]");
+    let out = warned(
+        courier(&w.a, &["results", "add", "--json", s(&empty)]),
+        &["none.json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["added"], 0);
+    assert_eq!(v["warnings"].as_array().map(Vec::len), Some(1), "{v}");
+}
+
+#[test]
+fn exporting_results_or_logs_before_any_arrived_warns() {
+    let w = World::synced();
+    let r = w.path("results.csv");
+    let l = w.path("logs.jsonl");
+    warned(
+        courier(
+            &w.central,
+            &["results", "export", "--format", "csv", "--out", s(&r)],
+        ),
+        &["results.csv", "no results", "courier import"],
+    );
+    warned(
+        courier(
+            &w.central,
+            &["logs", "export", "--format", "jsonl", "--out", s(&l)],
+        ),
+        &["logs.jsonl", "no delivery logs"],
+    );
+}
+
+#[test]
+fn adding_real_results_does_not_warn() {
+    let w = World::synced();
+    let o = courier(
+        &w.a,
+        &["results", "add", s(&data("results/ORG-001-day1.jsonl"))],
+    );
+    ok_quiet(o);
+}
+
+/// Assert success with nothing on stderr.
+#[track_caller]
+fn ok_quiet(o: std::process::Output) -> String {
+    let err = stderr(&o);
+    assert!(err.is_empty(), "unexpected stderr:\n{err}");
+    ok(o)
+}
+
+// ---- nothing in scope, dangling references -------------------------------------------------
+
+#[test]
+fn exporting_for_a_centre_whose_org_id_matches_no_test_centre_warns() {
+    let w = World::new();
+    let c = w.dir.path().join("center-x");
+    ok(courier(&c, &["init", "center", "--org", "ORG-042"]));
+    w.enroll(&c, "ORG-042");
+    w.load_fixtures();
+    let out = w.path("down");
+    let o = courier(&w.central, &["export", "--to", "ORG-042", "--out", s(&out)]);
+    warned(o, &["ORG-042", "nothing in scope", "organisationId"]);
+    // A centre whose org matches is not warned about.
+    w.enroll(&w.a, "ORG-001");
+    ok_quiet(courier(
+        &w.central,
+        &["export", "--to", "ORG-001", "--out", s(&out)],
+    ));
+}
+
+#[test]
+fn an_eligibility_naming_an_unknown_delivery_or_test_taker_is_reported_at_load() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let elig = std::fs::read_to_string(data("central.jsonl"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"id\":\"https://central.example/tao.rdf#elig-001-basic\""))
+        .unwrap()
+        .replace("#del-basic\"", "#del-nowhere\"")
+        .replace("#tt-001a\"", "#tt-nobody\"");
+    let f = write(&w, "elig.jsonl", &elig);
+    let o = courier(&w.central, &["load", s(&f)]);
+    warned(
+        o,
+        &[
+            "elig-001-basic",
+            "delivery https://central.example/tao.rdf#del-nowhere",
+            "test-taker https://central.example/tao.rdf#tt-nobody",
+        ],
+    );
+    // The fixture data set, whose references are all loaded, loads without a warning.
+    ok_quiet(courier(&w.central, &["load", s(&data("central.jsonl"))]));
+}
