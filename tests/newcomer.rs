@@ -245,3 +245,113 @@ fn an_eligibility_naming_an_unknown_delivery_or_test_taker_is_reported_at_load()
     // The fixture data set, whose references are all loaded, loads without a warning.
     ok_quiet(courier(&w.central, &["load", s(&data("central.jsonl"))]));
 }
+
+// ---- help that teaches ---------------------------------------------------------------------
+
+/// The run of the binary without a home (help needs none).
+fn help(path: &[String]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(path)
+        .arg("--help")
+        .output()
+        .expect("courier runs");
+    ok(o)
+}
+
+/// The names listed under `Commands:` in a help text (without `help`).
+fn subcommands(text: &str) -> Vec<String> {
+    let Some(at) = text.find("\nCommands:\n") else {
+        return vec![];
+    };
+    text[at + 11..]
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| *n != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every command reachable from `courier --help`, as argument paths.
+fn all_commands() -> Vec<Vec<String>> {
+    let mut todo = vec![vec![]];
+    let mut all = vec![];
+    while let Some(path) = todo.pop() {
+        let text = help(&path);
+        for sub in subcommands(&text) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        all.push(path);
+    }
+    all
+}
+
+/// Argument and option lines of a help text that carry no description, on the same line
+/// ("  --json  Print ...") or, in long help, on the more indented lines below.
+fn undescribed(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut bad = vec![];
+    let mut in_args = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.ends_with(':') && !line.starts_with(' ') {
+            in_args = matches!(*line, "Arguments:" | "Options:" | "Site options:");
+            continue;
+        }
+        let item = line.trim_start();
+        // Items are indented 2 (6 for long-only options); deeper lines are descriptions.
+        let is_item = indent(line) <= 6
+            && (item.starts_with('-') || item.starts_with('<') || item.starts_with('['));
+        if !in_args || !is_item {
+            continue;
+        }
+        let same_line = item
+            .split_once("  ")
+            .is_some_and(|(_, rest)| !rest.trim().is_empty());
+        let next_line = lines
+            .get(i + 1)
+            .is_some_and(|n| !n.trim().is_empty() && indent(n) > indent(line));
+        if !same_line && !next_line {
+            bad.push(line.to_string());
+        }
+    }
+    bad
+}
+
+#[test]
+fn every_command_help_has_an_example_and_every_argument_a_description() {
+    let commands = all_commands();
+    assert!(commands.len() > 20, "{commands:?}");
+    for path in &commands {
+        let text = help(path);
+        let name = format!("courier {}", path.join(" "));
+        assert!(
+            text.contains("\nExamples:\n  courier "),
+            "{name} --help has no example:\n{text}"
+        );
+        let bad = undescribed(&text);
+        assert!(bad.is_empty(), "{name} --help: undescribed {bad:?}\n{text}");
+    }
+}
+
+#[test]
+fn history_help_documents_the_default_limit() {
+    let text = help(&["history".to_string()]);
+    let line = text.lines().find(|l| l.contains("--limit")).unwrap();
+    assert!(line.contains("default: 50"), "{line}");
+}
+
+#[test]
+fn site_options_are_grouped_apart_from_a_command_own_options() {
+    let text = help(&["import".to_string()]);
+    let (own, site) = text
+        .split_once("Site options:")
+        .expect("a Site options section");
+    assert!(!own.contains("--home"), "{text}");
+    assert!(
+        site.contains("--home") && site.contains("--passphrase-file"),
+        "{text}"
+    );
+}
