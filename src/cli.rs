@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// The site's home folder (default: $COURIER_HOME, else ~/.local/share/courier).
-    /// Used by every command except inspect, package check and demo.
+    /// Used by every command except inspect, package check, completions, man and demo.
     #[arg(long, global = true, value_name = "DIR", help_heading = "Site options")]
     pub home: Option<PathBuf>,
     /// Read the secret key's passphrase from the first line of FILE (else $COURIER_PASSPHRASE).
@@ -118,6 +118,24 @@ pub enum Command {
         after_help = "Examples:\n  courier --home central history --org ORG-042 --limit 10\n  courier --home box history --entity \"https://central.example/tao.rdf#tt-042a\"\n  courier --home central history --verify"
     )]
     History(HistoryArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on standard output.
+    #[command(
+        after_help = "Examples:\n  courier completions bash > /etc/bash_completion.d/courier\n  courier completions zsh > ~/.zfunc/_courier\n  courier completions fish > ~/.config/fish/completions/courier.fish"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write man pages (courier.1 and one per command) into a folder.
+    #[command(
+        after_help = "Examples:\n  courier man --out /usr/local/share/man/man1\n  courier man --out man/ && man -l man/courier-import.1"
+    )]
+    Man {
+        /// Folder for the pages (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run the main job: a central and two centres, a full exam cycle, in a temporary folder.
     #[command(
         after_help = "Examples:\n  courier demo\n  courier demo --dir /tmp/courier-demo     # keep the sites to look around"
@@ -331,6 +349,18 @@ pub struct ListArgs {
     /// Reveal encrypted personal properties with this site's key.
     #[arg(long)]
     pub decrypt: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -407,6 +407,27 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
         }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let shell = match shell {
+                cli::CompletionShell::Bash => clap_complete::Shell::Bash,
+                cli::CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                cli::CompletionShell::Fish => clap_complete::Shell::Fish,
+                cli::CompletionShell::Powershell => clap_complete::Shell::PowerShell,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "courier",
+                &mut std::io::stdout(),
+            );
+        }
+        Command::Man { out } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            clap_mangen::generate_to(Cli::command(), &out).map_err(|e| Error::io(&out, e))?;
+            out!("wrote man pages to {}", out.display());
+        }
         Command::Demo(a) => {
             let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
             let (dir, _keep) = match a.dir {

@@ -355,3 +355,44 @@ fn site_options_are_grouped_apart_from_a_command_own_options() {
         "{text}"
     );
 }
+
+// ---- things people expect ------------------------------------------------------------------
+
+#[test]
+fn completions_are_printed_for_each_shell_and_name_the_commands() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let out = ok(o);
+        for word in ["import", "export", "results", "home"] {
+            assert!(out.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["completions", "tcsh"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn man_writes_a_page_for_courier_and_each_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("man");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["man", "--out", s(&out)])
+        .output()
+        .unwrap();
+    ok(o);
+    let page = std::fs::read_to_string(out.join("courier.1")).unwrap();
+    assert!(page.contains(".TH courier"), "{page}");
+    let import = std::fs::read_to_string(out.join("courier-import.1")).unwrap();
+    assert!(import.contains("archive"), "{import}");
+    assert!(out.join("courier-results-export.1").exists());
+}
