@@ -203,6 +203,9 @@ pub enum KeysCommand {
         /// Write the secret key instead (for backup or GnuPG); still protected if it is.
         #[arg(long)]
         secret: bool,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -251,7 +254,7 @@ pub struct EnrollArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Bundle files (*.courier) or folders holding them.
-    #[arg(required = true, value_name = "FILE|DIR")]
+    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Apply a data bundle older than one already applied (recorded in the history).
     #[arg(long)]
@@ -270,7 +273,7 @@ pub struct ImportArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Bundle files (*.courier) or folders holding them.
-    #[arg(required = true, value_name = "FILE|DIR")]
+    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Print one JSON report per file instead of a line per file.
     #[arg(long)]
@@ -291,7 +294,7 @@ pub struct InspectArgs {
 pub struct LoadArgs {
     /// Entity files (.json array or .jsonl) or folders of them; a delivery's package path
     /// is relative to the file that names it.
-    #[arg(required = true, value_name = "FILE|DIR")]
+    #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Print the counts as JSON instead of a line.
     #[arg(long)]
@@ -329,7 +332,8 @@ pub struct ExportArgs {
     /// Folder for the bundle files (created if needed), e.g. the stick.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Centre: largest file written, e.g. 64K, 10M, 4G (default just under 4 GiB).
+    /// Centre: largest file written, e.g. 64K, 10M, 2G (default just under 4 GiB; above
+    /// FAT32's limit of 4 GiB - 1 byte it warns).
     #[arg(long, value_name = "SIZE")]
     pub max_file_size: Option<String>,
     /// Print the export report as JSON instead of lines.
@@ -405,6 +409,9 @@ pub enum ResultsCommand {
         /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -431,6 +438,9 @@ pub enum LogsCommand {
         /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
     },
 }
 

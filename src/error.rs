@@ -104,6 +104,8 @@ pub enum Error {
     },
     #[error("{what}")]
     Usage { what: String },
+    #[error("{}: the file exists and was left as it is; choose another --out, or pass --force to replace it", .path.display())]
+    OutputExists { path: PathBuf },
     #[error("{}: {what}", .path.display())]
     Config { path: PathBuf, what: String },
 
@@ -147,7 +149,7 @@ impl Error {
             | StoreBusy { .. }
             | StoreTooNew { .. }
             | Config { .. } => exit::SITE,
-            Usage { .. } => exit::USAGE,
+            Usage { .. } | OutputExists { .. } => exit::USAGE,
             Io { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
         }
     }

@@ -98,7 +98,8 @@ fn run(cli: Cli) -> Result<u8> {
                 out!("protected   {}", if info.protected { "yes" } else { "no" });
             }
         }
-        Command::Keys(cli::KeysCommand::Export { out, secret }) => {
+        Command::Keys(cli::KeysCommand::Export { out, secret, force }) => {
+            courier::site::check_output(&out, force)?;
             let site = open()?;
             let bytes = if secret {
                 site.secret_key_armored()?
@@ -284,6 +285,9 @@ fn run(cli: Cli) -> Result<u8> {
                         .as_deref()
                         .map(courier::site::parse_size)
                         .transpose()?;
+                    if let Some(w) = max.and_then(courier::site::max_file_size_warning) {
+                        warn(&[w]);
+                    }
                     upsync::export(&site, &a.out, max)?
                 }
             };
@@ -332,7 +336,8 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
         }
-        Command::Results(cli::ResultsCommand::Export { format, out }) => {
+        Command::Results(cli::ResultsCommand::Export { format, out, force }) => {
+            courier::site::check_output(&out, force)?;
             let site = open()?;
             let n = results::export_results(&site, fmt(format), &out)?;
             out!("wrote {n} result(s) to {}", out.display());
@@ -345,7 +350,8 @@ fn run(cli: Cli) -> Result<u8> {
             let r = results::add_logs(&site, &files)?;
             return Ok(print_add(&r, json, "log"));
         }
-        Command::Logs(cli::LogsCommand::Export { format, out }) => {
+        Command::Logs(cli::LogsCommand::Export { format, out, force }) => {
+            courier::site::check_output(&out, force)?;
             let site = open()?;
             let n = results::export_logs(&site, fmt(format), &out)?;
             out!("wrote {n} log(s) to {}", out.display());

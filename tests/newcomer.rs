@@ -396,3 +396,80 @@ fn man_writes_a_page_for_courier_and_each_command() {
     assert!(import.contains("archive"), "{import}");
     assert!(out.join("courier-results-export.1").exists());
 }
+
+#[test]
+fn an_existing_output_file_is_not_replaced_without_force() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&data("results/ORG-001-day1.jsonl"))],
+    ));
+    for f in w.export_up(&w.a, "up", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    // An enrollment file someone keeps beside the exports.
+    let precious = write(&w, "enroll-ORG-009.json", "{\"keep\": true}\n");
+    for what in ["results", "logs"] {
+        let err = refused(
+            courier(
+                &w.central,
+                &[what, "export", "--format", "csv", "--out", s(&precious)],
+            ),
+            2,
+            "enroll-ORG-009.json",
+        );
+        assert!(err.contains("--force"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&precious).unwrap(),
+            "{\"keep\": true}\n"
+        );
+    }
+    let key = w.path("central.asc");
+    ok(courier(&w.central, &["keys", "export", "--out", s(&key)]));
+    refused(
+        courier(&w.central, &["keys", "export", "--out", s(&key)]),
+        2,
+        "--force",
+    );
+    // With --force the file is replaced: 4 results, one CSV row per variable (10 each).
+    let out = ok(courier(
+        &w.central,
+        &[
+            "results",
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            s(&precious),
+            "--force",
+        ],
+    ));
+    assert!(out.contains("wrote 4 result(s)"), "{out}");
+    let csv = std::fs::read_to_string(&precious).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 40, "{csv}");
+}
+
+#[test]
+fn a_max_file_size_above_the_fat32_limit_warns_and_still_exports() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&data("results/ORG-001-day1.jsonl"))],
+    ));
+    let out = w.path("up");
+    let o = courier(&w.a, &["export", "--out", s(&out), "--max-file-size", "5G"]);
+    warned(o, &["FAT32", "4000M"]);
+    assert_eq!(bundles_in(&out).len(), 1);
+    // Within the limit: no warning.
+    ok_quiet(courier(
+        &w.a,
+        &[
+            "export",
+            "--out",
+            s(&w.path("up2")),
+            "--max-file-size",
+            "4000M",
+        ],
+    ));
+}
