@@ -106,6 +106,8 @@ pub enum Error {
     Usage { what: String },
     #[error("{}: the file exists and was left as it is; choose another --out, or pass --force to replace it", .path.display())]
     OutputExists { path: PathBuf },
+    #[error("{}: the folder is not empty; the demo keeps its sites in a new or empty folder: choose another --dir", .path.display())]
+    DemoFolderNotEmpty { path: PathBuf },
     #[error("{}: {what}", .path.display())]
     Config { path: PathBuf, what: String },
 
@@ -149,7 +151,7 @@ impl Error {
             | StoreBusy { .. }
             | StoreTooNew { .. }
             | Config { .. } => exit::SITE,
-            Usage { .. } | OutputExists { .. } => exit::USAGE,
+            Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
         }
     }

@@ -473,3 +473,21 @@ fn a_max_file_size_above_the_fat32_limit_warns_and_still_exports() {
         ],
     ));
 }
+
+#[test]
+fn the_demo_refuses_a_non_empty_folder_before_doing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let keep = dir.path().join("thesis.odt");
+    std::fs::write(&keep, "years of work").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["demo", "--dir", s(dir.path())])
+        .output()
+        .unwrap();
+    let err = refused(o, 2, "not empty");
+    assert!(err.contains(s(dir.path())), "{err}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["thesis.odt"]);
+}
