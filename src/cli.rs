@@ -96,7 +96,7 @@ pub enum Command {
         after_help = "Examples:\n  courier --home central export --to ORG-042 --out /media/stick/down/\n  courier --home box export --out /media/stick/up/ --max-file-size 2G"
     )]
     Export(ExportArgs),
-    /// List the entities this site holds, in the wire shape `load` reads.
+    /// List the entities this site holds: a table, or the wire shape `load` reads with --json.
     #[command(
         after_help = "Examples:\n  courier --home box list test-taker --decrypt\n  courier --home central list eligibility delivery --json"
     )]
@@ -347,7 +347,7 @@ pub struct ListArgs {
     /// all when none is given.
     #[arg(value_name = "TYPE")]
     pub types: Vec<String>,
-    /// Print a JSON array in the wire shape instead of one record per line.
+    /// Print a JSON array in the wire shape `load` reads, instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Reveal encrypted personal properties with this site's key.

@@ -390,6 +390,56 @@ fn dangling_references(
     )))
 }
 
+/// The short form of an entity id for tables: the part after `#`, else after the last `/`.
+pub fn short_id(id: &str) -> &str {
+    id.rsplit_once('#')
+        .or_else(|| id.trim_end_matches('/').rsplit_once('/'))
+        .map(|(_, tail)| tail)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(id)
+}
+
+/// `list` for people: a header and one aligned line per entity (type, short id, label; a
+/// label still sealed shows as such). `--json` gives the wire shape instead.
+pub fn table(list: &[Value]) -> Vec<String> {
+    const LABEL: &str = "http://www.w3.org/2000/01/rdf-schema#label";
+    let rows: Vec<(String, String, String)> = list
+        .iter()
+        .map(|e| {
+            let label = match e["properties"][LABEL].as_str() {
+                Some(l) => l.to_string(),
+                None if e["encryptedProperties"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|n| n == LABEL)) =>
+                {
+                    "(encrypted: add --decrypt)".to_string()
+                }
+                None => "-".to_string(),
+            };
+            let id = e["id"].as_str().unwrap_or_default();
+            (
+                e["type"].as_str().unwrap_or_default().to_string(),
+                short_id(id).to_string(),
+                label,
+            )
+        })
+        .collect();
+    let w_id = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let mut out = vec![format!("{:<13} {:<w_id$} LABEL", "TYPE", "ID")];
+    for (kind, id, label) in rows {
+        out.push(format!("{kind:<13} {id:<w_id$} {label}"));
+    }
+    if list.is_empty() {
+        out.push("(no entities held)".to_string());
+    }
+    out
+}
+
 /// Check a package file and return its SHA-256.
 pub fn check_package_file(path: &Path) -> Result<String> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;

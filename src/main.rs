@@ -307,8 +307,8 @@ fn run(cli: Cli) -> Result<u8> {
             if a.json {
                 print_json(&list);
             } else {
-                for e in &list {
-                    out!("{}", serde_json::to_string(e).unwrap_or_default());
+                for line in entities::table(&list) {
+                    out!("{line}");
                 }
             }
         }

@@ -491,3 +491,25 @@ fn the_demo_refuses_a_non_empty_folder_before_doing_anything() {
         .collect();
     assert_eq!(names, ["thesis.odt"]);
 }
+
+#[test]
+fn list_prints_a_readable_table_by_default_and_the_wire_shape_with_json() {
+    let w = World::synced();
+    let text = ok(courier(&w.a, &["list", "test-taker"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("TYPE") && lines[0].contains("LABEL"),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 1 + 4, "ORG-001 holds 4 test takers:\n{text}");
+    assert!(lines.iter().any(|l| l.contains(" tt-001a ")), "{text}");
+    assert!(!text.contains("https://"), "ids are shortened:\n{text}");
+    assert!(text.contains("(encrypted: add --decrypt)"), "{text}");
+    let decrypted = ok(courier(&w.a, &["list", "test-taker", "--decrypt"]));
+    assert!(decrypted.contains("Katherine Johnson"), "{decrypted}");
+    let json = list(&w.a, &["test-taker"]);
+    assert_eq!(json.len(), 4);
+    assert!(json
+        .iter()
+        .all(|e| e["id"].as_str().unwrap().starts_with("https://")));
+}
