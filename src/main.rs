@@ -78,7 +78,10 @@ fn run(cli: Cli) -> Result<u8> {
                 print_json(&key_info(&site));
             } else {
                 out!("created {} in {}", site.describe(), home.display());
-                out!("fingerprint {}", site.config.fingerprint);
+                out!(
+                    "fingerprint {}",
+                    courier::crypto::grouped(&site.config.fingerprint)
+                );
             }
         }
         Command::Keys(cli::KeysCommand::Show { json }) => {
@@ -87,7 +90,10 @@ fn run(cli: Cli) -> Result<u8> {
             if json {
                 print_json(&info);
             } else {
-                out!("fingerprint {}", info.fingerprint);
+                out!(
+                    "fingerprint {}",
+                    courier::crypto::grouped(&info.fingerprint)
+                );
                 out!("role        {}", info.role);
                 if let Some(o) = &info.org_id {
                     out!("org         {o}");
@@ -131,7 +137,10 @@ fn run(cli: Cli) -> Result<u8> {
                         "{:<12} {:<30} {} next data bundle {}, confirmed {}",
                         r.org_id,
                         r.label,
-                        r.fingerprint.as_deref().unwrap_or("(not enrolled)"),
+                        r.fingerprint
+                            .as_deref()
+                            .map(courier::crypto::grouped)
+                            .unwrap_or_else(|| "(not enrolled)".into()),
                         r.next_seq,
                         r.acked_seq
                             .map(|s| s.to_string())
@@ -148,7 +157,8 @@ fn run(cli: Cli) -> Result<u8> {
                 }
                 eprintln!(
                     "central '{}' fingerprint: {}",
-                    body.central_name, body.central_fingerprint
+                    body.central_name,
+                    courier::crypto::grouped(&body.central_fingerprint)
                 );
                 eprint!("Does this match the fingerprint central gave you? [y/N] ");
                 let mut line = String::new();
@@ -207,11 +217,15 @@ fn run(cli: Cli) -> Result<u8> {
                     out!("format      {}", i.format);
                     out!("kind        {}", i.kind);
                     out!("bundle      {}", i.bundle_id);
-                    out!("sender      {} {}", i.sender.role, i.sender.fingerprint);
+                    out!(
+                        "sender      {} {}",
+                        i.sender.role,
+                        courier::crypto::grouped(&i.sender.fingerprint)
+                    );
                     out!(
                         "recipient   {} {}{}",
                         i.recipient.role,
-                        i.recipient.fingerprint,
+                        courier::crypto::grouped(&i.recipient.fingerprint),
                         i.recipient
                             .org_id
                             .as_ref()

@@ -513,3 +513,43 @@ fn list_prints_a_readable_table_by_default_and_the_wire_shape_with_json() {
         .iter()
         .all(|e| e["id"].as_str().unwrap().starts_with("https://")));
 }
+
+#[test]
+fn fingerprints_are_printed_in_groups_of_four_and_read_in_either_form() {
+    let w = World::new();
+    let fpr = w.fingerprint(&w.central);
+    let text = ok(courier(&w.central, &["keys", "show"]));
+    let line = text.lines().find(|l| l.starts_with("fingerprint")).unwrap();
+    let shown = line.trim_start_matches("fingerprint").trim();
+    assert_eq!(shown.split_whitespace().count(), 10, "{line}");
+    assert_eq!(shown.split_whitespace().collect::<String>(), fpr, "{line}");
+    assert!(
+        shown.contains("  "),
+        "a wider gap in the middle, as GnuPG: {line}"
+    );
+    // The grouped form, as read out, is accepted by enroll.
+    let file = w.path("enroll.json");
+    ok(courier(
+        &w.central,
+        &[
+            "center",
+            "add",
+            "ORG-001",
+            "--label",
+            "A",
+            "--out",
+            s(&file),
+        ],
+    ));
+    ok(courier(
+        &w.a,
+        &[
+            "enroll",
+            s(&file),
+            "--expect-fingerprint",
+            shown,
+            "--out",
+            s(&w.path("reply")),
+        ],
+    ));
+}
