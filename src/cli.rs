@@ -16,14 +16,22 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "courier",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Examples:\n  courier demo                                   # a whole exam cycle in a temporary folder\n  courier --home central init central --name \"Central\"\n  courier --home box import /media/stick/down/   # apply what central sent\n\nThe README's \"A sync, step by step\" walks through a whole sync."
 )]
 pub struct Cli {
     /// The site's home folder (default: $COURIER_HOME, else ~/.local/share/courier).
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Used by every command except inspect, package check, completions, man and demo.
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Site options")]
     pub home: Option<PathBuf>,
     /// Read the secret key's passphrase from the first line of FILE (else $COURIER_PASSPHRASE).
-    #[arg(long, global = true, value_name = "FILE")]
+    /// Only needed for a site created with --protect, by commands that use its secret key.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Site options"
+    )]
     pub passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -33,57 +41,126 @@ pub struct Cli {
 pub enum Command {
     /// Create a site: central, or a test centre.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier --home central init central --name \"Central\"\n  courier --home box init center --org ORG-042"
+    )]
     Init(InitCommand),
     /// Show or export this site's key.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier --home box keys show\n  courier --home central keys export --out central.asc"
+    )]
     Keys(KeysCommand),
     /// Central: register test centres and write their enrollment files.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier --home central center add ORG-042 --label \"Lycée X\" --out enroll-ORG-042.json\n  courier --home central center list"
+    )]
     Center(CenterCommand),
     /// Centre: check central's enrollment file, pin central's key, write the reply bundle.
+    #[command(
+        after_help = "Examples:\n  courier --home box enroll enroll-ORG-042.json --expect-fingerprint \"2A70 0A2E ... 8BA7\" --out /media/stick/up/"
+    )]
     Enroll(EnrollArgs),
     /// Verify, decrypt and apply bundle files (folders are searched for *.courier).
+    #[command(
+        after_help = "Examples:\n  courier --home central import /media/stick/up/ --archive done/\n  courier --home box import --dry-run ORG-042-data-000002.courier"
+    )]
     Import(ImportArgs),
     /// Check bundle files without applying anything: signature, sizes, hashes, recipient.
+    #[command(after_help = "Examples:\n  courier --home central verify /media/stick/up/")]
     Verify(VerifyArgs),
     /// Show a bundle's header without decrypting it.
+    #[command(
+        after_help = "Examples:\n  courier inspect ORG-042-data-000001.courier\n  courier inspect --json /media/stick/up/*.courier"
+    )]
     Inspect(InspectArgs),
     /// Central: load entities (TAO wire shape, JSON array or JSON Lines) and their test packages.
+    #[command(
+        after_help = "Examples:\n  courier --home central load examples/entities.jsonl\n  courier --home central load exports/2026-11-26/     # every *.jsonl and *.json in it"
+    )]
     Load(LoadArgs),
     /// Central: remove entities by id.
+    #[command(
+        after_help = "Examples:\n  courier --home central remove \"https://central.example/tao.rdf#elig-042-basic\""
+    )]
     Remove(RemoveArgs),
     /// Check QTI test packages as TAO's importer does.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier package check examples/packages/2.1-basic-Basic.zip"
+    )]
     Package(PackageCommand),
     /// Write the next bundle(s): central → a centre (--to ORG), or centre → central.
+    #[command(
+        after_help = "Examples:\n  courier --home central export --to ORG-042 --out /media/stick/down/\n  courier --home box export --out /media/stick/up/ --max-file-size 2G"
+    )]
     Export(ExportArgs),
-    /// List the entities this site holds, in the wire shape `load` reads.
+    /// List the entities this site holds: a table, or the wire shape `load` reads with --json.
+    #[command(
+        after_help = "Examples:\n  courier --home box list test-taker --decrypt\n  courier --home central list eligibility delivery --json"
+    )]
     List(ListArgs),
     /// Results: add and list at a centre, export decrypted at central.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier --home box results add results.jsonl\n  courier --home central results export --format csv --out results.csv"
+    )]
     Results(ResultsCommand),
     /// Delivery logs: add at a centre, export at central.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier --home box logs add delivery-logs.jsonl\n  courier --home central logs export --format jsonl --out logs.jsonl"
+    )]
     Logs(LogsCommand),
     /// Show the sync history (hash-chained; --verify checks the chain).
+    #[command(
+        after_help = "Examples:\n  courier --home central history --org ORG-042 --limit 10\n  courier --home box history --entity \"https://central.example/tao.rdf#tt-042a\"\n  courier --home central history --verify"
+    )]
     History(HistoryArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell) on standard output.
+    #[command(
+        after_help = "Examples:\n  courier completions bash > /etc/bash_completion.d/courier\n  courier completions zsh > ~/.zfunc/_courier\n  courier completions fish > ~/.config/fish/completions/courier.fish"
+    )]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write man pages (courier.1 and one per command) into a folder.
+    #[command(
+        after_help = "Examples:\n  courier man --out /usr/local/share/man/man1\n  courier man --out man/ && man -l man/courier-import.1"
+    )]
+    Man {
+        /// Folder for the pages (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Run the main job: a central and two centres, a full exam cycle, in a temporary folder.
+    #[command(
+        after_help = "Examples:\n  courier demo\n  courier demo --dir /tmp/courier-demo     # keep the sites to look around"
+    )]
     Demo(DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum InitCommand {
     /// Create the central site.
+    #[command(
+        after_help = "Examples:\n  courier --home central init central --name \"Central\"\n  courier --home central init central --name \"Central\" --protect --passphrase-file pass.txt"
+    )]
     Central {
-        /// Central's display name.
-        #[arg(long)]
+        /// Central's display name, shown to centres when they enroll.
+        #[arg(long, value_name = "NAME")]
         name: String,
         #[command(flatten)]
         protect: Protect,
     },
     /// Create a test centre site.
+    #[command(after_help = "Examples:\n  courier --home box init center --org ORG-042")]
     Center {
-        /// The centre's organisation id (e.g. ORG-042).
+        /// The centre's organisation id (e.g. ORG-042): the organisationId of its test-center
+        /// entity at central, and the id central used in 'center add'.
         #[arg(long = "org", value_name = "ORG_ID")]
         org: String,
         #[command(flatten)]
@@ -99,7 +176,7 @@ pub struct Protect {
     /// Restore the site's key from FILE (written by 'keys export --secret') instead of generating one.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// Print JSON.
+    /// Print the key information as JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -107,30 +184,45 @@ pub struct Protect {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Print the fingerprint, role and organisation id.
+    #[command(
+        after_help = "Examples:\n  courier --home box keys show\n  courier --home central keys show --json"
+    )]
     Show {
+        /// Print JSON (fingerprint, role, org_id, name, protected, home) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Write the public certificate (or, with --secret, the secret key) to FILE.
+    #[command(
+        after_help = "Examples:\n  courier --home central keys export --out central.asc\n  courier --home central keys export --secret --out /media/backup/central-secret.asc"
+    )]
     Export {
+        /// The file to write (ASCII-armored OpenPGP).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Write the secret key instead (for backup or GnuPG); still protected if it is.
         #[arg(long)]
         secret: bool,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum CenterCommand {
     /// Register a test centre and write its enrollment file.
+    #[command(
+        after_help = "Examples:\n  courier --home central center add ORG-042 --label \"Lycée X\" --out enroll-ORG-042.json"
+    )]
     Add {
-        /// The centre's organisation id.
+        /// The centre's organisation id: must equal the organisationId of its test-center entity.
+        #[arg(value_name = "ORG_ID")]
         org: String,
-        /// A human label for the centre.
-        #[arg(long)]
+        /// A human label for the centre (shown in 'center list').
+        #[arg(long, value_name = "TEXT")]
         label: String,
-        /// Where to write the enrollment file.
+        /// Where to write the enrollment file to carry to the centre.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// The centre's key fingerprint, as its `enroll` printed it (read out by phone or on
@@ -139,7 +231,11 @@ pub enum CenterCommand {
         expect_fingerprint: Option<String>,
     },
     /// List registered centres and their sync state.
+    #[command(
+        after_help = "Examples:\n  courier --home central center list\n  courier --home central center list --json"
+    )]
     List {
+        /// Print JSON (one object per centre) instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -147,9 +243,11 @@ pub enum CenterCommand {
 
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// The enrollment file from central.
+    /// The enrollment file central wrote with 'center add'.
+    #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Central's fingerprint as read out by phone or on paper (else asked on a terminal).
+    /// Central's fingerprint as read out by phone or on paper, with or without spaces
+    /// (else asked on a terminal).
     #[arg(long, value_name = "FPR")]
     pub expect_fingerprint: Option<String>,
     /// Folder for the reply bundle to carry back to central.
@@ -159,7 +257,7 @@ pub struct EnrollArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Bundle files or folders.
+    /// Bundle files (*.courier) or folders holding them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Apply a data bundle older than one already applied (recorded in the history).
@@ -171,50 +269,60 @@ pub struct ImportArgs {
     /// Move each file applied (or already applied) into DIR; refused files stay where they are.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
+    /// Print one JSON report per file instead of a line per file.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Bundle files or folders.
+    /// Bundle files (*.courier) or folders holding them.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Print one JSON report per file instead of a line per file.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Bundle files.
-    #[arg(required = true)]
+    /// Bundle files (*.courier).
+    #[arg(required = true, value_name = "FILE")]
     pub paths: Vec<PathBuf>,
+    /// Print the header as JSON (an array for several files) instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Entity files (.json array or .jsonl) or folders of them.
+    /// Entity files (.json array or .jsonl) or folders of them; a delivery's package path
+    /// is relative to the file that names it.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// Print the counts as JSON instead of a line.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RemoveArgs {
-    /// Entity ids (URIs).
-    #[arg(required = true)]
+    /// Entity ids (URIs), as 'list' shows them.
+    #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PackageCommand {
     /// Check QTI test packages (zip); exits 1 if any is refused.
+    #[command(
+        after_help = "Examples:\n  courier package check examples/packages/2.1-basic-Basic.zip\n  courier package check --json packages/*.zip"
+    )]
     Check {
-        #[arg(required = true)]
+        /// QTI test packages (IMS content package zip files).
+        #[arg(required = true, value_name = "ZIP")]
         files: Vec<PathBuf>,
+        /// Print one JSON report per package instead of a line each.
         #[arg(long)]
         json: bool,
     },
@@ -222,23 +330,28 @@ pub enum PackageCommand {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Central: the centre to write for.
+    /// Central: the centre to write for (its organisation id). Not used at a centre.
     #[arg(long, value_name = "ORG_ID")]
     pub to: Option<String>,
-    /// Folder for the bundle files.
+    /// Folder for the bundle files (created if needed), e.g. the stick.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Centre: largest file written, e.g. 64K, 10M, 4G (default just under 4 GiB).
+    /// Centre: largest file written, e.g. 64K, 10M, 2G (default just under 4 GiB; above
+    /// FAT32's limit of 4 GiB - 1 byte it warns).
     #[arg(long, value_name = "SIZE")]
     pub max_file_size: Option<String>,
+    /// Print the export report as JSON instead of lines.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only these types (test-center, administrator, proctor, test-taker, eligibility, delivery).
+    /// Only these types (test-center, administrator, proctor, test-taker, eligibility, delivery);
+    /// all when none is given.
+    #[arg(value_name = "TYPE")]
     pub types: Vec<String>,
+    /// Print a JSON array in the wire shape `load` reads, instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Reveal encrypted personal properties with this site's key.
@@ -247,49 +360,91 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompletionShell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
+    /// JSON Lines: one record per line.
     Jsonl,
+    /// Comma-separated values with a header row.
     Csv,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ResultsCommand {
     /// Centre: ingest results (TAO wire shape, JSON array or JSON Lines).
+    #[command(
+        after_help = "Examples:\n  courier --home box results add results.jsonl\n  courier --home box results add --json day1.jsonl day2.jsonl"
+    )]
     Add {
-        #[arg(required = true)]
+        /// Result files exported from the centre's TAO (delivery executions with their variables).
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Print the counts and refusals as JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
     /// Centre: list results and their sync status.
+    #[command(
+        after_help = "Examples:\n  courier --home box results list\n  courier --home box results list --json"
+    )]
     List {
+        /// Print a JSON array instead of a line per result.
         #[arg(long)]
         json: bool,
     },
     /// Central: write every result received, decrypted.
+    #[command(
+        after_help = "Examples:\n  courier --home central results export --format csv --out results.csv\n  courier --home central results export --format jsonl --out results.jsonl"
+    )]
     Export {
+        /// jsonl: TAO's result wire shape, one result per line; csv: one row per variable.
         #[arg(long, value_enum)]
         format: OutputFormat,
+        /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum LogsCommand {
     /// Centre: ingest delivery logs.
+    #[command(after_help = "Examples:\n  courier --home box logs add delivery-logs.jsonl")]
     Add {
-        #[arg(required = true)]
+        /// Delivery log files exported from the centre's TAO (rows of its delivery_log table).
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Print the counts and refusals as JSON instead of lines.
         #[arg(long)]
         json: bool,
     },
     /// Central: write every delivery log received.
+    #[command(
+        after_help = "Examples:\n  courier --home central logs export --format csv --out logs.csv"
+    )]
     Export {
+        /// jsonl: one log per line as the centre sent it; csv: one row per log.
         #[arg(long, value_enum)]
         format: OutputFormat,
+        /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -298,8 +453,8 @@ pub struct HistoryArgs {
     /// Only syncs with this organisation.
     #[arg(long, value_name = "ORG_ID")]
     pub org: Option<String>,
-    /// Most recent N entries.
-    #[arg(long, default_value_t = 50)]
+    /// Show the most recent N entries.
+    #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: i64,
     /// Check the hash chain; exits 1 if any row was altered.
     #[arg(long)]
@@ -307,6 +462,7 @@ pub struct HistoryArgs {
     /// What each sync did to one entity (created, updated, touched, deleted).
     #[arg(long, value_name = "ID", conflicts_with = "verify")]
     pub entity: Option<String>,
+    /// Print JSON instead of a line per entry.
     #[arg(long)]
     pub json: bool,
 }

@@ -60,6 +60,18 @@ pub fn generate(userid: &str, passphrase: Option<&str>) -> Result<Cert> {
     Ok(cert)
 }
 
+/// A fingerprint for people, grouped in fours as GnuPG and sq print it, with a wider gap in
+/// the middle: `2A70 0A2E F42A A7B1 176F  67E2 B6D5 0881 3ECA 8BA7`. Input accepts both forms.
+pub fn grouped(fpr: &str) -> String {
+    let chars: Vec<char> = fpr.chars().collect();
+    let groups: Vec<String> = chars.chunks(4).map(|c| c.iter().collect()).collect();
+    if groups.len() == 10 {
+        format!("{}  {}", groups[..5].join(" "), groups[5..].join(" "))
+    } else {
+        groups.join(" ")
+    }
+}
+
 /// The fingerprint as 40 upper-case hex digits.
 pub fn fingerprint(cert: &Cert) -> String {
     cert.fingerprint().to_hex()

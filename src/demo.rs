@@ -52,8 +52,17 @@ fn holdings(out: &mut dyn Write, site: &Site) -> Result<()> {
     )
 }
 
-/// Run the demo in `dir` (created if needed; must not hold sites already).
+/// Run the demo in `dir` (created if needed; an existing folder must be empty, and is
+/// refused before anything is written).
 pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
+    if dir.exists() {
+        let mut entries = std::fs::read_dir(dir).at(dir)?;
+        if entries.next().is_some() {
+            return Err(Error::DemoFolderNotEmpty {
+                path: dir.to_path_buf(),
+            });
+        }
+    }
     std::fs::create_dir_all(dir).at(dir)?;
     let data = fixtures.join("data");
     if !data.join("central.jsonl").exists() {
@@ -66,6 +75,13 @@ pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
     }
     let transfer = dir.join("usb-stick");
     say(out, format!("courier demo in {}", dir.display()))?;
+    say(
+        out,
+        "Words used below: a bundle is one signed, encrypted file; a set is the files of one \
+         export, which may be split in parts to fit a stick; created/updated/deleted/touched say \
+         what a data bundle did to an entity (touched: already held and confirmed unchanged); a log batch is the \
+         delivery logs of one execution, sealed together.",
+    )?;
 
     say(out, "1. Sites: one central, two test centres")?;
     let central = Site::init(

@@ -90,6 +90,26 @@ pub struct ExportReport {
     pub files: Vec<PathBuf>,
     pub counts: BTreeMap<String, u64>,
     pub message: String,
+    /// Things to check, such as a centre with nothing in its scope.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Warnings about a centre's scope: nothing at all (no test centre with its org id), or a
+/// test centre that no eligibility names (nothing to take an exam with).
+fn scope_warnings(org: &str, scope: &[ScopeEntry]) -> Vec<String> {
+    let has = |kind: &str| scope.iter().any(|e| e.kind == kind);
+    if scope.is_empty() {
+        vec![format!(
+            "centre {org} has nothing in scope: no test-center entity has organisationId {org}; check the org id against the entities loaded ('courier list test-center')"
+        )]
+    } else if !has("eligibility") {
+        vec![format!(
+            "centre {org}: no eligibility names its test centre, so it gets no test takers or deliveries; load its eligibilities"
+        )]
+    } else {
+        vec![]
+    }
 }
 
 /// Digest of an inventory: sorted `id checksum` lines.
@@ -130,6 +150,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let packages_held: BTreeSet<String> = center.packages_held.into_iter().collect();
 
     let scope = entities::scope(&tx, org)?;
+    let warnings = scope_warnings(org, &scope);
     // What the centre may hold: the scope of the bundle it confirmed, or of any bundle
     // written after it, which it may have applied since. An entity is left out only when
     // every one of those states holds it at its current checksum.
@@ -172,6 +193,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             files: vec![],
             counts: BTreeMap::new(),
             message: format!("nothing changed for centre {org}; no bundle written"),
+            warnings,
         });
     }
     // The packages the centre reported are certain only while no later bundle (which may
@@ -313,6 +335,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             n_result_acks,
             n_log_acks
         ),
+        warnings,
     })
 }
 

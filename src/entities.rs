@@ -85,6 +85,73 @@ pub fn for_each_record(
     Ok(())
 }
 
+/// The kinds of record courier reads from files, told apart by their shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// `{"type", "id", "properties"}`: read by `load`.
+    Entity,
+    /// A delivery execution with its variables: read by `results add`.
+    Result,
+    /// A row of TAO's `delivery_log` table: read by `logs add`.
+    Log,
+}
+
+impl RecordKind {
+    /// What the shape of `v` says it is, if it is clearly one of the kinds.
+    pub fn of(v: &Value) -> Option<RecordKind> {
+        let has = |k: &str| v.get(k).is_some();
+        if has("properties") && has("type") {
+            Some(RecordKind::Entity)
+        } else if has("deliveryExecutionId") && has("variables") {
+            Some(RecordKind::Result)
+        } else if has("delivery_execution_id") && has("event_id") {
+            Some(RecordKind::Log)
+        } else {
+            None
+        }
+    }
+
+    /// "an entity", "a result", "a delivery log": for messages.
+    pub fn described(self) -> &'static str {
+        match self {
+            RecordKind::Entity => "an entity (TAO wire shape)",
+            RecordKind::Result => "a result (delivery execution)",
+            RecordKind::Log => "a delivery log",
+        }
+    }
+
+    /// The command that reads this kind of record.
+    pub fn command(self) -> &'static str {
+        match self {
+            RecordKind::Entity => "courier load",
+            RecordKind::Result => "courier results add",
+            RecordKind::Log => "courier logs add",
+        }
+    }
+
+    /// Refuse a file whose record at `loc` is clearly another kind than `expected`.
+    pub fn expect(expected: RecordKind, path: &Path, loc: &str, v: &Value) -> Result<()> {
+        match RecordKind::of(v) {
+            Some(found) if found != expected => Err(Error::WrongKindOfFile {
+                path: path.to_path_buf(),
+                record: loc.to_string(),
+                found: found.described(),
+                expected: expected.described(),
+                command: found.command(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The warning for an input file that held no record.
+pub fn empty_file_warning(path: &Path, what: &str) -> String {
+    format!(
+        "{}: no records found; check that it is the right file and holds {what}, one per line or as a JSON array",
+        path.display()
+    )
+}
+
 /// The change-detection checksum: SHA-256 over the properties with keys sorted,
 /// multi-values sorted, excluded properties removed.
 pub fn checksum(properties: &Map<String, Value>, excluded: &BTreeSet<&str>) -> String {
@@ -132,6 +199,9 @@ pub struct LoadReport {
     pub updated: BTreeMap<String, u64>,
     pub unchanged: BTreeMap<String, u64>,
     pub packages: u64,
+    /// Things to check: files without records, eligibilities naming entities central lacks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 struct Staged {
@@ -147,7 +217,19 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
     let files = crate::import::expand_paths(paths, &["jsonl", "json"])?;
     let mut staged: Vec<Staged> = Vec::new();
     let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
+    let mut warnings = Vec::new();
+    if files.is_empty() {
+        warnings.push(format!(
+            "no entity files (*.jsonl, *.json) in {}; check the folder",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     for file in &files {
+        let before = staged.len();
         for_each_record(file, &site.config.settings.limits, |loc, v| {
             let bad = |reason: String| Error::BadRecord {
                 path: file.clone(),
@@ -155,6 +237,7 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
                 reason,
             };
             let v = v.map_err(|e| bad(format!("{e}; nothing was loaded")))?;
+            RecordKind::expect(RecordKind::Entity, file, loc, &v)?;
             crate::schema::check("entity", &v)
                 .map_err(|e| bad(format!("{e}; nothing was loaded")))?;
             let kind = v["type"].as_str().unwrap_or_default().to_string();
@@ -192,6 +275,9 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
             });
             Ok(())
         })?;
+        if staged.len() == before {
+            warnings.push(empty_file_warning(file, "entities in TAO's wire shape"));
+        }
     }
     let mut store = site.store()?;
     let tx = store.begin()?;
@@ -219,6 +305,12 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
             package: s.package.as_ref().map(|p| p.0.clone()),
         })?;
     }
+    for s in staged.iter().filter(|s| s.kind == "eligibility") {
+        if let Some(w) = dangling_references(&tx, &s.id, &s.props)? {
+            warnings.push(w);
+        }
+    }
+    report.warnings = warnings;
     tx.add_history(NewHistory {
         action: "load",
         status: "success",
@@ -228,6 +320,90 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
     })?;
     tx.commit()?;
     Ok(report)
+}
+
+/// What an eligibility names that central does not hold (its centre, delivery, test takers),
+/// as a warning line: a centre would receive the eligibility without them.
+fn dangling_references(
+    tx: &Tx<'_>,
+    id: &str,
+    props: &Map<String, Value>,
+) -> Result<Option<String>> {
+    let mut missing = Vec::new();
+    for (key, kind) in [
+        (ELIG_CENTER, "test-center"),
+        (ELIG_DELIVERY, "delivery"),
+        (ELIG_TAKER, "test-taker"),
+    ] {
+        for v in values(props, key) {
+            if !tx.holds(v, kind)? {
+                missing.push(format!("{kind} {v}"));
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let n = missing.len();
+    let shown = missing.into_iter().take(5).collect::<Vec<_>>().join(", ");
+    let more = if n > 5 {
+        format!(" and {} more", n - 5)
+    } else {
+        String::new()
+    };
+    Ok(Some(format!(
+        "eligibility {id} names {shown}{more}, which central does not hold; load them too, or the centre cannot use this eligibility"
+    )))
+}
+
+/// The short form of an entity id for tables: the part after `#`, else after the last `/`.
+pub fn short_id(id: &str) -> &str {
+    id.rsplit_once('#')
+        .or_else(|| id.trim_end_matches('/').rsplit_once('/'))
+        .map(|(_, tail)| tail)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(id)
+}
+
+/// `list` for people: a header and one aligned line per entity (type, short id, label; a
+/// label still sealed shows as such). `--json` gives the wire shape instead.
+pub fn table(list: &[Value]) -> Vec<String> {
+    const LABEL: &str = "http://www.w3.org/2000/01/rdf-schema#label";
+    let rows: Vec<(String, String, String)> = list
+        .iter()
+        .map(|e| {
+            let label = match e["properties"][LABEL].as_str() {
+                Some(l) => l.to_string(),
+                None if e["encryptedProperties"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|n| n == LABEL)) =>
+                {
+                    "(encrypted: add --decrypt)".to_string()
+                }
+                None => "-".to_string(),
+            };
+            let id = e["id"].as_str().unwrap_or_default();
+            (
+                e["type"].as_str().unwrap_or_default().to_string(),
+                short_id(id).to_string(),
+                label,
+            )
+        })
+        .collect();
+    let w_id = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    let mut out = vec![format!("{:<13} {:<w_id$} LABEL", "TYPE", "ID")];
+    for (kind, id, label) in rows {
+        out.push(format!("{kind:<13} {id:<w_id$} {label}"));
+    }
+    if list.is_empty() {
+        out.push("(no entities held)".to_string());
+    }
+    out
 }
 
 /// Check a package file and return its SHA-256.

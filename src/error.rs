@@ -86,6 +86,14 @@ pub enum Error {
         what: String,
         value: String,
     },
+    #[error("{}: {record} is {found}, not {expected}; nothing was stored; give this file to '{command}'", .path.display())]
+    WrongKindOfFile {
+        path: PathBuf,
+        record: String,
+        found: &'static str,
+        expected: &'static str,
+        command: &'static str,
+    },
 
     // ---- the site -------------------------------------------------------------------
     #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
@@ -112,6 +120,10 @@ pub enum Error {
     },
     #[error("{what}")]
     Usage { what: String },
+    #[error("{}: the file exists and was left as it is; choose another --out, or pass --force to replace it", .path.display())]
+    OutputExists { path: PathBuf },
+    #[error("{}: the folder is not empty; the demo keeps its sites in a new or empty folder: choose another --dir", .path.display())]
+    DemoFolderNotEmpty { path: PathBuf },
     #[error("{}: {what}", .path.display())]
     Config { path: PathBuf, what: String },
 
@@ -150,7 +162,8 @@ impl Error {
             | Enrollment { .. }
             | InputUnreadable { .. }
             | NumberTooLarge { .. }
-            | OrgMismatch { .. } => exit::REFUSED,
+            | OrgMismatch { .. }
+            | WrongKindOfFile { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }
@@ -159,7 +172,7 @@ impl Error {
             | StoreBusy { .. }
             | StoreTooNew { .. }
             | Config { .. } => exit::SITE,
-            Usage { .. } => exit::USAGE,
+            Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. } | StoreDamaged { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
         }
     }

@@ -96,6 +96,13 @@ fn print_line(line: &str) {
     stdout_result(r);
 }
 
+/// Warnings go to stderr, one line each (escaped), whether or not --json is given.
+fn warn(warnings: &[String]) {
+    for w in warnings {
+        err!("courier: warning: {w}");
+    }
+}
+
 /// JSON on stdout: serde escapes control characters in strings itself.
 fn print_json(v: &impl Serialize) {
     let mut o = std::io::stdout().lock();
@@ -153,7 +160,10 @@ fn run(cli: Cli) -> Result<u8> {
                 print_json(&key_info(&site)?);
             } else {
                 out!("created {} in {}", site.describe(), home.display());
-                out!("fingerprint {}", site.config.fingerprint);
+                out!(
+                    "fingerprint {}",
+                    courier::crypto::grouped(&site.config.fingerprint)
+                );
             }
         }
         Command::Keys(cli::KeysCommand::Show { json }) => {
@@ -162,7 +172,10 @@ fn run(cli: Cli) -> Result<u8> {
             if json {
                 print_json(&info);
             } else {
-                out!("fingerprint {}", info.fingerprint);
+                out!(
+                    "fingerprint {}",
+                    courier::crypto::grouped(&info.fingerprint)
+                );
                 out!("role        {}", info.role);
                 if let Some(o) = &info.org_id {
                     out!("org         {o}");
@@ -173,7 +186,8 @@ fn run(cli: Cli) -> Result<u8> {
                 out!("protected   {}", if info.protected { "yes" } else { "no" });
             }
         }
-        Command::Keys(cli::KeysCommand::Export { out, secret }) => {
+        Command::Keys(cli::KeysCommand::Export { out, secret, force }) => {
+            courier::site::check_output(&out, force)?;
             let site = open()?;
             let bytes = if secret {
                 site.secret_key_armored()?
@@ -217,8 +231,11 @@ fn run(cli: Cli) -> Result<u8> {
                         r.org_id,
                         r.label,
                         match (&r.fingerprint, &r.expected_fingerprint) {
-                            (Some(f), _) => f.clone(),
-                            (None, Some(f)) => format!("(not enrolled, expects key {f})"),
+                            (Some(f), _) => courier::crypto::grouped(f),
+                            (None, Some(f)) => format!(
+                                "(not enrolled, expects key {})",
+                                courier::crypto::grouped(f)
+                            ),
                             (None, None) => "(not enrolled)".into(),
                         },
                         r.next_seq,
@@ -238,7 +255,7 @@ fn run(cli: Cli) -> Result<u8> {
                 err!(
                     "central '{}' fingerprint: {}",
                     body.central_name,
-                    body.central_fingerprint
+                    courier::crypto::grouped(&body.central_fingerprint)
                 );
                 eprint!("Does this match the fingerprint central gave you? [y/N] ");
                 let mut line = String::new();
@@ -313,11 +330,15 @@ fn run(cli: Cli) -> Result<u8> {
                     out!("format      {}", i.format);
                     out!("kind        {}", i.kind);
                     out!("bundle      {}", i.bundle_id);
-                    out!("sender      {} {}", i.sender.role, i.sender.fingerprint);
+                    out!(
+                        "sender      {} {}",
+                        i.sender.role,
+                        courier::crypto::grouped(&i.sender.fingerprint)
+                    );
                     out!(
                         "recipient   {} {}{}",
                         i.recipient.role,
-                        i.recipient.fingerprint,
+                        courier::crypto::grouped(&i.recipient.fingerprint),
                         i.recipient
                             .org_id
                             .as_ref()
@@ -352,6 +373,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Load(a) => {
             let site = open()?;
             let r = entities::load(&site, &a.paths)?;
+            warn(&r.warnings);
             if a.json {
                 print_json(&r);
             } else {
@@ -398,9 +420,13 @@ fn run(cli: Cli) -> Result<u8> {
                         .as_deref()
                         .map(courier::site::parse_size)
                         .transpose()?;
+                    if let Some(w) = max.and_then(courier::site::max_file_size_warning) {
+                        warn(&[w]);
+                    }
                     upsync::export(&site, &a.out, max)?
                 }
             };
+            warn(&report.warnings);
             if a.json {
                 print_json(&report);
             } else {
@@ -416,9 +442,7 @@ fn run(cli: Cli) -> Result<u8> {
             if a.json {
                 print_json(&list);
             } else {
-                for e in &list {
-                    let line =
-                        serde_json::to_string(e).map_err(|e| Error::Internal(e.to_string()))?;
+                for line in entities::table(&list) {
                     out!("{line}");
                 }
             }
@@ -451,20 +475,28 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
         }
-        Command::Results(cli::ResultsCommand::Export { format, out }) => {
+        Command::Results(cli::ResultsCommand::Export { format, out, force }) => {
+            courier::site::check_output(&out, force)?;
             let site = open()?;
             let n = results::export_results(&site, fmt(format), &out)?;
             out!("wrote {n} result(s) to {}", out.display());
+            if n == 0 {
+                warn(&[results::nothing_exported_warning(&out, "results")]);
+            }
         }
         Command::Logs(cli::LogsCommand::Add { files, json }) => {
             let site = open()?;
             let r = results::add_logs(&site, &files)?;
             return Ok(print_add(&r, json, "log"));
         }
-        Command::Logs(cli::LogsCommand::Export { format, out }) => {
+        Command::Logs(cli::LogsCommand::Export { format, out, force }) => {
+            courier::site::check_output(&out, force)?;
             let site = open()?;
             let n = results::export_logs(&site, fmt(format), &out)?;
             out!("wrote {n} log(s) to {}", out.display());
+            if n == 0 {
+                warn(&[results::nothing_exported_warning(&out, "delivery logs")]);
+            }
         }
         Command::History(a) => {
             let site = open()?;
@@ -519,6 +551,27 @@ fn run(cli: Cli) -> Result<u8> {
                     );
                 }
             }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let shell = match shell {
+                cli::CompletionShell::Bash => clap_complete::Shell::Bash,
+                cli::CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                cli::CompletionShell::Fish => clap_complete::Shell::Fish,
+                cli::CompletionShell::Powershell => clap_complete::Shell::PowerShell,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "courier",
+                &mut std::io::stdout(),
+            );
+        }
+        Command::Man { out } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+            clap_mangen::generate_to(Cli::command(), &out).map_err(|e| Error::io(&out, e))?;
+            out!("wrote man pages to {}", out.display());
         }
         Command::Demo(a) => {
             let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -623,6 +676,7 @@ fn finish_reports(
 }
 
 fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
+    warn(&r.warnings);
     if json {
         print_json(r);
     } else {

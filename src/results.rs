@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto;
 use crate::downsync::Acks;
-use crate::entities::for_each_record;
+use crate::entities::{empty_file_warning, for_each_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::site::{Role, Site};
 use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
@@ -51,6 +51,19 @@ pub struct AddReport {
     /// Results finished at the same time as the copy held but with other content: the
     /// held copy is kept.
     pub conflicts: Vec<Refusal>,
+    /// Things to check, such as a file without records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl AddReport {
+    /// Records read so far, whatever became of them.
+    fn records(&self) -> u64 {
+        self.added
+            + self.replaced
+            + self.unchanged
+            + (self.refused.len() + self.stale.len() + self.conflicts.len()) as u64
+    }
 }
 
 /// How a copy of an execution compares with the copy already held, by finish time.
@@ -122,8 +135,13 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let tx = store.begin()?;
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
+    let mut warnings = Vec::new();
     for file in files {
+        let before = report.records();
         for_each_record(file, &site.config.settings.limits, |loc, parsed| {
+            if let Ok(v) = &parsed {
+                RecordKind::expect(RecordKind::Result, file, loc, v)?;
+            }
             let mut refuse = |reason: String| {
                 report.refused.push(Refusal {
                     file: file.clone(),
@@ -239,7 +257,14 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             )?;
             Ok(())
         })?;
+        if report.records() == before {
+            warnings.push(empty_file_warning(
+                file,
+                "results (delivery executions with their variables)",
+            ));
+        }
     }
+    report.warnings = warnings;
     tx.add_history(NewHistory {
         action: "results-add",
         org_id: site.config.org_id.as_deref(),
@@ -298,8 +323,13 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         };
         tx.add_log_batch(&batch, &sealed, &b.ids)
     };
+    let mut warnings = Vec::new();
     for file in files {
+        let before = report.records();
         for_each_record(file, &limits, |loc, parsed| {
+            if let Ok(v) = &parsed {
+                RecordKind::expect(RecordKind::Log, file, loc, v)?;
+            }
             let v = match parsed.and_then(|v| crate::schema::check("log", &v).map(|_| v)) {
                 Ok(v) => v,
                 Err(reason) => {
@@ -325,10 +355,10 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 .unwrap_or_default()
                 .to_string();
             let b = pending.entry(exec.clone()).or_default();
-            let before = b.json.len();
+            let start = b.json.len();
             b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
             serde_json::to_writer(&mut b.json, &v).map_err(|e| Error::Internal(e.to_string()))?;
-            held += b.json.len() - before;
+            held += b.json.len() - start;
             pending_ids.insert(id.clone());
             b.ids.push(id);
             report.added += 1;
@@ -355,7 +385,14 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             }
             Ok(())
         })?;
+        if report.records() == before {
+            warnings.push(empty_file_warning(
+                file,
+                "delivery logs (rows of TAO's delivery_log table)",
+            ));
+        }
     }
+    report.warnings = warnings;
     for (exec, b) in std::mem::take(&mut pending) {
         seal(exec, b)?;
     }
@@ -479,6 +516,14 @@ fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) ->
 /// Central: write every stored result, decrypted (results are stored decrypted at central).
 /// jsonl rows are TAO's wire shape with central's execution id, plus `centerExecutionId`
 /// and `orgId` (schemas/result-export.schema.json); csv has one row per variable.
+/// The warning after an export of results or logs (`what`) that wrote none.
+pub fn nothing_exported_warning(out: &Path, what: &str) -> String {
+    format!(
+        "{}: central holds no {what} yet, so the file is empty; import the centres' results bundles first ('courier import DIR'), then export again",
+        out.display()
+    )
+}
+
 pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;

@@ -552,6 +552,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Refuse to replace an existing output file unless `force` is given: output files are
+/// never overwritten silently.
+pub fn check_output(path: &Path, force: bool) -> Result<()> {
+    if !force && path.exists() {
+        return Err(Error::OutputExists {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// The largest file FAT32 can hold (4 GiB − 1 byte).
+pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
+
+/// A warning when a `--max-file-size` would not fit on a FAT32 stick.
+pub fn max_file_size_warning(size: u64) -> Option<String> {
+    (size > FAT32_MAX_FILE).then(|| {
+        format!(
+            "--max-file-size {size} bytes is above FAT32's limit of 4 GiB - 1 byte: a FAT32 stick (the usual format) cannot hold such files; use 4000M or less, unless the stick is exFAT or NTFS"
+        )
+    })
+}
+
 /// Parse a size such as `65536`, `64K`, `10M`, `4G` (binary multiples; `KiB`, `MB` also read).
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();

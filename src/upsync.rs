@@ -159,6 +159,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             files: vec![],
             counts: BTreeMap::new(),
             message: format!("nothing new for central from centre {org}; no bundle written"),
+            warnings: vec![],
         });
     }
     // Plan the files: greedy, in order, within the size budget and results_per_file.
@@ -286,6 +287,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         files: paths,
         counts: totals,
         message,
+        warnings: vec![],
     })
 }
 

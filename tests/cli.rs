@@ -375,7 +375,10 @@ fn keys_show_and_export() {
     assert!(c.get("org_id").is_none() || c["org_id"].is_null(), "{c}");
     assert_ne!(c["fingerprint"], a["fingerprint"]);
     let text = ok(courier(&w.a, &["keys", "show"]));
-    assert!(text.contains(fpr) && text.contains("ORG-001"), "{text}");
+    assert!(
+        text.contains(&courier::crypto::grouped(fpr)) && text.contains("ORG-001"),
+        "{text}"
+    );
 
     let public = w.path("a.asc");
     ok(courier(&w.a, &["keys", "export", "--out", s(&public)]));

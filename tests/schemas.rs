@@ -619,7 +619,15 @@ fn upsync_documents() {
     checked(&w.central, &["import", s(&up2)], "file-reports");
     ok(courier(
         &w.central,
-        &["results", "export", "--format", "jsonl", "--out", s(&rj)],
+        &[
+            "results",
+            "export",
+            "--format",
+            "jsonl",
+            "--out",
+            s(&rj),
+            "--force",
+        ],
     ));
     read_jsonl(&rj)
         .iter()

@@ -13,6 +13,7 @@ mod limits;
 mod newcomer;
 mod operator;
 mod package;
+mod readme;
 mod results;
 mod schemas;
 mod scope;
