@@ -26,9 +26,32 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::crypto::Cert;
 use crate::crypto::{self, SecretKey};
 use crate::error::{pgp, Error, IoContext, Result};
-use crate::site::openpgp_cert::Cert;
+
+/// The two kinds of site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Central,
+    Center,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Central => "central",
+            Role::Center => "center",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The newest bundle format this program reads and the one it writes.
 pub const FORMAT: u64 = 1;
@@ -67,7 +90,7 @@ impl Kind {
 #[serde(deny_unknown_fields)]
 pub struct Party {
     pub fingerprint: String,
-    pub role: crate::site::Role,
+    pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
 }
@@ -313,7 +336,7 @@ pub fn write<T>(
     recipient: &Cert,
     fill: impl FnOnce(&mut PayloadWriter<'_>) -> Result<T>,
 ) -> Result<(Written, T)> {
-    let tmp = crate::site::temp_beside(out)?;
+    let tmp = crate::fs::temp_beside(out)?;
     let mut file = BufWriter::with_capacity(1 << 16, tmp.as_file().try_clone().at(tmp.path())?);
     let line = format!("COURIER-BUNDLE {FORMAT}\n");
     file.write_all(line.as_bytes()).at(tmp.path())?;

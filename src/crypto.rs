@@ -24,7 +24,10 @@ use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
 use openpgp::serialize::SerializeInto;
 use openpgp::types::{Features, SymmetricAlgorithm};
-use openpgp::{Cert, KeyHandle, Packet};
+use openpgp::{KeyHandle, Packet};
+
+/// The certificate type, re-exported so that callers need not name Sequoia.
+pub use openpgp::Cert;
 
 use crate::error::{pgp, Error, Result};
 

@@ -15,85 +15,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec};
 use crate::crypto;
+use crate::crypto::Cert;
 use crate::entities::{self, b64, excluded_set, ScopeEntry};
 use crate::error::{Error, IoContext, Result};
-use crate::import::{ImportOptions, Outcome};
-use crate::site::openpgp_cert::Cert;
+use crate::outcome::{ImportOptions, Outcome};
 use crate::site::{Role, Site};
 use crate::store::{NewHistory, ScopeItem, StoredEntity, Tx};
-
-/// One line of `scope-*.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScopeLine {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub checksum: String,
-}
-
-/// One line of `entities-*.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntityLine {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-    pub checksum: String,
-    pub properties: Map<String, Value>,
-    /// Personal properties as one JSON object sealed to the centre's key (base64).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sealed: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sealed_names: Vec<String>,
-}
-
-/// `acks.json`: what central stored of the centre's results and logs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Acks {
-    pub results: Vec<ResultAck>,
-    pub logs: Vec<LogAck>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResultAck {
-    pub execution_id: String,
-    pub revision: i64,
-    pub content_sha256: String,
-    /// `stored`, `unchanged`, `replaced`, `stale`, `conflict` or `out_of_scope`.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogAck {
-    pub batch_id: String,
-    /// `stored`, `waiting` for its result, or `kept_aside` (see reason).
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// What an export wrote (or that there was nothing to write).
-#[derive(Debug, Serialize)]
-pub struct ExportReport {
-    pub files: Vec<PathBuf>,
-    pub counts: BTreeMap<String, u64>,
-    pub message: String,
-    /// Things to check, such as a centre with nothing in its scope.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
+pub use crate::wire::{
+    inventory_digest, Acks, EntityLine, ExportReport, LogAck, ResultAck, ScopeLine,
+};
 
 /// Warnings about a centre's scope: nothing at all (no test centre with its org id), or a
 /// test centre that no eligibility names (nothing to take an exam with).
@@ -110,20 +44,6 @@ fn scope_warnings(org: &str, scope: &[ScopeEntry]) -> Vec<String> {
     } else {
         vec![]
     }
-}
-
-/// Digest of an inventory: sorted `id checksum` lines.
-pub fn inventory_digest<'a>(items: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let mut v: Vec<(&str, &str)> = items.collect();
-    v.sort();
-    let mut h = Sha256::new();
-    for (id, sum) in v {
-        h.update(id.as_bytes());
-        h.update(b" ");
-        h.update(sum.as_bytes());
-        h.update(b"\n");
-    }
-    hex::encode(h.finalize())
 }
 
 /// Central: write the next data bundle for `org` into `out_dir`.
@@ -305,7 +225,11 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     tx.record_sent_pairs(org, seq, &entities::eligible_pairs(&scope))?;
     tx.acks_carried_by(org, seq)?;
     tx.set_center_next_seq(org, seq + 1)?;
-    tx.record_bundle("out", &written.header, &out.to_string_lossy())?;
+    tx.record_bundle(
+        "out",
+        &crate::site::bundle_record(&written.header),
+        &out.to_string_lossy(),
+    )?;
     let counts = written.header.counts.clone();
     tx.add_history(NewHistory {
         action: "export",
@@ -524,7 +448,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         Some(a) => crate::results::apply_acks(site, &tx, a)?,
         None => (0, 0),
     };
-    tx.record_bundle("in", h, &path.to_string_lossy())?;
+    tx.record_bundle(
+        "in",
+        &crate::site::bundle_record(h),
+        &path.to_string_lossy(),
+    )?;
     let mut report = format!(
         "{}; {} package(s) received, {} dropped; {acked_results} result(s) and {acked_logs} log batch(es) acknowledged",
         summarize(&actions),

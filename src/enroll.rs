@@ -77,7 +77,7 @@ pub fn add_center(
     out: &Path,
 ) -> Result<String> {
     site.require(Role::Central)?;
-    crate::entities::check_org_id(org_id)?;
+    crate::site::check_org_id(org_id)?;
     let expected = expect_fingerprint.map(normalize_fingerprint);
     if let Some(f) = &expected {
         if f.len() != 40 || !f.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -311,13 +311,17 @@ pub fn enroll(
         ),
         ..Default::default()
     })?;
-    tx.record_bundle("out", &written.header, &out.to_string_lossy())?;
+    tx.record_bundle(
+        "out",
+        &crate::site::bundle_record(&written.header),
+        &out.to_string_lossy(),
+    )?;
     tx.commit()?;
     written.persist()
 }
 
 /// Central: the sender certificate an enrollment reply carries (checked against its header).
-pub fn reply_sender_cert(b: &Bundle) -> Result<crate::site::openpgp_cert::Cert> {
+pub fn reply_sender_cert(b: &Bundle) -> Result<crate::crypto::Cert> {
     let text = b.header.sender_certificate.as_deref().ok_or_else(|| {
         Error::refused(
             &b.path,
@@ -339,7 +343,7 @@ pub fn reply_sender_cert(b: &Bundle) -> Result<crate::site::openpgp_cert::Cert> 
 pub fn apply_reply(
     site: &Site,
     b: &Bundle,
-    cert: &crate::site::openpgp_cert::Cert,
+    cert: &crate::crypto::Cert,
     dry_run: bool,
 ) -> Result<bool> {
     site.require(Role::Central)?;
@@ -438,7 +442,11 @@ pub fn apply_reply(
         &armored,
     )?;
     tx.set_center_enrolled(&reply.org_id, &reply.center_fingerprint)?;
-    tx.record_bundle("in", &b.header, &b.path.to_string_lossy())?;
+    tx.record_bundle(
+        "in",
+        &crate::site::bundle_record(&b.header),
+        &b.path.to_string_lossy(),
+    )?;
     tx.add_history(NewHistory {
         action: "import",
         org_id: Some(&reply.org_id),

@@ -39,28 +39,6 @@ pub const ELIG_DELIVERY: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#Eli
 pub const ELIG_TAKER: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileTestTaker";
 const PACKAGE_REF: &str = "package:sha256:";
 
-/// Check an organisation id: short, alphanumeric with `.`, `_`, `-`.
-pub fn check_org_id(org: &str) -> Result<()> {
-    let ok = !org.is_empty()
-        && org.len() <= 64
-        && org
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && org
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Usage {
-            what: format!(
-                "'{org}' is not an organisation id (letters, digits, '.', '_', '-'; at most 64)"
-            ),
-        })
-    }
-}
-
 /// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file,
 /// streamed one record at a time (see [`crate::limits::Records`]). A record that is not
 /// JSON or breaks a limit is passed as `Err(reason)`, so callers choose to stop or go on; a
@@ -214,7 +192,7 @@ struct Staged {
 /// Central: load entity files and folders, all or nothing.
 pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
     site.require(Role::Central)?;
-    let files = crate::import::expand_paths(paths, &["jsonl", "json"])?;
+    let files = crate::fs::expand_paths(paths, &["jsonl", "json"])?;
     let mut staged: Vec<Staged> = Vec::new();
     let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
     let mut warnings = Vec::new();
@@ -450,7 +428,7 @@ pub fn spool_package(
     from: &mut dyn std::io::Read,
     origin: &Path,
 ) -> Result<(tempfile::NamedTempFile, String, u64)> {
-    let mut tmp = crate::site::temp_beside(&site.package_path("incoming"))?;
+    let mut tmp = crate::fs::temp_beside(&site.package_path("incoming"))?;
     let mut h = Sha256::new();
     let size = std::io::copy(
         from,

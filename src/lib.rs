@@ -15,8 +15,10 @@ pub mod downsync;
 pub mod enroll;
 pub mod entities;
 pub mod error;
+pub mod fs;
 pub mod import;
 pub mod limits;
+pub mod outcome;
 pub mod package;
 pub mod results;
 pub mod schema;
@@ -25,5 +27,6 @@ pub mod store;
 pub mod text;
 pub mod time;
 pub mod upsync;
+pub mod wire;
 
 pub use error::{Error, Result};

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
-use crate::downsync::Acks;
 use crate::entities::{empty_file_warning, for_each_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::site::{Role, Site};
 use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
+use crate::wire::Acks;
 
 /// Sync status of a result at the centre.
 pub mod status {
@@ -108,7 +108,7 @@ pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<
 }
 
 /// Central's certificate as pinned at a centre.
-pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::site::openpgp_cert::Cert> {
+pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
     let (_, armored) = tx.peer_by_role("central")?.ok_or_else(|| Error::Usage {
         what: format!(
             "{} is not enrolled with a central yet; run 'courier enroll' first",
@@ -119,7 +119,7 @@ pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::site::openpgp_cer
 }
 
 /// Compress then seal to central: what the centre keeps of a result or a log batch.
-pub fn seal_for_central(cert: &crate::site::openpgp_cert::Cert, plain: &[u8]) -> Result<Vec<u8>> {
+pub fn seal_for_central(cert: &crate::crypto::Cert, plain: &[u8]) -> Result<Vec<u8>> {
     let compressed = zstd::encode_all(plain, 3).map_err(|e| Error::Internal(e.to_string()))?;
     crypto::seal(cert, &compressed)
 }
@@ -501,7 +501,7 @@ pub enum Format {
 
 /// Write through a temporary name next to `out`, renamed when complete.
 fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) -> Result<u64> {
-    let tmp = crate::site::temp_beside(out)?;
+    let tmp = crate::fs::temp_beside(out)?;
     let n = {
         let mut w = std::io::BufWriter::new(tmp.as_file());
         let n = fill(&mut w)?;

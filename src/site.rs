@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,28 +13,9 @@ use crate::crypto::{self, SecretKey, UnlockError};
 use crate::error::{Error, IoContext, Result};
 use crate::store::Store;
 
-/// The two kinds of site.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Central,
-    Center,
-}
+pub use crate::bundle::Role;
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Central => "central",
-            Role::Center => "center",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::fs::{remove_stale_parts, temp_beside, write_atomic};
 
 /// `courier.json` (schema: schemas/config.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -248,7 +228,7 @@ impl Site {
                 let org = opts.org_id.clone().ok_or_else(|| Error::Usage {
                     what: "init center needs --org ORG_ID".into(),
                 })?;
-                crate::entities::check_org_id(&org)?;
+                check_org_id(&org)?;
                 format!("courier center {org}")
             }
         };
@@ -457,64 +437,7 @@ impl Site {
 
 /// Re-export so callers need not name sequoia.
 pub mod openpgp_cert {
-    pub use sequoia_openpgp::Cert;
-}
-
-/// A temporary file (`.courier-*.part`) in the folder that will hold `path` (created if
-/// needed), to be renamed to `path` once complete: the rename is atomic on one filesystem.
-///
-/// The file is locked (advisory, `flock`) for as long as it is open, and stale parts left in
-/// the folder by a command that was killed (their lock died with the process) are removed
-/// first: a crash never leaves litter beyond the next command that writes there.
-pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).at(dir)?;
-    remove_stale_parts(dir)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(PART_PREFIX)
-        .suffix(PART_SUFFIX)
-        .tempfile_in(dir)
-        .at(dir)?;
-    tmp.as_file().lock().at(tmp.path())?;
-    Ok(tmp)
-}
-
-const PART_PREFIX: &str = ".courier-";
-const PART_SUFFIX: &str = ".part";
-
-/// Remove the `.courier-*.part` files of `dir` that no running command holds, and return how
-/// many were removed. A part still being written is locked by its writer and kept.
-pub fn remove_stale_parts(dir: &Path) -> Result<usize> {
-    let mut removed = 0;
-    for entry in fs::read_dir(dir).at(dir)? {
-        let entry = entry.at(dir)?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let is_part = name.starts_with(PART_PREFIX) && name.ends_with(PART_SUFFIX);
-        if !is_part || !entry.file_type().at(entry.path())?.is_file() {
-            continue;
-        }
-        let path = entry.path();
-        let file = match fs::File::open(&path) {
-            Ok(f) => f,
-            // Renamed or removed by its writer meanwhile.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(&path, e)),
-        };
-        match file.try_lock() {
-            Ok(()) => match fs::remove_file(&path) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(&path, e)),
-            },
-            Err(fs::TryLockError::WouldBlock) => {}
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
-        }
-    }
-    Ok(removed)
+    pub use crate::crypto::Cert;
 }
 
 /// Create `dir` (and missing parents) readable by its owner only; an existing folder is left
@@ -539,16 +462,6 @@ fn private_file(path: &Path) -> Result<()> {
     }
     #[cfg(not(unix))]
     let _ = path;
-    Ok(())
-}
-
-/// Write `bytes` to `path` through a temporary name in the same folder, flushed to disk
-/// before the rename: a crash or a pulled stick never leaves a file that looks whole.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = temp_beside(path)?;
-    tmp.write_all(bytes).at(path)?;
-    tmp.as_file().sync_all().at(path)?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 
@@ -598,25 +511,39 @@ pub fn parse_size(s: &str) -> Result<u64> {
         what: format!("'{s}' is too large"),
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_part_still_being_written_is_kept_and_a_stale_one_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let live = temp_beside(&dir.path().join("out.courier")).unwrap();
-        let stale = dir.path().join(".courier-dead01.part");
-        fs::write(&stale, b"left by a killed command").unwrap();
-        let other = dir.path().join("keep.part");
-        fs::write(&other, b"not ours").unwrap();
-        assert_eq!(remove_stale_parts(dir.path()).unwrap(), 1);
-        assert!(
-            live.path().exists(),
-            "a locked part is another command's work"
-        );
-        assert!(!stale.exists());
-        assert!(other.exists());
+/// Check an organisation id: short, alphanumeric with `.`, `_`, `-`.
+pub fn check_org_id(org: &str) -> Result<()> {
+    let ok = !org.is_empty()
+        && org.len() <= 64
+        && org
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && org
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage {
+            what: format!(
+                "'{org}' is not an organisation id (letters, digits, '.', '_', '-'; at most 64)"
+            ),
+        })
+    }
+}
+/// The store's record of a bundle, from its header: `site` is the one room that knows both
+/// the bundle format and the store.
+pub fn bundle_record(h: &crate::bundle::Header) -> crate::store::BundleRecord<'_> {
+    crate::store::BundleRecord {
+        bundle_id: &h.bundle_id,
+        kind: h.kind.as_str(),
+        sender: &h.sender.fingerprint,
+        recipient: &h.recipient.fingerprint,
+        org_id: &h.org_id,
+        sequence: h.sequence,
+        set_id: &h.set.id,
+        set_index: h.set.index,
+        set_count: h.set.count,
     }
 }

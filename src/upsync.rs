@@ -23,13 +23,13 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec, Written};
 use crate::crypto;
-use crate::downsync::{inventory_digest, ExportReport};
+use crate::crypto::Cert;
 use crate::error::{Error, Result};
-use crate::import::Outcome;
 use crate::limits::{self, quote, Breach, Limits};
-use crate::site::openpgp_cert::Cert;
+use crate::outcome::Outcome;
 use crate::site::{Role, Site};
 use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, Tx};
+use crate::wire::{inventory_digest, ExportReport};
 
 /// Metadata travelling beside a sealed result (schemas/result-meta.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -252,7 +252,11 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         for (k, v) in &w.header.counts {
             *totals.entry(k.clone()).or_default() += v;
         }
-        tx.record_bundle("out", &w.header, &out.to_string_lossy())?;
+        tx.record_bundle(
+            "out",
+            &crate::site::bundle_record(&w.header),
+            &out.to_string_lossy(),
+        )?;
         written.push(w);
     }
     for item in &items {
@@ -462,7 +466,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     if let Some(ack) = &ack {
         apply_center_ack(&tx, &org, h.sequence as i64, ack)?;
     }
-    tx.record_bundle("in", h, &path.to_string_lossy())?;
+    tx.record_bundle(
+        "in",
+        &crate::site::bundle_record(h),
+        &path.to_string_lossy(),
+    )?;
     let mut report = tally
         .counts
         .iter()

@@ -316,6 +316,21 @@ pub struct EntityAction {
     pub action: String,
 }
 
+/// A bundle as the `bundles` table records it: the store takes its own record, never a
+/// bundle header (the store and the bundle format do not know each other; `site` converts).
+#[derive(Debug, Clone)]
+pub struct BundleRecord<'a> {
+    pub bundle_id: &'a str,
+    pub kind: &'a str,
+    pub sender: &'a str,
+    pub recipient: &'a str,
+    pub org_id: &'a str,
+    pub sequence: u64,
+    pub set_id: &'a str,
+    pub set_index: u64,
+    pub set_count: u64,
+}
+
 /// What a new history row says.
 #[derive(Debug, Clone, Default)]
 pub struct NewHistory<'s> {
@@ -488,7 +503,7 @@ impl<'a> Tx<'a> {
     pub fn record_bundle(
         &self,
         direction: &str,
-        h: &crate::bundle::Header,
+        r: &BundleRecord<'_>,
         file_name: &str,
     ) -> Result<()> {
         self.tx.execute(
@@ -496,16 +511,16 @@ impl<'a> Tx<'a> {
                 set_id, set_index, set_count, file_name, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
-                h.bundle_id,
+                r.bundle_id,
                 direction,
-                h.kind.as_str(),
-                h.sender.fingerprint,
-                h.recipient.fingerprint,
-                h.org_id,
-                h.sequence as i64,
-                h.set.id,
-                h.set.index as i64,
-                h.set.count as i64,
+                r.kind,
+                r.sender,
+                r.recipient,
+                r.org_id,
+                r.sequence as i64,
+                r.set_id,
+                r.set_index as i64,
+                r.set_count as i64,
                 file_name,
                 crate::time::now_rfc3339()
             ],
