@@ -28,7 +28,7 @@ for t in $targets; do
     new=$(find "artifacts/$t" -type f -newer "logs/.start-$t")
     if [ "$rc" -ne 0 ] || [ -n "$new" ]; then
         found=1
-        what=$(grep -m1 -E 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer|out-of-memory|timeout' "logs/$t.log" | cut -c1-160)
+        what=$(grep -v Running "logs/$t.log" | grep -m1 -E 'panicked at|ERROR: libFuzzer|ERROR: AddressSanitizer|out-of-memory|timeout' | cut -c1-160)
         printf '%-12s %8s %12s %9s  %s\n' "$t" "$secs" "${execs:-?}" "${rate:-?}" "FOUND (exit $rc): ${what:-see logs/$t.log}"
         for f in $new; do echo "             fuzz/$f"; done
     else

@@ -35,7 +35,10 @@ struct Keys {
 fn keys() -> &'static Keys {
     static K: OnceLock<Keys> = OnceLock::new();
     K.get_or_init(|| {
-        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/vectors/ok_data.courier");
+        let template = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/vectors/ok_data.courier"
+        );
         let header = Bundle::open(std::path::Path::new(template))
             .expect("fixtures/vectors/ok_data.courier opens")
             .header;
@@ -72,8 +75,8 @@ fn bundle_file(k: &Keys, message: &[u8], content_size: u64) -> Vec<u8> {
 
 fn seal(k: &Keys, plain: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut w = crypto::sign_encrypt_writer(&mut out, &k.central, &k.center_cert)
-        .expect("message writer");
+    let mut w =
+        crypto::sign_encrypt_writer(&mut out, &k.central, &k.center_cert).expect("message writer");
     w.write_all(plain).expect("message written");
     w.finalize().expect("message finished");
     out
