@@ -1,5 +1,5 @@
 //! The main job, `courier demo`: a central and two test centres in one folder, taken
-//! through a whole exam cycle with the fixture data set (fixtures/):
+//! through a whole exam cycle with the fixture data set (fixtures/, embedded in the binary):
 //! enrollment → users, eligibilities and deliveries down → results and logs up in several
 //! small files, imported in scrambled order and twice → acknowledgements down → a
 //! reopened result and a late log → central's decrypted export.
@@ -52,9 +52,60 @@ fn holdings(out: &mut dyn Write, site: &Site) -> Result<()> {
     )
 }
 
+/// The demo's data set, compiled into the binary so that an installed `courier demo` needs
+/// no clone of the project: paths under fixtures/ (as the data set's own relative package
+/// references expect them) and contents.
+const DATA_SET: &[(&str, &[u8])] = &[
+    (
+        "data/central.jsonl",
+        include_bytes!("../fixtures/data/central.jsonl"),
+    ),
+    (
+        "data/results/ORG-001-day1.jsonl",
+        include_bytes!("../fixtures/data/results/ORG-001-day1.jsonl"),
+    ),
+    (
+        "data/results/ORG-001-reopened.jsonl",
+        include_bytes!("../fixtures/data/results/ORG-001-reopened.jsonl"),
+    ),
+    (
+        "data/logs/ORG-001-day1.jsonl",
+        include_bytes!("../fixtures/data/logs/ORG-001-day1.jsonl"),
+    ),
+    (
+        "data/logs/ORG-001-late.jsonl",
+        include_bytes!("../fixtures/data/logs/ORG-001-late.jsonl"),
+    ),
+    (
+        "qti/valid/2.1-basic-Basic.zip",
+        include_bytes!("../fixtures/qti/valid/2.1-basic-Basic.zip"),
+    ),
+    (
+        "qti/valid/2.1-outcomeProcessing-SumScore.zip",
+        include_bytes!("../fixtures/qti/valid/2.1-outcomeProcessing-SumScore.zip"),
+    ),
+    (
+        "qti/valid/2.2-test_label_is_persisted.zip",
+        include_bytes!("../fixtures/qti/valid/2.2-test_label_is_persisted.zip"),
+    ),
+];
+
+/// Write the embedded data set under `fixtures` (a folder inside the demo's own folder).
+fn write_data_set(fixtures: &Path) -> Result<()> {
+    for (rel, bytes) in DATA_SET {
+        let path = fixtures.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).at(parent)?;
+        }
+        std::fs::write(&path, bytes).at(&path)?;
+    }
+    Ok(())
+}
+
 /// Run the demo in `dir` (created if needed; an existing folder must be empty, and is
-/// refused before anything is written).
-pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
+/// refused before anything is written). The data set comes from the binary itself and is
+/// written to `dir/fixtures/`.
+pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).at(dir)?;
         if entries.next().is_some() {
@@ -64,15 +115,9 @@ pub fn run(dir: &Path, fixtures: &Path, out: &mut dyn Write) -> Result<()> {
         }
     }
     std::fs::create_dir_all(dir).at(dir)?;
+    let fixtures = dir.join("fixtures");
+    write_data_set(&fixtures)?;
     let data = fixtures.join("data");
-    if !data.join("central.jsonl").exists() {
-        return Err(Error::Usage {
-            what: format!(
-                "{}: fixture data set not found; run the demo from a clone of the project",
-                data.display()
-            ),
-        });
-    }
     let transfer = dir.join("usb-stick");
     say(out, format!("courier demo in {}", dir.display()))?;
     say(

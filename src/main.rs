@@ -4,7 +4,6 @@
 mod cli;
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -574,7 +573,6 @@ fn run(cli: Cli) -> Result<u8> {
             out!("wrote man pages to {}", out.display());
         }
         Command::Demo(a) => {
-            let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
             let (dir, _keep) = match a.dir {
                 Some(d) => (d, None),
                 None => {
@@ -582,7 +580,7 @@ fn run(cli: Cli) -> Result<u8> {
                     (t.path().to_path_buf(), Some(t))
                 }
             };
-            courier::demo::run(&dir, &fixtures, &mut std::io::stdout())?;
+            courier::demo::run(&dir, &mut std::io::stdout())?;
         }
     }
     Ok(exit::OK)

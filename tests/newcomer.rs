@@ -493,6 +493,29 @@ fn the_demo_refuses_a_non_empty_folder_before_doing_anything() {
 }
 
 #[test]
+fn the_demo_brings_its_own_data_set_and_runs_from_any_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["demo", "--dir", s(&demo)])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let text = ok(o);
+    assert!(text.trim_end().ends_with("demo complete"), "{text}");
+    // The data set was written out of the binary, byte for byte, not read from the clone.
+    let written = std::fs::read(demo.join("fixtures/data/central.jsonl")).unwrap();
+    let original =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/data/central.jsonl"))
+            .unwrap();
+    assert_eq!(written, original);
+    assert!(demo
+        .join("fixtures/qti/valid/2.1-basic-Basic.zip")
+        .is_file());
+}
+
+#[test]
 fn list_prints_a_readable_table_by_default_and_the_wire_shape_with_json() {
     let w = World::synced();
     let text = ok(courier(&w.a, &["list", "test-taker"]));

@@ -7,6 +7,7 @@ mod cli;
 mod datasync;
 mod enrollment;
 mod envelope;
+mod fuzzed;
 mod gnupg;
 mod insider;
 mod limits;
