@@ -5,7 +5,9 @@
 //! Reading order for newcomers: [`bundle`] (the file format), [`site`] (a home folder with
 //! its keys and store), [`store`] (the SQLite store behind a narrow interface), then the
 //! flows: [`enroll`], [`entities`] and [`downsync`] (central → centre), [`results`] and
-//! [`upsync`] (centre → central), and [`import`] which dispatches any bundle.
+//! [`upsync`] (centre → central), and [`import`] which dispatches any bundle. Beneath the
+//! flows: [`wire`] (the documents inside payloads), [`outcome`] (what an import did) and
+//! [`fs`] (files written beside and renamed). Imports go one way only: docs/DESIGN.md.
 #![forbid(unsafe_code)]
 
 pub mod bundle;
