@@ -1,7 +1,8 @@
 //! courier: signed, encrypted bundle files between air-gapped TAO test centres and
 //! their central server.
 //!
-//! The library holds every piece of logic; `main.rs` only parses arguments and prints.
+//! The library holds every piece of logic; the binary (src/bin/courier/) only parses
+//! arguments, calls the library ([`actions`] for the decisions it used to take) and prints.
 //! Reading order for newcomers: [`bundle`] (the file format), [`site`] (a home folder with
 //! its keys and store), [`store`] (the SQLite store behind a narrow interface), then the
 //! flows: [`enroll`], [`entities`] and [`downsync`] (central → centre), [`results`] and
@@ -10,6 +11,7 @@
 //! [`fs`] (files written beside and renamed). Imports go one way only: docs/DESIGN.md.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod bundle;
 pub mod crypto;
 pub mod demo;

@@ -1,5 +1,5 @@
-//! Command-line definitions only (clap derive). No logic lives here: `main.rs` maps each
-//! command to a library call and prints the result.
+//! Command-line definitions only (clap derive). No logic lives here: `commands/` maps each
+//! command to a library call and `output.rs` prints the result.
 
 use std::path::PathBuf;
 

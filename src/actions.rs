@@ -1,0 +1,128 @@
+//! Decisions the binary used to take itself, as library calls that return reports for it
+//! to print: which export a site's role means, what a history query reads from the store,
+//! notes about incomplete sets after an import or a verify, and a site's key summary.
+//! The binary (src/bin/courier/) holds no store access; it calls these.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::downsync::{self, ExportReport};
+use crate::error::{Error, Result};
+use crate::import::{find_paths, Found};
+use crate::site::{self, Role, Site};
+use crate::store::{EntityAction, HistoryEntry};
+use crate::upsync;
+
+/// `courier export`: central exports to one centre (`to` required, no size limit); a centre
+/// exports to its central (no `to`), with an optional `max_file_size` such as "4M". A
+/// warning about the size limit itself comes first in the report's warnings.
+pub fn export(
+    site: &Site,
+    to: Option<&str>,
+    out: &Path,
+    max_file_size: Option<&str>,
+) -> Result<ExportReport> {
+    match site.role() {
+        Role::Central => {
+            let org = to.ok_or_else(|| Error::Usage {
+                what: "central exports need --to ORG_ID".into(),
+            })?;
+            if max_file_size.is_some() {
+                return Err(Error::Usage {
+                    what: "--max-file-size applies to centre exports".into(),
+                });
+            }
+            downsync::export(site, org, out)
+        }
+        Role::Center => {
+            if to.is_some() {
+                return Err(Error::Usage {
+                    what: "a centre exports to its central only; drop --to".into(),
+                });
+            }
+            let max = max_file_size.map(site::parse_size).transpose()?;
+            let early: Vec<String> = max
+                .and_then(site::max_file_size_warning)
+                .into_iter()
+                .collect();
+            let mut report = upsync::export(site, out, max)?;
+            report.warnings.splice(0..0, early);
+            Ok(report)
+        }
+    }
+}
+
+/// What `courier history` asks for.
+pub enum HistoryQuery<'a> {
+    /// Check the hash chain.
+    Verify,
+    /// What each sync did to one entity.
+    Entity(&'a str),
+    /// The most recent `limit` entries, optionally with one organisation only.
+    Log { org: Option<&'a str>, limit: i64 },
+}
+
+/// The answer to a [`HistoryQuery`].
+pub enum History {
+    /// `Some(n)`: row n does not match its hash chain (the store was altered).
+    Verified {
+        broken_row: Option<i64>,
+        store: PathBuf,
+    },
+    Entity(Vec<EntityAction>),
+    Log(Vec<HistoryEntry>),
+}
+
+/// Read the sync history of a site (one read transaction).
+pub fn history(site: &Site, query: HistoryQuery<'_>) -> Result<History> {
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    Ok(match query {
+        HistoryQuery::Verify => History::Verified {
+            broken_row: tx.verify_history()?,
+            store: site.store_path(),
+        },
+        HistoryQuery::Entity(id) => History::Entity(tx.entity_actions(id)?),
+        HistoryQuery::Log { org, limit } => History::Log(tx.history(org, limit)?),
+    })
+}
+
+/// Notes about sets whose parts are not all among the bundle files found under `paths`.
+pub fn set_notes(paths: &[PathBuf]) -> Vec<String> {
+    let files: Vec<PathBuf> = find_paths(paths, &["courier"])
+        .into_iter()
+        .filter_map(|f| match f {
+            Found::File(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    upsync::describe_sets(&files)
+}
+
+/// `courier keys show` / `init --json`: who this site is.
+#[derive(Debug, Serialize)]
+pub struct KeyInfo {
+    pub fingerprint: String,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub protected: bool,
+    pub home: String,
+}
+
+/// The key summary of a site.
+pub fn key_info(site: &Site) -> Result<KeyInfo> {
+    let key = crate::crypto::parse_cert(&site.secret_key_armored()?)?;
+    let protected = crate::crypto::SecretKey::is_protected(&key);
+    Ok(KeyInfo {
+        fingerprint: site.config.fingerprint.clone(),
+        role: site.role().to_string(),
+        org_id: site.config.org_id.clone(),
+        name: site.config.name.clone(),
+        protected,
+        home: site.home.display().to_string(),
+    })
+}

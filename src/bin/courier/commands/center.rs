@@ -1,0 +1,93 @@
+//! `courier center add|list` and `courier enroll`.
+
+use std::io::IsTerminal;
+
+use courier::enroll;
+use courier::error::{exit, Result};
+
+use super::Ctx;
+use crate::cli;
+use crate::output::{err, out, print_json};
+
+pub fn center(ctx: &Ctx, cmd: cli::CenterCommand) -> Result<u8> {
+    match cmd {
+        cli::CenterCommand::Add {
+            org,
+            label,
+            out,
+            expect_fingerprint,
+        } => {
+            let site = ctx.open()?;
+            let fpr = enroll::add_center(&site, &org, &label, expect_fingerprint.as_deref(), &out)?;
+            out!("registered centre {org}; enrollment file {}", out.display());
+            if let Some(f) = expect_fingerprint {
+                out!(
+                    "only a reply with key {} will enroll it",
+                    enroll::normalize_fingerprint(&f)
+                );
+            }
+            out!("central's fingerprint (confirm by phone or on paper): {fpr}");
+        }
+        cli::CenterCommand::List { json } => {
+            let site = ctx.open()?;
+            let rows = enroll::list_centers(&site)?;
+            if json {
+                print_json(&rows);
+            } else {
+                for r in rows {
+                    out!(
+                        "{:<12} {:<30} {} next data bundle {}, confirmed {}",
+                        r.org_id,
+                        r.label,
+                        match (&r.fingerprint, &r.expected_fingerprint) {
+                            (Some(f), _) => courier::crypto::grouped(f),
+                            (None, Some(f)) => format!(
+                                "(not enrolled, expects key {})",
+                                courier::crypto::grouped(f)
+                            ),
+                            (None, None) => "(not enrolled)".into(),
+                        },
+                        r.next_seq,
+                        r.acked_seq
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| "none".into())
+                    );
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+pub fn enroll(ctx: &Ctx, a: cli::EnrollArgs) -> Result<u8> {
+    let site = ctx.open()?;
+    let mut confirm = |body: &enroll::EnrollmentBody| -> bool {
+        if !std::io::stdin().is_terminal() {
+            return false;
+        }
+        err!(
+            "central '{}' fingerprint: {}",
+            body.central_name,
+            courier::crypto::grouped(&body.central_fingerprint)
+        );
+        eprint!("Does this match the fingerprint central gave you? [y/N] ");
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).is_ok() && line.trim().eq_ignore_ascii_case("y")
+    };
+    let reply = enroll::enroll(
+        &site,
+        &a.file,
+        a.expect_fingerprint.as_deref(),
+        &a.out,
+        &mut confirm,
+    )?;
+    out!(
+        "pinned central's key; reply for central: {}",
+        reply.display()
+    );
+    out!(
+        "this centre's fingerprint (give it to central by phone or on paper): {}",
+        site.config.fingerprint
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,94 @@
+//! `courier init` and `courier keys`.
+
+use courier::actions::key_info;
+use courier::error::{exit, Error, Result};
+use courier::site::{InitOptions, Role, Site};
+
+use super::Ctx;
+use crate::cli;
+use crate::output::{out, print_json};
+
+fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
+    p.key
+        .as_ref()
+        .map(|f| std::fs::read(f).map_err(|e| Error::input(f, &e)))
+        .transpose()
+}
+
+pub fn init(ctx: Ctx, init: cli::InitCommand) -> Result<u8> {
+    let (opts, json) = match init {
+        cli::InitCommand::Central { name, protect } => (
+            InitOptions {
+                role: Role::Central,
+                name: Some(name),
+                org_id: None,
+                protect: protect.protect,
+                key: read_key(&protect)?,
+            },
+            protect.json,
+        ),
+        cli::InitCommand::Center { org, protect } => (
+            InitOptions {
+                role: Role::Center,
+                name: None,
+                org_id: Some(org),
+                protect: protect.protect,
+                key: read_key(&protect)?,
+            },
+            protect.json,
+        ),
+    };
+    let site = Site::init(&ctx.home, opts, ctx.pass)?;
+    if json {
+        print_json(&key_info(&site)?);
+    } else {
+        out!("created {} in {}", site.describe(), ctx.home.display());
+        out!(
+            "fingerprint {}",
+            courier::crypto::grouped(&site.config.fingerprint)
+        );
+    }
+    Ok(exit::OK)
+}
+
+pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
+    match cmd {
+        cli::KeysCommand::Show { json } => {
+            let site = ctx.open()?;
+            let info = key_info(&site)?;
+            if json {
+                print_json(&info);
+            } else {
+                out!(
+                    "fingerprint {}",
+                    courier::crypto::grouped(&info.fingerprint)
+                );
+                out!("role        {}", info.role);
+                if let Some(o) = &info.org_id {
+                    out!("org         {o}");
+                }
+                if let Some(n) = &info.name {
+                    out!("name        {n}");
+                }
+                out!("protected   {}", if info.protected { "yes" } else { "no" });
+            }
+        }
+        cli::KeysCommand::Export { out, secret, force } => {
+            courier::site::check_output(&out, force)?;
+            let site = ctx.open()?;
+            let bytes = if secret {
+                site.secret_key_armored()?
+            } else {
+                courier::crypto::armor_public(&site.certificate()?)?.into_bytes()
+            };
+            courier::site::write_atomic(&out, &bytes)?;
+            out!(
+                "wrote {} key of {} to {}",
+                if secret { "secret" } else { "public" },
+                site.describe(),
+                out.display()
+            );
+        }
+    }
+    Ok(exit::OK)
+}
