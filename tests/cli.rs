@@ -9,10 +9,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Run courier without --home and with stdin closed.
 fn bare(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_courier"))
@@ -402,19 +398,6 @@ fn keys_show_and_export() {
         armored.starts_with("-----BEGIN PGP PRIVATE KEY BLOCK-----"),
         "{armored}"
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
 }
 
 /// A home folder copied elsewhere (backup and restore) is a working site: the copy of an

@@ -7,10 +7,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// The header of a bundle as `inspect --json` shows it.
 fn header(home: &Path, file: &Path) -> Value {
     serde_json::from_str(&ok(courier(home, &["inspect", "--json", s(file)]))).unwrap()

@@ -5,10 +5,6 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn data(rel: &str) -> PathBuf {
     fixtures().join("data").join(rel)
 }
