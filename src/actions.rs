@@ -55,8 +55,11 @@ pub fn export(
 
 /// What `courier history` asks for.
 pub enum HistoryQuery<'a> {
-    /// Check the hash chain.
+    /// Check the hash chain and its signed head.
     Verify,
+    /// Sign the head of the history now (it is signed after every command that can unlock
+    /// the key; this is for rows written without the passphrase).
+    Anchor,
     /// What each sync did to one entity.
     Entity(&'a str),
     /// The most recent `limit` entries, optionally with one organisation only.
@@ -65,26 +68,21 @@ pub enum HistoryQuery<'a> {
 
 /// The answer to a [`HistoryQuery`].
 pub enum History {
-    /// `Some(n)`: row n does not match its hash chain (the store was altered).
-    Verified {
-        broken_row: Option<i64>,
-        store: PathBuf,
-    },
+    Verified(crate::anchor::Verification),
+    Anchored(crate::anchor::Anchored),
     Entity(Vec<EntityAction>),
     Log(Vec<HistoryEntry>),
 }
 
 /// Read the sync history of a site (one read transaction).
 pub fn history(site: &Site, query: HistoryQuery<'_>) -> Result<History> {
-    let mut store = site.store()?;
-    let tx = store.read()?;
     Ok(match query {
-        HistoryQuery::Verify => History::Verified {
-            broken_row: tx.verify_history()?,
-            store: site.store_path(),
-        },
-        HistoryQuery::Entity(id) => History::Entity(tx.entity_actions(id)?),
-        HistoryQuery::Log { org, limit } => History::Log(tx.history(org, limit)?),
+        HistoryQuery::Verify => History::Verified(crate::anchor::verify(site)?),
+        HistoryQuery::Anchor => History::Anchored(crate::anchor::anchor(site)?),
+        HistoryQuery::Entity(id) => History::Entity(site.store()?.read()?.entity_actions(id)?),
+        HistoryQuery::Log { org, limit } => {
+            History::Log(site.store()?.read()?.history(org, limit)?)
+        }
     })
 }
 

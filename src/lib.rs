@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod anchor;
 pub mod bundle;
 pub mod crypto;
 pub mod demo;

@@ -454,7 +454,7 @@ fn private_dir(dir: &Path) -> Result<()> {
 }
 
 /// Make a file of the home readable and writable by its owner only.
-fn private_file(path: &Path) -> Result<()> {
+pub(crate) fn private_file(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

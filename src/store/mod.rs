@@ -594,6 +594,26 @@ impl<'a> Tx<'a> {
         Ok(out)
     }
 
+    /// The newest history row: (number, hash), or `None` for an empty history.
+    pub fn history_head(&self) -> Result<Option<(i64, String)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT n, hash FROM history ORDER BY n DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The stored hash of history row `n`, if the row exists.
+    pub fn history_hash(&self, n: i64) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT hash FROM history WHERE n = ?1", [n], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Recompute the hash chain; returns the number of the first broken row, if any.
     pub fn verify_history(&self) -> Result<Option<i64>> {
         let mut stmt = self.tx.prepare(

@@ -456,9 +456,14 @@ pub struct HistoryArgs {
     /// Show the most recent N entries.
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub limit: i64,
-    /// Check the hash chain; exits 1 if any row was altered.
+    /// Check the hash chain and its signed head; exits 1 if a row was altered, deleted or
+    /// the chain recomputed.
     #[arg(long)]
     pub verify: bool,
+    /// Sign the history's head now (needs the key's passphrase when it is protected); done
+    /// after every command that can unlock the key, so this is for rows written without it.
+    #[arg(long, conflicts_with_all = ["verify", "entity"])]
+    pub anchor: bool,
     /// What each sync did to one entity (created, updated, touched, deleted).
     #[arg(long, value_name = "ID", conflicts_with = "verify")]
     pub entity: Option<String>,

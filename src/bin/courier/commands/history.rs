@@ -2,6 +2,7 @@
 //! prints what it returns.
 
 use courier::actions::{self, History, HistoryQuery};
+use courier::anchor::Anchored;
 use courier::error::{exit, Result};
 
 use super::Ctx;
@@ -12,6 +13,8 @@ pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
     let site = ctx.open()?;
     let query = if a.verify {
         HistoryQuery::Verify
+    } else if a.anchor {
+        HistoryQuery::Anchor
     } else if let Some(id) = &a.entity {
         HistoryQuery::Entity(id)
     } else {
@@ -21,19 +24,37 @@ pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
         }
     };
     match actions::history(&site, query)? {
-        History::Verified {
-            broken_row: None, ..
-        } => out!("history chain intact"),
-        History::Verified {
-            broken_row: Some(n),
-            store,
-        } => {
-            err!(
-                "courier: {}: history row {n} does not match its hash chain; the store was altered",
-                store.display()
-            );
-            return Ok(exit::REFUSED);
+        History::Verified(v) => {
+            if a.json {
+                print_json(&v);
+            } else if let Some(problem) = &v.problem {
+                err!("courier: {}: {problem}", v.store.display());
+            } else {
+                out!(
+                    "history chain intact: {} rows, signed up to row {}",
+                    v.rows,
+                    v.signed_row.unwrap_or(0)
+                );
+                if v.unanchored > 0 {
+                    out!(
+                        "note: the newest {} row(s) are not signed yet (written without the key's passphrase); `courier history --anchor` signs them",
+                        v.unanchored
+                    );
+                }
+            }
+            if !v.intact {
+                return Ok(exit::REFUSED);
+            }
         }
+        History::Anchored(a) => match a {
+            Anchored::Signed(n) => out!("history signed up to row {n}"),
+            Anchored::Current => out!("the history's signed head is already current"),
+            Anchored::Empty => out!("the history is empty: nothing to sign"),
+            Anchored::KeyLocked => {
+                err!("courier: the site's key is protected: give its passphrase (COURIER_PASSPHRASE or --passphrase-file) to sign the history");
+                return Ok(exit::SITE);
+            }
+        },
         History::Entity(rows) => {
             if a.json {
                 print_json(&rows);

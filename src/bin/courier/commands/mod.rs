@@ -19,9 +19,13 @@ use courier::site::{resolve_home, Passphrase, Site};
 use crate::output::err;
 
 /// What every command needs: the site's home folder and how to unlock its key.
+///
+/// When a command opened the site, the history's head is signed as the context goes
+/// (`courier::anchor`): every command that changed the history leaves it anchored.
 pub struct Ctx {
     pub home: PathBuf,
     pub pass: Passphrase,
+    opened: std::cell::Cell<bool>,
 }
 
 impl Ctx {
@@ -29,12 +33,14 @@ impl Ctx {
         Ok(Ctx {
             home: resolve_home(home),
             pass: Passphrase::from_sources(passphrase_file)?,
+            opened: std::cell::Cell::new(false),
         })
     }
 
     /// Open the site, warning (one line on stderr) when other local users can read it.
     pub fn open(&self) -> Result<Site> {
         let site = Site::open(&self.home, self.pass.clone())?;
+        self.opened.set(true);
         if let Some((path, mode)) = site.exposed() {
             err!(
                 "courier: warning: {} can be read by other users (mode {mode:o}); run 'chmod -R go-rwx {}'",
@@ -43,5 +49,18 @@ impl Ctx {
             );
         }
         Ok(site)
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if !self.opened.get() {
+            return;
+        }
+        let signed = Site::open(&self.home, self.pass.clone())
+            .and_then(|site| courier::anchor::anchor(&site));
+        if let Err(e) = signed {
+            err!("courier: warning: the history's head could not be signed ({e})");
+        }
     }
 }

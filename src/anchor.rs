@@ -1,0 +1,196 @@
+//! A history nobody can rewrite unnoticed.
+//!
+//! The store's history is hash-chained (each row's hash covers the one before), which shows
+//! an edit only to someone who does not recompute the chain, and never shows rows deleted
+//! at the end. So after every command that changed the history, the site signs the chain's
+//! head (row number and hash) with its own key and keeps the statement beside the store
+//! ([`HEAD_FILE`]). `history --verify` then checks the chain, the signature, and that the
+//! signed row is still there with the same hash: a recomputed chain, an edited row or rows
+//! deleted at the end each fail without the key.
+//!
+//! Rows written by a command that could not unlock the key (a protected key and no
+//! passphrase given: `results add` during an exam) stay unanchored until the next command
+//! that can; `verify` counts them. A copy of an older head file put back together with an
+//! older store is not detected here: keep archived history (or a bundle's peer) for that.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::site::Site;
+
+/// The signed head, in the site's home.
+pub const HEAD_FILE: &str = "history-head.json";
+const FORMAT: &str = "courier-history-head/1";
+
+/// The document kept in [`HEAD_FILE`] (schemas/history-head.schema.json).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    pub format: String,
+    /// Fingerprint of the key that signed.
+    pub site: String,
+    /// Number of the newest history row when it was signed.
+    pub row: i64,
+    /// That row's chain hash.
+    pub hash: String,
+    pub signed_at: String,
+    /// Detached OpenPGP signature over [`statement`], hex.
+    pub signature: String,
+}
+
+/// The bytes a head's signature covers.
+fn statement(site: &str, row: i64, hash: &str) -> String {
+    format!("{FORMAT}\nsite {site}\nrow {row}\nhash {hash}\n")
+}
+
+/// What [`anchor`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchored {
+    /// The head of row `n` was signed now.
+    Signed(i64),
+    /// The signed head already names the newest row.
+    Current,
+    /// Nothing to sign: the history is empty.
+    Empty,
+    /// The key is protected and no passphrase was given: the newest rows wait for the next
+    /// command that can unlock it.
+    KeyLocked,
+}
+
+fn head_path(site: &Site) -> PathBuf {
+    site.home.join(HEAD_FILE)
+}
+
+fn read_head(site: &Site) -> Result<Option<Head>> {
+    let path = head_path(site);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::StoreDamaged {
+            path,
+            what: format!("the signed history head is not readable ({e})"),
+        })
+}
+
+/// Sign the head of the history when it moved since it was last signed.
+pub fn anchor(site: &Site) -> Result<Anchored> {
+    let mut store = site.store()?;
+    let newest = store.read()?.history_head()?;
+    let Some((row, hash)) = newest else {
+        return Ok(Anchored::Empty);
+    };
+    if let Ok(Some(h)) = read_head(site) {
+        if h.row == row && h.hash == hash {
+            return Ok(Anchored::Current);
+        }
+    }
+    let key = match site.secret_key() {
+        Ok(k) => k,
+        Err(Error::PassphraseNeeded { .. }) => return Ok(Anchored::KeyLocked),
+        Err(e) => return Err(e),
+    };
+    let fpr = key.fingerprint();
+    let sig = crate::crypto::sign_detached(&key, statement(&fpr, row, &hash).as_bytes())?;
+    let head = Head {
+        format: FORMAT.into(),
+        site: fpr,
+        row,
+        hash,
+        signed_at: crate::time::now_rfc3339(),
+        signature: hex::encode(sig),
+    };
+    let path = head_path(site);
+    let json = serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::fs::write_atomic(&path, &json)?;
+    crate::site::private_file(&path)?;
+    Ok(Anchored::Signed(row))
+}
+
+/// What `history --verify` found (schemas/history-verify.schema.json).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The store checked.
+    pub store: PathBuf,
+    /// Rows in the history.
+    pub rows: i64,
+    /// True when the chain holds, the head's signature is good and its row is unchanged.
+    pub intact: bool,
+    /// The newest row covered by the signed head.
+    pub signed_row: Option<i64>,
+    /// Rows after the signed head (written by commands that could not unlock the key).
+    pub unanchored: i64,
+    /// What is wrong, when not intact: one sentence.
+    pub problem: Option<String>,
+}
+
+/// Check the chain and its signed head.
+pub fn verify(site: &Site) -> Result<Verification> {
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let newest = tx.history_head()?;
+    let rows = newest.as_ref().map(|(n, _)| *n).unwrap_or(0);
+    let mut v = Verification {
+        store: site.store_path(),
+        rows,
+        intact: false,
+        signed_row: None,
+        unanchored: 0,
+        problem: None,
+    };
+    if let Some(n) = tx.verify_history()? {
+        v.problem = Some(format!(
+            "history row {n} does not match its hash chain: the store was altered"
+        ));
+        return Ok(v);
+    }
+    let head = match read_head(site)? {
+        Some(h) => h,
+        None if newest.is_none() => {
+            v.intact = true;
+            return Ok(v);
+        }
+        None => {
+            v.problem = Some(format!(
+                "no signed history head ({HEAD_FILE}) beside a history of {rows} rows: it was removed, or no command has run since courier began signing (run `courier history --anchor` with the key's passphrase to sign it)"
+            ));
+            return Ok(v);
+        }
+    };
+    let cert = site.certificate()?;
+    let statement = statement(&head.site, head.row, &head.hash);
+    let signed = hex::decode(&head.signature)
+        .map_err(|e| e.to_string())
+        .and_then(|sig| crate::crypto::verify_detached(&cert, statement.as_bytes(), &sig));
+    if head.site != crate::crypto::fingerprint(&cert) || signed.is_err() {
+        v.problem = Some(format!(
+            "the signed history head ({HEAD_FILE}) is not signed by this site's key: it was forged or edited"
+        ));
+        return Ok(v);
+    }
+    v.signed_row = Some(head.row);
+    match tx.history_hash(head.row)? {
+        None => {
+            v.problem = Some(format!(
+                "the history ends at row {rows} but its signed head names row {}: rows were deleted",
+                head.row
+            ));
+        }
+        Some(h) if h != head.hash => {
+            v.problem = Some(format!(
+                "history row {} differs from the one that was signed: the chain was recomputed after an edit",
+                head.row
+            ));
+        }
+        Some(_) => {
+            v.intact = true;
+            v.unanchored = rows - head.row;
+        }
+    }
+    Ok(v)
+}
