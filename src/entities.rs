@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Progress, Reading};
 use crate::site::{Role, Settings, Site};
 use crate::store::{NewHistory, StoredEntity, Tx};
 
@@ -42,16 +43,21 @@ const PACKAGE_REF: &str = "package:sha256:";
 /// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file,
 /// streamed one record at a time (see [`crate::limits::Records`]). A record that is not
 /// JSON or breaks a limit is passed as `Err(reason)`, so callers choose to stop or go on; a
-/// broken array ends the file after its reason was passed on.
+/// broken array ends the file after its reason was passed on. The file, its bytes and its
+/// records are reported to `progress`.
 pub fn for_each_record(
     path: &Path,
     limits: &crate::limits::Limits,
+    progress: &dyn Progress,
     mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
     use crate::limits::Split;
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
+    progress.file(path, file.metadata().ok().map(|m| m.len()));
+    let file = Reading::new(file, progress);
     let mut records = crate::limits::Records::new(BufReader::new(file), *limits);
     while let Some((loc, split)) = records.next_record().at(path)? {
+        progress.advance(1, 0);
         let parsed = match split {
             Split::Record(bytes) => serde_json::from_slice::<Value>(&bytes)
                 .map_err(|e| format!("not JSON ({})", crate::limits::quote(&e.to_string()))),
@@ -206,9 +212,11 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
                 .join(", ")
         ));
     }
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in &files {
         let before = staged.len();
-        for_each_record(file, &site.config.settings.limits, |loc, v| {
+        for_each_record(file, &site.config.settings.limits, p, |loc, v| {
             let bad = |reason: String| Error::BadRecord {
                 path: file.clone(),
                 record: loc.to_string(),

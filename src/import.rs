@@ -234,6 +234,7 @@ pub fn import_all(
     }
     let found = find_paths(paths, &["courier"]);
     let total = found.len();
+    site.progress().files(total as u64);
     let mut reports = Vec::with_capacity(total);
     for (i, f) in found.into_iter().enumerate() {
         let p = match f {
@@ -254,6 +255,8 @@ pub fn import_all(
                 continue;
             }
         };
+        // Bytes reported are the payload's entries as decrypted, not the file's: no total.
+        site.progress().file(&p, None);
         let report = match import_file(site, &p, opts) {
             Ok(mut r) => {
                 if let (Some(why), false) = (r.suspicious.clone(), opts.dry_run) {
