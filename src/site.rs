@@ -340,8 +340,8 @@ impl Site {
         } else {
             Err(Error::WrongRole {
                 home: self.home.clone(),
-                needed: role.as_str(),
-                actual: self.config.role.to_string(),
+                needed: role.label(),
+                actual: self.config.role.label().to_string(),
             })
         }
     }
@@ -353,16 +353,16 @@ impl Site {
             .as_deref()
             .ok_or_else(|| Error::WrongRole {
                 home: self.home.clone(),
-                needed: "center",
-                actual: self.config.role.to_string(),
+                needed: Role::Center.label(),
+                actual: self.config.role.label().to_string(),
             })
     }
 
-    /// A short name for this site in messages: `central NAME` or `center ORG`.
+    /// A short name for this site in messages: `central NAME` or `centre ORG`.
     pub fn describe(&self) -> String {
         match self.config.role {
             Role::Central => format!("central {}", self.config.name.as_deref().unwrap_or("")),
-            Role::Center => format!("center {}", self.config.org_id.as_deref().unwrap_or("")),
+            Role::Center => format!("centre {}", self.config.org_id.as_deref().unwrap_or("")),
         }
     }
 
