@@ -504,6 +504,20 @@ fn the_demo_brings_its_own_data_set_and_runs_from_any_working_directory() {
         .unwrap();
     let text = ok(o);
     assert!(text.trim_end().ends_with("demo complete"), "{text}");
+    // Its words are explained once, and every detail line under a numbered step names the
+    // site it happens at.
+    for word in ["touched:", "a log batch is", "a set is"] {
+        assert_eq!(text.matches(word).count(), 1, "{word}: {text}");
+    }
+    let details: Vec<&str> = text.lines().filter(|l| l.starts_with("    ")).collect();
+    assert!(details.len() > 20, "{text}");
+    for l in &details {
+        let site = l.trim_start();
+        assert!(
+            site.starts_with("[central] ") || site.starts_with("[ORG-00"),
+            "no site on: {l}"
+        );
+    }
     // The data set was written out of the binary, byte for byte, not read from the clone.
     let written = std::fs::read(demo.join("fixtures/data/central.jsonl")).unwrap();
     let original =
