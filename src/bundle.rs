@@ -45,6 +45,15 @@ impl Role {
             Role::Center => "center",
         }
     }
+
+    /// The role in messages and help ("centre"); [`Role::as_str`] and `Display` give the
+    /// wire value ("center"), which headers, the store and JSON output keep.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Central => "central",
+            Role::Center => "centre",
+        }
+    }
 }
 
 impl std::fmt::Display for Role {

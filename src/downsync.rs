@@ -130,6 +130,8 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let spec = Spec::data(&site.config.fingerprint, &fpr, org, seq as u64);
     let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
     let settings = &site.config.settings;
+    let progress = site.progress();
+    progress.file(&out, None);
     let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
         let mut lines = p.lines("scope");
         for e in &scope {
@@ -177,6 +179,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
                 sealed,
                 sealed_names,
             })?;
+            progress.advance(1, 0);
         }
         lines.finish()?;
         for e in &changed {
@@ -186,6 +189,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             let f = std::fs::File::open(path).at(path)?;
             let size = f.metadata().at(path)?.len();
             p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
+            progress.advance(0, size);
         }
         p.count("packages", packages.len() as u64);
         p.count("result-acks", acks.results.len() as u64);
@@ -363,6 +367,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                     package,
                 })?;
                 note(&mut actions, &mut touched, &l.id, &l.kind, action);
+                site.progress().advance(1, 0);
                 seen_entities.insert(l.id);
                 Ok(())
             })
@@ -370,6 +375,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             .strip_prefix("packages/")
             .and_then(|n| n.strip_suffix(".zip"))
         {
+            let r = &mut crate::progress::Reading::new(r, site.progress());
             let file = receive_package(site, &tx, path, sha, r)?;
             new_packages.push((sha.to_string(), file));
             Ok(())

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Progress, Reading};
 use crate::site::{Role, Settings, Site};
 use crate::store::{NewHistory, StoredEntity, Tx};
 
@@ -42,18 +43,25 @@ const PACKAGE_REF: &str = "package:sha256:";
 /// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file,
 /// streamed one record at a time (see [`crate::limits::Records`]). A record that is not
 /// JSON or breaks a limit is passed as `Err(reason)`, so callers choose to stop or go on; a
-/// broken array ends the file after its reason was passed on.
+/// broken array ends the file after its reason was passed on. The file, its bytes and its
+/// records are reported to `progress`.
 pub fn for_each_record(
     path: &Path,
     limits: &crate::limits::Limits,
-    each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
+    progress: &dyn Progress,
+    mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
+    progress.file(path, file.metadata().ok().map(|m| m.len()));
+    let file = Reading::new(file, progress);
     crate::limits::for_each_json(
         BufReader::new(file),
         limits,
         |e| Error::input(path, &e),
-        each,
+        |loc, parsed| {
+            progress.advance(1, 0);
+            each(loc, parsed)
+        },
     )
 }
 
@@ -200,9 +208,11 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
                 .join(", ")
         ));
     }
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in &files {
         let before = staged.len();
-        for_each_record(file, &site.config.settings.limits, |loc, v| {
+        for_each_record(file, &site.config.settings.limits, p, |loc, v| {
             let bad = |reason: String| Error::BadRecord {
                 path: file.clone(),
                 record: loc.to_string(),

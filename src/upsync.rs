@@ -211,6 +211,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             set,
         );
         let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
+        site.progress().file(&out, None);
         let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
             p.add_bytes("ack.json", ack_json.as_bytes())?;
             for (k, item) in file_items.iter().enumerate() {
@@ -220,6 +221,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
                         p.add_json(&format!("results/{k:06}.json"), &meta)?;
                         p.add_bytes(&format!("results/{k:06}.pgp"), &sealed)?;
                         p.count("results", 1);
+                        site.progress().advance(1, sealed.len() as u64);
                     }
                     ItemKind::Logs => {
                         let (meta, sealed) = logs_for_export(&tx, &item.id)?;
@@ -227,6 +229,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
                         p.add_bytes(&format!("logs/{k:06}.pgp"), &sealed)?;
                         p.count("logs", meta.count as u64);
                         p.count("log-batches", 1);
+                        site.progress().advance(1, sealed.len() as u64);
                     }
                 }
             }
@@ -425,6 +428,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             }
             let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
             rx.result(meta, &blob)?;
+            site.progress().advance(1, blob.len() as u64);
         } else if let Some(stem) = name
             .strip_prefix("logs/")
             .and_then(|n| n.strip_suffix(".json"))
@@ -447,6 +451,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             }
             let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
             rx.logs(meta, &blob)?;
+            site.progress().advance(1, blob.len() as u64);
         } else {
             return Err(bad(format!("unexpected payload entry {name}")));
         }

@@ -444,5 +444,5 @@ fn a_centre_claiming_another_organisation_is_refused_by_verify_inspect_and_impor
         "{text}"
     );
     let said = ok(courier(&w.central, &["verify", s(&honest)]));
-    assert!(said.contains("good signature by center ORG-001"), "{said}");
+    assert!(said.contains("good signature by centre ORG-001"), "{said}");
 }
