@@ -774,7 +774,9 @@ pub fn trim_to_scope(
             };
             let mut kept = Vec::with_capacity(list.len());
             for v in list.iter() {
-                let foreign = !in_scope.contains(v)
+                // Entity ids are URIs: other values (names, logins) need no look-up.
+                let foreign = v.contains(':')
+                    && !in_scope.contains(v)
                     && match held.get(v) {
                         Some(h) => *h,
                         None => {
