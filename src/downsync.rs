@@ -69,7 +69,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let center_cert = crypto::parse_cert(cert_text.as_bytes())?;
     let packages_held: BTreeSet<String> = center.packages_held.into_iter().collect();
 
-    let scope = entities::scope(&tx, org)?;
+    let scope = entities::trim_to_scope(&tx, entities::scope(&tx, org)?, &site.config.settings)?;
     let warnings = scope_warnings(org, &scope);
     // What the centre may hold: the scope of the bundle it confirmed, or of any bundle
     // written after it, which it may have applied since. An entity is left out only when

@@ -29,6 +29,7 @@ pub mod results;
 pub mod schema;
 pub mod site;
 pub mod store;
+pub mod tao;
 pub mod text;
 pub mod time;
 pub mod upsync;

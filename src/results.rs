@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
-use crate::entities::{empty_file_warning, for_each_record, RecordKind};
+use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
@@ -65,6 +65,59 @@ impl AddReport {
             + self.unchanged
             + (self.refused.len() + self.stale.len() + self.conflicts.len()) as u64
     }
+}
+
+/// Refused records listed one per line, at most this many; the rest are summed up by reason.
+pub const SHOWN_REFUSALS: usize = 10;
+
+/// The lines that tell an operator which records were refused: one per record for the
+/// first [`SHOWN_REFUSALS`], then one per file and reason for the rest, most frequent
+/// first (three reasons at most, then how many records remain).
+pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
+    let mut lines: Vec<String> = refused
+        .iter()
+        .take(SHOWN_REFUSALS)
+        .map(|f| {
+            format!(
+                "{}: record {}: {}; it was not stored",
+                f.file.display(),
+                f.record,
+                f.reason
+            )
+        })
+        .collect();
+    let rest = refused.get(SHOWN_REFUSALS..).unwrap_or_default();
+    let mut groups: Vec<((&Path, &str), usize)> = Vec::new();
+    for f in rest {
+        let key = (f.file.as_path(), f.reason.as_str());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((key, 1)),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
+    for ((file, reason), n) in groups.iter().take(3) {
+        let same = if refused[..SHOWN_REFUSALS.min(refused.len())]
+            .iter()
+            .any(|f| f.reason == *reason)
+        {
+            "for the same reason"
+        } else {
+            "for this reason"
+        };
+        lines.push(format!(
+            "{}: {n} more record(s) refused {same}: {reason}",
+            file.display()
+        ));
+    }
+    let others: usize = groups.iter().skip(3).map(|g| g.1).sum();
+    if others > 0 {
+        lines.push(format!(
+            "{others} more record(s) refused for {} other reasons; --json lists every one",
+            groups.len() - 3
+        ));
+    }
+    lines
 }
 
 /// How a copy of an execution compares with the copy already held, by finish time.
@@ -141,7 +194,8 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_record(file, &site.config.settings.limits, p, |loc, parsed| {
+        for_each_keyed_record(file, &site.config.settings.limits, p, |at, parsed| {
+            let loc = at.location;
             if let Ok(v) = &parsed {
                 RecordKind::expect(RecordKind::Result, file, loc, v)?;
             }
@@ -157,7 +211,9 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 Ok(v) => v,
                 Err(e) => return refuse(e),
             };
-            if let Err(e) = crate::schema::check("result", &v) {
+            if let Err(e) = crate::schema::check("result", &v)
+                .and_then(|()| crate::tao::filed_under(at.key, &v["deliveryExecutionId"]))
+            {
                 return refuse(e);
             }
             let exec = v["deliveryExecutionId"]
@@ -331,11 +387,16 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_record(file, &limits, p, |loc, parsed| {
+        for_each_keyed_record(file, &limits, p, |at, parsed| {
+            let loc = at.location;
             if let Ok(v) = &parsed {
                 RecordKind::expect(RecordKind::Log, file, loc, v)?;
             }
-            let v = match parsed.and_then(|v| crate::schema::check("log", &v).map(|_| v)) {
+            let v = match parsed.and_then(|v| {
+                crate::schema::check("log", &v)?;
+                crate::tao::filed_under(at.key, &v["delivery_execution_id"])?;
+                Ok(v)
+            }) {
                 Ok(v) => v,
                 Err(reason) => {
                     report.refused.push(Refusal {
@@ -662,6 +723,155 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
             serde_json::to_writer(&mut *w, &v).map_err(|e| Error::Internal(e.to_string()))?;
             w.write_all(b"\n").at(out)
         }),
+    })
+}
+
+/// The `sync_params` of the request bodies courier writes for a TAO central: the
+/// organisation each body speaks for is added per body.
+#[derive(Debug, Clone)]
+pub struct SyncParams {
+    /// The TAO version the bodies claim; TAO central refuses a body without a version it
+    /// supports (`SyncParamsValidator`).
+    pub tao_version: String,
+}
+
+impl SyncParams {
+    fn write(&self, w: &mut dyn Write, org: &str) -> std::io::Result<()> {
+        w.write_all(b"},\"sync_params\":")?;
+        crate::tao::write_php_json(
+            w,
+            &json!({"organisation_id": org, "tao_version": self.tao_version}),
+        )?;
+        w.write_all(b"}\n")
+    }
+}
+
+/// Results per request body in `--format tao` (TAO's own client sends 10 at a time; its
+/// central takes any number).
+const TAO_RESULTS_PER_BODY: usize = 100;
+/// Delivery logs per request body in `--format tao` (TAO's client: 200 rows per chunk).
+const TAO_LOGS_PER_BODY: usize = 200;
+
+/// One request body being written: its organisation and how many records it holds.
+#[derive(Default)]
+struct OpenBody {
+    org: Option<String>,
+    records: usize,
+}
+
+impl OpenBody {
+    /// Whether a record of `org` needs a new body.
+    fn opens(&self, org: &str, per_body: usize) -> bool {
+        self.org.as_deref() != Some(org) || self.records >= per_body
+    }
+
+    /// Before a record of `org`: close the body if it is another organisation's or full,
+    /// open one (`{"<member>":{`) if none is. Returns whether a body was opened.
+    fn before(
+        &mut self,
+        w: &mut dyn Write,
+        org: &str,
+        member: &str,
+        per_body: usize,
+        params: &SyncParams,
+    ) -> std::io::Result<bool> {
+        if self.opens(org, per_body) {
+            self.close(w, params)?;
+            write!(w, "{{\"{member}\":{{")?;
+            self.org = Some(org.to_string());
+            self.records = 0;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Close the body being written, if any.
+    fn close(&mut self, w: &mut dyn Write, params: &SyncParams) -> std::io::Result<()> {
+        if let Some(org) = self.org.take() {
+            params.write(w, &org)?;
+        }
+        Ok(())
+    }
+}
+
+/// Central: write every stored result as the request bodies TAO's central sync API
+/// receives (`POST /taoSync/ResultApi/syncResults`), one body per line and per
+/// organisation (at most [`TAO_RESULTS_PER_BODY`] results each), in PHP's JSON text:
+/// `{"results": {"<centre's execution id>": result, ...}, "sync_params": {...}}`, each
+/// result with the centre's execution id, its details and variables as the centre sent
+/// them (schemas/results-request-body.schema.json).
+pub fn export_results_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u64> {
+    site.require(Role::Central)?;
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let p = site.progress();
+    write_output(out, p, |w| {
+        let mut body = OpenBody::default();
+        let n = tx.for_each_central_result(|r, variables| {
+            let php = |w: &mut dyn Write, v: &Value| crate::tao::write_php_json(w, v);
+            let first = body.before(w, &r.org_id, "results", TAO_RESULTS_PER_BODY, params);
+            if !first.at(out)? {
+                w.write_all(b",").at(out)?;
+            }
+            body.records += 1;
+            crate::tao::write_php_string(w, &r.execution_id).at(out)?;
+            w.write_all(b":{\"deliveryId\":").at(out)?;
+            php(w, &Value::String(r.delivery_id)).at(out)?;
+            w.write_all(b",\"deliveryExecutionId\":").at(out)?;
+            php(w, &Value::String(r.execution_id)).at(out)?;
+            w.write_all(b",\"details\":").at(out)?;
+            php(w, &r.details).at(out)?;
+            w.write_all(b",\"variables\":[").at(out)?;
+            for (i, v) in variables.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",").at(out)?;
+                }
+                php(w, v).at(out)?;
+            }
+            w.write_all(b"]}").at(out)
+        })?;
+        body.close(w, params).at(out)?;
+        Ok(n)
+    })
+}
+
+/// Central: write every stored delivery log as the request bodies TAO's central sync API
+/// receives (`POST /taoSync/ResultApi/syncDeliveryLogs`), one body per line and per
+/// organisation (at most [`TAO_LOGS_PER_BODY`] logs each), in PHP's JSON text:
+/// `{"delivery_logs": {"<centre's execution id>": [log, ...], ...}, "sync_params": {...}}`,
+/// each log as the centre sent it (schemas/logs-request-body.schema.json).
+pub fn export_logs_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u64> {
+    site.require(Role::Central)?;
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let p = site.progress();
+    write_output(out, p, |w| {
+        let mut body = OpenBody::default();
+        let mut group: Option<String> = None;
+        let n = tx.for_each_central_log(|org, _central_id, exec, v| {
+            if body.opens(org, TAO_LOGS_PER_BODY) && group.take().is_some() {
+                w.write_all(b"]").at(out)?;
+            }
+            body.before(w, org, "delivery_logs", TAO_LOGS_PER_BODY, params)
+                .at(out)?;
+            body.records += 1;
+            if group.as_deref() == Some(exec) {
+                w.write_all(b",").at(out)?;
+            } else {
+                if group.is_some() {
+                    w.write_all(b"],").at(out)?;
+                }
+                crate::tao::write_php_string(w, exec).at(out)?;
+                w.write_all(b":[").at(out)?;
+                group = Some(exec.to_string());
+            }
+            crate::tao::write_php_json(w, &v).at(out)
+        })?;
+        if group.is_some() {
+            w.write_all(b"]").at(out)?;
+        }
+        body.close(w, params).at(out)?;
+        Ok(n)
     })
 }
 

@@ -102,6 +102,18 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         "entity-history",
         include_str!("../schemas/entity-history.schema.json"),
     ),
+    (
+        "entity-details",
+        include_str!("../schemas/entity-details.schema.json"),
+    ),
+    (
+        "results-request-body",
+        include_str!("../schemas/results-request-body.schema.json"),
+    ),
+    (
+        "logs-request-body",
+        include_str!("../schemas/logs-request-body.schema.json"),
+    ),
 ];
 
 /// The compiled validator of one schema, compiled on first use (compiling every schema

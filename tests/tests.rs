@@ -18,4 +18,5 @@ mod readme;
 mod results;
 mod schemas;
 mod scope;
+mod tao;
 mod vectors;

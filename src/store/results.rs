@@ -533,13 +533,14 @@ impl Tx<'_> {
             .collect())
     }
 
-    /// Visit every log at central: (org, central execution id, centre execution id, log).
+    /// Visit every log at central: (org, central execution id, centre execution id, log),
+    /// grouped by organisation and the centre's execution id, in the order they happened.
     pub fn for_each_central_log(
         &self,
         mut each: impl FnMut(&str, &str, &str, Value) -> Result<()>,
     ) -> Result<u64> {
         let mut stmt = self.tx.prepare(
-            "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, central_id, created_at, log_id",
+            "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, execution_id, created_at, log_id",
         )?;
         let mut rows = stmt.query([])?;
         let mut count = 0;
