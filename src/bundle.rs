@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto::Cert;
 use crate::crypto::{self, SecretKey};
 use crate::error::{pgp, Error, IoContext, Result};
+use crate::text::text_enum;
 
 /// The two kinds of site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,25 +64,15 @@ const MAX_SIGNATURE: u64 = 64 << 10;
 /// Largest zstd window accepted when reading (bounds decompression memory).
 const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 
-/// What a bundle carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A centre's answer to an enrollment file: its certificate and the one-time token.
-    EnrollmentReply,
-    /// Central → centre: entities, test packages, acknowledgements of results and logs.
-    Data,
-    /// Centre → central: results, logs, acknowledgements of data bundles.
-    Results,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::EnrollmentReply => "enrollment-reply",
-            Kind::Data => "data",
-            Kind::Results => "results",
-        }
+text_enum! {
+    /// What a bundle carries.
+    pub enum Kind {
+        /// A centre's answer to an enrollment file: its certificate and the one-time token.
+        EnrollmentReply = "enrollment-reply",
+        /// Central → centre: entities, test packages, acknowledgements of results and logs.
+        Data = "data",
+        /// Centre → central: results, logs, acknowledgements of data bundles.
+        Results = "results",
     }
 }
 

@@ -23,7 +23,7 @@ fn import(out: &mut dyn Write, site: &Site, paths: &[PathBuf]) -> Result<()> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         say(out, format!("    {name}: {} — {}", r.status, r.message))?;
-        if r.status == "refused" {
+        if r.status == crate::outcome::FileStatus::Refused {
             return Err(Error::Internal(format!(
                 "demo: {} was refused: {}",
                 r.file.display(),

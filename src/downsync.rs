@@ -24,10 +24,8 @@ use crate::entities::{self, b64, excluded_set, ScopeEntry};
 use crate::error::{Error, IoContext, Result};
 use crate::outcome::{ImportOptions, Outcome};
 use crate::site::{Role, Site};
-use crate::store::{NewHistory, ScopeItem, StoredEntity, Tx};
-pub use crate::wire::{
-    inventory_digest, Acks, EntityLine, ExportReport, LogAck, ResultAck, ScopeLine,
-};
+use crate::store::{NewHistory, OwedAck, ScopeItem, StoredEntity, Tx};
+pub use crate::wire::{inventory_digest, Acks, EntityLine, ExportReport, ScopeLine};
 
 /// Warnings about a centre's scope: nothing at all (no test centre with its org id), or a
 /// test centre that no eligibility names (nothing to take an exam with).
@@ -235,7 +233,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         action: "export",
         org_id: Some(org),
         bundle_id: Some(&written.header.bundle_id),
-        kind: Some("data"),
+        kind: Some(Kind::Data.as_str()),
         seq: Some(seq),
         status: "success",
         counts: json!(counts),
@@ -266,20 +264,9 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
 fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
     let mut acks = Acks::default();
     for a in tx.owed_acks(org)? {
-        if a.item == "result" {
-            acks.results.push(ResultAck {
-                execution_id: a.reference,
-                revision: a.revision.unwrap_or(0),
-                content_sha256: a.content_sha256.unwrap_or_default(),
-                status: a.status,
-                reason: a.reason,
-            });
-        } else {
-            acks.logs.push(LogAck {
-                batch_id: a.reference,
-                status: a.status,
-                reason: a.reason,
-            });
+        match a {
+            OwedAck::Result(a) => acks.results.push(a),
+            OwedAck::Logs(a) => acks.logs.push(a),
         }
     }
     Ok(acks)
@@ -303,7 +290,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         return Ok(Outcome::already());
     }
     let mut rollback = false;
-    if let Some(last) = tx.last_seq_in(&h.sender.fingerprint, "data")? {
+    if let Some(last) = tx.last_seq_in(&h.sender.fingerprint, Kind::Data.as_str())? {
         if (h.sequence as i64) <= last {
             if !opts.allow_rollback {
                 return Err(Error::Rollback {
@@ -478,7 +465,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         action: "import",
         org_id: Some(&h.org_id),
         bundle_id: Some(&h.bundle_id),
-        kind: Some("data"),
+        kind: Some(Kind::Data.as_str()),
         seq: Some(h.sequence as i64),
         status: if missing.is_empty() && no_package.is_empty() {
             "success"

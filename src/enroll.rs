@@ -301,7 +301,7 @@ pub fn enroll(
         action: "enroll",
         org_id: Some(&org),
         bundle_id: Some(&written.header.bundle_id),
-        kind: Some("enrollment-reply"),
+        kind: Some(Kind::EnrollmentReply.as_str()),
         status: "success",
         counts: serde_json::json!({}),
         report: format!(
@@ -451,7 +451,7 @@ pub fn apply_reply(
         action: "import",
         org_id: Some(&reply.org_id),
         bundle_id: Some(&b.header.bundle_id),
-        kind: Some("enrollment-reply"),
+        kind: Some(Kind::EnrollmentReply.as_str()),
         seq: Some(b.header.sequence as i64),
         status: "success",
         counts: serde_json::json!({"centers": 1}),

@@ -14,22 +14,8 @@ use crate::crypto;
 use crate::entities::{empty_file_warning, for_each_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::site::{Role, Site};
-use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
-use crate::wire::Acks;
-
-/// Sync status of a result at the centre.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const SENT: &str = "sent";
-    pub const SYNCHRONIZED: &str = "synchronized";
-    pub const TO_BE_RESYNCED: &str = "to_be_resynced";
-    /// Central kept it aside (same id, different content); the reason says why.
-    pub const CONFLICT: &str = "conflict";
-    /// Central holds a copy of this execution finished later; this one was ignored.
-    pub const STALE: &str = "stale";
-    /// Central kept it aside: its delivery or test taker is not in this centre's scope.
-    pub const OUT_OF_SCOPE: &str = "out_of_scope";
-}
+use crate::store::{HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
+use crate::wire::{AckStatus, Acks, LogAckStatus};
 
 /// A record that was not stored, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -227,16 +213,16 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 }
                 Some((rev, _, st)) => {
                     report.replaced += 1;
-                    let sync = if st == status::PENDING {
-                        status::PENDING
+                    let sync = if *st == SyncStatus::Pending {
+                        SyncStatus::Pending
                     } else {
-                        status::TO_BE_RESYNCED
+                        SyncStatus::ToBeResynced
                     };
                     (rev + 1, sync)
                 }
                 None => {
                     report.added += 1;
-                    (1, status::PENDING)
+                    (1, SyncStatus::Pending)
                 }
             };
             let sealed = seal_for_central(&cert, &plain)?;
@@ -249,7 +235,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                     revision,
                     content_sha256: sha,
                     size: plain.len() as i64,
-                    sync_status: sync.to_string(),
+                    sync_status: sync,
                     reason: None,
                     finishtime,
                 },
@@ -416,7 +402,7 @@ pub struct ResultRow {
     pub delivery_id: String,
     pub test_taker: String,
     pub state: String,
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     pub revision: i64,
     pub size: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -455,38 +441,37 @@ pub fn apply_acks(site: &Site, tx: &Tx<'_>, acks: &Acks) -> Result<(u64, u64)> {
         if rev != a.revision || sha != a.content_sha256 {
             continue; // about an older copy: the current one is still owed an answer
         }
-        match a.status.as_str() {
-            "stored" | "unchanged" | "replaced" => {
+        match a.status {
+            AckStatus::Stored | AckStatus::Unchanged | AckStatus::Replaced => {
                 tx.mark_result_synchronized(&a.execution_id, delete)?
             }
-            "conflict" => tx.mark_result_conflict(
+            AckStatus::Conflict => tx.mark_result_conflict(
                 &a.execution_id,
                 a.reason.as_deref().unwrap_or("conflict at central"),
             )?,
-            "stale" => tx.mark_result_kept(
+            AckStatus::Stale => tx.mark_result_kept(
                 &a.execution_id,
-                status::STALE,
+                SyncStatus::Stale,
                 a.reason
                     .as_deref()
                     .unwrap_or("central holds a copy finished later"),
             )?,
-            "out_of_scope" => tx.mark_result_kept(
+            AckStatus::OutOfScope => tx.mark_result_kept(
                 &a.execution_id,
-                status::OUT_OF_SCOPE,
+                SyncStatus::OutOfScope,
                 a.reason
                     .as_deref()
                     .unwrap_or("not in this centre's scope at central"),
             )?,
-            _ => continue,
         }
         n_results += 1;
     }
     let mut n_logs = 0;
     for l in &acks.logs {
-        n_logs += u64::from(match l.status.as_str() {
-            "stored" => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
-            "kept_aside" => tx.mark_log_batch_kept_aside(&l.batch_id)?,
-            _ => false,
+        n_logs += u64::from(match l.status {
+            LogAckStatus::Stored => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
+            LogAckStatus::KeptAside => tx.mark_log_batch_kept_aside(&l.batch_id)?,
+            LogAckStatus::Waiting => false,
         });
     }
     Ok((n_results, n_logs))

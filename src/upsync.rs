@@ -28,8 +28,10 @@ use crate::error::{Error, Result};
 use crate::limits::{self, quote, Breach, Limits};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
-use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, Tx};
-use crate::wire::{inventory_digest, ExportReport};
+use crate::store::{
+    CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
+};
+use crate::wire::{inventory_digest, AckStatus, ExportReport, LogAck, LogAckStatus, ResultAck};
 
 /// Metadata travelling beside a sealed result (schemas/result-meta.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,14 +101,14 @@ enum ItemKind {
 
 fn center_ack(tx: &Tx<'_>) -> Result<CenterAck> {
     let applied = tx
-        .applied_bundles("data", 20)?
+        .applied_bundles(Kind::Data.as_str(), 20)?
         .into_iter()
         .map(|(bundle_id, seq)| AppliedBundle { bundle_id, seq })
         .collect();
     let inventory = tx.inventory()?;
     Ok(CenterAck {
         applied,
-        last_seq: tx.last_applied_seq("data")?,
+        last_seq: tx.last_applied_seq(Kind::Data.as_str())?,
         inventory_sha256: inventory_digest(
             inventory
                 .iter()
@@ -270,7 +272,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         action: "export",
         org_id: Some(&org),
         bundle_id: Some(&set_id),
-        kind: Some("results"),
+        kind: Some(Kind::Results.as_str()),
         status: "success",
         counts: json!(totals),
         report: format!("{count} file(s), set {set_id}"),
@@ -298,7 +300,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
 fn result_for_export(tx: &Tx<'_>, id: &str) -> Result<(ResultMeta, Vec<u8>)> {
     let (r, sealed) = tx.sealed_result(id)?;
     let meta = ResultMeta {
-        resync: r.revision > 1 || r.sync_status == "to_be_resynced",
+        resync: r.revision > 1 || r.sync_status == SyncStatus::ToBeResynced,
         execution_id: r.execution_id,
         delivery_id: r.delivery_id,
         test_taker: r.test_taker,
@@ -487,7 +489,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
         action: "import",
         org_id: Some(&org),
         bundle_id: Some(&h.bundle_id),
-        kind: Some("results"),
+        kind: Some(Kind::Results.as_str()),
         seq: Some(h.sequence as i64),
         status: if tally.problems.is_empty() {
             "success"
@@ -508,6 +510,17 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     })
 }
 
+/// The answer about one result, as it travels back to the centre.
+fn result_ack(meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> ResultAck {
+    ResultAck {
+        execution_id: meta.execution_id.clone(),
+        revision: meta.revision,
+        content_sha256: meta.content_sha256.clone(),
+        status,
+        reason: reason.map(String::from),
+    }
+}
+
 /// Applies the results and log batches of one bundle from one centre.
 struct Receiver<'t> {
     tx: &'t Tx<'t>,
@@ -520,42 +533,35 @@ struct Receiver<'t> {
 
 impl Receiver<'_> {
     /// Record the answer owed to the centre about one result (resent until confirmed).
-    fn ack_result(&self, meta: &ResultMeta, status: &str, reason: Option<&str>) -> Result<()> {
-        self.tx.owe_ack(
-            self.org,
-            &OwedAck {
-                item: "result".into(),
-                reference: meta.execution_id.clone(),
-                revision: Some(meta.revision),
-                content_sha256: Some(meta.content_sha256.clone()),
-                status: status.into(),
-                reason: reason.map(String::from),
-            },
-        )
+    fn ack_result(&self, meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> Result<()> {
+        self.tx
+            .owe_ack(self.org, &OwedAck::Result(result_ack(meta, status, reason)))
     }
 
     /// Record the answer owed to the centre about one log batch.
-    fn ack_logs(&self, batch_id: &str, status: &str) -> Result<()> {
+    fn ack_logs(&self, batch_id: &str, status: LogAckStatus) -> Result<()> {
         self.ack_logs_with(batch_id, status, None)
     }
 
-    fn ack_logs_with(&self, batch_id: &str, status: &str, reason: Option<&str>) -> Result<()> {
+    fn ack_logs_with(
+        &self,
+        batch_id: &str,
+        status: LogAckStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
         self.tx.owe_ack(
             self.org,
-            &OwedAck {
-                item: "logs".into(),
-                reference: batch_id.into(),
-                revision: None,
-                content_sha256: None,
-                status: status.into(),
+            &OwedAck::Logs(LogAck {
+                batch_id: batch_id.into(),
+                status,
                 reason: reason.map(String::from),
-            },
+            }),
         )
     }
 
     /// Keep a result aside with its reason, and tell the centre.
     fn quarantine(&mut self, meta: &ResultMeta, reason: &str, content: &str) -> Result<()> {
-        self.quarantine_as(meta, "conflict", reason, content)
+        self.quarantine_as(meta, AckStatus::Conflict, reason, content)
     }
 
     /// Keep a result aside, answering the centre with `status` (`conflict`, `out_of_scope`).
@@ -564,7 +570,7 @@ impl Receiver<'_> {
     fn quarantine_as(
         &mut self,
         meta: &ResultMeta,
-        status: &str,
+        status: AckStatus,
         reason: &str,
         content: &str,
     ) -> Result<()> {
@@ -578,7 +584,7 @@ impl Receiver<'_> {
             content,
         })?;
         self.ack_result(meta, status, Some(reason))?;
-        self.tally.add(if status == "out_of_scope" {
+        self.tally.add(if status == AckStatus::OutOfScope {
             "results out of scope"
         } else {
             "quarantined"
@@ -616,7 +622,7 @@ impl Receiver<'_> {
             Some(self.bundle_id),
             content,
         )?;
-        self.ack_logs_with(batch_id, "kept_aside", Some(reason))?;
+        self.ack_logs_with(batch_id, LogAckStatus::KeptAside, Some(reason))?;
         self.tally.add("log batches kept aside");
         self.tally
             .problems
@@ -707,34 +713,27 @@ impl Receiver<'_> {
             return self.quarantine(&meta, "finishtime is not a TAO microtime", &text());
         }
         if let Some(reason) = self.check_scope(&meta, &v)? {
-            return self.quarantine_as(&meta, "out_of_scope", &reason, &text());
+            return self.quarantine_as(&meta, AckStatus::OutOfScope, &reason, &text());
         }
         let central_id = central_execution_id(self.org, &meta.execution_id);
         let held = self.tx.central_result_held(&central_id)?;
         let status = match judge_copy(held.as_ref(), &meta, finishtime) {
-            Verdict::Store => "stored",
-            Verdict::Unchanged => "unchanged",
-            Verdict::Replace => "replaced",
+            Verdict::Store => AckStatus::Stored,
+            Verdict::Unchanged => AckStatus::Unchanged,
+            Verdict::Replace => AckStatus::Replaced,
             Verdict::Stale(reason) => {
                 // An older copy arriving late (or from a second machine): the newer one
                 // stands. The centre hears of it unless an answer about a newer copy is owed.
                 self.tally.add("stale");
                 self.tx.owe_ack_unless_owed(
                     self.org,
-                    &OwedAck {
-                        item: "result".into(),
-                        reference: meta.execution_id.clone(),
-                        revision: Some(meta.revision),
-                        content_sha256: Some(meta.content_sha256.clone()),
-                        status: "stale".into(),
-                        reason: Some(reason),
-                    },
+                    &OwedAck::Result(result_ack(&meta, AckStatus::Stale, Some(&reason))),
                 )?;
                 return Ok(());
             }
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
-        if status != "unchanged" {
+        if status != AckStatus::Unchanged {
             let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
             // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
             #[derive(Deserialize)]
@@ -777,8 +776,8 @@ impl Receiver<'_> {
             *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
         }
         self.tally.add(match status {
-            "stored" => "results stored",
-            "replaced" => "results replaced",
+            AckStatus::Stored => "results stored",
+            AckStatus::Replaced => "results replaced",
             _ => "results unchanged",
         });
         self.ack_result(&meta, status, None)?;
@@ -790,7 +789,7 @@ impl Receiver<'_> {
                 Ok(logs) => {
                     self.tx
                         .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
-                    self.ack_logs(&batch_id, "stored")?;
+                    self.ack_logs(&batch_id, LogAckStatus::Stored)?;
                     self.tally.add("waiting log batches applied");
                 }
                 Err((text, e)) => {
@@ -831,7 +830,7 @@ impl Receiver<'_> {
         if self.tx.central_result_version(&central_id)?.is_some() {
             self.tx
                 .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
-            self.ack_logs(&meta.batch_id, "stored")?;
+            self.ack_logs(&meta.batch_id, LogAckStatus::Stored)?;
             *self.tally.counts.entry("logs stored").or_default() += logs.len() as u64;
         } else if let Some(why) = self.tx.quarantine_reason(self.org, &meta.execution_id)? {
             // Its result was kept aside (out of scope, or unreadable): so are its logs.
@@ -841,7 +840,7 @@ impl Receiver<'_> {
         } else {
             self.tx
                 .add_waiting_logs(self.org, &meta.batch_id, &meta.execution_id, &logs)?;
-            self.ack_logs(&meta.batch_id, "waiting")?;
+            self.ack_logs(&meta.batch_id, LogAckStatus::Waiting)?;
             self.tally.add("log batches waiting for their result");
         }
         Ok(())
