@@ -232,7 +232,7 @@ impl<'a> PayloadWriter<'a> {
 
     /// Add a JSON document.
     pub fn add_json(&mut self, name: &str, value: &impl Serialize) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(value).map_err(Error::Encode)?;
         self.add_bytes(name, &bytes)
     }
 
@@ -270,7 +270,7 @@ const LINES_CHUNK: usize = 1 << 20;
 
 impl JsonLines<'_, '_> {
     pub fn push(&mut self, value: &impl Serialize) -> Result<()> {
-        serde_json::to_writer(&mut self.buf, value).map_err(|e| Error::Internal(e.to_string()))?;
+        serde_json::to_writer(&mut self.buf, value).map_err(Error::Encode)?;
         self.buf.push(b'\n');
         if self.buf.len() >= LINES_CHUNK {
             self.flush_chunk()?;
@@ -378,7 +378,7 @@ pub fn write<T>(
         sender_certificate: spec.sender_certificate,
         requires: Vec::new(),
     };
-    let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
+    let header_bytes = serde_json::to_vec(&header).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
     file.write_all(&header_bytes).at(tmp.path())?;
     file.write_all(&sig).at(tmp.path())?;
@@ -577,10 +577,10 @@ impl Bundle {
             .iter()
             .find(|f| !KNOWN_FEATURES.contains(&f.as_str()))
         {
-            return Err(Error::refused(
-                path,
-                format!("this bundle requires feature '{f}', which this courier does not know; upgrade courier"),
-            ));
+            return Err(Error::UnknownFeature {
+                path: path.to_path_buf(),
+                feature: f.clone(),
+            });
         }
         if header.set.index == 0 || header.set.index > header.set.count {
             return Err(damaged(format!(
@@ -694,10 +694,9 @@ impl Bundle {
                 for entry in entries {
                     let mut entry = entry.map_err(|e| damaged(format!("payload: {e}")))?;
                     if entry.header().entry_type() != tar::EntryType::Regular {
-                        return Err(Error::refused(
-                            path,
-                            "payload holds a link or special file; refused",
-                        ));
+                        return Err(Error::SpecialEntry {
+                            path: path.to_path_buf(),
+                        });
                     }
                     let name = entry
                         .path()
@@ -727,7 +726,9 @@ impl Bundle {
                 return Err(bad_signature(what));
             }
             if limited.exceeded {
-                return Err(Error::refused(path, "payload is larger than its signed header declares; refused as a possible decompression bomb"));
+                return Err(Error::PayloadOversize {
+                    path: path.to_path_buf(),
+                });
             }
             drained?;
         }
@@ -747,10 +748,10 @@ fn check_entry_name(path: &Path, name: &str) -> Result<()> {
             .split(['/', '\\'])
             .any(|c| c == ".." || c == "." || c.is_empty());
     if bad {
-        return Err(Error::refused(
-            path,
-            format!("payload entry '{name}' has an unsafe path; refused"),
-        ));
+        return Err(Error::UnsafeEntry {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -800,10 +801,11 @@ pub fn read_small(path: &Path, name: &str, r: &mut dyn Read, cap: u64) -> Result
     let mut buf = Vec::new();
     r.take(cap + 1).read_to_end(&mut buf).at(path)?;
     if buf.len() as u64 > cap {
-        return Err(Error::refused(
-            path,
-            format!("payload entry {name} is larger than {cap} bytes; refused"),
-        ));
+        return Err(Error::EntryOversize {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            cap,
+        });
     }
     Ok(buf)
 }

@@ -24,11 +24,10 @@ fn import(out: &mut dyn Write, site: &Site, paths: &[PathBuf]) -> Result<()> {
             .unwrap_or_default();
         say(out, format!("    {name}: {} — {}", r.status, r.message))?;
         if r.status == crate::outcome::FileStatus::Refused {
-            return Err(Error::Internal(format!(
-                "demo: {} was refused: {}",
-                r.file.display(),
-                r.message
-            )));
+            return Err(Error::DemoRefused {
+                file: r.file.clone(),
+                message: r.message.clone(),
+            });
         }
     }
     Ok(())

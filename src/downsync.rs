@@ -57,13 +57,14 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     };
     let (fpr, seq, acked_seq) = (center.fingerprint, center.next_seq, center.acked_seq);
     let Some(fpr) = fpr else {
-        return Err(Error::Usage {
-            what: format!("centre {org} has not enrolled yet; import its enrollment reply first"),
+        return Err(Error::CenterNotEnrolled {
+            org: org.to_string(),
         });
     };
-    let (_, _, cert_text) = tx
-        .peer(&fpr)?
-        .ok_or_else(|| Error::Internal(format!("no pinned key for {org}")))?;
+    let (_, _, cert_text) = tx.peer(&fpr)?.ok_or_else(|| Error::StoreDamaged {
+        path: site.store_path(),
+        what: format!("no pinned key for enrolled centre {org}"),
+    })?;
     let center_cert = crypto::parse_cert(cert_text.as_bytes())?;
     let packages_held: BTreeSet<String> = center.packages_held.into_iter().collect();
 
@@ -278,10 +279,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     let path = &b.path;
     let h = &b.header;
     if h.sender.role != Role::Central {
-        return Err(Error::refused(
-            path,
-            "data bundles come from central only; refused",
-        ));
+        return Err(Error::WrongSenderRole {
+            path: path.clone(),
+            kind: Kind::Data.as_str(),
+            from: "central",
+        });
     }
     let key = site.secret_key()?;
     let mut store = site.store()?;
@@ -326,18 +328,18 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         if name.starts_with("scope-") && name.ends_with(".jsonl") {
             for_lines(path, name, r, |v| {
                 crate::schema::check("data-scope", &v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                    .map_err(|e| Error::bad_payload(path, format!("{name}: {e}")))?;
                 let l: ScopeLine = serde_json::from_value(v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                    .map_err(|e| Error::bad_payload(path, format!("{name}: {e}")))?;
                 scope.insert(l.id, (l.kind, l.checksum));
                 Ok(())
             })
         } else if name.starts_with("entities-") && name.ends_with(".jsonl") {
             for_lines(path, name, r, |v| {
                 crate::schema::check("data-entity", &v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                    .map_err(|e| Error::bad_payload(path, format!("{name}: {e}")))?;
                 let l: EntityLine = serde_json::from_value(v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
+                    .map_err(|e| Error::bad_payload(path, format!("{name}: {e}")))?;
                 let action = match &tx.entity_checksum(&l.id)? {
                     None => "created",
                     Some(c) if *c == l.checksum => "touched",
@@ -345,7 +347,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                 };
                 let sealed = match &l.sealed {
                     Some(s) => Some(entities::unb64(s).ok_or_else(|| {
-                        Error::refused(
+                        Error::bad_payload(
                             path,
                             format!("{name}: sealed properties of {} are not base64", l.id),
                         )
@@ -383,7 +385,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         } else if name == "acks.json" {
             let bytes = bundle::read_small(path, name, r, 256 << 20)?;
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::refused(
+                Error::bad_payload(
                     path,
                     format!("acks.json: {}", crate::limits::quote(&e.to_string())),
                 )
@@ -391,7 +393,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             acks = Some(crate::schema::read_doc(path, name, "data-acks", v)?);
             Ok(())
         } else {
-            Err(Error::refused(
+            Err(Error::bad_payload(
                 path,
                 format!("unexpected payload entry {name}; refused"),
             ))
@@ -550,7 +552,7 @@ pub(crate) fn for_lines(
             continue;
         }
         let v: Value = serde_json::from_str(&line).map_err(|e| {
-            Error::refused(
+            Error::bad_payload(
                 path,
                 format!(
                     "{name} line {}: {}",
@@ -578,17 +580,17 @@ fn receive_package(
             .bytes()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     {
-        return Err(Error::refused(
-            path,
-            format!("package name {sha} is not a SHA-256; refused"),
-        ));
+        return Err(Error::PackageName {
+            path: path.to_path_buf(),
+            name: sha.to_string(),
+        });
     }
     let (tmp, got, size) = entities::spool_package(site, r, path)?;
     if got != sha {
-        return Err(Error::refused(
-            path,
-            format!("package {sha} does not match its hash; refused"),
-        ));
+        return Err(Error::PackageMismatch {
+            path: path.to_path_buf(),
+            sha: sha.to_string(),
+        });
     }
     let f = tmp.reopen().at(tmp.path())?;
     crate::package::check_package(std::io::BufReader::new(f)).map_err(|problem| {

@@ -62,13 +62,11 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
         });
     };
     if role != b.header.sender.role.as_str() {
-        return Err(Error::refused(
-            &b.path,
-            format!(
-                "the header says the sender is {}, and its key is pinned for {role}; refused",
-                b.header.sender.role
-            ),
-        ));
+        return Err(Error::PinnedRoleMismatch {
+            path: b.path.clone(),
+            claimed: b.header.sender.role.to_string(),
+            pinned: role,
+        });
     }
     let org = pinned_org(&b.path, &b.header, &role, org)?;
     Ok((crypto::parse_cert(armored.as_bytes())?, org))
@@ -131,14 +129,12 @@ pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert, Option<Str
         Kind::Results | Kind::EnrollmentReply => Role::Central,
     };
     if site.role() != for_role {
-        return Err(Error::refused(
-            path,
-            format!(
-                "a {} bundle is for a {for_role} site, and this is {}; refused",
-                b.header.kind.as_str(),
-                site.describe()
-            ),
-        ));
+        return Err(Error::NotForThisSite {
+            path: path.to_path_buf(),
+            kind: b.header.kind.as_str(),
+            for_role: for_role.as_str(),
+            this: site.describe(),
+        });
     }
     let (cert, org) = sender_cert(site, &b)?;
     b.verify(&cert)?;
@@ -366,7 +362,7 @@ fn note(site: &Site, entry: &AuditEntry, report: &mut FileReport) {
 fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
     use crate::error::IoContext;
     use std::io::Write;
-    let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut line = serde_json::to_vec(entry).map_err(Error::Encode)?;
     line.push(b'\n');
     let audit = site.home.join("audit.jsonl");
     let mut open = std::fs::OpenOptions::new();

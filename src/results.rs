@@ -95,12 +95,11 @@ pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<
 
 /// Central's certificate as pinned at a centre.
 pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
-    let (_, armored) = tx.peer_by_role("central")?.ok_or_else(|| Error::Usage {
-        what: format!(
-            "{} is not enrolled with a central yet; run 'courier enroll' first",
-            site.describe()
-        ),
-    })?;
+    let (_, armored) = tx
+        .peer_by_role("central")?
+        .ok_or_else(|| Error::NotEnrolled {
+            site: site.describe(),
+        })?;
     crypto::parse_cert(armored.as_bytes())
 }
 
@@ -174,7 +173,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             if !tx.holds(&taker, "test-taker")? {
                 return refuse(format!("test taker {taker} is not held by this centre"));
             }
-            let plain = serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?;
+            let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
             let sha = sha256_hex(&plain);
             let old = tx.result_version(&exec)?;
             if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
@@ -343,7 +342,7 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             let b = pending.entry(exec.clone()).or_default();
             let start = b.json.len();
             b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
-            serde_json::to_writer(&mut b.json, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut b.json, &v).map_err(Error::Encode)?;
             held += b.json.len() - start;
             pending_ids.insert(id.clone());
             b.ids.push(id);
@@ -523,7 +522,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "centerExecutionId": r.execution_id,
                 "orgId": r.org_id,
             });
-            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::io(out, e.into()))?;
             w.write_all(b"\n").at(out)
         }),
         Format::Csv => {
@@ -549,7 +548,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "correct_response",
                 "variable",
             ])
-            .map_err(csv_err)?;
+            .map_err(|e| csv_err(out, e))?;
             let n = tx.for_each_central_result(|r, variables| {
                 for (i, v) in variables.iter().enumerate() {
                     let d = &v["data"];
@@ -579,7 +578,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                         &scalar(&d["correctResponse"]),
                         &v.to_string(),
                     ])
-                    .map_err(csv_err)?;
+                    .map_err(|e| csv_err(out, e))?;
                 }
                 Ok(())
             })?;
@@ -607,7 +606,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "created_at",
                 "created_by",
             ])
-            .map_err(csv_err)?;
+            .map_err(|e| csv_err(out, e))?;
             let n = tx.for_each_central_log(|org, central_id, exec, v| {
                 c.write_record([
                     &scalar(&v["id"]),
@@ -619,7 +618,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                     &scalar(&v["created_at"]),
                     &scalar(&v["created_by"]),
                 ])
-                .map_err(csv_err)
+                .map_err(|e| csv_err(out, e))
             })?;
             c.flush().at(out)?;
             Ok(n)
@@ -628,14 +627,14 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
             v["delivery_execution_id"] = Value::String(central_id.to_string());
             v["centerExecutionId"] = Value::String(exec.to_string());
             v["orgId"] = Value::String(org.to_string());
-            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::io(out, e.into()))?;
             w.write_all(b"\n").at(out)
         }),
     })
 }
 
-fn csv_err(e: csv::Error) -> Error {
-    Error::Internal(format!("csv: {e}"))
+fn csv_err(out: &Path, e: csv::Error) -> Error {
+    Error::io(out, e.into())
 }
 
 /// A JSON value as a CSV cell: strings bare, null empty, the rest as JSON.

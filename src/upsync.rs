@@ -137,7 +137,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         .peer_by_role("central")?
         .expect("checked by central_cert");
     let ack = center_ack(&tx)?;
-    let ack_json = serde_json::to_string(&ack).map_err(|e| Error::Internal(e.to_string()))?;
+    let ack_json = serde_json::to_string(&ack).map_err(Error::Encode)?;
     let ack_digest = hex::encode(Sha256::digest(ack_json.as_bytes()));
 
     let states = &settings.status_executions_to_sync;
@@ -246,10 +246,11 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         })?;
         let size = w.size()?;
         if size > max {
-            return Err(Error::Internal(format!(
-                "{} came out at {size} bytes, over the limit {max}; nothing was written",
-                out.display()
-            )));
+            return Err(Error::OutputTooLarge {
+                path: out.clone(),
+                size,
+                max,
+            });
         }
         for (k, v) in &w.header.counts {
             *totals.entry(k.clone()).or_default() += v;
@@ -385,10 +386,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let path = &b.path;
     let h = &b.header;
     if h.sender.role != Role::Center {
-        return Err(Error::refused(
-            path,
-            "results bundles come from test centres only; refused",
-        ));
+        return Err(Error::WrongSenderRole {
+            path: path.clone(),
+            kind: Kind::Results.as_str(),
+            from: "test centres",
+        });
     }
     let org = h.org_id.clone();
     let key = site.secret_key()?;
@@ -409,7 +411,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let mut pending_result: Option<(String, ResultMeta)> = None;
     let mut pending_logs: Option<(String, LogMeta)> = None;
     let mut ack: Option<CenterAck> = None;
-    let bad = |what: String| Error::refused(path, format!("{what}; refused"));
+    let bad = |what: String| Error::bad_payload(path, format!("{what}; refused"));
     b.read_payload(&key, cert, |name, r| {
         if name == "ack.json" {
             let bytes = bundle::read_small(path, name, r, 16 << 20)?;
