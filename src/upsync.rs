@@ -140,22 +140,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     let ack_json = serde_json::to_string(&ack).map_err(Error::Encode)?;
     let ack_digest = hex::encode(Sha256::digest(ack_json.as_bytes()));
 
-    let states = &settings.status_executions_to_sync;
-    let mut items: Vec<Item> = Vec::new();
-    for (id, len) in tx.results_to_send(states)? {
-        items.push(Item {
-            kind: ItemKind::Result,
-            id,
-            cost: len + 1024 + ENTRY_OVERHEAD,
-        });
-    }
-    for (id, len) in tx.log_batches_to_send(states)? {
-        items.push(Item {
-            kind: ItemKind::Logs,
-            id,
-            cost: len + 512 + ENTRY_OVERHEAD,
-        });
-    }
+    let items = items_to_send(&tx, &settings.status_executions_to_sync)?;
     if items.is_empty() && tx.meta_get("ack_sent")?.as_deref() == Some(ack_digest.as_str()) {
         return Ok(ExportReport {
             files: vec![],
@@ -164,85 +149,28 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             warnings: vec![],
         });
     }
-    // Plan the files: greedy, in order, within the size budget and results_per_file.
-    let budget =
-        max.saturating_sub(FILE_OVERHEAD + ack_json.len() as u64 + ENTRY_OVERHEAD) / 100 * 97;
-    if budget == 0 {
-        return Err(Error::Usage {
-            what: format!("--max-file-size {max} leaves no room beside the acknowledgement ({} bytes); raise it", ack_json.len()),
-        });
-    }
-    let per_file = settings.results_per_file.max(1);
-    let mut files: Vec<Vec<&Item>> = vec![vec![]];
-    let (mut used, mut results_in) = (0u64, 0u64);
-    for item in &items {
-        if item.cost > budget {
-            return Err(Error::Usage {
-                what: format!(
-                    "{} needs about {} bytes, more than --max-file-size {max} allows; raise it",
-                    item.id, item.cost
-                ),
-            });
-        }
-        let is_result = matches!(item.kind, ItemKind::Result);
-        if used + item.cost > budget || (is_result && results_in >= per_file) {
-            files.push(vec![]);
-            used = 0;
-            results_in = 0;
-        }
-        used += item.cost;
-        results_in += u64::from(is_result);
-        files.last_mut().expect("one").push(item);
-    }
+    let files = plan_files(
+        &items,
+        max,
+        ack_json.len() as u64,
+        settings.results_per_file,
+    )?;
     let set_id = bundle::new_id();
     let count = files.len() as u64;
     let mut written: Vec<Written> = Vec::new();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for (i, file_items) in files.iter().enumerate() {
         let seq = tx.next_counter("up_seq")?;
-        let spec = Spec {
-            kind: Kind::Results,
-            bundle_id: bundle::new_id(),
-            set: SetRef {
-                id: set_id.clone(),
-                index: i as u64 + 1,
-                count,
-            },
-            sender: Party {
-                fingerprint: site.config.fingerprint.clone(),
-                role: Role::Center,
-                org_id: Some(org.clone()),
-            },
-            recipient: Party {
-                fingerprint: central_fpr.clone(),
-                role: Role::Central,
-                org_id: None,
-            },
-            org_id: org.clone(),
-            sequence: seq as u64,
-            sender_certificate: None,
+        let set = SetRef {
+            id: set_id.clone(),
+            index: i as u64 + 1,
+            count,
         };
+        let spec = results_spec(site, &org, &central_fpr, set, seq);
         let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
         let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
             p.add_bytes("ack.json", ack_json.as_bytes())?;
-            for (k, item) in file_items.iter().enumerate() {
-                match item.kind {
-                    ItemKind::Result => {
-                        let (meta, sealed) = result_for_export(&tx, &item.id)?;
-                        p.add_json(&format!("results/{k:06}.json"), &meta)?;
-                        p.add_bytes(&format!("results/{k:06}.pgp"), &sealed)?;
-                        p.count("results", 1);
-                    }
-                    ItemKind::Logs => {
-                        let (meta, sealed) = logs_for_export(&tx, &item.id)?;
-                        p.add_json(&format!("logs/{k:06}.json"), &meta)?;
-                        p.add_bytes(&format!("logs/{k:06}.pgp"), &sealed)?;
-                        p.count("logs", meta.count as u64);
-                        p.count("log-batches", 1);
-                    }
-                }
-            }
-            Ok(())
+            add_items(&tx, p, file_items)
         })?;
         let size = w.size()?;
         if size > max {
@@ -269,10 +197,22 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         };
     }
     tx.meta_set("ack_sent", &ack_digest)?;
+    finish_export(tx, &org, &set_id, totals, written)
+}
+
+/// Record the set in the history, commit, then give the files their names.
+fn finish_export(
+    tx: Tx<'_>,
+    org: &str,
+    set_id: &str,
+    totals: BTreeMap<String, u64>,
+    written: Vec<Written>,
+) -> Result<ExportReport> {
+    let count = written.len();
     tx.add_history(NewHistory {
         action: "export",
-        org_id: Some(&org),
-        bundle_id: Some(&set_id),
+        org_id: Some(org),
+        bundle_id: Some(set_id),
         kind: Some(Kind::Results.as_str()),
         status: "success",
         counts: json!(totals),
@@ -296,6 +236,110 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         message,
         warnings: vec![],
     })
+}
+
+/// Results and log batches central has not acknowledged, in the execution states to sync,
+/// with what each costs in a file.
+fn items_to_send(tx: &Tx<'_>, states: &[String]) -> Result<Vec<Item>> {
+    let mut items: Vec<Item> = Vec::new();
+    for (id, len) in tx.results_to_send(states)? {
+        items.push(Item {
+            kind: ItemKind::Result,
+            id,
+            cost: len + 1024 + ENTRY_OVERHEAD,
+        });
+    }
+    for (id, len) in tx.log_batches_to_send(states)? {
+        items.push(Item {
+            kind: ItemKind::Logs,
+            id,
+            cost: len + 512 + ENTRY_OVERHEAD,
+        });
+    }
+    Ok(items)
+}
+
+/// Plan the files: greedy, in order, within the size budget (what `max` leaves beside the
+/// acknowledgement of `ack_len` bytes) and `results_per_file`.
+fn plan_files(
+    items: &[Item],
+    max: u64,
+    ack_len: u64,
+    results_per_file: u64,
+) -> Result<Vec<Vec<&Item>>> {
+    let budget = max.saturating_sub(FILE_OVERHEAD + ack_len + ENTRY_OVERHEAD) / 100 * 97;
+    if budget == 0 {
+        return Err(Error::Usage {
+            what: format!("--max-file-size {max} leaves no room beside the acknowledgement ({ack_len} bytes); raise it"),
+        });
+    }
+    let per_file = results_per_file.max(1);
+    let mut files: Vec<Vec<&Item>> = vec![vec![]];
+    let (mut used, mut results_in) = (0u64, 0u64);
+    for item in items {
+        if item.cost > budget {
+            return Err(Error::Usage {
+                what: format!(
+                    "{} needs about {} bytes, more than --max-file-size {max} allows; raise it",
+                    item.id, item.cost
+                ),
+            });
+        }
+        let is_result = matches!(item.kind, ItemKind::Result);
+        if used + item.cost > budget || (is_result && results_in >= per_file) {
+            files.push(vec![]);
+            used = 0;
+            results_in = 0;
+        }
+        used += item.cost;
+        results_in += u64::from(is_result);
+        files.last_mut().expect("one").push(item);
+    }
+    Ok(files)
+}
+
+/// The header fields of one file of a results set.
+fn results_spec(site: &Site, org: &str, central_fpr: &str, set: SetRef, seq: i64) -> Spec {
+    Spec {
+        kind: Kind::Results,
+        bundle_id: bundle::new_id(),
+        set,
+        sender: Party {
+            fingerprint: site.config.fingerprint.clone(),
+            role: Role::Center,
+            org_id: Some(org.to_string()),
+        },
+        recipient: Party {
+            fingerprint: central_fpr.to_string(),
+            role: Role::Central,
+            org_id: None,
+        },
+        org_id: org.to_string(),
+        sequence: seq as u64,
+        sender_certificate: None,
+    }
+}
+
+/// The sealed results and log batches of one file, each beside its metadata.
+fn add_items(tx: &Tx<'_>, p: &mut bundle::PayloadWriter<'_>, items: &[&Item]) -> Result<()> {
+    for (k, item) in items.iter().enumerate() {
+        match item.kind {
+            ItemKind::Result => {
+                let (meta, sealed) = result_for_export(tx, &item.id)?;
+                p.add_json(&format!("results/{k:06}.json"), &meta)?;
+                p.add_bytes(&format!("results/{k:06}.pgp"), &sealed)?;
+                p.count("results", 1);
+            }
+            ItemKind::Logs => {
+                let (meta, sealed) = logs_for_export(tx, &item.id)?;
+                p.add_json(&format!("logs/{k:06}.json"), &meta)?;
+                p.add_bytes(&format!("logs/{k:06}.pgp"), &sealed)?;
+                p.count("logs", meta.count as u64);
+                p.count("log-batches", 1);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn result_for_export(tx: &Tx<'_>, id: &str) -> Result<(ResultMeta, Vec<u8>)> {
@@ -378,6 +422,23 @@ impl Tally {
     fn add(&mut self, what: &'static str) {
         *self.counts.entry(what).or_default() += 1;
     }
+
+    /// What was counted, and what was kept aside, in one line.
+    fn report(&self) -> String {
+        let mut report = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if report.is_empty() {
+            report = "acknowledgements only".into();
+        }
+        if !self.problems.is_empty() {
+            report.push_str(&format!("; quarantined: {}", self.problems.join("; ")));
+        }
+        report
+    }
 }
 
 /// Central: apply a verified results bundle in one transaction.
@@ -399,75 +460,18 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
-    let limits = site.config.settings.limits;
     let mut rx = Receiver {
         tx: &tx,
         key: &key,
         org: &org,
         bundle_id: &h.bundle_id,
-        limits,
+        limits: site.config.settings.limits,
         tally: Tally::default(),
     };
-    let mut pending_result: Option<(String, ResultMeta)> = None;
-    let mut pending_logs: Option<(String, LogMeta)> = None;
-    let mut ack: Option<CenterAck> = None;
-    let bad = |what: String| Error::bad_payload(path, format!("{what}; refused"));
-    b.read_payload(&key, cert, |name, r| {
-        if name == "ack.json" {
-            let bytes = bundle::read_small(path, name, r, 16 << 20)?;
-            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("ack.json: {e}")))?;
-            ack = Some(crate::schema::read_doc(path, name, "center-ack", v)?);
-        } else if let Some(stem) = name
-            .strip_prefix("results/")
-            .and_then(|n| n.strip_suffix(".json"))
-        {
-            let bytes = bundle::read_small(path, name, r, 1 << 20)?;
-            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
-            pending_result = Some((
-                stem.to_string(),
-                crate::schema::read_doc(path, name, "result-meta", v)?,
-            ));
-        } else if let Some(stem) = name
-            .strip_prefix("results/")
-            .and_then(|n| n.strip_suffix(".pgp"))
-        {
-            let (want, meta) = pending_result
-                .take()
-                .ok_or_else(|| bad(format!("{name} without its metadata")))?;
-            if want != stem {
-                return Err(bad(format!("{name} does not follow its metadata")));
-            }
-            let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
-            rx.result(meta, &blob)?;
-        } else if let Some(stem) = name
-            .strip_prefix("logs/")
-            .and_then(|n| n.strip_suffix(".json"))
-        {
-            let bytes = bundle::read_small(path, name, r, 1 << 20)?;
-            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
-            pending_logs = Some((
-                stem.to_string(),
-                crate::schema::read_doc(path, name, "log-meta", v)?,
-            ));
-        } else if let Some(stem) = name
-            .strip_prefix("logs/")
-            .and_then(|n| n.strip_suffix(".pgp"))
-        {
-            let (want, meta) = pending_logs
-                .take()
-                .ok_or_else(|| bad(format!("{name} without its metadata")))?;
-            if want != stem {
-                return Err(bad(format!("{name} does not follow its metadata")));
-            }
-            let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
-            rx.logs(meta, &blob)?;
-        } else {
-            return Err(bad(format!("unexpected payload entry {name}")));
-        }
-        Ok(())
-    })?;
+    let mut entries = Entries::default();
+    b.read_payload(&key, cert, |name, r| entries.entry(&mut rx, path, name, r))?;
     let tally = rx.tally;
-    if let Some(ack) = &ack {
+    if let Some(ack) = &entries.ack {
         apply_center_ack(&tx, &org, h.sequence as i64, ack)?;
     }
     tx.record_bundle(
@@ -475,18 +479,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
         &crate::site::bundle_record(h),
         &path.to_string_lossy(),
     )?;
-    let mut report = tally
-        .counts
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if report.is_empty() {
-        report = "acknowledgements only".into();
-    }
-    if !tally.problems.is_empty() {
-        report.push_str(&format!("; quarantined: {}", tally.problems.join("; ")));
-    }
+    let report = tally.report();
     tx.add_history(NewHistory {
         action: "import",
         org_id: Some(&org),
@@ -510,6 +503,86 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             h.set.index, h.set.count
         ),
     })
+}
+
+/// The payload of a results bundle, entry by entry: the centre's acknowledgement, and
+/// each sealed result or log batch right after its metadata.
+#[derive(Default)]
+struct Entries {
+    pending_result: Option<(String, ResultMeta)>,
+    pending_logs: Option<(String, LogMeta)>,
+    ack: Option<CenterAck>,
+}
+
+impl Entries {
+    fn entry(
+        &mut self,
+        rx: &mut Receiver<'_>,
+        path: &Path,
+        name: &str,
+        r: &mut dyn Read,
+    ) -> Result<()> {
+        let lim = rx.limits;
+        let bad = |what: String| Error::bad_payload(path, format!("{what}; refused"));
+        let sealed_max = lim.record_bytes + SEALED_OVERHEAD;
+        if name == "ack.json" {
+            let bytes = bundle::read_small(path, name, r, 16 << 20)?;
+            let v = limits::parse(&bytes, &lim).map_err(|e| bad(format!("ack.json: {e}")))?;
+            self.ack = Some(crate::schema::read_doc(path, name, "center-ack", v)?);
+        } else if let Some(stem) = entry_stem(name, "results/", ".json") {
+            let meta = read_meta(path, name, r, &lim, "result-meta")?;
+            self.pending_result = Some((stem.to_string(), meta));
+        } else if let Some(stem) = entry_stem(name, "results/", ".pgp") {
+            let meta = follows(&mut self.pending_result, name, stem).map_err(bad)?;
+            let blob = bundle::read_small(path, name, r, sealed_max)?;
+            rx.result(meta, &blob)?;
+        } else if let Some(stem) = entry_stem(name, "logs/", ".json") {
+            let meta = read_meta(path, name, r, &lim, "log-meta")?;
+            self.pending_logs = Some((stem.to_string(), meta));
+        } else if let Some(stem) = entry_stem(name, "logs/", ".pgp") {
+            let meta = follows(&mut self.pending_logs, name, stem).map_err(bad)?;
+            let blob = bundle::read_small(path, name, r, sealed_max)?;
+            rx.logs(meta, &blob)?;
+        } else {
+            return Err(bad(format!("unexpected payload entry {name}")));
+        }
+        Ok(())
+    }
+}
+
+/// `results/000001.json` → `000001` for `results/` and `.json`.
+fn entry_stem<'n>(name: &'n str, folder: &str, extension: &str) -> Option<&'n str> {
+    name.strip_prefix(folder)
+        .and_then(|n| n.strip_suffix(extension))
+}
+
+/// The metadata of a result or log batch, within the limits, checked against its schema.
+fn read_meta<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    name: &str,
+    r: &mut dyn Read,
+    lim: &Limits,
+    schema: &str,
+) -> Result<T> {
+    let bytes = bundle::read_small(path, name, r, 1 << 20)?;
+    let v = limits::parse(&bytes, lim)
+        .map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))?;
+    crate::schema::read_doc(path, name, schema, v)
+}
+
+/// The metadata a sealed entry belongs to: the one read just before, of the same stem.
+fn follows<T>(
+    pending: &mut Option<(String, T)>,
+    name: &str,
+    stem: &str,
+) -> std::result::Result<T, String> {
+    let (want, meta) = pending
+        .take()
+        .ok_or_else(|| format!("{name} without its metadata"))?;
+    if want != stem {
+        return Err(format!("{name} does not follow its metadata"));
+    }
+    Ok(meta)
 }
 
 /// The answer about one result, as it travels back to the centre.
@@ -736,46 +809,7 @@ impl Receiver<'_> {
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != AckStatus::Unchanged {
-            let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
-            #[derive(Deserialize)]
-            struct RawVariables<'a> {
-                #[serde(borrow)]
-                variables: Vec<&'a serde_json::value::RawValue>,
-            }
-            let raw: RawVariables<'_> = serde_json::from_slice(&plain)
-                .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
-            let stored: Vec<StoredVariable<'_>> = variables
-                .iter()
-                .zip(&raw.variables)
-                .map(|(var, text)| StoredVariable {
-                    call_id_test: var["callIdTest"].as_str(),
-                    call_id_item: var["callIdItem"].as_str(),
-                    test: var["test"].as_str(),
-                    item: var["item"].as_str(),
-                    json: text.get(),
-                })
-                .collect();
-            let result = CentralResult {
-                central_id: central_id.clone(),
-                org_id: self.org.to_string(),
-                execution_id: meta.execution_id.clone(),
-                delivery_id: v["deliveryId"].as_str().unwrap_or_default().to_string(),
-                test_taker: v["details"]["test-taker"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                state: v["details"]["state"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                details: v["details"].clone(),
-                revision: meta.revision,
-                content_sha256: meta.content_sha256.clone(),
-            };
-            self.tx
-                .put_central_result(&result, self.bundle_id, &stored)?;
-            *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
+            self.store_result(&meta, &central_id, &plain, &v)?;
         }
         self.tally.add(match status {
             AckStatus::Stored => "results stored",
@@ -783,14 +817,69 @@ impl Receiver<'_> {
             _ => "results unchanged",
         });
         self.ack_result(&meta, status, None)?;
-        // Logs that arrived before their result are applied now. One whose waiting copy
-        // cannot be read back is kept aside and not acknowledged: the centre, which still
-        // holds it as sent, sends it again.
+        self.apply_waiting_logs(&meta, &central_id)
+    }
+
+    /// Store a result's copy under central's id, with its variables as sealed.
+    fn store_result(
+        &mut self,
+        meta: &ResultMeta,
+        central_id: &str,
+        plain: &[u8],
+        v: &Value,
+    ) -> Result<()> {
+        let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
+        #[derive(Deserialize)]
+        struct RawVariables<'a> {
+            #[serde(borrow)]
+            variables: Vec<&'a serde_json::value::RawValue>,
+        }
+        let raw: RawVariables<'_> = serde_json::from_slice(plain)
+            .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
+        let stored: Vec<StoredVariable<'_>> = variables
+            .iter()
+            .zip(&raw.variables)
+            .map(|(var, text)| StoredVariable {
+                call_id_test: var["callIdTest"].as_str(),
+                call_id_item: var["callIdItem"].as_str(),
+                test: var["test"].as_str(),
+                item: var["item"].as_str(),
+                json: text.get(),
+            })
+            .collect();
+        let result = CentralResult {
+            central_id: central_id.to_string(),
+            org_id: self.org.to_string(),
+            execution_id: meta.execution_id.clone(),
+            delivery_id: v["deliveryId"].as_str().unwrap_or_default().to_string(),
+            test_taker: v["details"]["test-taker"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            state: v["details"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            details: v["details"].clone(),
+            revision: meta.revision,
+            content_sha256: meta.content_sha256.clone(),
+        };
+        self.tx
+            .put_central_result(&result, self.bundle_id, &stored)?;
+        *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
+        Ok(())
+    }
+
+    /// Logs that arrived before their result are applied now. One whose waiting copy
+    /// cannot be read back is kept aside and not acknowledged: the centre, which still
+    /// holds it as sent, sends it again.
+    fn apply_waiting_logs(&mut self, meta: &ResultMeta, central_id: &str) -> Result<()> {
         for (batch_id, logs) in self.tx.take_waiting_logs(self.org, &meta.execution_id)? {
             match logs {
                 Ok(logs) => {
                     self.tx
-                        .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
+                        .put_central_logs(self.org, central_id, &meta.execution_id, &logs)?;
                     self.ack_logs(&batch_id, LogAckStatus::Stored)?;
                     self.tally.add("waiting log batches applied");
                 }
