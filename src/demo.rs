@@ -36,12 +36,11 @@ fn import(out: &mut dyn Write, site: &Site, paths: &[PathBuf]) -> Result<()> {
                 r.message
             ),
         )?;
-        if r.status == "refused" {
-            return Err(Error::Internal(format!(
-                "demo: {} was refused: {}",
-                r.file.display(),
-                r.message
-            )));
+        if r.status == crate::outcome::FileStatus::Refused {
+            return Err(Error::DemoRefused {
+                file: r.file.clone(),
+                message: r.message.clone(),
+            });
         }
     }
     Ok(())

@@ -574,10 +574,9 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
         let mut from = File::open(src).at(src)?;
         let (tmp, got, _) = spool_package(site, &mut from, src)?;
         if got != sha {
-            return Err(Error::refused(
-                src,
-                "package changed while being loaded; load again",
-            ));
+            return Err(Error::ChangedWhileReading {
+                path: src.to_path_buf(),
+            });
         }
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
     }
@@ -849,7 +848,10 @@ pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> 
             (Some(blob), Some(key)) => {
                 let plain = crate::crypto::unseal(key, &blob)?;
                 let personal: Map<String, Value> =
-                    serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
+                    serde_json::from_slice(&plain).map_err(|err| Error::StoreDamaged {
+                        path: site.store_path(),
+                        what: format!("sealed properties of {}: {err}", entity["id"]),
+                    })?;
                 props.extend(personal);
             }
             (Some(_), None) => entity["encryptedProperties"] = json!(e.sealed_names),

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::site::{Role, Site};
 
 pub use crate::fs::{expand_paths, find_paths, Found};
-pub use crate::outcome::{FileReport, ImportOptions, Outcome};
+pub use crate::outcome::{FileReport, FileStatus, ImportOptions, Outcome};
 
 /// The exit code of a batch of files, as the README says: 0 when every file was applied or
 /// already applied (hidden files skipped do not count), 3 when some were applied and others
@@ -31,10 +31,10 @@ pub fn batch_exit_code(reports: &[FileReport]) -> u8 {
     {
         return worst;
     }
-    let refused = reports.iter().filter(|r| r.status == "refused");
+    let refused = reports.iter().filter(|r| r.status == FileStatus::Refused);
     let passed = reports
         .iter()
-        .any(|r| r.status != "refused" && r.status != "skipped");
+        .any(|r| !matches!(r.status, FileStatus::Refused | FileStatus::Skipped));
     match (refused.clone().map(|r| r.exit_code).max(), passed) {
         (Some(code), false) => code,
         (Some(_), true) => exit::PARTIAL,
@@ -62,14 +62,11 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
         });
     };
     if role != b.header.sender.role.as_str() {
-        return Err(Error::refused(
-            &b.path,
-            format!(
-                "the header says the sender is {}, and its key is pinned for {}; refused",
-                b.header.sender.role.label(),
-                pinned_label(&role)
-            ),
-        ));
+        return Err(Error::PinnedRoleMismatch {
+            path: b.path.clone(),
+            claimed: b.header.sender.role.label().to_string(),
+            pinned: pinned_label(&role).to_string(),
+        });
     }
     let org = pinned_org(&b.path, &b.header, &role, org)?;
     Ok((crypto::parse_cert(armored.as_bytes())?, org))
@@ -132,14 +129,12 @@ pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert, Option<Str
         Kind::Results | Kind::EnrollmentReply => Role::Central,
     };
     if site.role() != for_role {
-        return Err(Error::refused(
-            path,
-            format!(
-                "a {} bundle is for a {for_role} site, and this is {}; refused",
-                b.header.kind.as_str(),
-                site.describe()
-            ),
-        ));
+        return Err(Error::NotForThisSite {
+            path: path.to_path_buf(),
+            kind: b.header.kind.as_str(),
+            for_role: for_role.as_str(),
+            this: site.describe(),
+        });
     }
     let (cert, org) = sender_cert(site, &b)?;
     b.verify(&cert)?;
@@ -152,8 +147,8 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
     let kind = b.header.kind;
     let mut report = FileReport {
         file: path.to_path_buf(),
-        status: "applied".into(),
-        kind: Some(kind.as_str().into()),
+        status: FileStatus::Applied,
+        kind: Some(kind),
         bundle_id: Some(b.header.bundle_id.clone()),
         message: String::new(),
         suspicious: bundle_id_reused(site, &b.header)?,
@@ -175,12 +170,12 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         report.message.push_str(&format!("; suspicious: {why}"));
     }
     if outcome.already {
-        report.status = "already-applied".into();
+        report.status = FileStatus::AlreadyApplied;
     } else if opts.dry_run {
-        report.status = "dry-run".into();
+        report.status = FileStatus::DryRun;
         report.message = format!("would apply: {}; nothing was kept", report.message);
     } else if outcome.partial {
-        report.status = "partial".into();
+        report.status = FileStatus::Partial;
         report.exit_code = crate::error::exit::PARTIAL;
     }
     Ok(report)
@@ -264,7 +259,7 @@ pub fn import_all(
                     let entry = AuditEntry {
                         action: "suspicious-bundle-id",
                         bundle_id: r.bundle_id.clone(),
-                        status: Some(r.status.clone()),
+                        status: Some(r.status),
                         ..AuditEntry::new(&p, why, r.exit_code)
                     };
                     note(site, &entry, &mut r);
@@ -332,7 +327,7 @@ struct AuditEntry {
     bundle_id: Option<String>,
     /// What became of a suspicious file (its report's status).
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<String>,
+    status: Option<FileStatus>,
 }
 
 impl AuditEntry {
@@ -370,7 +365,7 @@ fn note(site: &Site, entry: &AuditEntry, report: &mut FileReport) {
 fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
     use crate::error::IoContext;
     use std::io::Write;
-    let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut line = serde_json::to_vec(entry).map_err(Error::Encode)?;
     line.push(b'\n');
     let audit = site.home.join("audit.jsonl");
     let mut open = std::fs::OpenOptions::new();
@@ -390,7 +385,7 @@ fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
 pub struct Inspection {
     pub file: PathBuf,
     pub format: u64,
-    pub kind: String,
+    pub kind: Kind,
     pub bundle_id: String,
     pub sender: crate::bundle::Party,
     pub recipient: crate::bundle::Party,
@@ -434,7 +429,7 @@ pub fn inspect(site: Option<&Site>, path: &Path) -> Result<Inspection> {
         org_source,
         file: path.to_path_buf(),
         format: h.format,
-        kind: h.kind.as_str().into(),
+        kind: h.kind,
         bundle_id: h.bundle_id,
         sender: h.sender,
         recipient: h.recipient,
@@ -477,8 +472,8 @@ fn verify_one(site: &Site, p: PathBuf) -> FileReport {
     match verify_file(site, &p) {
         Ok((b, _, org)) => FileReport {
             file: p.clone(),
-            status: "ok".into(),
-            kind: Some(b.header.kind.as_str().into()),
+            status: FileStatus::Ok,
+            kind: Some(b.header.kind),
             bundle_id: Some(b.header.bundle_id.clone()),
             message: format!(
                 "good signature by {} {}, {} bytes, part {} of {}, sequence {}",

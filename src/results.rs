@@ -15,22 +15,8 @@ use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
-use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
-use crate::wire::Acks;
-
-/// Sync status of a result at the centre.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const SENT: &str = "sent";
-    pub const SYNCHRONIZED: &str = "synchronized";
-    pub const TO_BE_RESYNCED: &str = "to_be_resynced";
-    /// Central kept it aside (same id, different content); the reason says why.
-    pub const CONFLICT: &str = "conflict";
-    /// Central holds a copy of this execution finished later; this one was ignored.
-    pub const STALE: &str = "stale";
-    /// Central kept it aside: its delivery or test taker is not in this centre's scope.
-    pub const OUT_OF_SCOPE: &str = "out_of_scope";
-}
+use crate::store::{HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
+use crate::wire::{AckStatus, Acks, LogAckStatus};
 
 /// A record that was not stored, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -163,12 +149,11 @@ pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<
 
 /// Central's certificate as pinned at a centre.
 pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
-    let (_, armored) = tx.peer_by_role("central")?.ok_or_else(|| Error::Usage {
-        what: format!(
-            "{} is not enrolled with a central yet; run 'courier enroll' first",
-            site.describe()
-        ),
-    })?;
+    let (_, armored) = tx
+        .peer_by_role("central")?
+        .ok_or_else(|| Error::NotEnrolled {
+            site: site.describe(),
+        })?;
     crypto::parse_cert(armored.as_bytes())
 }
 
@@ -247,7 +232,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             if !tx.holds(&taker, "test-taker")? {
                 return refuse(format!("test taker {taker} is not held by this centre"));
             }
-            let plain = serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?;
+            let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
             let sha = sha256_hex(&plain);
             let old = tx.result_version(&exec)?;
             if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
@@ -286,16 +271,16 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 }
                 Some((rev, _, st)) => {
                     report.replaced += 1;
-                    let sync = if st == status::PENDING {
-                        status::PENDING
+                    let sync = if *st == SyncStatus::Pending {
+                        SyncStatus::Pending
                     } else {
-                        status::TO_BE_RESYNCED
+                        SyncStatus::ToBeResynced
                     };
                     (rev + 1, sync)
                 }
                 None => {
                     report.added += 1;
-                    (1, status::PENDING)
+                    (1, SyncStatus::Pending)
                 }
             };
             let sealed = seal_for_central(&cert, &plain)?;
@@ -308,7 +293,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                     revision,
                     content_sha256: sha,
                     size: plain.len() as i64,
-                    sync_status: sync.to_string(),
+                    sync_status: sync,
                     reason: None,
                     finishtime,
                 },
@@ -423,7 +408,7 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             let b = pending.entry(exec.clone()).or_default();
             let start = b.json.len();
             b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
-            serde_json::to_writer(&mut b.json, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut b.json, &v).map_err(Error::Encode)?;
             held += b.json.len() - start;
             pending_ids.insert(id.clone());
             b.ids.push(id);
@@ -482,7 +467,7 @@ pub struct ResultRow {
     pub delivery_id: String,
     pub test_taker: String,
     pub state: String,
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     pub revision: i64,
     pub size: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -521,38 +506,37 @@ pub fn apply_acks(site: &Site, tx: &Tx<'_>, acks: &Acks) -> Result<(u64, u64)> {
         if rev != a.revision || sha != a.content_sha256 {
             continue; // about an older copy: the current one is still owed an answer
         }
-        match a.status.as_str() {
-            "stored" | "unchanged" | "replaced" => {
+        match a.status {
+            AckStatus::Stored | AckStatus::Unchanged | AckStatus::Replaced => {
                 tx.mark_result_synchronized(&a.execution_id, delete)?
             }
-            "conflict" => tx.mark_result_conflict(
+            AckStatus::Conflict => tx.mark_result_conflict(
                 &a.execution_id,
                 a.reason.as_deref().unwrap_or("conflict at central"),
             )?,
-            "stale" => tx.mark_result_kept(
+            AckStatus::Stale => tx.mark_result_kept(
                 &a.execution_id,
-                status::STALE,
+                SyncStatus::Stale,
                 a.reason
                     .as_deref()
                     .unwrap_or("central holds a copy finished later"),
             )?,
-            "out_of_scope" => tx.mark_result_kept(
+            AckStatus::OutOfScope => tx.mark_result_kept(
                 &a.execution_id,
-                status::OUT_OF_SCOPE,
+                SyncStatus::OutOfScope,
                 a.reason
                     .as_deref()
                     .unwrap_or("not in this centre's scope at central"),
             )?,
-            _ => continue,
         }
         n_results += 1;
     }
     let mut n_logs = 0;
     for l in &acks.logs {
-        n_logs += u64::from(match l.status.as_str() {
-            "stored" => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
-            "kept_aside" => tx.mark_log_batch_kept_aside(&l.batch_id)?,
-            _ => false,
+        n_logs += u64::from(match l.status {
+            LogAckStatus::Stored => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
+            LogAckStatus::KeptAside => tx.mark_log_batch_kept_aside(&l.batch_id)?,
+            LogAckStatus::Waiting => false,
         });
     }
     Ok((n_results, n_logs))
@@ -611,7 +595,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "centerExecutionId": r.execution_id,
                 "orgId": r.org_id,
             });
-            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::io(out, e.into()))?;
             w.write_all(b"\n").at(out)
         }),
         Format::Csv => {
@@ -637,7 +621,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "correct_response",
                 "variable",
             ])
-            .map_err(csv_err)?;
+            .map_err(|e| csv_err(out, e))?;
             let n = tx.for_each_central_result(|r, variables| {
                 p.advance(1, 0);
                 for (i, v) in variables.iter().enumerate() {
@@ -668,7 +652,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                         &scalar(&d["correctResponse"]),
                         &v.to_string(),
                     ])
-                    .map_err(csv_err)?;
+                    .map_err(|e| csv_err(out, e))?;
                 }
                 Ok(())
             })?;
@@ -697,7 +681,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "created_at",
                 "created_by",
             ])
-            .map_err(csv_err)?;
+            .map_err(|e| csv_err(out, e))?;
             let n = tx.for_each_central_log(|org, central_id, exec, v| {
                 p.advance(1, 0);
                 c.write_record([
@@ -710,7 +694,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                     &scalar(&v["created_at"]),
                     &scalar(&v["created_by"]),
                 ])
-                .map_err(csv_err)
+                .map_err(|e| csv_err(out, e))
             })?;
             c.flush().at(out)?;
             Ok(n)
@@ -720,7 +704,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
             v["delivery_execution_id"] = Value::String(central_id.to_string());
             v["centerExecutionId"] = Value::String(exec.to_string());
             v["orgId"] = Value::String(org.to_string());
-            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::io(out, e.into()))?;
             w.write_all(b"\n").at(out)
         }),
     })
@@ -875,8 +859,8 @@ pub fn export_logs_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u
     })
 }
 
-fn csv_err(e: csv::Error) -> Error {
-    Error::Internal(format!("csv: {e}"))
+fn csv_err(out: &Path, e: csv::Error) -> Error {
+    Error::io(out, e.into())
 }
 
 /// A JSON value as a CSV cell: strings bare, null empty, the rest as JSON.

@@ -211,6 +211,7 @@ pub fn read_doc<T: serde::de::DeserializeOwned>(
             value: number,
         });
     }
-    check(schema, &value).map_err(|e| Error::refused(path, format!("{name}: {e}; refused")))?;
-    serde_json::from_value(value).map_err(|e| Error::refused(path, format!("{name}: {e}; refused")))
+    check(schema, &value).map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))?;
+    serde_json::from_value(value)
+        .map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))
 }

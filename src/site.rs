@@ -285,8 +285,7 @@ impl Site {
         // The store is created before the config: a site exists once its config does.
         drop(Store::open(&home.join(STORE_FILE))?);
         private_file(&home.join(STORE_FILE))?;
-        let json =
-            serde_json::to_vec_pretty(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&config).map_err(Error::Encode)?;
         write_atomic(&home.join(CONFIG_FILE), &json)?;
         Ok(Site {
             home: home.to_path_buf(),
@@ -443,7 +442,7 @@ impl Site {
             UnlockError::WrongPassphrase => Error::WrongPassphrase {
                 home: self.home.clone(),
             },
-            UnlockError::Other(o) => Error::Internal(o),
+            UnlockError::Other(what) => Error::KeyUnusable { what },
         })
     }
 

@@ -24,7 +24,33 @@ mod results;
 
 pub use centers::Center;
 pub use entities::{ScopeItem, StoredEntity};
-pub use results::{CentralResult, HeldLogBatch, HeldResult, OwedAck, Quarantined, StoredVariable};
+pub use results::{
+    CentralResult, HeldLogBatch, HeldResult, OwedAck, Quarantined, StoredVariable, SyncStatus,
+};
+
+/// The fixed words of the format and the store are stored as their text.
+macro_rules! sql_text {
+    ($($t:ty),+) => {$(
+        impl rusqlite::types::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let text = v.as_str()?;
+                Self::parse(text).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(format!("unknown value {text:?}").into())
+                })
+            }
+        }
+    )+};
+}
+sql_text!(
+    SyncStatus,
+    crate::wire::AckStatus,
+    crate::wire::LogAckStatus
+);
 
 /// Append-only. Never edit or remove an entry; add a new one.
 const MIGRATIONS: &[&str] = &[
