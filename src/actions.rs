@@ -104,7 +104,11 @@ pub fn set_notes(paths: &[PathBuf]) -> Vec<String> {
 #[derive(Debug, Serialize)]
 pub struct KeyInfo {
     pub fingerprint: String,
+    /// The wire value ("central", "center").
     pub role: String,
+    /// The role in text ("central", "centre").
+    #[serde(skip)]
+    pub role_label: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,6 +124,7 @@ pub fn key_info(site: &Site) -> Result<KeyInfo> {
     Ok(KeyInfo {
         fingerprint: site.config.fingerprint.clone(),
         role: site.role().to_string(),
+        role_label: site.role().label(),
         org_id: site.config.org_id.clone(),
         name: site.config.name.clone(),
         protected,

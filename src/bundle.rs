@@ -45,6 +45,15 @@ impl Role {
             Role::Center => "center",
         }
     }
+
+    /// The role in messages and help ("centre"); [`Role::as_str`] and `Display` give the
+    /// wire value ("center"), which headers, the store and JSON output keep.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Central => "central",
+            Role::Center => "centre",
+        }
+    }
 }
 
 impl std::fmt::Display for Role {
@@ -162,6 +171,92 @@ pub struct Spec {
     pub sender_certificate: Option<String>,
 }
 
+impl Party {
+    /// Central, known by its key.
+    pub fn central(fingerprint: &str) -> Party {
+        Party {
+            fingerprint: fingerprint.to_string(),
+            role: Role::Central,
+            org_id: None,
+        }
+    }
+
+    /// A test centre: its key and its organisation.
+    pub fn center(fingerprint: &str, org_id: &str) -> Party {
+        Party {
+            fingerprint: fingerprint.to_string(),
+            role: Role::Center,
+            org_id: Some(org_id.to_string()),
+        }
+    }
+}
+
+impl SetRef {
+    /// A set of one file, with a fresh id.
+    pub fn single() -> SetRef {
+        SetRef {
+            id: new_id(),
+            index: 1,
+            count: 1,
+        }
+    }
+}
+
+impl Spec {
+    /// Central's data bundle number `sequence` for the centre `org` holding `center_key`.
+    pub fn data(central_key: &str, center_key: &str, org: &str, sequence: u64) -> Spec {
+        Spec {
+            kind: Kind::Data,
+            bundle_id: new_id(),
+            set: SetRef::single(),
+            sender: Party::central(central_key),
+            recipient: Party::center(center_key, org),
+            org_id: org.to_string(),
+            sequence,
+            sender_certificate: None,
+        }
+    }
+
+    /// A centre's results bundle number `sequence`, file `set.index` of `set.count`.
+    pub fn results(
+        center_key: &str,
+        central_key: &str,
+        org: &str,
+        sequence: u64,
+        set: SetRef,
+    ) -> Spec {
+        Spec {
+            kind: Kind::Results,
+            bundle_id: new_id(),
+            set,
+            sender: Party::center(center_key, org),
+            recipient: Party::central(central_key),
+            org_id: org.to_string(),
+            sequence,
+            sender_certificate: None,
+        }
+    }
+
+    /// A centre's enrollment reply, carrying its certificate (ASCII-armoured).
+    pub fn enrollment_reply(
+        center_key: &str,
+        central_key: &str,
+        org: &str,
+        certificate: String,
+    ) -> Spec {
+        Spec {
+            kind: Kind::EnrollmentReply,
+            bundle_id: new_id(),
+            set: SetRef::single(),
+            sender: Party::center(center_key, org),
+            recipient: Party::central(central_key),
+            org_id: org.to_string(),
+            sequence: 1,
+            sender_certificate: Some(certificate),
+        }
+    }
+}
+
 /// A fresh random id (128 bits, hex).
 pub fn new_id() -> String {
     let mut b = [0u8; 16];
@@ -170,24 +265,6 @@ pub fn new_id() -> String {
 }
 
 // ---- writing ------------------------------------------------------------------------------
-
-struct HashCount<W> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for HashCount<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 struct Count<W> {
     inner: W,
@@ -342,11 +419,7 @@ pub fn write<T>(
     file.write_all(line.as_bytes()).at(tmp.path())?;
     let offset = line.len() as u64;
 
-    let mut hc = HashCount {
-        inner: &mut file,
-        hash: Sha256::new(),
-        len: 0,
-    };
+    let mut hc = crypto::HashingWriter::new(&mut file);
     let (content_size, counts, result) = {
         let message = crypto::sign_encrypt_writer(&mut hc, key, recipient)?;
         let zstd = zstd::stream::write::Encoder::new(message, 3).at(out)?;
@@ -366,10 +439,11 @@ pub fn write<T>(
         message.finalize().map_err(pgp)?;
         (content_size, counts, result)
     };
+    let (sha256, length) = hc.finish();
     let payload = PayloadInfo {
         offset,
-        length: hc.len,
-        sha256: hex::encode(hc.hash.finalize()),
+        length,
+        sha256,
         content_size,
     };
     let header = Header {

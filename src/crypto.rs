@@ -523,3 +523,38 @@ impl DecryptionHelper for Decrypt {
         Err(anyhow::anyhow!("not encrypted to this site's key"))
     }
 }
+
+/// A writer that passes bytes on and keeps their SHA-256 and count: the payload's digest in
+/// a bundle's header, a package's name while it is spooled.
+pub struct HashingWriter<W> {
+    inner: W,
+    hash: sha2::Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hash: sha2::Digest::new(),
+            len: 0,
+        }
+    }
+
+    /// The SHA-256 (lowercase hex) and the number of bytes written so far.
+    pub fn finish(self) -> (String, u64) {
+        (hex::encode(sha2::Digest::finalize(self.hash)), self.len)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec};
+use crate::bundle::{self, Bundle, Spec};
 use crate::crypto;
 use crate::crypto::Cert;
 use crate::entities::{self, b64, excluded_set, ScopeEntry};
@@ -127,30 +127,11 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             }
         }
     }
-    let spec = Spec {
-        kind: Kind::Data,
-        bundle_id: bundle::new_id(),
-        set: SetRef {
-            id: bundle::new_id(),
-            index: 1,
-            count: 1,
-        },
-        sender: Party {
-            fingerprint: site.config.fingerprint.clone(),
-            role: Role::Central,
-            org_id: None,
-        },
-        recipient: Party {
-            fingerprint: fpr.clone(),
-            role: Role::Center,
-            org_id: Some(org.to_string()),
-        },
-        org_id: org.to_string(),
-        sequence: seq as u64,
-        sender_certificate: None,
-    };
+    let spec = Spec::data(&site.config.fingerprint, &fpr, org, seq as u64);
     let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
     let settings = &site.config.settings;
+    let progress = site.progress();
+    progress.file(&out, None);
     let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
         let mut lines = p.lines("scope");
         for e in &scope {
@@ -198,6 +179,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
                 sealed,
                 sealed_names,
             })?;
+            progress.advance(1, 0);
         }
         lines.finish()?;
         for e in &changed {
@@ -207,6 +189,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             let f = std::fs::File::open(path).at(path)?;
             let size = f.metadata().at(path)?.len();
             p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
+            progress.advance(0, size);
         }
         p.count("packages", packages.len() as u64);
         p.count("result-acks", acks.results.len() as u64);
@@ -323,6 +306,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     // Received packages wait under temporary names until the whole payload is verified.
     let mut new_packages: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
     let mut acks: Option<Acks> = None;
+    let limits = site.config.settings.limits;
     let note = |actions: &mut BTreeMap<&'static str, BTreeMap<String, u64>>,
                 touched: &mut Vec<(String, String, &'static str)>,
                 id: &str,
@@ -337,7 +321,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     };
     b.read_payload(&key, cert, |name, r| {
         if name.starts_with("scope-") && name.ends_with(".jsonl") {
-            for_lines(path, name, r, |v| {
+            for_lines(path, name, &limits, r, |v| {
                 crate::schema::check("data-scope", &v)
                     .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
                 let l: ScopeLine = serde_json::from_value(v)
@@ -346,7 +330,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                 Ok(())
             })
         } else if name.starts_with("entities-") && name.ends_with(".jsonl") {
-            for_lines(path, name, r, |v| {
+            for_lines(path, name, &limits, r, |v| {
                 crate::schema::check("data-entity", &v)
                     .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
                 let l: EntityLine = serde_json::from_value(v)
@@ -383,6 +367,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
                     package,
                 })?;
                 note(&mut actions, &mut touched, &l.id, &l.kind, action);
+                site.progress().advance(1, 0);
                 seen_entities.insert(l.id);
                 Ok(())
             })
@@ -390,6 +375,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             .strip_prefix("packages/")
             .and_then(|n| n.strip_suffix(".zip"))
         {
+            let r = &mut crate::progress::Reading::new(r, site.progress());
             let file = receive_package(site, &tx, path, sha, r)?;
             new_packages.push((sha.to_string(), file));
             Ok(())
@@ -549,32 +535,23 @@ fn summarize(actions: &BTreeMap<&'static str, BTreeMap<String, u64>>) -> String 
     parts.join(", ")
 }
 
-/// Read a JSON Lines entry line by line.
+/// Read a JSON Lines entry of the payload record by record, within the site's limits.
 pub(crate) fn for_lines(
     path: &Path,
     name: &str,
+    limits: &crate::limits::Limits,
     r: &mut dyn Read,
     mut each: impl FnMut(Value) -> Result<()>,
 ) -> Result<()> {
-    let reader = std::io::BufReader::new(r);
-    for (i, line) in std::io::BufRead::lines(reader).enumerate() {
-        let line = line.at(path)?;
-        if line.is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&line).map_err(|e| {
-            Error::refused(
-                path,
-                format!(
-                    "{name} line {}: {}",
-                    i + 1,
-                    crate::limits::quote(&e.to_string())
-                ),
-            )
-        })?;
-        each(v)?;
-    }
-    Ok(())
+    crate::limits::for_each_json(
+        std::io::BufReader::new(r),
+        limits,
+        |e| Error::io(path, e),
+        |loc, parsed| {
+            let v = parsed.map_err(|e| Error::refused(path, format!("{name} {loc}: {e}")))?;
+            each(v)
+        },
+    )
 }
 
 /// Receive a test package: stream to a temporary file, check its hash and content, then

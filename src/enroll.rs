@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec};
+use crate::bundle::{self, Bundle, Spec};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::site::{write_atomic, Role, Site};
@@ -262,31 +262,12 @@ pub fn enroll(
         &body.central_certificate,
     )?;
     let my_cert = site.certificate()?;
-    let me = Party {
-        fingerprint: key.fingerprint(),
-        role: Role::Center,
-        org_id: Some(org.clone()),
-    };
-    let central = Party {
-        fingerprint: body.central_fingerprint.clone(),
-        role: Role::Central,
-        org_id: None,
-    };
-    let set = bundle::new_id();
-    let spec = Spec {
-        kind: Kind::EnrollmentReply,
-        bundle_id: bundle::new_id(),
-        set: SetRef {
-            id: set,
-            index: 1,
-            count: 1,
-        },
-        sender: me,
-        recipient: central,
-        org_id: org.clone(),
-        sequence: 1,
-        sender_certificate: Some(crypto::armor_public(&my_cert)?),
-    };
+    let spec = Spec::enrollment_reply(
+        &key.fingerprint(),
+        &body.central_fingerprint,
+        &org,
+        crypto::armor_public(&my_cert)?,
+    );
     let out = out_dir.join(format!("{org}-enrollment-reply.courier"));
     let reply = ReplyBody {
         org_id: org.clone(),

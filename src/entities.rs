@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Progress, Reading};
 use crate::site::{Role, Settings, Site};
 use crate::store::{NewHistory, StoredEntity, Tx};
 
@@ -42,25 +43,26 @@ const PACKAGE_REF: &str = "package:sha256:";
 /// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file,
 /// streamed one record at a time (see [`crate::limits::Records`]). A record that is not
 /// JSON or breaks a limit is passed as `Err(reason)`, so callers choose to stop or go on; a
-/// broken array ends the file after its reason was passed on.
+/// broken array ends the file after its reason was passed on. The file, its bytes and its
+/// records are reported to `progress`.
 pub fn for_each_record(
     path: &Path,
     limits: &crate::limits::Limits,
+    progress: &dyn Progress,
     mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
-    use crate::limits::Split;
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
-    let mut records = crate::limits::Records::new(BufReader::new(file), *limits);
-    while let Some((loc, split)) = records.next_record().at(path)? {
-        let parsed = match split {
-            Split::Record(bytes) => serde_json::from_slice::<Value>(&bytes)
-                .map_err(|e| format!("not JSON ({})", crate::limits::quote(&e.to_string()))),
-            Split::OverLimit(breach) => Err(format!("record {breach}")),
-            Split::Broken(what) => Err(what),
-        };
-        each(&loc, parsed)?;
-    }
-    Ok(())
+    progress.file(path, file.metadata().ok().map(|m| m.len()));
+    let file = Reading::new(file, progress);
+    crate::limits::for_each_json(
+        BufReader::new(file),
+        limits,
+        |e| Error::input(path, &e),
+        |loc, parsed| {
+            progress.advance(1, 0);
+            each(loc, parsed)
+        },
+    )
 }
 
 /// The kinds of record courier reads from files, told apart by their shape.
@@ -206,9 +208,11 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
                 .join(", ")
         ));
     }
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in &files {
         let before = staged.len();
-        for_each_record(file, &site.config.settings.limits, |loc, v| {
+        for_each_record(file, &site.config.settings.limits, p, |loc, v| {
             let bad = |reason: String| Error::BadRecord {
                 path: file.clone(),
                 record: loc.to_string(),
@@ -429,34 +433,11 @@ pub fn spool_package(
     origin: &Path,
 ) -> Result<(tempfile::NamedTempFile, String, u64)> {
     let mut tmp = crate::fs::temp_beside(&site.package_path("incoming"))?;
-    let mut h = Sha256::new();
-    let size = std::io::copy(
-        from,
-        &mut TeeHash {
-            inner: tmp.as_file_mut(),
-            hash: &mut h,
-        },
-    )
-    .at(origin)?;
+    let mut hashing = crate::crypto::HashingWriter::new(tmp.as_file_mut());
+    std::io::copy(from, &mut hashing).at(origin)?;
+    let (sha256, size) = hashing.finish();
     tmp.as_file().sync_all().at(tmp.path())?;
-    Ok((tmp, hex::encode(h.finalize()), size))
-}
-
-/// A writer that hashes what passes through.
-pub struct TeeHash<'a, W> {
-    pub inner: W,
-    pub hash: &'a mut Sha256,
-}
-
-impl<W: std::io::Write> std::io::Write for TeeHash<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
+    Ok((tmp, sha256, size))
 }
 
 /// Central: remove entities by id, all or nothing.

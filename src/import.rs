@@ -65,8 +65,9 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
         return Err(Error::refused(
             &b.path,
             format!(
-                "the header says the sender is {}, and its key is pinned for {role}; refused",
-                b.header.sender.role
+                "the header says the sender is {}, and its key is pinned for {}; refused",
+                b.header.sender.role.label(),
+                pinned_label(&role)
             ),
         ));
     }
@@ -234,6 +235,7 @@ pub fn import_all(
     }
     let found = find_paths(paths, &["courier"]);
     let total = found.len();
+    site.progress().files(total as u64);
     let mut reports = Vec::with_capacity(total);
     for (i, f) in found.into_iter().enumerate() {
         let p = match f {
@@ -254,6 +256,8 @@ pub fn import_all(
                 continue;
             }
         };
+        // Bytes reported are the payload's entries as decrypted, not the file's: no total.
+        site.progress().file(&p, None);
         let report = match import_file(site, &p, opts) {
             Ok(mut r) => {
                 if let (Some(why), false) = (r.suspicious.clone(), opts.dry_run) {
@@ -460,6 +464,15 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
         .collect()
 }
 
+/// A pinned peer's role (stored as the wire value) in a message.
+fn pinned_label(role: &str) -> &str {
+    if role == Role::Center.as_str() {
+        Role::Center.label()
+    } else {
+        role
+    }
+}
+
 fn verify_one(site: &Site, p: PathBuf) -> FileReport {
     match verify_file(site, &p) {
         Ok((b, _, org)) => FileReport {
@@ -469,7 +482,7 @@ fn verify_one(site: &Site, p: PathBuf) -> FileReport {
             bundle_id: Some(b.header.bundle_id.clone()),
             message: format!(
                 "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
-                b.header.sender.role,
+                b.header.sender.role.label(),
                 // A centre by the organisation its key is pinned for, never the claim;
                 // an enrollment reply's key is not pinned yet: its claim is shown as such.
                 match (&org, b.header.kind) {

@@ -24,6 +24,7 @@ pub mod import;
 pub mod limits;
 pub mod outcome;
 pub mod package;
+pub mod progress;
 pub mod results;
 pub mod schema;
 pub mod site;

@@ -217,6 +217,31 @@ pub fn quote(text: &str) -> String {
     }
 }
 
+/// Call `each(location, parsed)` for every record that `reader` holds (a JSON array or JSON
+/// Lines), one record at a time. A record that is not JSON or breaks a limit is passed as
+/// `Err(reason)`, so the caller chooses to stop or go on; a broken array ends the input
+/// after its reason was passed on. This is the one JSON Lines reader: files given to
+/// `load`, `results add` and `logs add`, and the JSON Lines entries of a bundle's payload.
+/// A read error of `reader` itself is turned into the caller's error by `unreadable`.
+pub fn for_each_json<R: BufRead, E>(
+    reader: R,
+    limits: &Limits,
+    unreadable: impl Fn(std::io::Error) -> E,
+    mut each: impl FnMut(&str, Result<Value, String>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut records = Records::new(reader, *limits);
+    while let Some((loc, split)) = records.next_record().map_err(&unreadable)? {
+        let parsed = match split {
+            Split::Record(bytes) => serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| format!("not JSON ({})", quote(&e.to_string()))),
+            Split::OverLimit(breach) => Err(format!("record {breach}")),
+            Split::Broken(what) => Err(what),
+        };
+        each(&loc, parsed)?;
+    }
+    Ok(())
+}
+
 /// One record read from a file, or why it could not be: a limit (record skipped, the file
 /// read on), or a broken structure (the rest of the file cannot be split).
 #[derive(Debug)]

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto;
 use crate::entities::{empty_file_warning, for_each_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
 use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
 use crate::wire::Acks;
@@ -136,9 +137,11 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
     let mut warnings = Vec::new();
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_record(file, &site.config.settings.limits, |loc, parsed| {
+        for_each_record(file, &site.config.settings.limits, p, |loc, parsed| {
             if let Ok(v) = &parsed {
                 RecordKind::expect(RecordKind::Result, file, loc, v)?;
             }
@@ -324,9 +327,11 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         tx.add_log_batch(&batch, &sealed, &b.ids)
     };
     let mut warnings = Vec::new();
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_record(file, &limits, |loc, parsed| {
+        for_each_record(file, &limits, p, |loc, parsed| {
             if let Ok(v) = &parsed {
                 RecordKind::expect(RecordKind::Log, file, loc, v)?;
             }
@@ -500,10 +505,15 @@ pub enum Format {
 }
 
 /// Write through a temporary name next to `out`, renamed when complete.
-fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) -> Result<u64> {
+fn write_output(
+    out: &Path,
+    progress: &dyn Progress,
+    fill: impl FnOnce(&mut dyn Write) -> Result<u64>,
+) -> Result<u64> {
     let tmp = crate::fs::temp_beside(out)?;
+    progress.file(out, None);
     let n = {
-        let mut w = std::io::BufWriter::new(tmp.as_file());
+        let mut w = std::io::BufWriter::new(Writing::new(tmp.as_file(), progress));
         let n = fill(&mut w)?;
         w.flush().at(out)?;
         n
@@ -528,8 +538,10 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    write_output(out, |w| match format {
+    let p = site.progress();
+    write_output(out, p, |w| match format {
         Format::Jsonl => tx.for_each_central_result(|r, variables| {
+            p.advance(1, 0);
             let row = json!({
                 "deliveryId": r.delivery_id,
                 "deliveryExecutionId": r.central_id,
@@ -566,6 +578,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
             ])
             .map_err(csv_err)?;
             let n = tx.for_each_central_result(|r, variables| {
+                p.advance(1, 0);
                 for (i, v) in variables.iter().enumerate() {
                     let d = &v["data"];
                     let value = ["candidateResponse", "value", "trace"]
@@ -609,7 +622,8 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    write_output(out, |w| match format {
+    let p = site.progress();
+    write_output(out, p, |w| match format {
         Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
             c.write_record([
@@ -624,6 +638,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
             ])
             .map_err(csv_err)?;
             let n = tx.for_each_central_log(|org, central_id, exec, v| {
+                p.advance(1, 0);
                 c.write_record([
                     &scalar(&v["id"]),
                     central_id,
@@ -640,6 +655,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
             Ok(n)
         }
         Format::Jsonl => tx.for_each_central_log(|org, central_id, exec, mut v| {
+            p.advance(1, 0);
             v["delivery_execution_id"] = Value::String(central_id.to_string());
             v["centerExecutionId"] = Value::String(exec.to_string());
             v["orgId"] = Value::String(org.to_string());

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{self, Bundle, Kind, Party, SetRef, Spec, Written};
+use crate::bundle::{self, Bundle, SetRef, Spec, Written};
 use crate::crypto;
 use crate::crypto::Cert;
 use crate::error::{Error, Result};
@@ -198,29 +198,20 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for (i, file_items) in files.iter().enumerate() {
         let seq = tx.next_counter("up_seq")?;
-        let spec = Spec {
-            kind: Kind::Results,
-            bundle_id: bundle::new_id(),
-            set: SetRef {
-                id: set_id.clone(),
-                index: i as u64 + 1,
-                count,
-            },
-            sender: Party {
-                fingerprint: site.config.fingerprint.clone(),
-                role: Role::Center,
-                org_id: Some(org.clone()),
-            },
-            recipient: Party {
-                fingerprint: central_fpr.clone(),
-                role: Role::Central,
-                org_id: None,
-            },
-            org_id: org.clone(),
-            sequence: seq as u64,
-            sender_certificate: None,
+        let set = SetRef {
+            id: set_id.clone(),
+            index: i as u64 + 1,
+            count,
         };
+        let spec = Spec::results(
+            &site.config.fingerprint,
+            &central_fpr,
+            &org,
+            seq as u64,
+            set,
+        );
         let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
+        site.progress().file(&out, None);
         let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
             p.add_bytes("ack.json", ack_json.as_bytes())?;
             for (k, item) in file_items.iter().enumerate() {
@@ -230,6 +221,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
                         p.add_json(&format!("results/{k:06}.json"), &meta)?;
                         p.add_bytes(&format!("results/{k:06}.pgp"), &sealed)?;
                         p.count("results", 1);
+                        site.progress().advance(1, sealed.len() as u64);
                     }
                     ItemKind::Logs => {
                         let (meta, sealed) = logs_for_export(&tx, &item.id)?;
@@ -237,6 +229,7 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
                         p.add_bytes(&format!("logs/{k:06}.pgp"), &sealed)?;
                         p.count("logs", meta.count as u64);
                         p.count("log-batches", 1);
+                        site.progress().advance(1, sealed.len() as u64);
                     }
                 }
             }
@@ -435,6 +428,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             }
             let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
             rx.result(meta, &blob)?;
+            site.progress().advance(1, blob.len() as u64);
         } else if let Some(stem) = name
             .strip_prefix("logs/")
             .and_then(|n| n.strip_suffix(".json"))
@@ -457,6 +451,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             }
             let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
             rx.logs(meta, &blob)?;
+            site.progress().advance(1, blob.len() as u64);
         } else {
             return Err(bad(format!("unexpected payload entry {name}")));
         }

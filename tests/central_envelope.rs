@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Both centres synced, ORG-001's day-one results exported: (world, the one results bundle).
 fn world_with_results() -> (World, PathBuf) {
     let w = World::synced();

@@ -9,10 +9,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Run courier without --home and with stdin closed.
 fn bare(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_courier"))
@@ -404,19 +400,6 @@ fn keys_show_and_export() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// A home folder copied elsewhere (backup and restore) is a working site: the copy of an
 /// enrolled centre imports a data bundle; the original is untouched by it.
 #[test]
@@ -513,8 +496,8 @@ fn commands_for_the_other_role_say_so() {
         vec!["logs", "export", "--format", "csv", "--out", s(&out)],
     ];
     for (home, cmds, needed, actual) in [
-        (&w.central, at_central, "a center site", "a central site"),
-        (&w.a, at_center, "a central site", "a center site"),
+        (&w.central, at_central, "a centre site", "a central site"),
+        (&w.a, at_center, "a central site", "a centre site"),
     ] {
         let before = snapshot(home, true);
         for args in cmds {

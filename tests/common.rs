@@ -1,25 +1,25 @@
 //! Test harness: run the real `courier` binary against temporary homes.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
 
 /// The fixtures folder of the project.
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// Without a terminal, progress lines come every few seconds; tests count records
+/// instead (a line every this many), so what stderr holds never depends on speed.
+const PROGRESS_EVERY: (&str, &str) = ("COURIER_PROGRESS_EVERY", "1000000000");
+
 /// Run `courier --home HOME ARGS...`.
 pub fn courier(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_courier"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .env_remove("COURIER_HOME")
-        .env_remove("COURIER_PASSPHRASE")
-        .output()
-        .expect("courier runs")
+    courier_env(home, args, &[])
 }
 
 /// Run courier with extra environment variables.
@@ -29,7 +29,8 @@ pub fn courier_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .arg(home)
         .args(args)
         .env_remove("COURIER_HOME")
-        .env_remove("COURIER_PASSPHRASE");
+        .env_remove("COURIER_PASSPHRASE")
+        .env(PROGRESS_EVERY.0, PROGRESS_EVERY.1);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -383,29 +384,16 @@ impl Forger {
 
     /// Write a results bundle with exactly these payload entries into `out` (a file path).
     pub fn results_bundle(&self, out: &Path, claim: &Claim, entries: &[(String, Vec<u8>)]) {
-        use courier::bundle::{self, Kind, Party, SetRef, Spec};
-        use courier::site::Role;
+        use courier::bundle::{self, SetRef, Spec};
         let spec = Spec {
-            kind: Kind::Results,
             bundle_id: claim.bundle_id.clone(),
-            set: SetRef {
-                id: bundle::new_id(),
-                index: 1,
-                count: 1,
-            },
-            sender: Party {
-                fingerprint: self.site.config.fingerprint.clone(),
-                role: Role::Center,
-                org_id: Some(claim.org_id.clone()),
-            },
-            recipient: Party {
-                fingerprint: self.central_fpr.clone(),
-                role: Role::Central,
-                org_id: None,
-            },
-            org_id: claim.org_id.clone(),
-            sequence: claim.sequence,
-            sender_certificate: None,
+            ..Spec::results(
+                &self.site.config.fingerprint,
+                &self.central_fpr,
+                &claim.org_id,
+                claim.sequence,
+                SetRef::single(),
+            )
         };
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).unwrap();
@@ -433,4 +421,44 @@ impl Forger {
         }
         out
     }
+}
+
+/// Copy a folder tree (a site's home, a stick of bundles).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Every bundle (`*.courier`) under `dir`, at any depth, sorted.
+pub fn bundles_under(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "courier"))
+        .collect()
+}
+
+/// `courier import FILE` at `home` is refused with exit 1, one line naming the file and
+/// mentioning `needle`, and the store is unchanged (history included).
+pub fn import_refused(home: &Path, file: &Path, needle: &str) -> String {
+    let before = snapshot(home, true);
+    let err = refused(courier(home, &["import", s(file)]), 1, needle);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(file.file_name().unwrap().to_str().unwrap()),
+        "names the file: {err}"
+    );
+    assert_eq!(
+        snapshot(home, true),
+        before,
+        "store changed by a refused import"
+    );
+    err
 }

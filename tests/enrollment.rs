@@ -6,17 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use courier::bundle::{self, Kind, Party, SetRef, Spec};
+use courier::bundle::{self, Spec};
 use courier::crypto;
 use courier::enroll::ReplyBody;
-use courier::site::{Passphrase, Role, Site};
+use courier::site::{Passphrase, Site};
 use serde_json::Value;
 
 use crate::common::*;
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
 
 fn open(home: &Path) -> Site {
     Site::open(home, Passphrase::none()).expect("site opens")
@@ -60,14 +56,6 @@ fn enroll_refused(home: &Path, file: &Path, fpr: Option<&str>, out: &Path, needl
 
 /// Import at central: refused with exit 1 saying `needle`, central's store unchanged.
 #[track_caller]
-fn import_refused(central: &Path, file: &Path, needle: &str) -> String {
-    let before = snapshot(central, true);
-    let err = refused(courier(central, &["import", s(file)]), 1, needle);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert_eq!(snapshot(central, true), before, "central's store changed");
-    err
-}
-
 fn centers(w: &World) -> Vec<Value> {
     serde_json::from_str(&ok(courier(&w.central, &["center", "list", "--json"]))).unwrap()
 }
@@ -79,28 +67,12 @@ fn crafted_reply(w: &World, center: &Path, org: &str, token: &str, name: &str) -
     let key = site.secret_key().unwrap();
     let cert = site.certificate().unwrap();
     let central = open(&w.central);
-    let spec = Spec {
-        kind: Kind::EnrollmentReply,
-        bundle_id: bundle::new_id(),
-        set: SetRef {
-            id: bundle::new_id(),
-            index: 1,
-            count: 1,
-        },
-        sender: Party {
-            fingerprint: key.fingerprint(),
-            role: Role::Center,
-            org_id: Some(org.to_string()),
-        },
-        recipient: Party {
-            fingerprint: central.config.fingerprint.clone(),
-            role: Role::Central,
-            org_id: None,
-        },
-        org_id: org.to_string(),
-        sequence: 1,
-        sender_certificate: Some(crypto::armor_public(&cert).unwrap()),
-    };
+    let spec = Spec::enrollment_reply(
+        &key.fingerprint(),
+        &central.config.fingerprint,
+        org,
+        crypto::armor_public(&cert).unwrap(),
+    );
     let reply = ReplyBody {
         org_id: org.to_string(),
         token: token.to_string(),

@@ -26,10 +26,6 @@ fn world_with_bundle() -> (World, PathBuf) {
     (w, f)
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 fn write(path: &Path, bytes: &[u8]) -> PathBuf {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, bytes).expect("write variant");
@@ -98,22 +94,6 @@ fn all_refused(home: &Path, cmd: &str, dir: &Path, n: usize, fragments: &[&str])
 /// Import one file at `home`: refused with exit 1, one line naming the file and saying `needle`,
 /// and the store (history included) unchanged.
 #[track_caller]
-fn import_refused(home: &Path, file: &Path, needle: &str) -> String {
-    let before = snapshot(home, true);
-    let err = refused(courier(home, &["import", s(file)]), 1, needle);
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(
-        err.contains(file.file_name().unwrap().to_str().unwrap()),
-        "names the file: {err}"
-    );
-    assert_eq!(
-        snapshot(home, true),
-        before,
-        "store changed by a refused import"
-    );
-    err
-}
-
 fn open(home: &Path) -> Site {
     Site::open(home, Passphrase::none()).expect("site opens")
 }
@@ -440,28 +420,7 @@ fn a_bundle_cut_short_is_refused() {
 fn forged(w: &World, name: &str, key: &SecretKey, sender_fpr: &str) -> PathBuf {
     let a = open(&w.a);
     let a_cert = a.certificate().unwrap();
-    let spec = Spec {
-        kind: Kind::Data,
-        bundle_id: bundle::new_id(),
-        set: SetRef {
-            id: bundle::new_id(),
-            index: 1,
-            count: 1,
-        },
-        sender: Party {
-            fingerprint: sender_fpr.to_string(),
-            role: Role::Central,
-            org_id: None,
-        },
-        recipient: Party {
-            fingerprint: a.config.fingerprint.clone(),
-            role: Role::Center,
-            org_id: Some("ORG-001".into()),
-        },
-        org_id: "ORG-001".into(),
-        sequence: 7,
-        sender_certificate: None,
-    };
+    let spec = Spec::data(sender_fpr, &a.config.fingerprint, "ORG-001", 7);
     let out = w.path(&format!("forged/{name}.courier"));
     let (written, ()) = bundle::write(&out, spec, key, &a_cert, |p| {
         p.count("scope", 0);

@@ -10,10 +10,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
 /// Fail clearly when a tool is missing (the tests were asked for explicitly).
 fn require(tool: &str) {
     let found = Command::new(tool)

@@ -7,10 +7,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 /// The header of a bundle as `inspect --json` shows it.
 fn header(home: &Path, file: &Path) -> Value {
     serde_json::from_str(&ok(courier(home, &["inspect", "--json", s(file)]))).unwrap()
@@ -448,5 +444,5 @@ fn a_centre_claiming_another_organisation_is_refused_by_verify_inspect_and_impor
         "{text}"
     );
     let said = ok(courier(&w.central, &["verify", s(&honest)]));
-    assert!(said.contains("good signature by center ORG-001"), "{said}");
+    assert!(said.contains("good signature by centre ORG-001"), "{said}");
 }

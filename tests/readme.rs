@@ -75,19 +75,6 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
 /// Run the courier binary with `args` in `cwd`, exactly as a shell would.
 fn run_in(cwd: &Path, args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_courier"))

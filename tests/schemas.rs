@@ -54,10 +54,6 @@ fn checked(home: &Path, args: &[&str], schema: &str) -> Value {
     v
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn data(rel: &str) -> PathBuf {
     fixtures().join("data").join(rel)
 }
@@ -75,24 +71,6 @@ fn read_jsonl(p: &Path) -> Vec<Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect()
-}
-
-/// The bundle files (*.courier) under a folder, at any depth, sorted.
-fn bundles_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == "courier") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Check the signed header of a bundle file (bundle::Header) against bundle-header.

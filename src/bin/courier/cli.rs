@@ -33,6 +33,11 @@ pub struct Cli {
         help_heading = "Site options"
     )]
     pub passphrase_file: Option<PathBuf>,
+    /// No progress display and no "waiting for the store" notice on stderr (warnings and
+    /// errors are still printed). Without it, load, import, export, results/logs add and
+    /// results/logs export show a bar on a terminal, and otherwise a line every few seconds.
+    #[arg(long, short = 'q', global = true, help_heading = "Output options")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -17,7 +18,9 @@ use output::err;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match run(cli) {
+    let result = run(cli);
+    progress::clear();
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             err!("courier: {e}");
@@ -37,7 +40,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     use commands::*;
-    let ctx = Ctx::new(cli.home.clone(), cli.passphrase_file.as_deref())?;
+    let ctx = Ctx::new(cli.home.clone(), cli.passphrase_file.as_deref(), cli.quiet)?;
     match cli.command {
         Command::Init(a) => site::init(ctx, a),
         Command::Keys(a) => site::keys(&ctx, a),

@@ -96,12 +96,12 @@ pub fn inspect(ctx: &Ctx, a: cli::InspectArgs) -> Result<u8> {
         out!("bundle      {}", i.bundle_id);
         out!(
             "sender      {} {}",
-            i.sender.role,
+            i.sender.role.label(),
             courier::crypto::grouped(&i.sender.fingerprint)
         );
         out!(
             "recipient   {} {}{}",
-            i.recipient.role,
+            i.recipient.role.label(),
             courier::crypto::grouped(&i.recipient.fingerprint),
             i.recipient
                 .org_id

@@ -63,7 +63,7 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                     "fingerprint {}",
                     courier::crypto::grouped(&info.fingerprint)
                 );
-                out!("role        {}", info.role);
+                out!("role        {}", info.role_label);
                 if let Some(o) = &info.org_id {
                     out!("org         {o}");
                 }
