@@ -78,7 +78,9 @@ pub enum History {
 pub fn history(site: &Site, query: HistoryQuery<'_>) -> Result<History> {
     Ok(match query {
         HistoryQuery::Verify => History::Verified(crate::anchor::verify(site)?),
-        HistoryQuery::Anchor => History::Anchored(crate::anchor::anchor(site)?),
+        HistoryQuery::Anchor => {
+            History::Anchored(crate::anchor::anchor(site, crate::anchor::Mode::Start)?)
+        }
         HistoryQuery::Entity(id) => History::Entity(site.store()?.read()?.entity_actions(id)?),
         HistoryQuery::Log { org, limit } => {
             History::Log(site.store()?.read()?.history(org, limit)?)
@@ -102,7 +104,11 @@ pub fn set_notes(paths: &[PathBuf]) -> Vec<String> {
 #[derive(Debug, Serialize)]
 pub struct KeyInfo {
     pub fingerprint: String,
+    /// The wire value ("central", "center").
     pub role: String,
+    /// The role in text ("central", "centre").
+    #[serde(skip)]
+    pub role_label: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +124,7 @@ pub fn key_info(site: &Site) -> Result<KeyInfo> {
     Ok(KeyInfo {
         fingerprint: site.config.fingerprint.clone(),
         role: site.role().to_string(),
+        role_label: site.role().label(),
         org_id: site.config.org_id.clone(),
         name: site.config.name.clone(),
         protected,

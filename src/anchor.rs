@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::site::Site;
 
 /// The signed head, in the site's home.
@@ -48,15 +48,27 @@ fn statement(site: &str, row: i64, hash: &str) -> String {
 /// What [`anchor`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Anchored {
-    /// The head of row `n` was signed now.
+    /// The head of row `n` was signed now (0: the empty history of a new site).
     Signed(i64),
     /// The signed head already names the newest row.
     Current,
-    /// Nothing to sign: the history is empty.
-    Empty,
     /// The key is protected and no passphrase was given: the newest rows wait for the next
     /// command that can unlock it.
     KeyLocked,
+    /// Not signed, because the history does not extend the signed head (or has none): signing
+    /// now would cover what was done to it. What is wrong, one sentence.
+    Refused(String),
+}
+
+/// Who asks for the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// After a command: only a history that extends a good signed head (or an empty one)
+    /// is signed, so tampering is never signed over.
+    Extend,
+    /// `history --anchor`: as [`Mode::Extend`], and an operator may also sign a history that
+    /// has no head yet (one written before courier signed its history).
+    Start,
 }
 
 fn head_path(site: &Site) -> PathBuf {
@@ -78,17 +90,33 @@ fn read_head(site: &Site) -> Result<Option<Head>> {
         })
 }
 
-/// Sign the head of the history when it moved since it was last signed.
-pub fn anchor(site: &Site) -> Result<Anchored> {
-    let mut store = site.store()?;
-    let newest = store.read()?.history_head()?;
-    let Some((row, hash)) = newest else {
-        return Ok(Anchored::Empty);
+const NO_ROW: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Sign the head of the history when it moved since it was last signed (see [`Mode`]).
+pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
+    let check = verify(site)?;
+    let (row, hash) = site
+        .store()?
+        .read()?
+        .history_head()?
+        .unwrap_or_else(|| (0, NO_ROW.to_string()));
+    let has_head = head_path(site).exists();
+    let may_sign = if check.intact {
+        true
+    } else {
+        // No head over an intact chain: a new site's first rows, or a history from before
+        // courier signed it; only an operator starts the signatures on a non-empty one.
+        !has_head && check.chain_intact && (row == 0 || mode == Mode::Start)
     };
-    if let Ok(Some(h)) = read_head(site) {
-        if h.row == row && h.hash == hash {
-            return Ok(Anchored::Current);
-        }
+    if !may_sign {
+        return Ok(Anchored::Refused(
+            check
+                .problem
+                .unwrap_or_else(|| "the history is not intact".into()),
+        ));
+    }
+    if check.intact && has_head && check.signed_row == Some(row) {
+        return Ok(Anchored::Current);
     }
     let key = match site.secret_key() {
         Ok(k) => k,
@@ -127,6 +155,9 @@ pub struct Verification {
     pub unanchored: i64,
     /// What is wrong, when not intact: one sentence.
     pub problem: Option<String>,
+    /// The hash chain alone holds (whatever the signed head says).
+    #[serde(skip)]
+    pub chain_intact: bool,
 }
 
 /// Check the chain and its signed head.
@@ -142,6 +173,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
         signed_row: None,
         unanchored: 0,
         problem: None,
+        chain_intact: false,
     };
     if let Some(n) = tx.verify_history()? {
         v.problem = Some(format!(
@@ -149,6 +181,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
         ));
         return Ok(v);
     }
+    v.chain_intact = true;
     let head = match read_head(site)? {
         Some(h) => h,
         None if newest.is_none() => {
@@ -157,7 +190,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
         }
         None => {
             v.problem = Some(format!(
-                "no signed history head ({HEAD_FILE}) beside a history of {rows} rows: it was removed, or no command has run since courier began signing (run `courier history --anchor` with the key's passphrase to sign it)"
+                "no signed history head ({HEAD_FILE}) beside a history of {rows} rows: it was removed, or no command has run since courier began signing (if this history was written before courier signed it, `courier history --anchor` signs it as it is)"
             ));
             return Ok(v);
         }
@@ -174,7 +207,12 @@ pub fn verify(site: &Site) -> Result<Verification> {
         return Ok(v);
     }
     v.signed_row = Some(head.row);
-    match tx.history_hash(head.row)? {
+    let signed_hash = if head.row == 0 {
+        Some(NO_ROW.to_string())
+    } else {
+        tx.history_hash(head.row)?
+    };
+    match signed_hash {
         None => {
             v.problem = Some(format!(
                 "the history ends at row {rows} but its signed head names row {}: rows were deleted",

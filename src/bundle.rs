@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto::Cert;
 use crate::crypto::{self, SecretKey};
 use crate::error::{pgp, Error, IoContext, Result};
+use crate::text::text_enum;
 
 /// The two kinds of site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,15 @@ impl Role {
         match self {
             Role::Central => "central",
             Role::Center => "center",
+        }
+    }
+
+    /// The role in messages and help ("centre"); [`Role::as_str`] and `Display` give the
+    /// wire value ("center"), which headers, the store and JSON output keep.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Central => "central",
+            Role::Center => "centre",
         }
     }
 }
@@ -63,25 +73,15 @@ const MAX_SIGNATURE: u64 = 64 << 10;
 /// Largest zstd window accepted when reading (bounds decompression memory).
 const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 
-/// What a bundle carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// A centre's answer to an enrollment file: its certificate and the one-time token.
-    EnrollmentReply,
-    /// Central → centre: entities, test packages, acknowledgements of results and logs.
-    Data,
-    /// Centre → central: results, logs, acknowledgements of data bundles.
-    Results,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::EnrollmentReply => "enrollment-reply",
-            Kind::Data => "data",
-            Kind::Results => "results",
-        }
+text_enum! {
+    /// What a bundle carries.
+    pub enum Kind {
+        /// A centre's answer to an enrollment file: its certificate and the one-time token.
+        EnrollmentReply = "enrollment-reply",
+        /// Central → centre: entities, test packages, acknowledgements of results and logs.
+        Data = "data",
+        /// Centre → central: results, logs, acknowledgements of data bundles.
+        Results = "results",
     }
 }
 
@@ -309,7 +309,7 @@ impl<'a> PayloadWriter<'a> {
 
     /// Add a JSON document.
     pub fn add_json(&mut self, name: &str, value: &impl Serialize) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error::Internal(e.to_string()))?;
+        let bytes = serde_json::to_vec(value).map_err(Error::Encode)?;
         self.add_bytes(name, &bytes)
     }
 
@@ -347,7 +347,7 @@ const LINES_CHUNK: usize = 1 << 20;
 
 impl JsonLines<'_, '_> {
     pub fn push(&mut self, value: &impl Serialize) -> Result<()> {
-        serde_json::to_writer(&mut self.buf, value).map_err(|e| Error::Internal(e.to_string()))?;
+        serde_json::to_writer(&mut self.buf, value).map_err(Error::Encode)?;
         self.buf.push(b'\n');
         if self.buf.len() >= LINES_CHUNK {
             self.flush_chunk()?;
@@ -452,7 +452,7 @@ pub fn write<T>(
         sender_certificate: spec.sender_certificate,
         requires: Vec::new(),
     };
-    let header_bytes = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
+    let header_bytes = serde_json::to_vec(&header).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
     file.write_all(&header_bytes).at(tmp.path())?;
     file.write_all(&sig).at(tmp.path())?;
@@ -542,6 +542,139 @@ fn read_version(path: &Path, file: &mut File) -> Result<u64> {
     Ok(version)
 }
 
+fn damaged(path: &Path, what: String) -> Error {
+    Error::Damaged {
+        path: path.into(),
+        what,
+    }
+}
+
+/// The trailer at the end: its magic, then plausible header and signature lengths that fit
+/// the file after the first line. Returns (header length, signature length).
+fn read_trailer(path: &Path, file: &mut File, file_len: u64, offset: u64) -> Result<(u64, u64)> {
+    let incomplete = |what: String| Error::Incomplete {
+        path: path.into(),
+        what,
+    };
+    if file_len < offset + TRAILER_LEN {
+        return Err(incomplete(format!(
+            "{file_len} bytes, no header or trailer"
+        )));
+    }
+    file.seek(SeekFrom::Start(file_len - TRAILER_LEN))
+        .at(path)?;
+    let mut trailer = [0u8; TRAILER_LEN as usize];
+    file.read_exact(&mut trailer).at(path)?;
+    if &trailer[..8] != TRAILER_MAGIC {
+        return Err(incomplete(format!(
+            "{file_len} bytes and no trailer at the end (cut short, or trailing bytes)"
+        )));
+    }
+    let header_len = u64::from_be_bytes(trailer[8..16].try_into().expect("8 bytes"));
+    let sig_len = u64::from_be_bytes(trailer[16..24].try_into().expect("8 bytes"));
+    if header_len == 0 || header_len > MAX_HEADER || sig_len == 0 || sig_len > MAX_SIGNATURE {
+        return Err(damaged(
+            path,
+            format!("implausible header ({header_len}) or signature ({sig_len}) length"),
+        ));
+    }
+    if file_len < offset + header_len + sig_len + TRAILER_LEN {
+        return Err(damaged(
+            path,
+            "header and signature lengths exceed the file".into(),
+        ));
+    }
+    Ok((header_len, sig_len))
+}
+
+/// The header: JSON, numbers the store can keep, its schema.
+fn read_header(path: &Path, header_bytes: &[u8]) -> Result<Header> {
+    let value: serde_json::Value = serde_json::from_slice(header_bytes).map_err(|e| {
+        damaged(
+            path,
+            format!(
+                "header is not JSON ({})",
+                crate::limits::quote(&e.to_string())
+            ),
+        )
+    })?;
+    // Numbers the store keeps must fit its integers: never cast to a negative one.
+    for (at, what) in [
+        ("/sequence", "header sequence"),
+        ("/set/index", "header set index"),
+        ("/set/count", "header set count"),
+    ] {
+        if let Some((_, number)) = value
+            .pointer(at)
+            .and_then(crate::schema::integer_beyond_i64)
+        {
+            return Err(Error::NumberTooLarge {
+                path: path.into(),
+                what: what.into(),
+                value: number,
+            });
+        }
+    }
+    crate::schema::check("bundle-header", &value)
+        .map_err(|e| damaged(path, format!("header: {e}")))?;
+    serde_json::from_value(value).map_err(|e| {
+        damaged(
+            path,
+            format!("header: {}", crate::limits::quote(&e.to_string())),
+        )
+    })
+}
+
+/// What the header says agrees with the file: format, where the payload starts and ends,
+/// features required, the part of its set.
+fn check_header(path: &Path, header: &Header, offset: u64, header_start: u64) -> Result<()> {
+    if header.format != FORMAT {
+        return Err(damaged(
+            path,
+            format!(
+                "header says format {} but the file says {FORMAT}",
+                header.format
+            ),
+        ));
+    }
+    if header.payload.offset != offset {
+        return Err(damaged(
+            path,
+            "payload offset does not follow the first line".into(),
+        ));
+    }
+    if offset + header.payload.length != header_start {
+        return Err(damaged(
+            path,
+            format!(
+                "payload is {} bytes, the header says {} (parts of different bundles mixed?)",
+                header_start - offset,
+                header.payload.length
+            ),
+        ));
+    }
+    if let Some(f) = header
+        .requires
+        .iter()
+        .find(|f| !KNOWN_FEATURES.contains(&f.as_str()))
+    {
+        return Err(Error::UnknownFeature {
+            path: path.to_path_buf(),
+            feature: f.clone(),
+        });
+    }
+    if header.set.index == 0 || header.set.index > header.set.count {
+        return Err(damaged(
+            path,
+            format!(
+                "part {} of {} is impossible",
+                header.set.index, header.set.count
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Bundle {
     /// Read the structure: version first, then the trailer, the header and the signature.
     /// Checks every length and offset, so that no byte of the file is left unaccounted for.
@@ -557,111 +690,15 @@ impl Bundle {
         read_version(path, &mut file)?;
         let offset = (MAGIC.len() + 2) as u64;
         let file_len = file.metadata().at(path)?.len();
-        let incomplete = |what: String| Error::Incomplete {
-            path: path.into(),
-            what,
-        };
-        let damaged = |what: String| Error::Damaged {
-            path: path.into(),
-            what,
-        };
-        if file_len < offset + TRAILER_LEN {
-            return Err(incomplete(format!(
-                "{file_len} bytes, no header or trailer"
-            )));
-        }
-        file.seek(SeekFrom::Start(file_len - TRAILER_LEN))
-            .at(path)?;
-        let mut trailer = [0u8; TRAILER_LEN as usize];
-        file.read_exact(&mut trailer).at(path)?;
-        if &trailer[..8] != TRAILER_MAGIC {
-            return Err(incomplete(format!(
-                "{file_len} bytes and no trailer at the end (cut short, or trailing bytes)"
-            )));
-        }
-        let header_len = u64::from_be_bytes(trailer[8..16].try_into().expect("8 bytes"));
-        let sig_len = u64::from_be_bytes(trailer[16..24].try_into().expect("8 bytes"));
-        if header_len == 0 || header_len > MAX_HEADER || sig_len == 0 || sig_len > MAX_SIGNATURE {
-            return Err(damaged(format!(
-                "implausible header ({header_len}) or signature ({sig_len}) length"
-            )));
-        }
-        let tail = header_len + sig_len + TRAILER_LEN;
-        if file_len < offset + tail {
-            return Err(damaged(
-                "header and signature lengths exceed the file".into(),
-            ));
-        }
-        let header_start = file_len - tail;
+        let (header_len, sig_len) = read_trailer(path, &mut file, file_len, offset)?;
+        let header_start = file_len - (header_len + sig_len + TRAILER_LEN);
         file.seek(SeekFrom::Start(header_start)).at(path)?;
         let mut header_bytes = vec![0u8; header_len as usize];
         file.read_exact(&mut header_bytes).at(path)?;
         let mut signature = vec![0u8; sig_len as usize];
         file.read_exact(&mut signature).at(path)?;
-        let value: serde_json::Value = serde_json::from_slice(&header_bytes).map_err(|e| {
-            damaged(format!(
-                "header is not JSON ({})",
-                crate::limits::quote(&e.to_string())
-            ))
-        })?;
-        // Numbers the store keeps must fit its integers: never cast to a negative one.
-        for (at, what) in [
-            ("/sequence", "header sequence"),
-            ("/set/index", "header set index"),
-            ("/set/count", "header set count"),
-        ] {
-            if let Some((_, number)) = value
-                .pointer(at)
-                .and_then(crate::schema::integer_beyond_i64)
-            {
-                return Err(Error::NumberTooLarge {
-                    path: path.into(),
-                    what: what.into(),
-                    value: number,
-                });
-            }
-        }
-        crate::schema::check("bundle-header", &value)
-            .map_err(|e| damaged(format!("header: {e}")))?;
-        let header: Header = serde_json::from_value(value)
-            .map_err(|e| damaged(format!("header: {}", crate::limits::quote(&e.to_string()))))?;
-        if header.format != FORMAT {
-            return Err(damaged(format!(
-                "header says format {} but the file says {FORMAT}",
-                header.format
-            )));
-        }
-        if header.payload.offset != offset {
-            return Err(damaged(
-                "payload offset does not follow the first line".into(),
-            ));
-        }
-        match (offset + header.payload.length).cmp(&header_start) {
-            std::cmp::Ordering::Equal => {}
-            std::cmp::Ordering::Greater | std::cmp::Ordering::Less => {
-                return Err(damaged(format!(
-                    "payload is {} bytes, the header says {} (parts of different bundles mixed?)",
-                    header_start - offset,
-                    header.payload.length
-                )))
-            }
-        }
-        if let Some(f) = header
-            .requires
-            .iter()
-            .find(|f| !KNOWN_FEATURES.contains(&f.as_str()))
-        {
-            return Err(Error::refused(
-                path,
-                format!("this bundle requires feature '{f}', which this courier does not know; upgrade courier"),
-            ));
-        }
-        if header.set.index == 0 || header.set.index > header.set.count {
-            return Err(damaged(format!(
-                "part {} of {} is impossible",
-                header.set.index, header.set.count
-            )));
-        }
+        let header = read_header(path, &header_bytes)?;
+        check_header(path, &header, offset, header_start)?;
         Ok(Bundle {
             path: path.to_path_buf(),
             header,
@@ -768,10 +805,9 @@ impl Bundle {
                 for entry in entries {
                     let mut entry = entry.map_err(|e| damaged(format!("payload: {e}")))?;
                     if entry.header().entry_type() != tar::EntryType::Regular {
-                        return Err(Error::refused(
-                            path,
-                            "payload holds a link or special file; refused",
-                        ));
+                        return Err(Error::SpecialEntry {
+                            path: path.to_path_buf(),
+                        });
                     }
                     let name = entry
                         .path()
@@ -801,7 +837,9 @@ impl Bundle {
                 return Err(bad_signature(what));
             }
             if limited.exceeded {
-                return Err(Error::refused(path, "payload is larger than its signed header declares; refused as a possible decompression bomb"));
+                return Err(Error::PayloadOversize {
+                    path: path.to_path_buf(),
+                });
             }
             drained?;
         }
@@ -821,10 +859,10 @@ fn check_entry_name(path: &Path, name: &str) -> Result<()> {
             .split(['/', '\\'])
             .any(|c| c == ".." || c == "." || c.is_empty());
     if bad {
-        return Err(Error::refused(
-            path,
-            format!("payload entry '{name}' has an unsafe path; refused"),
-        ));
+        return Err(Error::UnsafeEntry {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
@@ -874,10 +912,11 @@ pub fn read_small(path: &Path, name: &str, r: &mut dyn Read, cap: u64) -> Result
     let mut buf = Vec::new();
     r.take(cap + 1).read_to_end(&mut buf).at(path)?;
     if buf.len() as u64 > cap {
-        return Err(Error::refused(
-            path,
-            format!("payload entry {name} is larger than {cap} bytes; refused"),
-        ));
+        return Err(Error::EntryOversize {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            cap,
+        });
     }
     Ok(buf)
 }

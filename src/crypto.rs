@@ -180,7 +180,9 @@ impl SecretKey {
         {
             out.push(
                 self.unlock_key(ka.key().clone().role_into_unspecified())
-                    .map_err(|e| Error::Internal(e.to_string()))?,
+                    .map_err(|e| Error::KeyUnusable {
+                        what: e.to_string(),
+                    })?,
             );
         }
         Ok(out)
@@ -210,17 +212,18 @@ fn recipients(cert: &Cert) -> Result<Vec<openpgp::serialize::stream::Recipient<'
         .map(|ka| ka.into())
         .collect();
     if keys.is_empty() {
-        return Err(Error::Internal(format!(
-            "certificate {} has no encryption key",
-            cert.fingerprint()
-        )));
+        return Err(Error::NoEncryptionKey {
+            fingerprint: cert.fingerprint().to_hex(),
+        });
     }
     Ok(keys)
 }
 
 /// A detached signature over `data` by the site key.
 pub fn sign_detached(key: &SecretKey, data: &[u8]) -> Result<Vec<u8>> {
-    let signer = key.signer().map_err(|e| Error::Internal(e.to_string()))?;
+    let signer = key.signer().map_err(|e| Error::KeyUnusable {
+        what: e.to_string(),
+    })?;
     let mut out = Vec::new();
     {
         let message = Message::new(&mut out);
@@ -229,8 +232,7 @@ pub fn sign_detached(key: &SecretKey, data: &[u8]) -> Result<Vec<u8>> {
             .detached()
             .build()
             .map_err(pgp)?;
-        w.write_all(data)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        w.write_all(data).map_err(|e| pgp(e.into()))?;
         w.finalize().map_err(pgp)?;
     }
     Ok(out)
@@ -294,7 +296,9 @@ pub fn sign_encrypt_writer<'a, W: Write + Send + Sync + 'a>(
     key: &SecretKey,
     recipient: &'a Cert,
 ) -> Result<Message<'a>> {
-    let signer = key.signer().map_err(|e| Error::Internal(e.to_string()))?;
+    let signer = key.signer().map_err(|e| Error::KeyUnusable {
+        what: e.to_string(),
+    })?;
     let message = Message::new(sink);
     let message = Encryptor::for_recipients(message, recipients(recipient)?)
         .symmetric_algo(SymmetricAlgorithm::AES256)
@@ -318,8 +322,7 @@ pub fn seal(recipient: &Cert, data: &[u8]) -> Result<Vec<u8>> {
             .build()
             .map_err(pgp)?;
         let mut w = LiteralWriter::new(message).build().map_err(pgp)?;
-        w.write_all(data)
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        w.write_all(data).map_err(|e| pgp(e.into()))?;
         w.finalize().map_err(pgp)?;
     }
     Ok(out)

@@ -15,6 +15,11 @@ fn say(out: &mut dyn Write, line: impl AsRef<str>) -> Result<()> {
     writeln!(out, "{}", line.as_ref()).map_err(|e| Error::io("stdout", e))
 }
 
+/// Where a step's line happened: `[central]` or the centre's `[ORG-001]`.
+fn at(site: &Site) -> String {
+    format!("[{}]", site.config.org_id.as_deref().unwrap_or("central"))
+}
+
 fn import(out: &mut dyn Write, site: &Site, paths: &[PathBuf]) -> Result<()> {
     for r in import_all(site, paths, &ImportOptions::default(), |_, _, _| {}) {
         let name = r
@@ -22,13 +27,20 @@ fn import(out: &mut dyn Write, site: &Site, paths: &[PathBuf]) -> Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        say(out, format!("    {name}: {} — {}", r.status, r.message))?;
-        if r.status == "refused" {
-            return Err(Error::Internal(format!(
-                "demo: {} was refused: {}",
-                r.file.display(),
+        say(
+            out,
+            format!(
+                "    {} import {name}: {} — {}",
+                at(site),
+                r.status,
                 r.message
-            )));
+            ),
+        )?;
+        if r.status == crate::outcome::FileStatus::Refused {
+            return Err(Error::DemoRefused {
+                file: r.file.clone(),
+                message: r.message.clone(),
+            });
         }
     }
     Ok(())
@@ -46,10 +58,7 @@ fn holdings(out: &mut dyn Write, site: &Site) -> Result<()> {
         .iter()
         .map(|t| format!("{} {t}", counts.get(*t).unwrap_or(&0)))
         .collect();
-    say(
-        out,
-        format!("    {} holds: {}", site.describe(), parts.join(", ")),
-    )
+    say(out, format!("    {} holds: {}", at(site), parts.join(", ")))
 }
 
 /// The demo's data set, compiled into the binary so that an installed `courier demo` needs
@@ -125,7 +134,8 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         "Words used below: a bundle is one signed, encrypted file; a set is the files of one \
          export, which may be split in parts to fit a stick; created/updated/deleted/touched say \
          what a data bundle did to an entity (touched: already held and confirmed unchanged); a log batch is the \
-         delivery logs of one execution, sealed together.",
+         delivery logs of one execution, sealed together. Each line says at which site it \
+         happens: [central] or a centre's organisation id, such as [ORG-001].",
     )?;
 
     say(out, "1. Sites: one central, two test centres")?;
@@ -142,7 +152,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     )?;
     say(
         out,
-        format!("    central     {}", central.config.fingerprint),
+        format!("    {} key {}", at(&central), central.config.fingerprint),
     )?;
     let mut centers = Vec::new();
     for org in ["ORG-001", "ORG-002"] {
@@ -157,7 +167,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
             },
             Passphrase::none(),
         )?;
-        say(out, format!("    center {org} {}", c.config.fingerprint))?;
+        say(out, format!("    {} key {}", at(&c), c.config.fingerprint))?;
         centers.push(c);
     }
 
@@ -177,7 +187,8 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         say(
             out,
             format!(
-                "    {org}: enrollment file checked against {fpr}; reply {}",
+                "    {} enrollment file from central checked against {fpr}; reply {}",
+                at(c),
                 reply.file_name().unwrap_or_default().to_string_lossy()
             ),
         )?;
@@ -192,7 +203,8 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "    {} entities created, {} new test package(s)",
+            "    {} {} entities created, {} new test package(s)",
+            at(&central),
             r.created.values().sum::<u64>(),
             r.packages
         ),
@@ -205,7 +217,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     for c in &centers {
         let org = c.org_id()?.to_string();
         let rep = crate::downsync::export(&central, &org, &transfer.join("down"))?;
-        say(out, format!("    {}", rep.message))?;
+        say(out, format!("    {} {}", at(&central), rep.message))?;
         import(out, c, &rep.files)?;
         holdings(out, c)?;
     }
@@ -219,7 +231,12 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     let lr = crate::results::add_logs(a, &[data.join("logs/ORG-001-day1.jsonl")])?;
     say(
         out,
-        format!("    {} result(s) and {} log(s) stored", rr.added, lr.added),
+        format!(
+            "    {} {} result(s) and {} log(s) stored",
+            at(a),
+            rr.added,
+            lr.added
+        ),
     )?;
 
     say(
@@ -227,7 +244,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         "6. Up-sync in small files (--max-file-size 32K), imported in scrambled order, some twice",
     )?;
     let up = crate::upsync::export(a, &transfer.join("up-1"), Some(32 * 1024))?;
-    say(out, format!("    {}", up.message))?;
+    say(out, format!("    {} {}", at(a), up.message))?;
     let mut order = up.files.clone();
     order.reverse();
     order.push(up.files[0].clone());
@@ -238,7 +255,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         "7. Central acknowledges; the centre marks results synchronized",
     )?;
     let ack = crate::downsync::export(&central, "ORG-001", &transfer.join("down"))?;
-    say(out, format!("    {}", ack.message))?;
+    say(out, format!("    {} {}", at(&central), ack.message))?;
     import(out, a, &ack.files)?;
 
     say(
@@ -255,7 +272,8 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         say(
             out,
             format!(
-                "    {:<13} rev {} {} ({})",
+                "    {} {:<13} rev {} {} ({})",
+                at(a),
                 row.sync_status,
                 row.revision,
                 row.delivery_execution_id,
@@ -278,13 +296,18 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     say(
         out,
         format!(
-            "    {n} result(s) → {}",
+            "    {} {n} result(s) → {}",
+            at(&central),
             dir.join("results.jsonl").display()
         ),
     )?;
     say(
         out,
-        format!("    {m} log(s) → {}", dir.join("logs.jsonl").display()),
+        format!(
+            "    {} {m} log(s) → {}",
+            at(&central),
+            dir.join("logs.jsonl").display()
+        ),
     )?;
 
     say(
@@ -298,24 +321,27 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         say(
             out,
             format!(
-                "    {}",
+                "    {} {}",
+                at(&central),
                 crate::downsync::export(&central, c.org_id()?, &transfer.join("down"))?.message
             ),
         )?;
         say(
             out,
             format!(
-                "    {}",
+                "    {} {}",
+                at(c),
                 crate::upsync::export(c, &transfer.join("up-4"), None)?.message
             ),
         )?;
     }
-    crate::anchor::anchor(&central)?;
+    crate::anchor::anchor(&central, crate::anchor::Mode::Start)?;
     let check = crate::anchor::verify(&central)?;
     say(
         out,
         format!(
-            "    central's sync history: {} entries, hash chain {} and signed by central's key",
+            "    {} sync history: {} entries, hash chain {} and signed by central's key",
+            at(&central),
             check.rows,
             if check.intact { "intact" } else { "BROKEN" }
         ),

@@ -17,17 +17,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::bundle::{self, Bundle, Spec};
+use crate::bundle::{self, Bundle, Header, Kind, Spec};
 use crate::crypto;
 use crate::crypto::Cert;
 use crate::entities::{self, b64, excluded_set, ScopeEntry};
 use crate::error::{Error, IoContext, Result};
 use crate::outcome::{ImportOptions, Outcome};
-use crate::site::{Role, Site};
-use crate::store::{NewHistory, ScopeItem, StoredEntity, Tx};
-pub use crate::wire::{
-    inventory_digest, Acks, EntityLine, ExportReport, LogAck, ResultAck, ScopeLine,
-};
+use crate::site::{Role, Settings, Site};
+use crate::store::{Center, NewHistory, OwedAck, ScopeItem, StoredEntity, Tx};
+pub use crate::wire::{inventory_digest, Acks, EntityLine, ExportReport, ScopeLine};
 
 /// Warnings about a centre's scope: nothing at all (no test centre with its org id), or a
 /// test centre that no eligibility names (nothing to take an exam with).
@@ -52,55 +50,12 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let Some(center) = tx.center(org)? else {
-        return Err(Error::Usage {
-            what: format!("unknown centre {org}; register it with 'courier center add {org}'"),
-        });
-    };
-    let (fpr, seq, acked_seq) = (center.fingerprint, center.next_seq, center.acked_seq);
-    let Some(fpr) = fpr else {
-        return Err(Error::Usage {
-            what: format!("centre {org} has not enrolled yet; import its enrollment reply first"),
-        });
-    };
-    let (_, _, cert_text) = tx
-        .peer(&fpr)?
-        .ok_or_else(|| Error::Internal(format!("no pinned key for {org}")))?;
-    let center_cert = crypto::parse_cert(cert_text.as_bytes())?;
-    let packages_held: BTreeSet<String> = center.packages_held.into_iter().collect();
+    let (center, fpr, center_cert) = enrolled_center(site, &tx, org)?;
+    let seq = center.next_seq;
 
-    let scope = entities::scope(&tx, org)?;
+    let scope = entities::trim_to_scope(&tx, entities::scope(&tx, org)?, &site.config.settings)?;
     let warnings = scope_warnings(org, &scope);
-    // What the centre may hold: the scope of the bundle it confirmed, or of any bundle
-    // written after it, which it may have applied since. An entity is left out only when
-    // every one of those states holds it at its current checksum.
-    let mut possible: HashMap<String, HashMap<String, usize>> = HashMap::new();
-    let mut states = 0usize;
-    if let Some(acked) = acked_seq {
-        let mut last_seq = None;
-        for (seq, item) in tx.scopes_since(org, acked)? {
-            if last_seq != Some(seq) {
-                states += 1;
-                last_seq = Some(seq);
-            }
-            *possible
-                .entry(item.id)
-                .or_default()
-                .entry(item.checksum)
-                .or_default() += 1;
-        }
-    }
-    let in_scope: BTreeSet<&str> = scope.iter().map(|e| e.id.as_str()).collect();
-    let changed: Vec<&ScopeEntry> = scope
-        .iter()
-        .filter(|e| {
-            states == 0 || possible.get(&e.id).and_then(|c| c.get(&e.checksum)) != Some(&states)
-        })
-        .collect();
-    let deleted = possible
-        .keys()
-        .filter(|id| !in_scope.contains(id.as_str()))
-        .count();
+    let (changed, deleted, states) = changes(&tx, org, center.acked_seq, &scope)?;
     let acks = owed_acks(&tx, org)?;
     let (n_result_acks, n_log_acks) = (acks.results.len(), acks.logs.len());
     if states > 0
@@ -116,67 +71,17 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             warnings,
         });
     }
-    // The packages the centre reported are certain only while no later bundle (which may
-    // have dropped one) is outstanding.
-    let held_for_sure = states == 1;
-    let mut packages: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for e in &changed {
-        if let Some(sha) = &e.package {
-            if !(held_for_sure && packages_held.contains(sha)) {
-                packages.insert(sha.clone(), site.package_path(sha));
-            }
-        }
-    }
-    let spec = Spec::data(&site.config.fingerprint, &fpr, org, seq as u64);
+    let packages = packages_to_send(site, &changed, states == 1, &center.packages_held);
     let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
-    let settings = &site.config.settings;
+    let spec = Spec::data(&site.config.fingerprint, &fpr, org, seq as u64);
+    let progress = site.progress();
+    progress.file(&out, None);
     let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
-        let mut lines = p.lines("scope");
-        for e in &scope {
-            lines.push(&ScopeLine {
-                id: e.id.clone(),
-                kind: e.kind.clone(),
-                checksum: e.checksum.clone(),
-            })?;
-        }
-        lines.finish()?;
-        p.count("scope", scope.len() as u64);
+        write_scope(p, &scope)?;
         let mut lines = p.lines("entities");
         for e in &changed {
-            let excluded = excluded_set(settings, &e.kind);
-            let personal: BTreeSet<&str> = settings
-                .personal(&e.kind)
-                .iter()
-                .map(String::as_str)
-                .collect();
-            let mut props = Map::new();
-            let mut secret = Map::new();
-            for (k, v) in &e.properties {
-                if excluded.contains(k.as_str()) {
-                    continue;
-                }
-                if personal.contains(k.as_str()) {
-                    secret.insert(k.clone(), v.clone());
-                } else {
-                    props.insert(k.clone(), v.clone());
-                }
-            }
-            let (sealed, sealed_names) = if secret.is_empty() {
-                (None, vec![])
-            } else {
-                let names = secret.keys().cloned().collect();
-                let blob =
-                    crypto::seal(&center_cert, Value::Object(secret).to_string().as_bytes())?;
-                (Some(b64(&blob)), names)
-            };
-            lines.push(&EntityLine {
-                kind: e.kind.clone(),
-                id: e.id.clone(),
-                checksum: e.checksum.clone(),
-                properties: props,
-                sealed,
-                sealed_names,
-            })?;
+            lines.push(&entity_line(&site.config.settings, &center_cert, e)?)?;
+            progress.advance(1, 0);
         }
         lines.finish()?;
         for e in &changed {
@@ -186,35 +91,20 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             let f = std::fs::File::open(path).at(path)?;
             let size = f.metadata().at(path)?.len();
             p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
+            progress.advance(0, size);
         }
         p.count("packages", packages.len() as u64);
         p.count("result-acks", acks.results.len() as u64);
         p.count("log-acks", acks.logs.len() as u64);
         p.add_json("acks.json", &acks)
     })?;
-    let items: Vec<ScopeItem> = scope
-        .iter()
-        .map(|e| ScopeItem {
-            id: e.id.clone(),
-            kind: e.kind.clone(),
-            checksum: e.checksum.clone(),
-        })
-        .collect();
-    tx.record_scope(org, seq, &items)?;
-    tx.record_sent_pairs(org, seq, &entities::eligible_pairs(&scope))?;
-    tx.acks_carried_by(org, seq)?;
-    tx.set_center_next_seq(org, seq + 1)?;
-    tx.record_bundle(
-        "out",
-        &crate::site::bundle_record(&written.header),
-        &out.to_string_lossy(),
-    )?;
+    record_sent(&tx, org, seq, &scope, &written.header, &out)?;
     let counts = written.header.counts.clone();
     tx.add_history(NewHistory {
         action: "export",
         org_id: Some(org),
         bundle_id: Some(&written.header.bundle_id),
-        kind: Some("data"),
+        kind: Some(Kind::Data.as_str()),
         seq: Some(seq),
         status: "success",
         counts: json!(counts),
@@ -242,23 +132,187 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     })
 }
 
+/// A registered centre that has enrolled: its record, fingerprint and pinned certificate.
+fn enrolled_center(site: &Site, tx: &Tx<'_>, org: &str) -> Result<(Center, String, Cert)> {
+    let Some(center) = tx.center(org)? else {
+        return Err(Error::Usage {
+            what: format!("unknown centre {org}; register it with 'courier center add {org}'"),
+        });
+    };
+    let Some(fpr) = center.fingerprint.clone() else {
+        return Err(Error::CenterNotEnrolled {
+            org: org.to_string(),
+        });
+    };
+    let (_, _, cert_text) = tx.peer(&fpr)?.ok_or_else(|| Error::StoreDamaged {
+        path: site.store_path(),
+        what: format!("no pinned key for enrolled centre {org}"),
+    })?;
+    let cert = crypto::parse_cert(cert_text.as_bytes())?;
+    Ok((center, fpr, cert))
+}
+
+/// The entities in scope the centre may lack, how many it may hold that left the scope,
+/// and how many states it may be in (0: it confirmed none, everything travels).
+fn changes<'s>(
+    tx: &Tx<'_>,
+    org: &str,
+    acked_seq: Option<i64>,
+    scope: &'s [ScopeEntry],
+) -> Result<(Vec<&'s ScopeEntry>, usize, usize)> {
+    let (possible, states) = possible_states(tx, org, acked_seq)?;
+    let in_scope: BTreeSet<&str> = scope.iter().map(|e| e.id.as_str()).collect();
+    let changed: Vec<&ScopeEntry> = scope
+        .iter()
+        .filter(|e| {
+            states == 0 || possible.get(&e.id).and_then(|c| c.get(&e.checksum)) != Some(&states)
+        })
+        .collect();
+    let deleted = possible
+        .keys()
+        .filter(|id| !in_scope.contains(id.as_str()))
+        .count();
+    Ok((changed, deleted, states))
+}
+
+/// The packages of the changed entities, less those the centre reported holding; that
+/// report is certain only while no later bundle (which may have dropped one) is
+/// outstanding (`held_for_sure`).
+fn packages_to_send(
+    site: &Site,
+    changed: &[&ScopeEntry],
+    held_for_sure: bool,
+    packages_held: &[String],
+) -> BTreeMap<String, PathBuf> {
+    let packages_held: BTreeSet<&String> = packages_held.iter().collect();
+    let mut packages = BTreeMap::new();
+    for e in changed {
+        if let Some(sha) = &e.package {
+            if !(held_for_sure && packages_held.contains(sha)) {
+                packages.insert(sha.clone(), site.package_path(sha));
+            }
+        }
+    }
+    packages
+}
+
+/// What the centre may hold: the scope of the bundle it confirmed, or of any bundle
+/// written after it, which it may have applied since. Returns, per id, how many of those
+/// states hold each checksum, and how many states there are; an entity is left out of the
+/// next bundle only when every state holds it at its current checksum.
+#[allow(clippy::type_complexity)]
+fn possible_states(
+    tx: &Tx<'_>,
+    org: &str,
+    acked_seq: Option<i64>,
+) -> Result<(HashMap<String, HashMap<String, usize>>, usize)> {
+    let mut possible: HashMap<String, HashMap<String, usize>> = HashMap::new();
+    let mut states = 0usize;
+    if let Some(acked) = acked_seq {
+        let mut last_seq = None;
+        for (seq, item) in tx.scopes_since(org, acked)? {
+            if last_seq != Some(seq) {
+                states += 1;
+                last_seq = Some(seq);
+            }
+            *possible
+                .entry(item.id)
+                .or_default()
+                .entry(item.checksum)
+                .or_default() += 1;
+        }
+    }
+    Ok((possible, states))
+}
+
+/// The whole scope list, every time.
+fn write_scope(p: &mut bundle::PayloadWriter<'_>, scope: &[ScopeEntry]) -> Result<()> {
+    let mut lines = p.lines("scope");
+    for e in scope {
+        lines.push(&ScopeLine {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            checksum: e.checksum.clone(),
+        })?;
+    }
+    lines.finish()?;
+    p.count("scope", scope.len() as u64);
+    Ok(())
+}
+
+/// One entity as it travels: excluded properties left out, personal ones sealed to the
+/// centre's key.
+fn entity_line(settings: &Settings, center_cert: &Cert, e: &ScopeEntry) -> Result<EntityLine> {
+    let excluded = excluded_set(settings, &e.kind);
+    let personal: BTreeSet<&str> = settings
+        .personal(&e.kind)
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut props = Map::new();
+    let mut secret = Map::new();
+    for (k, v) in &e.properties {
+        if excluded.contains(k.as_str()) {
+            continue;
+        }
+        if personal.contains(k.as_str()) {
+            secret.insert(k.clone(), v.clone());
+        } else {
+            props.insert(k.clone(), v.clone());
+        }
+    }
+    let (sealed, sealed_names) = if secret.is_empty() {
+        (None, vec![])
+    } else {
+        let names = secret.keys().cloned().collect();
+        let blob = crypto::seal(center_cert, Value::Object(secret).to_string().as_bytes())?;
+        (Some(b64(&blob)), names)
+    };
+    Ok(EntityLine {
+        kind: e.kind.clone(),
+        id: e.id.clone(),
+        checksum: e.checksum.clone(),
+        properties: props,
+        sealed,
+        sealed_names,
+    })
+}
+
+/// What central remembers of a data bundle written: its scope list, the pairs it made
+/// eligible, the acknowledgements it carries, the next sequence, the bundle itself.
+fn record_sent(
+    tx: &Tx<'_>,
+    org: &str,
+    seq: i64,
+    scope: &[ScopeEntry],
+    header: &Header,
+    out: &Path,
+) -> Result<()> {
+    let items: Vec<ScopeItem> = scope
+        .iter()
+        .map(|e| ScopeItem {
+            id: e.id.clone(),
+            kind: e.kind.clone(),
+            checksum: e.checksum.clone(),
+        })
+        .collect();
+    tx.record_scope(org, seq, &items)?;
+    tx.record_sent_pairs(org, seq, &entities::eligible_pairs(scope))?;
+    tx.acks_carried_by(org, seq)?;
+    tx.set_center_next_seq(org, seq + 1)?;
+    tx.record_bundle(
+        "out",
+        &crate::site::bundle_record(header),
+        &out.to_string_lossy(),
+    )
+}
+
 fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
     let mut acks = Acks::default();
     for a in tx.owed_acks(org)? {
-        if a.item == "result" {
-            acks.results.push(ResultAck {
-                execution_id: a.reference,
-                revision: a.revision.unwrap_or(0),
-                content_sha256: a.content_sha256.unwrap_or_default(),
-                status: a.status,
-                reason: a.reason,
-            });
-        } else {
-            acks.logs.push(LogAck {
-                batch_id: a.reference,
-                status: a.status,
-                reason: a.reason,
-            });
+        match a {
+            OwedAck::Result(a) => acks.results.push(a),
+            OwedAck::Logs(a) => acks.logs.push(a),
         }
     }
     Ok(acks)
@@ -267,13 +321,13 @@ fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
 /// Centre: apply a verified data bundle in one transaction.
 pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Result<Outcome> {
     site.require(Role::Center)?;
-    let path = &b.path;
-    let h = &b.header;
+    let (path, h) = (&b.path, &b.header);
     if h.sender.role != Role::Central {
-        return Err(Error::refused(
-            path,
-            "data bundles come from central only; refused",
-        ));
+        return Err(Error::WrongSenderRole {
+            path: path.clone(),
+            kind: Kind::Data.as_str(),
+            from: "central",
+        });
     }
     let key = site.secret_key()?;
     let mut store = site.store()?;
@@ -281,150 +335,15 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
-    let mut rollback = false;
-    if let Some(last) = tx.last_seq_in(&h.sender.fingerprint, "data")? {
-        if (h.sequence as i64) <= last {
-            if !opts.allow_rollback {
-                return Err(Error::Rollback {
-                    path: path.clone(),
-                    found: h.sequence,
-                    applied: last as u64,
-                    sender: "central".into(),
-                });
-            }
-            rollback = true;
-        }
-    }
-    let mut touched: Vec<(String, String, &'static str)> = Vec::new();
-    let mut scope: HashMap<String, (String, String)> = HashMap::new();
-    let mut actions: BTreeMap<&'static str, BTreeMap<String, u64>> = BTreeMap::new();
-    let mut seen_entities: BTreeSet<String> = BTreeSet::new();
-    // Received packages wait under temporary names until the whole payload is verified.
-    let mut new_packages: Vec<(String, tempfile::NamedTempFile)> = Vec::new();
-    let mut acks: Option<Acks> = None;
-    let limits = site.config.settings.limits;
-    let note = |actions: &mut BTreeMap<&'static str, BTreeMap<String, u64>>,
-                touched: &mut Vec<(String, String, &'static str)>,
-                id: &str,
-                kind: &str,
-                action: &'static str| {
-        *actions
-            .entry(action)
-            .or_default()
-            .entry(kind.to_string())
-            .or_default() += 1;
-        touched.push((id.to_string(), kind.to_string(), action));
-    };
-    b.read_payload(&key, cert, |name, r| {
-        if name.starts_with("scope-") && name.ends_with(".jsonl") {
-            for_lines(path, name, &limits, r, |v| {
-                crate::schema::check("data-scope", &v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: ScopeLine = serde_json::from_value(v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                scope.insert(l.id, (l.kind, l.checksum));
-                Ok(())
-            })
-        } else if name.starts_with("entities-") && name.ends_with(".jsonl") {
-            for_lines(path, name, &limits, r, |v| {
-                crate::schema::check("data-entity", &v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let l: EntityLine = serde_json::from_value(v)
-                    .map_err(|e| Error::refused(path, format!("{name}: {e}")))?;
-                let action = match &tx.entity_checksum(&l.id)? {
-                    None => "created",
-                    Some(c) if *c == l.checksum => "touched",
-                    Some(_) => "updated",
-                };
-                let sealed = match &l.sealed {
-                    Some(s) => Some(entities::unb64(s).ok_or_else(|| {
-                        Error::refused(
-                            path,
-                            format!("{name}: sealed properties of {} are not base64", l.id),
-                        )
-                    })?),
-                    None => None,
-                };
-                let package = match l
-                    .properties
-                    .get(entities::ORIGIN_PACKAGE)
-                    .and_then(Value::as_str)
-                {
-                    Some(p) => p.strip_prefix("package:sha256:").map(String::from),
-                    None => None,
-                };
-                tx.put_entity(&StoredEntity {
-                    id: l.id.clone(),
-                    kind: l.kind.clone(),
-                    checksum: l.checksum,
-                    properties: l.properties,
-                    sealed,
-                    sealed_names: l.sealed_names,
-                    package,
-                })?;
-                note(&mut actions, &mut touched, &l.id, &l.kind, action);
-                seen_entities.insert(l.id);
-                Ok(())
-            })
-        } else if let Some(sha) = name
-            .strip_prefix("packages/")
-            .and_then(|n| n.strip_suffix(".zip"))
-        {
-            let file = receive_package(site, &tx, path, sha, r)?;
-            new_packages.push((sha.to_string(), file));
-            Ok(())
-        } else if name == "acks.json" {
-            let bytes = bundle::read_small(path, name, r, 256 << 20)?;
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::refused(
-                    path,
-                    format!("acks.json: {}", crate::limits::quote(&e.to_string())),
-                )
-            })?;
-            acks = Some(crate::schema::read_doc(path, name, "data-acks", v)?);
-            Ok(())
-        } else {
-            Err(Error::refused(
-                path,
-                format!("unexpected payload entry {name}; refused"),
-            ))
-        }
-    })?;
-    // What the centre holds and central's list does not name has left the scope.
-    let held: Vec<(String, String, String)> = tx
-        .inventory()?
-        .into_iter()
-        .map(|i| (i.id, i.kind, i.checksum))
-        .collect();
-    let mut missing = Vec::new();
-    for (id, kind, sum) in &held {
-        match scope.get(id) {
-            None => {
-                tx.delete_entity(id)?;
-                note(&mut actions, &mut touched, id, kind, "deleted");
-            }
-            Some((_, want)) if !seen_entities.contains(id) => {
-                if want == sum {
-                    note(&mut actions, &mut touched, id, kind, "touched");
-                } else {
-                    missing.push(id.clone());
-                }
-            }
-            _ => {}
-        }
-    }
-    let held_ids: BTreeSet<&str> = held.iter().map(|(id, _, _)| id.as_str()).collect();
-    missing.extend(
-        scope
-            .keys()
-            .filter(|id| !held_ids.contains(id.as_str()) && !seen_entities.contains(*id))
-            .cloned(),
-    );
+    let rollback = check_sequence(&tx, b, opts)?;
+    let mut got = Received::default();
+    b.read_payload(&key, cert, |name, r| got.entry(site, &tx, path, name, r))?;
+    let missing = got.reconcile_scope(&tx)?;
     // Deliveries whose package is not here cannot run: report them.
     let no_package = tx.deliveries_without_package()?;
     // Packages no delivery uses any more are dropped (files removed after commit).
     let orphans = tx.drop_unused_packages()?;
-    let (acked_results, acked_logs) = match &acks {
+    let (acked_results, acked_logs) = match &got.acks {
         Some(a) => crate::results::apply_acks(site, &tx, a)?,
         None => (0, 0),
     };
@@ -435,8 +354,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     )?;
     let mut report = format!(
         "{}; {} package(s) received, {} dropped; {acked_results} result(s) and {acked_logs} log batch(es) acknowledged",
-        summarize(&actions),
-        new_packages.len(),
+        summarize(&got.actions),
+        got.new_packages.len(),
         orphans.len()
     );
     if rollback {
@@ -454,34 +373,230 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             no_package.join(", ")
         ));
     }
-    let history_n = tx.add_history(NewHistory {
-        action: "import",
-        org_id: Some(&h.org_id),
-        bundle_id: Some(&h.bundle_id),
-        kind: Some("data"),
-        seq: Some(h.sequence as i64),
-        status: if missing.is_empty() && no_package.is_empty() {
-            "success"
-        } else {
-            "partial"
-        },
-        counts: json!(actions),
-        report: report.clone(),
-    })?;
-    for (id, kind, action) in &touched {
-        tx.entity_history(history_n, id, kind, action)?;
-    }
-    // The payload was read to its end and its inner signature checked: packages take their
-    // final names now, just before the commit (removed again if the commit fails).
-    let mut placed = Vec::new();
+    let partial = !missing.is_empty() || !no_package.is_empty();
+    got.record_history(&tx, h, partial, &report)?;
     if opts.dry_run {
         tx.finish(true)?;
-        return Ok(Outcome {
-            already: false,
-            partial: !missing.is_empty() || !no_package.is_empty(),
-            message: report,
-        });
+    } else {
+        place_packages_and_commit(site, tx, got.new_packages)?;
+        remove_orphan_packages(site, &orphans, &mut report);
     }
+    Ok(Outcome {
+        already: false,
+        partial,
+        message: report,
+    })
+}
+
+/// A data bundle older than one applied is refused unless `--allow-rollback`; returns
+/// whether this import is such a rollback.
+fn check_sequence(tx: &Tx<'_>, b: &Bundle, opts: &ImportOptions) -> Result<bool> {
+    let h = &b.header;
+    if let Some(last) = tx.last_seq_in(&h.sender.fingerprint, Kind::Data.as_str())? {
+        if (h.sequence as i64) <= last {
+            if !opts.allow_rollback {
+                return Err(Error::Rollback {
+                    path: b.path.clone(),
+                    found: h.sequence,
+                    applied: last as u64,
+                    sender: "central".into(),
+                });
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What a data bundle's payload brought, entry by entry, while it is applied.
+#[derive(Default)]
+struct Received {
+    /// Every entity touched: (id, type, action), for `history --entity`.
+    touched: Vec<(String, String, &'static str)>,
+    /// Central's scope list: id → (type, checksum).
+    scope: HashMap<String, (String, String)>,
+    /// Counts per action and type.
+    actions: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    seen_entities: BTreeSet<String>,
+    /// Received packages wait under temporary names until the whole payload is verified.
+    new_packages: Vec<(String, tempfile::NamedTempFile)>,
+    acks: Option<Acks>,
+}
+
+impl Received {
+    fn note(&mut self, id: &str, kind: &str, action: &'static str) {
+        *self
+            .actions
+            .entry(action)
+            .or_default()
+            .entry(kind.to_string())
+            .or_default() += 1;
+        self.touched
+            .push((id.to_string(), kind.to_string(), action));
+    }
+
+    /// One payload entry: scope lines, entity lines, a test package or the acks.
+    fn entry(
+        &mut self,
+        site: &Site,
+        tx: &Tx<'_>,
+        path: &Path,
+        name: &str,
+        r: &mut dyn Read,
+    ) -> Result<()> {
+        if name.starts_with("scope-") && name.ends_with(".jsonl") {
+            let limits = &site.config.settings.limits;
+            for_lines(path, name, limits, r, |v| {
+                let l: ScopeLine = payload_line(path, name, "data-scope", v)?;
+                self.scope.insert(l.id, (l.kind, l.checksum));
+                Ok(())
+            })
+        } else if name.starts_with("entities-") && name.ends_with(".jsonl") {
+            let limits = &site.config.settings.limits;
+            for_lines(path, name, limits, r, |v| {
+                let l: EntityLine = payload_line(path, name, "data-entity", v)?;
+                self.entity(tx, path, name, l)?;
+                site.progress().advance(1, 0);
+                Ok(())
+            })
+        } else if let Some(sha) = name
+            .strip_prefix("packages/")
+            .and_then(|n| n.strip_suffix(".zip"))
+        {
+            let r = &mut crate::progress::Reading::new(r, site.progress());
+            let file = receive_package(site, tx, path, sha, r)?;
+            self.new_packages.push((sha.to_string(), file));
+            Ok(())
+        } else if name == "acks.json" {
+            let bytes = bundle::read_small(path, name, r, 256 << 20)?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::bad_payload(
+                    path,
+                    format!("acks.json: {}", crate::limits::quote(&e.to_string())),
+                )
+            })?;
+            self.acks = Some(crate::schema::read_doc(path, name, "data-acks", v)?);
+            Ok(())
+        } else {
+            Err(Error::bad_payload(
+                path,
+                format!("unexpected payload entry {name}; refused"),
+            ))
+        }
+    }
+
+    /// Store one entity line, noting whether it was created, updated or touched.
+    fn entity(&mut self, tx: &Tx<'_>, path: &Path, name: &str, l: EntityLine) -> Result<()> {
+        let action = match &tx.entity_checksum(&l.id)? {
+            None => "created",
+            Some(c) if *c == l.checksum => "touched",
+            Some(_) => "updated",
+        };
+        let sealed = match &l.sealed {
+            Some(s) => Some(entities::unb64(s).ok_or_else(|| {
+                Error::bad_payload(
+                    path,
+                    format!("{name}: sealed properties of {} are not base64", l.id),
+                )
+            })?),
+            None => None,
+        };
+        let package = match l
+            .properties
+            .get(entities::ORIGIN_PACKAGE)
+            .and_then(Value::as_str)
+        {
+            Some(p) => p.strip_prefix("package:sha256:").map(String::from),
+            None => None,
+        };
+        tx.put_entity(&StoredEntity {
+            id: l.id.clone(),
+            kind: l.kind.clone(),
+            checksum: l.checksum,
+            properties: l.properties,
+            sealed,
+            sealed_names: l.sealed_names,
+            package,
+        })?;
+        self.note(&l.id, &l.kind, action);
+        self.seen_entities.insert(l.id);
+        Ok(())
+    }
+
+    /// What the centre holds and central's list does not name has left the scope: deleted.
+    /// Returns the ids in scope that neither arrived nor are held as listed.
+    fn reconcile_scope(&mut self, tx: &Tx<'_>) -> Result<Vec<String>> {
+        let held: Vec<(String, String, String)> = tx
+            .inventory()?
+            .into_iter()
+            .map(|i| (i.id, i.kind, i.checksum))
+            .collect();
+        let mut missing = Vec::new();
+        for (id, kind, sum) in &held {
+            match self.scope.get(id) {
+                None => {
+                    tx.delete_entity(id)?;
+                    self.note(id, kind, "deleted");
+                }
+                Some((_, want)) if !self.seen_entities.contains(id) => {
+                    if want == sum {
+                        self.note(id, kind, "touched");
+                    } else {
+                        missing.push(id.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let held_ids: BTreeSet<&str> = held.iter().map(|(id, _, _)| id.as_str()).collect();
+        missing.extend(
+            self.scope
+                .keys()
+                .filter(|id| !held_ids.contains(id.as_str()) && !self.seen_entities.contains(*id))
+                .cloned(),
+        );
+        Ok(missing)
+    }
+
+    /// The history row of this import, and what it did to each entity.
+    fn record_history(&self, tx: &Tx<'_>, h: &Header, partial: bool, report: &str) -> Result<()> {
+        let history_n = tx.add_history(NewHistory {
+            action: "import",
+            org_id: Some(&h.org_id),
+            bundle_id: Some(&h.bundle_id),
+            kind: Some(Kind::Data.as_str()),
+            seq: Some(h.sequence as i64),
+            status: if partial { "partial" } else { "success" },
+            counts: json!(self.actions),
+            report: report.to_string(),
+        })?;
+        for (id, kind, action) in &self.touched {
+            tx.entity_history(history_n, id, kind, action)?;
+        }
+        Ok(())
+    }
+}
+
+/// A scope or entity line checked against its schema, then read.
+fn payload_line<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    name: &str,
+    schema: &str,
+    v: Value,
+) -> Result<T> {
+    crate::schema::check(schema, &v)
+        .map_err(|e| Error::bad_payload(path, format!("{name}: {e}")))?;
+    serde_json::from_value(v).map_err(|e| Error::bad_payload(path, format!("{name}: {e}")))
+}
+
+/// The payload was read to its end and its inner signature checked: packages take their
+/// final names now, just before the commit (removed again if the commit fails).
+fn place_packages_and_commit(
+    site: &Site,
+    tx: Tx<'_>,
+    new_packages: Vec<(String, tempfile::NamedTempFile)>,
+) -> Result<()> {
+    let mut placed = Vec::new();
     for (sha, file) in new_packages {
         let dest = site.package_path(&sha);
         let existed = dest.exists();
@@ -498,7 +613,13 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         }
         return Err(e);
     }
-    for sha in &orphans {
+    Ok(())
+}
+
+/// After the commit: package files no delivery uses any more are removed (the report says
+/// which could not be).
+fn remove_orphan_packages(site: &Site, orphans: &[String], report: &mut String) {
+    for sha in orphans {
         let path = site.package_path(sha);
         match std::fs::remove_file(&path) {
             Ok(()) => {}
@@ -509,11 +630,6 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
             )),
         }
     }
-    Ok(Outcome {
-        already: false,
-        partial: !missing.is_empty() || !no_package.is_empty(),
-        message: report,
-    })
 }
 
 fn summarize(actions: &BTreeMap<&'static str, BTreeMap<String, u64>>) -> String {
@@ -542,7 +658,7 @@ pub(crate) fn for_lines(
         limits,
         |e| Error::io(path, e),
         |loc, parsed| {
-            let v = parsed.map_err(|e| Error::refused(path, format!("{name} {loc}: {e}")))?;
+            let v = parsed.map_err(|e| Error::bad_payload(path, format!("{name} {loc}: {e}")))?;
             each(v)
         },
     )
@@ -562,17 +678,17 @@ fn receive_package(
             .bytes()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     {
-        return Err(Error::refused(
-            path,
-            format!("package name {sha} is not a SHA-256; refused"),
-        ));
+        return Err(Error::PackageName {
+            path: path.to_path_buf(),
+            name: sha.to_string(),
+        });
     }
     let (tmp, got, size) = entities::spool_package(site, r, path)?;
     if got != sha {
-        return Err(Error::refused(
-            path,
-            format!("package {sha} does not match its hash; refused"),
-        ));
+        return Err(Error::PackageMismatch {
+            path: path.to_path_buf(),
+            sha: sha.to_string(),
+        });
     }
     let f = tmp.reopen().at(tmp.path())?;
     crate::package::check_package(std::io::BufReader::new(f)).map_err(|problem| {

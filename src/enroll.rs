@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{self, Bundle, Spec};
+use crate::bundle::{self, Bundle, Kind, Spec};
 use crate::crypto;
-use crate::error::{Error, Result};
+use crate::error::{pgp, Error, Result};
 use crate::site::{write_atomic, Role, Site};
 use crate::store::NewHistory;
 
@@ -112,7 +112,7 @@ pub fn add_center(
         central_certificate: crypto::armor_public(&cert)?,
         created: crate::time::now_rfc3339(),
     };
-    let body_text = serde_json::to_string(&body).map_err(|e| Error::Internal(e.to_string()))?;
+    let body_text = serde_json::to_string(&body).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(&key, body_text.as_bytes())?;
     let file = EnrollmentFile {
         format: 1,
@@ -139,7 +139,7 @@ pub fn add_center(
         ),
         ..Default::default()
     })?;
-    let json = serde_json::to_vec_pretty(&file).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&file).map_err(Error::Encode)?;
     write_atomic(out, &json)?;
     tx.commit()?;
     Ok(body.central_fingerprint)
@@ -148,11 +148,9 @@ pub fn add_center(
 fn armor_signature(sig: &[u8]) -> Result<String> {
     use sequoia_openpgp::armor::{Kind as ArmorKind, Writer};
     use std::io::Write;
-    let mut w = Writer::new(Vec::new(), ArmorKind::Signature)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    w.write_all(sig)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let bytes = w.finalize().map_err(|e| Error::Internal(e.to_string()))?;
+    let mut w = Writer::new(Vec::new(), ArmorKind::Signature).map_err(|e| pgp(e.into()))?;
+    w.write_all(sig).map_err(|e| pgp(e.into()))?;
+    let bytes = w.finalize().map_err(|e| pgp(e.into()))?;
     String::from_utf8(bytes).map_err(|e| Error::Internal(e.to_string()))
 }
 
@@ -282,7 +280,7 @@ pub fn enroll(
         action: "enroll",
         org_id: Some(&org),
         bundle_id: Some(&written.header.bundle_id),
-        kind: Some("enrollment-reply"),
+        kind: Some(Kind::EnrollmentReply.as_str()),
         status: "success",
         counts: serde_json::json!({}),
         report: format!(
@@ -303,19 +301,23 @@ pub fn enroll(
 
 /// Central: the sender certificate an enrollment reply carries (checked against its header).
 pub fn reply_sender_cert(b: &Bundle) -> Result<crate::crypto::Cert> {
-    let text = b.header.sender_certificate.as_deref().ok_or_else(|| {
-        Error::refused(
-            &b.path,
-            "enrollment reply without the centre's certificate; refused",
-        )
+    let text = b
+        .header
+        .sender_certificate
+        .as_deref()
+        .ok_or_else(|| Error::ReplyCertificate {
+            path: b.path.clone(),
+            what: "enrollment reply without the centre's certificate",
+        })?;
+    let cert = crypto::parse_cert(text.as_bytes()).map_err(|_| Error::ReplyCertificate {
+        path: b.path.clone(),
+        what: "the centre's certificate is unreadable",
     })?;
-    let cert = crypto::parse_cert(text.as_bytes())
-        .map_err(|_| Error::refused(&b.path, "the centre's certificate is unreadable; refused"))?;
     if crypto::fingerprint(&cert) != b.header.sender.fingerprint {
-        return Err(Error::refused(
-            &b.path,
-            "the certificate does not match the sender in the header; refused",
-        ));
+        return Err(Error::ReplyCertificate {
+            path: b.path.clone(),
+            what: "the certificate does not match the sender in the header",
+        });
     }
     Ok(cert)
 }
@@ -332,14 +334,14 @@ pub fn apply_reply(
     let mut reply: Option<ReplyBody> = None;
     b.read_payload(&key, cert, |name, r| {
         if name != "enrollment.json" {
-            return Err(Error::refused(
+            return Err(Error::bad_payload(
                 &b.path,
                 format!("unexpected entry {name} in an enrollment reply"),
             ));
         }
         let bytes = bundle::read_small(&b.path, name, r, 64 << 10)?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::refused(
+            Error::bad_payload(
                 &b.path,
                 format!(
                     "enrollment.json is not JSON ({})",
@@ -355,8 +357,8 @@ pub fn apply_reply(
         )?);
         Ok(())
     })?;
-    let reply =
-        reply.ok_or_else(|| Error::refused(&b.path, "enrollment reply has no enrollment.json"))?;
+    let reply = reply
+        .ok_or_else(|| Error::bad_payload(&b.path, "enrollment reply has no enrollment.json"))?;
     let refuse = |what: String| Error::Enrollment {
         path: b.path.clone(),
         what,
@@ -432,7 +434,7 @@ pub fn apply_reply(
         action: "import",
         org_id: Some(&reply.org_id),
         bundle_id: Some(&b.header.bundle_id),
-        kind: Some("enrollment-reply"),
+        kind: Some(Kind::EnrollmentReply.as_str()),
         seq: Some(b.header.sequence as i64),
         status: "success",
         counts: serde_json::json!({"centers": 1}),

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Progress, Reading};
 use crate::site::{Role, Settings, Site};
 use crate::store::{NewHistory, StoredEntity, Tx};
 
@@ -39,22 +40,55 @@ pub const ELIG_DELIVERY: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#Eli
 pub const ELIG_TAKER: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileTestTaker";
 const PACKAGE_REF: &str = "package:sha256:";
 
-/// Call `each(location, parsed)` for every record of a JSON array file or JSON Lines file,
+/// Call `each(location, parsed)` for every record of a JSON array file, JSON Lines file or
+/// object file (TAO's entity details, its sync request bodies: [`crate::limits::Layout`]),
 /// streamed one record at a time (see [`crate::limits::Records`]). A record that is not
 /// JSON or breaks a limit is passed as `Err(reason)`, so callers choose to stop or go on; a
-/// broken array ends the file after its reason was passed on.
+/// broken file ends after its reason was passed on. The file, its bytes and its records are
+/// reported to `progress`.
 pub fn for_each_record(
     path: &Path,
     limits: &crate::limits::Limits,
-    each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
+    progress: &dyn Progress,
+    mut each: impl FnMut(&str, std::result::Result<Value, String>) -> Result<()>,
+) -> Result<()> {
+    for_each_keyed_record(path, limits, progress, |at, parsed| {
+        each(at.location, parsed)
+    })
+}
+
+/// Where a record was read: its location for messages, the member name it was filed under
+/// in an object file (an entity URI, an execution id), and how the file holds its records.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordAt<'a> {
+    pub location: &'a str,
+    pub key: Option<&'a str>,
+    pub mode: Option<crate::limits::Mode>,
+}
+
+/// [`for_each_record`], telling each record where it was read.
+pub fn for_each_keyed_record(
+    path: &Path,
+    limits: &crate::limits::Limits,
+    progress: &dyn Progress,
+    mut each: impl FnMut(RecordAt<'_>, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
-    crate::limits::for_each_json(
-        BufReader::new(file),
-        limits,
-        |e| Error::input(path, &e),
-        each,
-    )
+    progress.file(path, file.metadata().ok().map(|m| m.len()));
+    // Large enough to see an object file's first member name (an entity URI) at once.
+    let reader = BufReader::with_capacity(64 << 10, Reading::new(file, progress));
+    let mut records = crate::limits::Records::new(reader, *limits);
+    while let Some((loc, split)) = records.next_record().map_err(|e| Error::input(path, &e))? {
+        progress.advance(1, 0);
+        let parsed = crate::limits::parse_split(split);
+        let at = RecordAt {
+            location: &loc,
+            key: records.key(),
+            mode: records.mode(),
+        };
+        each(at, parsed)?;
+    }
+    Ok(())
 }
 
 /// The kinds of record courier reads from files, told apart by their shape.
@@ -72,7 +106,8 @@ impl RecordKind {
     /// What the shape of `v` says it is, if it is clearly one of the kinds.
     pub fn of(v: &Value) -> Option<RecordKind> {
         let has = |k: &str| v.get(k).is_some();
-        if has("properties") && has("type") {
+        // TAO's entity details carry no type: id (or uri) and checksum instead.
+        if has("properties") && ["type", "id", "uri", "checksum"].iter().any(|k| has(k)) {
             Some(RecordKind::Entity)
         } else if has("deliveryExecutionId") && has("variables") {
             Some(RecordKind::Result)
@@ -183,9 +218,32 @@ struct Staged {
     package: Option<(String, PathBuf)>,
 }
 
+/// How `load` reads its files (`courier load --type --packages`).
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The entity type of records that carry none (TAO's entity details); without it, each
+    /// such record's type is told from its properties ([`crate::tao::infer_type`]).
+    pub kind: Option<String>,
+    /// The folder TAO's package file references (`file://synchronisation/...`) are resolved
+    /// against; by default the folder of the file naming them.
+    pub packages: Option<PathBuf>,
+}
+
 /// Central: load entity files and folders, all or nothing.
 pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
+    load_with(site, paths, &LoadOptions::default())
+}
+
+/// Central: load entity files and folders, all or nothing, read as `opts` says. Files are
+/// JSON Lines or JSON arrays of `{"type", "id", "properties"}`, or TAO's entity details
+/// (an object keyed by URI of `{id|uri, checksum, properties}`).
+pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<LoadReport> {
     site.require(Role::Central)?;
+    if let Some(kind) = opts.kind.as_deref().filter(|k| !TYPES.contains(k)) {
+        return Err(Error::Usage {
+            what: format!("unknown type '{kind}'; types are {}", TYPES.join(", ")),
+        });
+    }
     let files = crate::fs::expand_paths(paths, &["jsonl", "json"])?;
     let mut staged: Vec<Staged> = Vec::new();
     let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
@@ -200,35 +258,34 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
                 .join(", ")
         ));
     }
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in &files {
         let before = staged.len();
-        for_each_record(file, &site.config.settings.limits, |loc, v| {
+        let mut sums = ChecksumTally::default();
+        for_each_keyed_record(file, &site.config.settings.limits, p, |at, v| {
+            let loc = at.location;
             let bad = |reason: String| Error::BadRecord {
                 path: file.clone(),
                 record: loc.to_string(),
-                reason,
+                reason: format!("{reason}; nothing was loaded"),
             };
-            let v = v.map_err(|e| bad(format!("{e}; nothing was loaded")))?;
+            let v = v.map_err(bad)?;
             RecordKind::expect(RecordKind::Entity, file, loc, &v)?;
-            crate::schema::check("entity", &v)
-                .map_err(|e| bad(format!("{e}; nothing was loaded")))?;
-            let kind = v["type"].as_str().unwrap_or_default().to_string();
-            let id = v["id"].as_str().unwrap_or_default().to_string();
-            let mut props = v["properties"].as_object().cloned().unwrap_or_default();
+            let (kind, id, mut props) = read_entity(&v, at.key, opts, &mut sums).map_err(bad)?;
             let mut package = None;
             if kind == "delivery" {
-                let rel = props
+                let reference = props
                     .get(ORIGIN_PACKAGE)
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
-                let pkg_path = file.parent().unwrap_or(Path::new(".")).join(&rel);
+                let pkg_path = package_file(file, &reference, opts).map_err(bad)?;
                 let sha = match package_cache.get(&pkg_path) {
                     Some(sha) => sha.clone(),
                     None => {
-                        let sha = check_package_file(&pkg_path).map_err(|e| {
-                            bad(format!("delivery package {rel}: {e}; nothing was loaded"))
-                        })?;
+                        let sha = check_package_file(&pkg_path)
+                            .map_err(|e| bad(format!("delivery package {reference}: {e}")))?;
                         package_cache.insert(pkg_path.clone(), sha.clone());
                         sha
                     }
@@ -250,6 +307,7 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
         if staged.len() == before {
             warnings.push(empty_file_warning(file, "entities in TAO's wire shape"));
         }
+        warnings.extend(sums.warning(file));
     }
     let mut store = site.store()?;
     let tx = store.begin()?;
@@ -292,6 +350,123 @@ pub fn load(site: &Site, paths: &[PathBuf]) -> Result<LoadReport> {
     })?;
     tx.commit()?;
     Ok(report)
+}
+
+/// One entity record as `load` stores it: (type, id, properties). Courier's own shape is
+/// checked against entity.schema.json as it is; TAO's entity details are given their type
+/// (`--type`, else told from the properties), checked the same way, and their checksum
+/// compared with TAO's computation.
+fn read_entity(
+    v: &Value,
+    key: Option<&str>,
+    opts: &LoadOptions,
+    sums: &mut ChecksumTally,
+) -> std::result::Result<(String, String, Map<String, Value>), String> {
+    let entity = match crate::tao::EntityDetails::read(v, &TYPES)? {
+        None => {
+            crate::schema::check("entity", v)?;
+            if let Some(kind) = opts.kind.as_deref().filter(|k| v["type"] != *k) {
+                return Err(format!(
+                    "its type is {}, and --type says {kind}",
+                    v["type"].as_str().unwrap_or_default()
+                ));
+            }
+            v.clone()
+        }
+        Some(tao) => {
+            if let Some(key) = key.filter(|k| *k != tao.id) {
+                return Err(format!(
+                    "filed under {:?} but its id is {:?}",
+                    crate::limits::quote(key),
+                    crate::limits::quote(&tao.id)
+                ));
+            }
+            let kind = match &opts.kind {
+                Some(k) => k.clone(),
+                None => crate::tao::infer_type(&tao.properties)
+                    .ok_or_else(|| {
+                        format!(
+                            "its entity type cannot be told from its properties (rdf:type, user roles); pass --type TYPE ({})",
+                            TYPES.join(", ")
+                        )
+                    })?
+                    .to_string(),
+            };
+            sums.add(&tao);
+            let entity = json!({"type": kind, "id": tao.id, "properties": tao.properties});
+            crate::schema::check("entity", &entity)?;
+            entity
+        }
+    };
+    let kind = entity["type"].as_str().unwrap_or_default().to_string();
+    let id = entity["id"].as_str().unwrap_or_default().to_string();
+    let props = entity["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    Ok((kind, id, props))
+}
+
+/// The checksums TAO's records of one file carried, compared with TAO's computation.
+#[derive(Debug, Default)]
+struct ChecksumTally {
+    matched: u64,
+    differ: Vec<String>,
+}
+
+impl ChecksumTally {
+    fn add(&mut self, e: &crate::tao::EntityDetails) {
+        use crate::tao::ChecksumCheck;
+        match crate::tao::check_checksum(e.checksum.as_deref(), &e.properties) {
+            ChecksumCheck::Matches => self.matched += 1,
+            ChecksumCheck::Differs => self.differ.push(e.id.clone()),
+            ChecksumCheck::Unverifiable => {}
+        }
+    }
+
+    /// The warning for a file whose records' checksums differ from TAO's computation.
+    fn warning(&self, file: &Path) -> Option<String> {
+        let first = self.differ.first()?;
+        let n = self.differ.len();
+        Some(format!(
+            "{}: {n} record(s) carry a checksum other than TAO's (md5 of the serialized properties), first {first}; they were loaded as they are: check that the file was not edited after TAO wrote it",
+            file.display()
+        ))
+    }
+}
+
+/// The package file a delivery names: TAO's file reference under `--packages` (default: the
+/// loaded file's folder), or a path relative to the loaded file. The error names the paths
+/// tried and what they were resolved against.
+fn package_file(
+    file: &Path,
+    reference: &str,
+    opts: &LoadOptions,
+) -> std::result::Result<PathBuf, String> {
+    use crate::tao::PackageRef;
+    let parsed = PackageRef::parse(reference)?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let root = opts.packages.as_deref().unwrap_or(dir);
+    let tried = parsed.candidates(dir, root);
+    if let Some(found) = tried.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let against = match (&parsed, &opts.packages) {
+        (PackageRef::Path(_), _) => format!("relative to {}, the folder of the loaded file", dir.display()),
+        (PackageRef::Tao { .. }, Some(_)) => format!("TAO's file reference resolved against --packages {}", root.display()),
+        (PackageRef::Tao { .. }, None) => format!(
+            "TAO's file reference resolved against {}, the folder of the loaded file; pass --packages DIR for the folder holding TAO's file systems",
+            root.display()
+        ),
+    };
+    Err(format!(
+        "delivery package {reference}: No such file: tried {} ({against})",
+        tried
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// What an eligibility names that central does not hold (its centre, delivery, test takers),
@@ -399,10 +574,9 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
         let mut from = File::open(src).at(src)?;
         let (tmp, got, _) = spool_package(site, &mut from, src)?;
         if got != sha {
-            return Err(Error::refused(
-                src,
-                "package changed while being loaded; load again",
-            ));
+            return Err(Error::ChangedWhileReading {
+                path: src.to_path_buf(),
+            });
         }
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
     }
@@ -505,6 +679,19 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
                 .map(String::from),
         );
     }
+    // TAO links a proctor or an administrator from the user to the centre
+    // (the same properties, on the user).
+    for kind in ["administrator", "proctor"] {
+        for u in tx.entities_of_type(kind)? {
+            let linked = [CENTER_ADMIN, CENTER_PROCTOR]
+                .iter()
+                .flat_map(|p| values(&u.properties, p))
+                .any(|c| center_ids.contains(c));
+            if linked {
+                wanted.entry(kind).or_default().insert(u.id);
+            }
+        }
+    }
     let eligibilities: Vec<ScopeEntry> = load_type("eligibility")?
         .into_iter()
         .filter(|e| {
@@ -540,6 +727,63 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
         }
     }
     Ok(out)
+}
+
+/// Trim a centre's scope to itself: in every property, a value naming an entity central
+/// holds that is not in this scope is dropped (a test taker's `UserAssignment` lists its
+/// eligibilities in every organisation; a centre gets only its own). A property trimmed
+/// to nothing is an empty list; `UserAssignment` is always a list, as TAO sends it. The
+/// checksum of a trimmed entity is computed again (with `settings`' excluded properties).
+pub fn trim_to_scope(
+    tx: &Tx<'_>,
+    mut scope: Vec<ScopeEntry>,
+    settings: &Settings,
+) -> Result<Vec<ScopeEntry>> {
+    let in_scope: BTreeSet<String> = scope.iter().map(|e| e.id.clone()).collect();
+    let mut held: HashMap<String, bool> = HashMap::new();
+    for e in &mut scope {
+        let mut changed = false;
+        for (key, value) in e.properties.iter_mut() {
+            let list = match value {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(items) if items.iter().all(Value::is_string) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(String::from))
+                    .collect(),
+                _ => continue,
+            };
+            let mut kept = Vec::with_capacity(list.len());
+            for v in list.iter() {
+                // Entity ids are URIs: other values (names, logins) need no look-up.
+                let foreign = v.contains(':')
+                    && !in_scope.contains(v)
+                    && match held.get(v) {
+                        Some(h) => *h,
+                        None => {
+                            let h = tx.entity_checksum(v)?.is_some();
+                            held.insert(v.clone(), h);
+                            h
+                        }
+                    };
+                if !foreign {
+                    kept.push(Value::String(v.clone()));
+                }
+            }
+            let always_list = key == crate::tao::USER_ASSIGNMENT;
+            if kept.len() == list.len() && !(always_list && value.is_string()) {
+                continue;
+            }
+            *value = match (value.is_string(), kept.len(), always_list) {
+                (true, 1, false) => kept.remove(0),
+                _ => Value::Array(kept),
+            };
+            changed = true;
+        }
+        if changed {
+            e.checksum = checksum(&e.properties, &excluded_set(settings, &e.kind));
+        }
+    }
+    Ok(scope)
 }
 
 /// The (delivery, test taker) pairs a scope makes eligible: each eligibility's delivery
@@ -604,7 +848,10 @@ pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> 
             (Some(blob), Some(key)) => {
                 let plain = crate::crypto::unseal(key, &blob)?;
                 let personal: Map<String, Value> =
-                    serde_json::from_slice(&plain).map_err(|e| Error::Internal(e.to_string()))?;
+                    serde_json::from_slice(&plain).map_err(|err| Error::StoreDamaged {
+                        path: site.store_path(),
+                        what: format!("sealed properties of {}: {err}", entity["id"]),
+                    })?;
                 props.extend(personal);
             }
             (Some(_), None) => entity["encryptedProperties"] = json!(e.sealed_names),

@@ -16,7 +16,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// Some records were applied and others quarantined or refused; the report says which.
     pub const PARTIAL: u8 = 3;
-    /// The site cannot be used as asked: no home, store busy, passphrase missing, wrong role.
+    /// The site cannot be used as asked: no home, store busy, passphrase missing, wrong role,
+    /// not enrolled yet.
     pub const SITE: u8 = 4;
     /// An internal failure (I/O, database, bug). Nothing half-written is left behind.
     pub const INTERNAL: u8 = 5;
@@ -56,7 +57,48 @@ pub enum Error {
         sender: String,
     },
     #[error("{}: {what}", .path.display())]
-    Refused { path: PathBuf, what: String },
+    BadPayload { path: PathBuf, what: String },
+    #[error("{}: this bundle requires feature '{feature}', which this courier does not know; upgrade courier", .path.display())]
+    UnknownFeature { path: PathBuf, feature: String },
+    #[error("{}: payload entry '{name}' has an unsafe path; refused", .path.display())]
+    UnsafeEntry { path: PathBuf, name: String },
+    #[error("{}: payload holds a link or special file; refused", .path.display())]
+    SpecialEntry { path: PathBuf },
+    #[error("{}: payload is larger than its signed header declares; refused as a possible decompression bomb", .path.display())]
+    PayloadOversize { path: PathBuf },
+    #[error("{}: payload entry {name} is larger than {cap} bytes; refused", .path.display())]
+    EntryOversize {
+        path: PathBuf,
+        name: String,
+        cap: u64,
+    },
+    #[error("{}: {kind} bundles come from {from} only; refused", .path.display())]
+    WrongSenderRole {
+        path: PathBuf,
+        kind: &'static str,
+        from: &'static str,
+    },
+    #[error("{}: the header says the sender is {claimed}, and its key is pinned for {pinned}; refused", .path.display())]
+    PinnedRoleMismatch {
+        path: PathBuf,
+        claimed: String,
+        pinned: String,
+    },
+    #[error("{}: a {kind} bundle is for a {for_role} site, and this is {this}; refused", .path.display())]
+    NotForThisSite {
+        path: PathBuf,
+        kind: &'static str,
+        for_role: &'static str,
+        this: String,
+    },
+    #[error("{}: {what}; refused", .path.display())]
+    ReplyCertificate { path: PathBuf, what: &'static str },
+    #[error("{}: package name {name} is not a SHA-256; refused", .path.display())]
+    PackageName { path: PathBuf, name: String },
+    #[error("{}: package {sha} does not match its hash; refused", .path.display())]
+    PackageMismatch { path: PathBuf, sha: String },
+    #[error("{}: package changed while being loaded; load again", .path.display())]
+    ChangedWhileReading { path: PathBuf },
     #[error("{}: record {record}: {reason}", .path.display())]
     BadRecord {
         path: PathBuf,
@@ -118,6 +160,10 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    #[error("centre {org} has not enrolled yet; import its enrollment reply first")]
+    CenterNotEnrolled { org: String },
+    #[error("{site} is not enrolled with a central yet; run 'courier enroll' first")]
+    NotEnrolled { site: String },
     #[error("{what}")]
     Usage { what: String },
     #[error("{}: the file exists and was left as it is; choose another --out, or pass --force to replace it", .path.display())]
@@ -139,6 +185,17 @@ pub enum Error {
     Sql(#[from] rusqlite::Error),
     #[error("OpenPGP: {0:#}")]
     Pgp(anyhow::Error),
+    #[error("internal error: cannot encode JSON: {0}")]
+    Encode(serde_json::Error),
+    #[error("{}: came out at {size} bytes, over the limit {max}; nothing was written", .path.display())]
+    OutputTooLarge { path: PathBuf, size: u64, max: u64 },
+    #[error("certificate {fingerprint} has no encryption key")]
+    NoEncryptionKey { fingerprint: String },
+    #[error("the secret key cannot be used: {what}")]
+    KeyUnusable { what: String },
+    #[error("demo: {} was refused: {message}", .file.display())]
+    DemoRefused { file: PathBuf, message: String },
+    /// A broken invariant of courier itself (a bug), or the system's random source failing.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -156,7 +213,19 @@ impl Error {
             | UnknownSender { .. }
             | WrongRecipient { .. }
             | Rollback { .. }
-            | Refused { .. }
+            | BadPayload { .. }
+            | UnknownFeature { .. }
+            | UnsafeEntry { .. }
+            | SpecialEntry { .. }
+            | PayloadOversize { .. }
+            | EntryOversize { .. }
+            | WrongSenderRole { .. }
+            | PinnedRoleMismatch { .. }
+            | NotForThisSite { .. }
+            | ReplyCertificate { .. }
+            | PackageName { .. }
+            | PackageMismatch { .. }
+            | ChangedWhileReading { .. }
             | BadRecord { .. }
             | BadPackage { .. }
             | Enrollment { .. }
@@ -171,9 +240,20 @@ impl Error {
             | WrongPassphrase { .. }
             | StoreBusy { .. }
             | StoreTooNew { .. }
+            | CenterNotEnrolled { .. }
+            | NotEnrolled { .. }
             | Config { .. } => exit::SITE,
             Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
-            Io { .. } | StoreDamaged { .. } | Sql(_) | Pgp(_) | Internal(_) => exit::INTERNAL,
+            Io { .. }
+            | StoreDamaged { .. }
+            | Sql(_)
+            | Pgp(_)
+            | Encode(_)
+            | OutputTooLarge { .. }
+            | NoEncryptionKey { .. }
+            | KeyUnusable { .. }
+            | DemoRefused { .. }
+            | Internal(_) => exit::INTERNAL,
         }
     }
 
@@ -198,9 +278,9 @@ impl Error {
         }
     }
 
-    /// Shorthand for a refusal of a file with a reason.
-    pub fn refused(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
-        Error::Refused {
+    /// A payload document (or line, or entry) that is not what the format says.
+    pub fn bad_payload(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
+        Error::BadPayload {
             path: path.into(),
             what: what.into(),
         }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::site::{Role, Site};
 
 pub use crate::fs::{expand_paths, find_paths, Found};
-pub use crate::outcome::{FileReport, ImportOptions, Outcome};
+pub use crate::outcome::{FileReport, FileStatus, ImportOptions, Outcome};
 
 /// The exit code of a batch of files, as the README says: 0 when every file was applied or
 /// already applied (hidden files skipped do not count), 3 when some were applied and others
@@ -31,10 +31,10 @@ pub fn batch_exit_code(reports: &[FileReport]) -> u8 {
     {
         return worst;
     }
-    let refused = reports.iter().filter(|r| r.status == "refused");
+    let refused = reports.iter().filter(|r| r.status == FileStatus::Refused);
     let passed = reports
         .iter()
-        .any(|r| r.status != "refused" && r.status != "skipped");
+        .any(|r| !matches!(r.status, FileStatus::Refused | FileStatus::Skipped));
     match (refused.clone().map(|r| r.exit_code).max(), passed) {
         (Some(code), false) => code,
         (Some(_), true) => exit::PARTIAL,
@@ -62,13 +62,11 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
         });
     };
     if role != b.header.sender.role.as_str() {
-        return Err(Error::refused(
-            &b.path,
-            format!(
-                "the header says the sender is {}, and its key is pinned for {role}; refused",
-                b.header.sender.role
-            ),
-        ));
+        return Err(Error::PinnedRoleMismatch {
+            path: b.path.clone(),
+            claimed: b.header.sender.role.label().to_string(),
+            pinned: pinned_label(&role).to_string(),
+        });
     }
     let org = pinned_org(&b.path, &b.header, &role, org)?;
     Ok((crypto::parse_cert(armored.as_bytes())?, org))
@@ -131,14 +129,12 @@ pub fn verify_file(site: &Site, path: &Path) -> Result<(Bundle, Cert, Option<Str
         Kind::Results | Kind::EnrollmentReply => Role::Central,
     };
     if site.role() != for_role {
-        return Err(Error::refused(
-            path,
-            format!(
-                "a {} bundle is for a {for_role} site, and this is {}; refused",
-                b.header.kind.as_str(),
-                site.describe()
-            ),
-        ));
+        return Err(Error::NotForThisSite {
+            path: path.to_path_buf(),
+            kind: b.header.kind.as_str(),
+            for_role: for_role.as_str(),
+            this: site.describe(),
+        });
     }
     let (cert, org) = sender_cert(site, &b)?;
     b.verify(&cert)?;
@@ -151,8 +147,8 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
     let kind = b.header.kind;
     let mut report = FileReport {
         file: path.to_path_buf(),
-        status: "applied".into(),
-        kind: Some(kind.as_str().into()),
+        status: FileStatus::Applied,
+        kind: Some(kind),
         bundle_id: Some(b.header.bundle_id.clone()),
         message: String::new(),
         suspicious: bundle_id_reused(site, &b.header)?,
@@ -174,12 +170,12 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         report.message.push_str(&format!("; suspicious: {why}"));
     }
     if outcome.already {
-        report.status = "already-applied".into();
+        report.status = FileStatus::AlreadyApplied;
     } else if opts.dry_run {
-        report.status = "dry-run".into();
+        report.status = FileStatus::DryRun;
         report.message = format!("would apply: {}; nothing was kept", report.message);
     } else if outcome.partial {
-        report.status = "partial".into();
+        report.status = FileStatus::Partial;
         report.exit_code = crate::error::exit::PARTIAL;
     }
     Ok(report)
@@ -234,6 +230,7 @@ pub fn import_all(
     }
     let found = find_paths(paths, &["courier"]);
     let total = found.len();
+    site.progress().files(total as u64);
     let mut reports = Vec::with_capacity(total);
     for (i, f) in found.into_iter().enumerate() {
         let p = match f {
@@ -254,13 +251,15 @@ pub fn import_all(
                 continue;
             }
         };
+        // Bytes reported are the payload's entries as decrypted, not the file's: no total.
+        site.progress().file(&p, None);
         let report = match import_file(site, &p, opts) {
             Ok(mut r) => {
                 if let (Some(why), false) = (r.suspicious.clone(), opts.dry_run) {
                     let entry = AuditEntry {
                         action: "suspicious-bundle-id",
                         bundle_id: r.bundle_id.clone(),
-                        status: Some(r.status.clone()),
+                        status: Some(r.status),
                         ..AuditEntry::new(&p, why, r.exit_code)
                     };
                     note(site, &entry, &mut r);
@@ -328,7 +327,7 @@ struct AuditEntry {
     bundle_id: Option<String>,
     /// What became of a suspicious file (its report's status).
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<String>,
+    status: Option<FileStatus>,
 }
 
 impl AuditEntry {
@@ -366,7 +365,7 @@ fn note(site: &Site, entry: &AuditEntry, report: &mut FileReport) {
 fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
     use crate::error::IoContext;
     use std::io::Write;
-    let mut line = serde_json::to_vec(entry).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut line = serde_json::to_vec(entry).map_err(Error::Encode)?;
     line.push(b'\n');
     let audit = site.home.join("audit.jsonl");
     let mut open = std::fs::OpenOptions::new();
@@ -386,7 +385,7 @@ fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
 pub struct Inspection {
     pub file: PathBuf,
     pub format: u64,
-    pub kind: String,
+    pub kind: Kind,
     pub bundle_id: String,
     pub sender: crate::bundle::Party,
     pub recipient: crate::bundle::Party,
@@ -430,7 +429,7 @@ pub fn inspect(site: Option<&Site>, path: &Path) -> Result<Inspection> {
         org_source,
         file: path.to_path_buf(),
         format: h.format,
-        kind: h.kind.as_str().into(),
+        kind: h.kind,
         bundle_id: h.bundle_id,
         sender: h.sender,
         recipient: h.recipient,
@@ -460,16 +459,25 @@ pub fn verify_all(site: &Site, paths: &[PathBuf]) -> Vec<FileReport> {
         .collect()
 }
 
+/// A pinned peer's role (stored as the wire value) in a message.
+fn pinned_label(role: &str) -> &str {
+    if role == Role::Center.as_str() {
+        Role::Center.label()
+    } else {
+        role
+    }
+}
+
 fn verify_one(site: &Site, p: PathBuf) -> FileReport {
     match verify_file(site, &p) {
         Ok((b, _, org)) => FileReport {
             file: p.clone(),
-            status: "ok".into(),
-            kind: Some(b.header.kind.as_str().into()),
+            status: FileStatus::Ok,
+            kind: Some(b.header.kind),
             bundle_id: Some(b.header.bundle_id.clone()),
             message: format!(
                 "good signature by {} {}, {} bytes, part {} of {}, sequence {}",
-                b.header.sender.role,
+                b.header.sender.role.label(),
                 // A centre by the organisation its key is pinned for, never the claim;
                 // an enrollment reply's key is not pinned yet: its claim is shown as such.
                 match (&org, b.header.kind) {

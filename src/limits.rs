@@ -47,6 +47,62 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// No limit at all: for walking past values that are skipped, never kept.
+    fn unbounded() -> Self {
+        Limits {
+            record_bytes: u64::MAX,
+            depth: u64::MAX,
+            string_bytes: u64::MAX,
+            values: u64::MAX,
+            variables: u64::MAX,
+            logs_per_batch: u64::MAX,
+        }
+    }
+}
+
+/// Whether a file starting with `{` (at `head[0]`) is one object holding records, and how,
+/// from its first member: `{}`, or a member whose value is an object and whose name is not
+/// one a record starts with, or a sync request body's member. `None`: JSON Lines (or too
+/// little was buffered to tell, which reads the file as JSON Lines).
+pub fn object_layout(head: &[u8]) -> Option<Layout> {
+    let skip_ws = |mut i: usize| {
+        while head.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let start = skip_ws(1);
+    match head.get(start)? {
+        b'}' => return Some(Layout::Keyed),
+        b'"' => {}
+        _ => return None,
+    }
+    let mut i = start + 1;
+    let mut escaped = false;
+    loop {
+        let b = *head.get(i)?;
+        i += 1;
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' => escaped = true,
+            b'"' => break,
+            _ => {}
+        }
+    }
+    let name: String = serde_json::from_slice(&head[start..i]).ok()?;
+    let colon = skip_ws(i);
+    if head.get(colon) != Some(&b':') {
+        return None;
+    }
+    let value = *head.get(skip_ws(colon + 1))?;
+    match name.as_str() {
+        BODY_RESULTS | BODY_LOGS | BODY_PARAMS if value == b'{' => Some(Layout::Body),
+        n if value == b'{' && !RECORD_OBJECT_MEMBERS.contains(&n) => Some(Layout::Keyed),
+        _ => None,
+    }
+}
+
 /// Which limit a record broke (rendered as one line naming the setting).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Breach {
@@ -231,15 +287,19 @@ pub fn for_each_json<R: BufRead, E>(
 ) -> Result<(), E> {
     let mut records = Records::new(reader, *limits);
     while let Some((loc, split)) = records.next_record().map_err(&unreadable)? {
-        let parsed = match split {
-            Split::Record(bytes) => serde_json::from_slice::<Value>(&bytes)
-                .map_err(|e| format!("not JSON ({})", quote(&e.to_string()))),
-            Split::OverLimit(breach) => Err(format!("record {breach}")),
-            Split::Broken(what) => Err(what),
-        };
-        each(&loc, parsed)?;
+        each(&loc, parse_split(split))?;
     }
     Ok(())
+}
+
+/// A split record parsed, or why it cannot be (not JSON, over a limit, a broken file).
+pub fn parse_split(split: Split) -> Result<Value, String> {
+    match split {
+        Split::Record(bytes) => serde_json::from_slice::<Value>(&bytes)
+            .map_err(|e| format!("not JSON ({})", quote(&e.to_string()))),
+        Split::OverLimit(breach) => Err(format!("record {breach}")),
+        Split::Broken(what) => Err(what),
+    }
 }
 
 /// One record read from a file, or why it could not be: a limit (record skipped, the file
@@ -261,12 +321,61 @@ pub struct Records<R> {
     line: u64,
     done: bool,
     pending: Option<(String, Split)>,
+    /// Open containers of an object file (Mode::Object), outermost first.
+    stack: Vec<Frame>,
+    /// The key of the last record read from an object file (its member name).
+    key: Option<String>,
 }
 
+/// How a file holds its records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub enum Mode {
+    /// A JSON array of records.
     Array,
+    /// JSON Lines: one record per line.
     Lines,
+    /// One JSON object whose members hold the records (see [`Layout`]).
+    Object(Layout),
+}
+
+/// Where the records of an object file are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Every member's value is a record: `{"<uri>": {...}, ...}` (TAO's entity details,
+    /// keyed by entity URI).
+    Keyed,
+    /// TAO's sync request bodies: `{"results": {"<execution id>": result, ...},
+    /// "sync_params": {...}}` and `{"delivery_logs": {"<execution id>": [log, ...], ...},
+    /// "sync_params": {...}}`. Other members (`sync_params`) are skipped.
+    Body,
+}
+
+/// Top-level members of a sync request body that hold records.
+pub const BODY_RESULTS: &str = "results";
+pub const BODY_LOGS: &str = "delivery_logs";
+pub const BODY_PARAMS: &str = "sync_params";
+
+/// Member names a record itself may start with whose value is an object: a file starting
+/// with one of them is JSON Lines, not an object of records.
+const RECORD_OBJECT_MEMBERS: [&str; 3] = ["properties", "details", "data"];
+
+/// One open container while walking an object file.
+#[derive(Debug)]
+struct Frame {
+    array: bool,
+    /// Members or elements read so far.
+    count: u64,
+    /// A value was read: a separator or the closing bracket comes next.
+    after_value: bool,
+    /// The member name under which this container sits (None for the top object).
+    key: Option<String>,
+}
+
+/// What the walk does with the value at hand.
+enum Role {
+    Record,
+    Descend { array: bool },
+    Skip,
 }
 
 impl<R: BufRead> Records<R> {
@@ -279,7 +388,20 @@ impl<R: BufRead> Records<R> {
             line: 1,
             done: false,
             pending: None,
+            stack: Vec::new(),
+            key: None,
         }
+    }
+
+    /// How the file holds its records, once the first record was asked for.
+    pub fn mode(&self) -> Option<Mode> {
+        self.mode
+    }
+
+    /// The member name of the last record of an object file: an entity's URI, or the
+    /// execution id under which a request body files a result or a log.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// Skip whitespace; the next byte, not consumed.
@@ -325,6 +447,23 @@ impl<R: BufRead> Records<R> {
                     self.mode = Some(Mode::Array);
                     Mode::Array
                 }
+                Some(b'{') => {
+                    let mode = match object_layout(self.reader.fill_buf()?) {
+                        Some(layout) => {
+                            self.reader.consume(1);
+                            self.stack.push(Frame {
+                                array: false,
+                                count: 0,
+                                after_value: false,
+                                key: None,
+                            });
+                            Mode::Object(layout)
+                        }
+                        None => Mode::Lines,
+                    };
+                    self.mode = Some(mode);
+                    mode
+                }
                 Some(_) => {
                     self.mode = Some(Mode::Lines);
                     Mode::Lines
@@ -334,6 +473,7 @@ impl<R: BufRead> Records<R> {
         match mode {
             Mode::Lines => self.next_line(),
             Mode::Array => self.next_element(),
+            Mode::Object(layout) => self.next_member(layout),
         }
     }
 
@@ -383,48 +523,75 @@ impl<R: BufRead> Records<R> {
     }
 
     fn next_element(&mut self) -> std::io::Result<Option<(String, Split)>> {
-        let broken = |this: &mut Self, loc: String, what: &str| {
-            this.done = true;
-            Ok(Some((
-                loc,
-                Split::Broken(format!("not a JSON array ({what})")),
-            )))
-        };
         let first = self.peek_non_ws()?;
         let loc = format!("#{} (line {})", self.n + 1, self.line);
         match first {
-            None => return broken(self, loc, "the file ends before its closing ']'"),
+            None => return self.broken(loc, "array", "the file ends before its closing ']'"),
             Some(b']') if self.n == 0 => {
                 self.reader.consume(1);
-                return self.finish_array();
+                return self.finish_top("]");
             }
             _ => {}
         }
         self.n += 1;
-        let mut scanner = Scanner::new(self.limits);
+        let Some((split, end)) = self.capture(true)? else {
+            return self.broken(loc, "array", "the file ends inside a record");
+        };
+        self.reader.consume(1);
+        if end == b']' {
+            // Text after the closing bracket is reported after this element.
+            self.pending = self.finish_top("]")?;
+        } else if end == b'}' {
+            return self.broken(loc, "array", "a '}' where a ',' or ']' belongs");
+        }
+        Ok(Some((loc, split)))
+    }
+
+    /// The structure is broken: say so at `loc`, and read no further.
+    fn broken(
+        &mut self,
+        loc: String,
+        what: &str,
+        why: &str,
+    ) -> std::io::Result<Option<(String, Split)>> {
+        self.done = true;
+        Ok(Some((
+            loc,
+            Split::Broken(format!("not a JSON {what} ({why})")),
+        )))
+    }
+
+    /// Read one value up to (not including) the `,`, `]` or `}` that ends it, keeping its
+    /// bytes when `keep` and it is within the limits. `None` when the file ends first.
+    fn capture(&mut self, keep: bool) -> std::io::Result<Option<(Split, u8)>> {
+        let mut scanner = Scanner::new(if keep {
+            self.limits
+        } else {
+            Limits::unbounded()
+        });
         let mut record = Vec::new();
         let mut over = false;
         let end = loop {
             let buf = self.reader.fill_buf()?;
             if buf.is_empty() {
-                return broken(self, loc, "the file ends inside a record");
+                return Ok(None);
             }
             let mut used = 0;
             let mut end = None;
             for &b in buf {
+                if scanner.depth() == 0 && !scanner.in_string() && matches!(b, b',' | b']' | b'}') {
+                    end = Some(b);
+                    break;
+                }
                 used += 1;
                 if b == b'\n' {
                     self.line += 1;
-                }
-                if scanner.depth() == 0 && !scanner.in_string() && (b == b',' || b == b']') {
-                    end = Some(b);
-                    break;
                 }
                 if !scanner.push(b) && !over {
                     over = true;
                     record = Vec::new();
                 }
-                if !over {
+                if keep && !over {
                     record.push(b);
                 }
             }
@@ -437,21 +604,186 @@ impl<R: BufRead> Records<R> {
             Some(b) => Split::OverLimit(b.clone()),
             None => Split::Record(record),
         };
-        if end == b']' {
-            // Text after the closing bracket is reported after this element.
-            self.pending = self.finish_array()?;
-        }
-        Ok(Some((loc, split)))
+        Ok(Some((split, end)))
     }
 
-    /// After the closing bracket only whitespace may follow.
-    fn finish_array(&mut self) -> std::io::Result<Option<(String, Split)>> {
+    /// Read a member name (a JSON string) and the `:` after it.
+    fn member_name(&mut self) -> std::io::Result<std::result::Result<String, String>> {
+        let mut text = Vec::new();
+        let mut escaped = false;
+        'outer: loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(Err("the file ends inside a member name".into()));
+            }
+            let mut used = 0;
+            for &b in buf {
+                used += 1;
+                let first = text.is_empty();
+                text.push(b);
+                if first {
+                    if b != b'"' {
+                        self.reader.consume(used);
+                        return Ok(Err("a member name must be a string".into()));
+                    }
+                } else if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    self.reader.consume(used);
+                    break 'outer;
+                }
+                if text.len() as u64 > self.limits.string_bytes {
+                    self.reader.consume(used);
+                    return Ok(Err(format!(
+                        "a member name longer than {} bytes (settings.limits.string_bytes)",
+                        self.limits.string_bytes
+                    )));
+                }
+            }
+            self.reader.consume(used);
+        }
+        let name: String = match serde_json::from_slice(&text) {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(format!("bad member name ({})", quote(&e.to_string())))),
+        };
+        if self.peek_non_ws()? != Some(b':') {
+            return Ok(Err(format!("no ':' after member {}", quote(&name))));
+        }
+        self.reader.consume(1);
+        Ok(Ok(name))
+    }
+
+    /// What to do with a value found in the innermost open container.
+    fn role(&self, layout: Layout) -> Role {
+        let top_key = self.stack.get(1).and_then(|f| f.key.as_deref());
+        match (layout, self.stack.len()) {
+            (Layout::Keyed, 1) => Role::Record,
+            (Layout::Body, 1) => match self.key.as_deref() {
+                Some(BODY_RESULTS | BODY_LOGS) => Role::Descend { array: false },
+                _ => Role::Skip,
+            },
+            (Layout::Body, 2) if top_key == Some(BODY_RESULTS) => Role::Record,
+            (Layout::Body, 2) if top_key == Some(BODY_LOGS) => Role::Descend { array: true },
+            (Layout::Body, 3) => Role::Record,
+            _ => Role::Skip,
+        }
+    }
+
+    /// Where the value at hand is, for messages: member names from the top, `#N` for an
+    /// array element, and the line.
+    fn location(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for f in self.stack.iter().skip(1) {
+            if let Some(k) = &f.key {
+                parts.push(format!("{:?}", quote(k)));
+            }
+        }
+        if let Some(f) = self.stack.last() {
+            if f.array {
+                parts.push(format!("#{}", f.count));
+            } else if let Some(k) = &self.key {
+                parts.push(format!("{:?}", quote(k)));
+            }
+        }
+        format!("{} (line {})", parts.join(" "), self.line)
+    }
+
+    /// The next record of an object file.
+    fn next_member(&mut self, layout: Layout) -> std::io::Result<Option<(String, Split)>> {
+        loop {
+            let Some(frame) = self.stack.last() else {
+                return Ok(None);
+            };
+            let (array, after_value, count) = (frame.array, frame.after_value, frame.count);
+            let what = if array { "array" } else { "object" };
+            let close = if array { b']' } else { b'}' };
+            let Some(b) = self.peek_non_ws()? else {
+                let loc = format!("line {}", self.line);
+                return self.broken(loc, "object", "the file ends before its closing '}'");
+            };
+            if b == close && (after_value || count == 0) {
+                self.reader.consume(1);
+                self.stack.pop();
+                match self.stack.last_mut() {
+                    Some(parent) => parent.after_value = true,
+                    None => return self.finish_top("}"),
+                }
+                continue;
+            }
+            if after_value {
+                if b != b',' {
+                    let loc = format!("line {}", self.line);
+                    return self.broken(loc, what, "a ',' or closing bracket is missing");
+                }
+                self.reader.consume(1);
+                self.stack.last_mut().expect("open").after_value = false;
+                continue;
+            }
+            if !array {
+                match self.member_name()? {
+                    Ok(name) => self.key = Some(name),
+                    Err(why) => {
+                        let loc = format!("line {}", self.line);
+                        return self.broken(loc, "object", &why);
+                    }
+                }
+            }
+            let frame = self.stack.last_mut().expect("open");
+            frame.count += 1;
+            frame.after_value = true;
+            if self.peek_non_ws()?.is_none() {
+                let loc = self.location();
+                return self.broken(loc, what, "the file ends inside a record");
+            }
+            let loc = self.location();
+            match self.role(layout) {
+                Role::Record => {
+                    let Some((split, _)) = self.capture(true)? else {
+                        return self.broken(loc, what, "the file ends inside a record");
+                    };
+                    if array {
+                        self.key = self.stack.last().and_then(|f| f.key.clone());
+                    }
+                    return Ok(Some((loc, split)));
+                }
+                Role::Descend { array: inner } => {
+                    let open = if inner { b'[' } else { b'{' };
+                    if self.peek_non_ws()? != Some(open) {
+                        let expected = if inner { "an array" } else { "an object" };
+                        let why = format!("this member must be {expected} of records");
+                        return self.broken(loc, "sync request body", &why);
+                    }
+                    self.reader.consume(1);
+                    let key = self.key.take();
+                    self.stack.push(Frame {
+                        array: inner,
+                        count: 0,
+                        after_value: false,
+                        key,
+                    });
+                }
+                Role::Skip => {
+                    if self.capture(false)?.is_none() {
+                        return self.broken(loc, what, "the file ends inside a value");
+                    }
+                }
+            }
+        }
+    }
+
+    /// After the closing bracket of the top-level value only whitespace may follow.
+    fn finish_top(&mut self, bracket: &str) -> std::io::Result<Option<(String, Split)>> {
         self.done = true;
+        let what = if bracket == "]" { "array" } else { "object" };
         match self.peek_non_ws()? {
             None => Ok(None),
             Some(_) => Ok(Some((
                 format!("line {}", self.line),
-                Split::Broken("not a JSON array (text after its closing ']')".into()),
+                Split::Broken(format!(
+                    "not a JSON {what} (text after its closing '{bracket}')"
+                )),
             ))),
         }
     }
@@ -535,6 +867,16 @@ mod tests {
         assert!(quote(&wide).starts_with(&"é".repeat(200)));
     }
 
+    /// Limits that let the small records of these tests through.
+    fn roomy() -> Limits {
+        Limits {
+            record_bytes: 1000,
+            string_bytes: 100,
+            values: 100,
+            ..small()
+        }
+    }
+
     fn split(text: &str, limits: Limits) -> Vec<(String, String)> {
         let mut r = Records::new(text.as_bytes(), limits);
         let mut out = vec![];
@@ -598,5 +940,92 @@ mod tests {
         assert!(got.last().unwrap().1.contains("text after its closing"));
         let got = split("[1,", small());
         assert!(got.last().unwrap().1.contains("ends before its closing"));
+    }
+
+    #[test]
+    fn an_object_keyed_by_uri_is_split_into_its_members() {
+        let text =
+            "{\n \"u#1\": {\"id\":\"u#1\",\"p\":{\"k\":\"}\"}},\n \"u#2\": {\"id\":\"u#2\"}\n}\n";
+        let mut r = Records::new(text.as_bytes(), roomy());
+        let mut keys = vec![];
+        let mut texts = vec![];
+        while let Some((loc, s)) = r.next_record().unwrap() {
+            keys.push((loc, r.key().unwrap().to_string()));
+            match s {
+                Split::Record(b) => texts.push(String::from_utf8(b).unwrap().trim().to_string()),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(r.mode(), Some(Mode::Object(Layout::Keyed)));
+        assert_eq!(texts, [r#"{"id":"u#1","p":{"k":"}"}}"#, r#"{"id":"u#2"}"#]);
+        assert_eq!(keys[1], ("\"u#2\" (line 3)".to_string(), "u#2".to_string()));
+        assert!(split("{}", small()).is_empty());
+    }
+
+    #[test]
+    fn a_request_body_yields_the_records_it_wraps() {
+        let l = roomy();
+        let body = r#"{"sync_params":{"a":[1,{"b":2}]},"results":{"e1":{"x":1},"e2":{"x":2}}}"#;
+        let got = split(body, l);
+        assert_eq!(
+            got.iter().map(|g| g.1.as_str()).collect::<Vec<_>>(),
+            [r#"{"x":1}"#, r#"{"x":2}"#]
+        );
+        assert_eq!(got[1].0, "\"results\" \"e2\" (line 1)");
+        let logs = r#"{"delivery_logs":{"e1":[{"n":1},{"n":2}],"e2":[]},"sync_params":{}}"#;
+        let mut r = Records::new(logs.as_bytes(), l);
+        let mut seen = vec![];
+        while let Some((loc, _)) = r.next_record().unwrap() {
+            seen.push((loc, r.key().unwrap().to_string()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (
+                    "\"delivery_logs\" \"e1\" #1 (line 1)".to_string(),
+                    "e1".to_string()
+                ),
+                (
+                    "\"delivery_logs\" \"e1\" #2 (line 1)".to_string(),
+                    "e1".to_string()
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn json_lines_starting_with_an_object_member_stay_json_lines() {
+        let got = split(
+            "{\"properties\":{},\"type\":\"x\"}\n{\"a\":\"b\"}\n",
+            roomy(),
+        );
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, "line 1");
+    }
+
+    #[test]
+    fn a_broken_object_is_reported_and_ends_the_file() {
+        for (text, says) in [
+            (r#"{"a":{"x":1},}"#, "a member name must be a string"),
+            (r#"{"results":{"e":{}} "x":1}"#, "',' or closing bracket"),
+            (r#"{"a":{"x":1}"#, "not a JSON object (the file ends"),
+            (r#"{"a":{"x":1}} x"#, "text after its closing '}'"),
+            (
+                r#"{"results":{},"delivery_logs":{"e":{}}}"#,
+                "must be an array of records",
+            ),
+        ] {
+            let got = split(text, roomy());
+            assert!(got.last().unwrap().1.contains(says), "{text}: {got:?}");
+        }
+        let over = split(
+            &format!(r#"{{"a":{{"x":"{}"}},"b":{{}}}}"#, "y".repeat(50)),
+            small(),
+        );
+        assert!(
+            over[0].1.starts_with("over: holds a string longer"),
+            "{over:?}"
+        );
+        assert_eq!(over[1].1, "{}");
     }
 }

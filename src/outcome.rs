@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::bundle::Kind;
 use crate::error::Error;
+use crate::text::text_enum;
 
 /// Options of `courier import`.
 #[derive(Debug, Clone, Default)]
@@ -19,14 +21,33 @@ pub struct ImportOptions {
     pub archive: Option<PathBuf>,
 }
 
+text_enum! {
+    /// What became of one file (schemas/file-reports.schema.json).
+    pub enum FileStatus {
+        /// Imported now.
+        Applied = "applied",
+        /// Imported before; nothing changed.
+        AlreadyApplied = "already-applied",
+        /// Imported, but something is missing or was kept aside.
+        Partial = "partial",
+        /// Checked and applied inside the transaction, then rolled back.
+        DryRun = "dry-run",
+        /// Nothing applied; the message says why.
+        Refused = "refused",
+        /// `verify`: every check short of decryption passed.
+        Ok = "ok",
+        /// A hidden file found in a folder; not read.
+        Skipped = "skipped",
+    }
+}
+
 /// What happened to one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     pub file: PathBuf,
-    /// `applied`, `already-applied`, `partial`, `dry-run` or `refused`.
-    pub status: String,
+    pub status: FileStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<Kind>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bundle_id: Option<String>,
     pub message: String,
@@ -43,7 +64,7 @@ impl FileReport {
     pub(crate) fn refused(file: &Path, e: &Error) -> Self {
         FileReport {
             file: file.to_path_buf(),
-            status: "refused".into(),
+            status: FileStatus::Refused,
             kind: None,
             bundle_id: None,
             message: e.to_string(),
@@ -56,7 +77,7 @@ impl FileReport {
     pub(crate) fn skipped(file: &Path) -> Self {
         FileReport {
             file: file.to_path_buf(),
-            status: "skipped".into(),
+            status: FileStatus::Skipped,
             kind: None,
             bundle_id: None,
             message:

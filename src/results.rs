@@ -11,25 +11,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
-use crate::entities::{empty_file_warning, for_each_record, RecordKind};
+use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
-use crate::store::{HeldLogBatch, HeldResult, NewHistory, Tx};
-use crate::wire::Acks;
-
-/// Sync status of a result at the centre.
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const SENT: &str = "sent";
-    pub const SYNCHRONIZED: &str = "synchronized";
-    pub const TO_BE_RESYNCED: &str = "to_be_resynced";
-    /// Central kept it aside (same id, different content); the reason says why.
-    pub const CONFLICT: &str = "conflict";
-    /// Central holds a copy of this execution finished later; this one was ignored.
-    pub const STALE: &str = "stale";
-    /// Central kept it aside: its delivery or test taker is not in this centre's scope.
-    pub const OUT_OF_SCOPE: &str = "out_of_scope";
-}
+use crate::store::{HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
+use crate::wire::{AckStatus, Acks, LogAckStatus};
 
 /// A record that was not stored, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +51,59 @@ impl AddReport {
             + self.unchanged
             + (self.refused.len() + self.stale.len() + self.conflicts.len()) as u64
     }
+}
+
+/// Refused records listed one per line, at most this many; the rest are summed up by reason.
+pub const SHOWN_REFUSALS: usize = 10;
+
+/// The lines that tell an operator which records were refused: one per record for the
+/// first [`SHOWN_REFUSALS`], then one per file and reason for the rest, most frequent
+/// first (three reasons at most, then how many records remain).
+pub fn refusal_lines(refused: &[Refusal]) -> Vec<String> {
+    let mut lines: Vec<String> = refused
+        .iter()
+        .take(SHOWN_REFUSALS)
+        .map(|f| {
+            format!(
+                "{}: record {}: {}; it was not stored",
+                f.file.display(),
+                f.record,
+                f.reason
+            )
+        })
+        .collect();
+    let rest = refused.get(SHOWN_REFUSALS..).unwrap_or_default();
+    let mut groups: Vec<((&Path, &str), usize)> = Vec::new();
+    for f in rest {
+        let key = (f.file.as_path(), f.reason.as_str());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((key, 1)),
+        }
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1));
+    for ((file, reason), n) in groups.iter().take(3) {
+        let same = if refused[..SHOWN_REFUSALS.min(refused.len())]
+            .iter()
+            .any(|f| f.reason == *reason)
+        {
+            "for the same reason"
+        } else {
+            "for this reason"
+        };
+        lines.push(format!(
+            "{}: {n} more record(s) refused {same}: {reason}",
+            file.display()
+        ));
+    }
+    let others: usize = groups.iter().skip(3).map(|g| g.1).sum();
+    if others > 0 {
+        lines.push(format!(
+            "{others} more record(s) refused for {} other reasons; --json lists every one",
+            groups.len() - 3
+        ));
+    }
+    lines
 }
 
 /// How a copy of an execution compares with the copy already held, by finish time.
@@ -109,12 +149,11 @@ pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<
 
 /// Central's certificate as pinned at a centre.
 pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
-    let (_, armored) = tx.peer_by_role("central")?.ok_or_else(|| Error::Usage {
-        what: format!(
-            "{} is not enrolled with a central yet; run 'courier enroll' first",
-            site.describe()
-        ),
-    })?;
+    let (_, armored) = tx
+        .peer_by_role("central")?
+        .ok_or_else(|| Error::NotEnrolled {
+            site: site.describe(),
+        })?;
     crypto::parse_cert(armored.as_bytes())
 }
 
@@ -136,9 +175,12 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
     let mut warnings = Vec::new();
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_record(file, &site.config.settings.limits, |loc, parsed| {
+        for_each_keyed_record(file, &site.config.settings.limits, p, |at, parsed| {
+            let loc = at.location;
             if let Ok(v) = &parsed {
                 RecordKind::expect(RecordKind::Result, file, loc, v)?;
             }
@@ -154,7 +196,9 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 Ok(v) => v,
                 Err(e) => return refuse(e),
             };
-            if let Err(e) = crate::schema::check("result", &v) {
+            if let Err(e) = crate::schema::check("result", &v)
+                .and_then(|()| crate::tao::filed_under(at.key, &v["deliveryExecutionId"]))
+            {
                 return refuse(e);
             }
             let exec = v["deliveryExecutionId"]
@@ -188,7 +232,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             if !tx.holds(&taker, "test-taker")? {
                 return refuse(format!("test taker {taker} is not held by this centre"));
             }
-            let plain = serde_json::to_vec(&v).map_err(|e| Error::Internal(e.to_string()))?;
+            let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
             let sha = sha256_hex(&plain);
             let old = tx.result_version(&exec)?;
             if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
@@ -227,16 +271,16 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                 }
                 Some((rev, _, st)) => {
                     report.replaced += 1;
-                    let sync = if st == status::PENDING {
-                        status::PENDING
+                    let sync = if *st == SyncStatus::Pending {
+                        SyncStatus::Pending
                     } else {
-                        status::TO_BE_RESYNCED
+                        SyncStatus::ToBeResynced
                     };
                     (rev + 1, sync)
                 }
                 None => {
                     report.added += 1;
-                    (1, status::PENDING)
+                    (1, SyncStatus::Pending)
                 }
             };
             let sealed = seal_for_central(&cert, &plain)?;
@@ -249,7 +293,7 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
                     revision,
                     content_sha256: sha,
                     size: plain.len() as i64,
-                    sync_status: sync.to_string(),
+                    sync_status: sync,
                     reason: None,
                     finishtime,
                 },
@@ -324,13 +368,20 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         tx.add_log_batch(&batch, &sealed, &b.ids)
     };
     let mut warnings = Vec::new();
+    let p = site.progress();
+    p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_record(file, &limits, |loc, parsed| {
+        for_each_keyed_record(file, &limits, p, |at, parsed| {
+            let loc = at.location;
             if let Ok(v) = &parsed {
                 RecordKind::expect(RecordKind::Log, file, loc, v)?;
             }
-            let v = match parsed.and_then(|v| crate::schema::check("log", &v).map(|_| v)) {
+            let v = match parsed.and_then(|v| {
+                crate::schema::check("log", &v)?;
+                crate::tao::filed_under(at.key, &v["delivery_execution_id"])?;
+                Ok(v)
+            }) {
                 Ok(v) => v,
                 Err(reason) => {
                     report.refused.push(Refusal {
@@ -357,7 +408,7 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
             let b = pending.entry(exec.clone()).or_default();
             let start = b.json.len();
             b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
-            serde_json::to_writer(&mut b.json, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut b.json, &v).map_err(Error::Encode)?;
             held += b.json.len() - start;
             pending_ids.insert(id.clone());
             b.ids.push(id);
@@ -416,7 +467,7 @@ pub struct ResultRow {
     pub delivery_id: String,
     pub test_taker: String,
     pub state: String,
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     pub revision: i64,
     pub size: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -455,38 +506,37 @@ pub fn apply_acks(site: &Site, tx: &Tx<'_>, acks: &Acks) -> Result<(u64, u64)> {
         if rev != a.revision || sha != a.content_sha256 {
             continue; // about an older copy: the current one is still owed an answer
         }
-        match a.status.as_str() {
-            "stored" | "unchanged" | "replaced" => {
+        match a.status {
+            AckStatus::Stored | AckStatus::Unchanged | AckStatus::Replaced => {
                 tx.mark_result_synchronized(&a.execution_id, delete)?
             }
-            "conflict" => tx.mark_result_conflict(
+            AckStatus::Conflict => tx.mark_result_conflict(
                 &a.execution_id,
                 a.reason.as_deref().unwrap_or("conflict at central"),
             )?,
-            "stale" => tx.mark_result_kept(
+            AckStatus::Stale => tx.mark_result_kept(
                 &a.execution_id,
-                status::STALE,
+                SyncStatus::Stale,
                 a.reason
                     .as_deref()
                     .unwrap_or("central holds a copy finished later"),
             )?,
-            "out_of_scope" => tx.mark_result_kept(
+            AckStatus::OutOfScope => tx.mark_result_kept(
                 &a.execution_id,
-                status::OUT_OF_SCOPE,
+                SyncStatus::OutOfScope,
                 a.reason
                     .as_deref()
                     .unwrap_or("not in this centre's scope at central"),
             )?,
-            _ => continue,
         }
         n_results += 1;
     }
     let mut n_logs = 0;
     for l in &acks.logs {
-        n_logs += u64::from(match l.status.as_str() {
-            "stored" => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
-            "kept_aside" => tx.mark_log_batch_kept_aside(&l.batch_id)?,
-            _ => false,
+        n_logs += u64::from(match l.status {
+            LogAckStatus::Stored => tx.mark_log_batch_synchronized(&l.batch_id, delete)?,
+            LogAckStatus::KeptAside => tx.mark_log_batch_kept_aside(&l.batch_id)?,
+            LogAckStatus::Waiting => false,
         });
     }
     Ok((n_results, n_logs))
@@ -500,10 +550,15 @@ pub enum Format {
 }
 
 /// Write through a temporary name next to `out`, renamed when complete.
-fn write_output(out: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<u64>) -> Result<u64> {
+fn write_output(
+    out: &Path,
+    progress: &dyn Progress,
+    fill: impl FnOnce(&mut dyn Write) -> Result<u64>,
+) -> Result<u64> {
     let tmp = crate::fs::temp_beside(out)?;
+    progress.file(out, None);
     let n = {
-        let mut w = std::io::BufWriter::new(tmp.as_file());
+        let mut w = std::io::BufWriter::new(Writing::new(tmp.as_file(), progress));
         let n = fill(&mut w)?;
         w.flush().at(out)?;
         n
@@ -528,8 +583,10 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    write_output(out, |w| match format {
+    let p = site.progress();
+    write_output(out, p, |w| match format {
         Format::Jsonl => tx.for_each_central_result(|r, variables| {
+            p.advance(1, 0);
             let row = json!({
                 "deliveryId": r.delivery_id,
                 "deliveryExecutionId": r.central_id,
@@ -538,7 +595,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "centerExecutionId": r.execution_id,
                 "orgId": r.org_id,
             });
-            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::io(out, e.into()))?;
             w.write_all(b"\n").at(out)
         }),
         Format::Csv => {
@@ -564,8 +621,9 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "correct_response",
                 "variable",
             ])
-            .map_err(csv_err)?;
+            .map_err(|e| csv_err(out, e))?;
             let n = tx.for_each_central_result(|r, variables| {
+                p.advance(1, 0);
                 for (i, v) in variables.iter().enumerate() {
                     let d = &v["data"];
                     let value = ["candidateResponse", "value", "trace"]
@@ -594,7 +652,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
                         &scalar(&d["correctResponse"]),
                         &v.to_string(),
                     ])
-                    .map_err(csv_err)?;
+                    .map_err(|e| csv_err(out, e))?;
                 }
                 Ok(())
             })?;
@@ -609,7 +667,8 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    write_output(out, |w| match format {
+    let p = site.progress();
+    write_output(out, p, |w| match format {
         Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
             c.write_record([
@@ -622,8 +681,9 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "created_at",
                 "created_by",
             ])
-            .map_err(csv_err)?;
+            .map_err(|e| csv_err(out, e))?;
             let n = tx.for_each_central_log(|org, central_id, exec, v| {
+                p.advance(1, 0);
                 c.write_record([
                     &scalar(&v["id"]),
                     central_id,
@@ -634,23 +694,173 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                     &scalar(&v["created_at"]),
                     &scalar(&v["created_by"]),
                 ])
-                .map_err(csv_err)
+                .map_err(|e| csv_err(out, e))
             })?;
             c.flush().at(out)?;
             Ok(n)
         }
         Format::Jsonl => tx.for_each_central_log(|org, central_id, exec, mut v| {
+            p.advance(1, 0);
             v["delivery_execution_id"] = Value::String(central_id.to_string());
             v["centerExecutionId"] = Value::String(exec.to_string());
             v["orgId"] = Value::String(org.to_string());
-            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::Internal(e.to_string()))?;
+            serde_json::to_writer(&mut *w, &v).map_err(|e| Error::io(out, e.into()))?;
             w.write_all(b"\n").at(out)
         }),
     })
 }
 
-fn csv_err(e: csv::Error) -> Error {
-    Error::Internal(format!("csv: {e}"))
+/// The `sync_params` of the request bodies courier writes for a TAO central: the
+/// organisation each body speaks for is added per body.
+#[derive(Debug, Clone)]
+pub struct SyncParams {
+    /// The TAO version the bodies claim; TAO central refuses a body without a version it
+    /// supports (`SyncParamsValidator`).
+    pub tao_version: String,
+}
+
+impl SyncParams {
+    fn write(&self, w: &mut dyn Write, org: &str) -> std::io::Result<()> {
+        w.write_all(b"},\"sync_params\":")?;
+        crate::tao::write_php_json(
+            w,
+            &json!({"organisation_id": org, "tao_version": self.tao_version}),
+        )?;
+        w.write_all(b"}\n")
+    }
+}
+
+/// Results per request body in `--format tao` (TAO's own client sends 10 at a time; its
+/// central takes any number).
+const TAO_RESULTS_PER_BODY: usize = 100;
+/// Delivery logs per request body in `--format tao` (TAO's client: 200 rows per chunk).
+const TAO_LOGS_PER_BODY: usize = 200;
+
+/// One request body being written: its organisation and how many records it holds.
+#[derive(Default)]
+struct OpenBody {
+    org: Option<String>,
+    records: usize,
+}
+
+impl OpenBody {
+    /// Whether a record of `org` needs a new body.
+    fn opens(&self, org: &str, per_body: usize) -> bool {
+        self.org.as_deref() != Some(org) || self.records >= per_body
+    }
+
+    /// Before a record of `org`: close the body if it is another organisation's or full,
+    /// open one (`{"<member>":{`) if none is. Returns whether a body was opened.
+    fn before(
+        &mut self,
+        w: &mut dyn Write,
+        org: &str,
+        member: &str,
+        per_body: usize,
+        params: &SyncParams,
+    ) -> std::io::Result<bool> {
+        if self.opens(org, per_body) {
+            self.close(w, params)?;
+            write!(w, "{{\"{member}\":{{")?;
+            self.org = Some(org.to_string());
+            self.records = 0;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Close the body being written, if any.
+    fn close(&mut self, w: &mut dyn Write, params: &SyncParams) -> std::io::Result<()> {
+        if let Some(org) = self.org.take() {
+            params.write(w, &org)?;
+        }
+        Ok(())
+    }
+}
+
+/// Central: write every stored result as the request bodies TAO's central sync API
+/// receives (`POST /taoSync/ResultApi/syncResults`), one body per line and per
+/// organisation (at most [`TAO_RESULTS_PER_BODY`] results each), in PHP's JSON text:
+/// `{"results": {"<centre's execution id>": result, ...}, "sync_params": {...}}`, each
+/// result with the centre's execution id, its details and variables as the centre sent
+/// them (schemas/results-request-body.schema.json).
+pub fn export_results_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u64> {
+    site.require(Role::Central)?;
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let p = site.progress();
+    write_output(out, p, |w| {
+        let mut body = OpenBody::default();
+        let n = tx.for_each_central_result(|r, variables| {
+            let php = |w: &mut dyn Write, v: &Value| crate::tao::write_php_json(w, v);
+            let first = body.before(w, &r.org_id, "results", TAO_RESULTS_PER_BODY, params);
+            if !first.at(out)? {
+                w.write_all(b",").at(out)?;
+            }
+            body.records += 1;
+            crate::tao::write_php_string(w, &r.execution_id).at(out)?;
+            w.write_all(b":{\"deliveryId\":").at(out)?;
+            php(w, &Value::String(r.delivery_id)).at(out)?;
+            w.write_all(b",\"deliveryExecutionId\":").at(out)?;
+            php(w, &Value::String(r.execution_id)).at(out)?;
+            w.write_all(b",\"details\":").at(out)?;
+            php(w, &r.details).at(out)?;
+            w.write_all(b",\"variables\":[").at(out)?;
+            for (i, v) in variables.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",").at(out)?;
+                }
+                php(w, v).at(out)?;
+            }
+            w.write_all(b"]}").at(out)
+        })?;
+        body.close(w, params).at(out)?;
+        Ok(n)
+    })
+}
+
+/// Central: write every stored delivery log as the request bodies TAO's central sync API
+/// receives (`POST /taoSync/ResultApi/syncDeliveryLogs`), one body per line and per
+/// organisation (at most [`TAO_LOGS_PER_BODY`] logs each), in PHP's JSON text:
+/// `{"delivery_logs": {"<centre's execution id>": [log, ...], ...}, "sync_params": {...}}`,
+/// each log as the centre sent it (schemas/logs-request-body.schema.json).
+pub fn export_logs_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u64> {
+    site.require(Role::Central)?;
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let p = site.progress();
+    write_output(out, p, |w| {
+        let mut body = OpenBody::default();
+        let mut group: Option<String> = None;
+        let n = tx.for_each_central_log(|org, _central_id, exec, v| {
+            if body.opens(org, TAO_LOGS_PER_BODY) && group.take().is_some() {
+                w.write_all(b"]").at(out)?;
+            }
+            body.before(w, org, "delivery_logs", TAO_LOGS_PER_BODY, params)
+                .at(out)?;
+            body.records += 1;
+            if group.as_deref() == Some(exec) {
+                w.write_all(b",").at(out)?;
+            } else {
+                if group.is_some() {
+                    w.write_all(b"],").at(out)?;
+                }
+                crate::tao::write_php_string(w, exec).at(out)?;
+                w.write_all(b":[").at(out)?;
+                group = Some(exec.to_string());
+            }
+            crate::tao::write_php_json(w, &v).at(out)
+        })?;
+        if group.is_some() {
+            w.write_all(b"]").at(out)?;
+        }
+        body.close(w, params).at(out)?;
+        Ok(n)
+    })
+}
+
+fn csv_err(out: &Path, e: csv::Error) -> Error {
+    Error::io(out, e.into())
 }
 
 /// A JSON value as a CSV cell: strings bare, null empty, the rest as JSON.

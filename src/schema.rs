@@ -60,6 +60,14 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../schemas/log-export.schema.json"),
     ),
     ("key-info", include_str!("../schemas/key-info.schema.json")),
+    (
+        "history-head",
+        include_str!("../schemas/history-head.schema.json"),
+    ),
+    (
+        "history-verify",
+        include_str!("../schemas/history-verify.schema.json"),
+    ),
     ("inspect", include_str!("../schemas/inspect.schema.json")),
     (
         "file-reports",
@@ -101,6 +109,18 @@ pub const SCHEMAS: &[(&str, &str)] = &[
     (
         "entity-history",
         include_str!("../schemas/entity-history.schema.json"),
+    ),
+    (
+        "entity-details",
+        include_str!("../schemas/entity-details.schema.json"),
+    ),
+    (
+        "results-request-body",
+        include_str!("../schemas/results-request-body.schema.json"),
+    ),
+    (
+        "logs-request-body",
+        include_str!("../schemas/logs-request-body.schema.json"),
     ),
 ];
 
@@ -199,6 +219,7 @@ pub fn read_doc<T: serde::de::DeserializeOwned>(
             value: number,
         });
     }
-    check(schema, &value).map_err(|e| Error::refused(path, format!("{name}: {e}; refused")))?;
-    serde_json::from_value(value).map_err(|e| Error::refused(path, format!("{name}: {e}; refused")))
+    check(schema, &value).map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))?;
+    serde_json::from_value(value)
+        .map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, SecretKey, UnlockError};
 use crate::error::{Error, IoContext, Result};
+use crate::progress::{self, Progress};
 use crate::store::Store;
 
 pub use crate::bundle::Role;
@@ -193,6 +194,9 @@ pub struct Site {
     pub home: PathBuf,
     pub config: Config,
     passphrase: Passphrase,
+    /// Where long work reports its progress and a busy store its wait ([`progress::Silent`]
+    /// unless the binary sets one with [`Site::with_progress`]).
+    progress: progress::Reporter,
 }
 
 /// What `init` needs to know.
@@ -281,13 +285,13 @@ impl Site {
         // The store is created before the config: a site exists once its config does.
         drop(Store::open(&home.join(STORE_FILE))?);
         private_file(&home.join(STORE_FILE))?;
-        let json =
-            serde_json::to_vec_pretty(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&config).map_err(Error::Encode)?;
         write_atomic(&home.join(CONFIG_FILE), &json)?;
         Ok(Site {
             home: home.to_path_buf(),
             config,
             passphrase,
+            progress: progress::silent(),
         })
     }
 
@@ -320,6 +324,7 @@ impl Site {
             home: home.to_path_buf(),
             config,
             passphrase,
+            progress: progress::silent(),
         })
     }
 
@@ -334,8 +339,8 @@ impl Site {
         } else {
             Err(Error::WrongRole {
                 home: self.home.clone(),
-                needed: role.as_str(),
-                actual: self.config.role.to_string(),
+                needed: role.label(),
+                actual: self.config.role.label().to_string(),
             })
         }
     }
@@ -347,16 +352,16 @@ impl Site {
             .as_deref()
             .ok_or_else(|| Error::WrongRole {
                 home: self.home.clone(),
-                needed: "center",
-                actual: self.config.role.to_string(),
+                needed: Role::Center.label(),
+                actual: self.config.role.label().to_string(),
             })
     }
 
-    /// A short name for this site in messages: `central NAME` or `center ORG`.
+    /// A short name for this site in messages: `central NAME` or `centre ORG`.
     pub fn describe(&self) -> String {
         match self.config.role {
             Role::Central => format!("central {}", self.config.name.as_deref().unwrap_or("")),
-            Role::Center => format!("center {}", self.config.org_id.as_deref().unwrap_or("")),
+            Role::Center => format!("centre {}", self.config.org_id.as_deref().unwrap_or("")),
         }
     }
 
@@ -390,9 +395,21 @@ impl Site {
         self.home.join(STORE_FILE)
     }
 
-    /// Open the store (applying migrations).
+    /// Open the store (applying migrations). A wait for a busy store is reported to the
+    /// site's progress reporter.
     pub fn store(&self) -> Result<Store> {
-        Store::open(&self.store_path())
+        Store::open_reporting(&self.store_path(), self.progress.clone())
+    }
+
+    /// Report long work and waits to `progress` from now on.
+    pub fn with_progress(mut self, progress: progress::Reporter) -> Site {
+        self.progress = progress;
+        self
+    }
+
+    /// The site's progress reporter.
+    pub fn progress(&self) -> &dyn Progress {
+        &*self.progress
     }
 
     pub fn packages_dir(&self) -> PathBuf {
@@ -425,7 +442,7 @@ impl Site {
             UnlockError::WrongPassphrase => Error::WrongPassphrase {
                 home: self.home.clone(),
             },
-            UnlockError::Other(o) => Error::Internal(o),
+            UnlockError::Other(what) => Error::KeyUnusable { what },
         })
     }
 

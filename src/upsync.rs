@@ -21,15 +21,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{self, Bundle, SetRef, Spec, Written};
+use crate::bundle::{self, Bundle, Kind, SetRef, Spec, Written};
 use crate::crypto;
 use crate::crypto::Cert;
 use crate::error::{Error, Result};
 use crate::limits::{self, quote, Breach, Limits};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
-use crate::store::{CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, Tx};
-use crate::wire::{inventory_digest, ExportReport};
+use crate::store::{
+    CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
+};
+use crate::wire::{inventory_digest, AckStatus, ExportReport, LogAck, LogAckStatus, ResultAck};
 
 /// Metadata travelling beside a sealed result (schemas/result-meta.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,14 +101,14 @@ enum ItemKind {
 
 fn center_ack(tx: &Tx<'_>) -> Result<CenterAck> {
     let applied = tx
-        .applied_bundles("data", 20)?
+        .applied_bundles(Kind::Data.as_str(), 20)?
         .into_iter()
         .map(|(bundle_id, seq)| AppliedBundle { bundle_id, seq })
         .collect();
     let inventory = tx.inventory()?;
     Ok(CenterAck {
         applied,
-        last_seq: tx.last_applied_seq("data")?,
+        last_seq: tx.last_applied_seq(Kind::Data.as_str())?,
         inventory_sha256: inventory_digest(
             inventory
                 .iter()
@@ -135,25 +137,10 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         .peer_by_role("central")?
         .expect("checked by central_cert");
     let ack = center_ack(&tx)?;
-    let ack_json = serde_json::to_string(&ack).map_err(|e| Error::Internal(e.to_string()))?;
+    let ack_json = serde_json::to_string(&ack).map_err(Error::Encode)?;
     let ack_digest = hex::encode(Sha256::digest(ack_json.as_bytes()));
 
-    let states = &settings.status_executions_to_sync;
-    let mut items: Vec<Item> = Vec::new();
-    for (id, len) in tx.results_to_send(states)? {
-        items.push(Item {
-            kind: ItemKind::Result,
-            id,
-            cost: len + 1024 + ENTRY_OVERHEAD,
-        });
-    }
-    for (id, len) in tx.log_batches_to_send(states)? {
-        items.push(Item {
-            kind: ItemKind::Logs,
-            id,
-            cost: len + 512 + ENTRY_OVERHEAD,
-        });
-    }
+    let items = items_to_send(&tx, &settings.status_executions_to_sync)?;
     if items.is_empty() && tx.meta_get("ack_sent")?.as_deref() == Some(ack_digest.as_str()) {
         return Ok(ExportReport {
             files: vec![],
@@ -162,36 +149,12 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             warnings: vec![],
         });
     }
-    // Plan the files: greedy, in order, within the size budget and results_per_file.
-    let budget =
-        max.saturating_sub(FILE_OVERHEAD + ack_json.len() as u64 + ENTRY_OVERHEAD) / 100 * 97;
-    if budget == 0 {
-        return Err(Error::Usage {
-            what: format!("--max-file-size {max} leaves no room beside the acknowledgement ({} bytes); raise it", ack_json.len()),
-        });
-    }
-    let per_file = settings.results_per_file.max(1);
-    let mut files: Vec<Vec<&Item>> = vec![vec![]];
-    let (mut used, mut results_in) = (0u64, 0u64);
-    for item in &items {
-        if item.cost > budget {
-            return Err(Error::Usage {
-                what: format!(
-                    "{} needs about {} bytes, more than --max-file-size {max} allows; raise it",
-                    item.id, item.cost
-                ),
-            });
-        }
-        let is_result = matches!(item.kind, ItemKind::Result);
-        if used + item.cost > budget || (is_result && results_in >= per_file) {
-            files.push(vec![]);
-            used = 0;
-            results_in = 0;
-        }
-        used += item.cost;
-        results_in += u64::from(is_result);
-        files.last_mut().expect("one").push(item);
-    }
+    let files = plan_files(
+        &items,
+        max,
+        ack_json.len() as u64,
+        settings.results_per_file,
+    )?;
     let set_id = bundle::new_id();
     let count = files.len() as u64;
     let mut written: Vec<Written> = Vec::new();
@@ -211,33 +174,18 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             set,
         );
         let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
+        site.progress().file(&out, None);
         let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
             p.add_bytes("ack.json", ack_json.as_bytes())?;
-            for (k, item) in file_items.iter().enumerate() {
-                match item.kind {
-                    ItemKind::Result => {
-                        let (meta, sealed) = result_for_export(&tx, &item.id)?;
-                        p.add_json(&format!("results/{k:06}.json"), &meta)?;
-                        p.add_bytes(&format!("results/{k:06}.pgp"), &sealed)?;
-                        p.count("results", 1);
-                    }
-                    ItemKind::Logs => {
-                        let (meta, sealed) = logs_for_export(&tx, &item.id)?;
-                        p.add_json(&format!("logs/{k:06}.json"), &meta)?;
-                        p.add_bytes(&format!("logs/{k:06}.pgp"), &sealed)?;
-                        p.count("logs", meta.count as u64);
-                        p.count("log-batches", 1);
-                    }
-                }
-            }
-            Ok(())
+            add_items(site, &tx, p, file_items)
         })?;
         let size = w.size()?;
         if size > max {
-            return Err(Error::Internal(format!(
-                "{} came out at {size} bytes, over the limit {max}; nothing was written",
-                out.display()
-            )));
+            return Err(Error::OutputTooLarge {
+                path: out.clone(),
+                size,
+                max,
+            });
         }
         for (k, v) in &w.header.counts {
             *totals.entry(k.clone()).or_default() += v;
@@ -256,11 +204,23 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         };
     }
     tx.meta_set("ack_sent", &ack_digest)?;
+    finish_export(tx, &org, &set_id, totals, written)
+}
+
+/// Record the set in the history, commit, then give the files their names.
+fn finish_export(
+    tx: Tx<'_>,
+    org: &str,
+    set_id: &str,
+    totals: BTreeMap<String, u64>,
+    written: Vec<Written>,
+) -> Result<ExportReport> {
+    let count = written.len();
     tx.add_history(NewHistory {
         action: "export",
-        org_id: Some(&org),
-        bundle_id: Some(&set_id),
-        kind: Some("results"),
+        org_id: Some(org),
+        bundle_id: Some(set_id),
+        kind: Some(Kind::Results.as_str()),
         status: "success",
         counts: json!(totals),
         report: format!("{count} file(s), set {set_id}"),
@@ -285,10 +245,99 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     })
 }
 
+/// Results and log batches central has not acknowledged, in the execution states to sync,
+/// with what each costs in a file.
+fn items_to_send(tx: &Tx<'_>, states: &[String]) -> Result<Vec<Item>> {
+    let mut items: Vec<Item> = Vec::new();
+    for (id, len) in tx.results_to_send(states)? {
+        items.push(Item {
+            kind: ItemKind::Result,
+            id,
+            cost: len + 1024 + ENTRY_OVERHEAD,
+        });
+    }
+    for (id, len) in tx.log_batches_to_send(states)? {
+        items.push(Item {
+            kind: ItemKind::Logs,
+            id,
+            cost: len + 512 + ENTRY_OVERHEAD,
+        });
+    }
+    Ok(items)
+}
+
+/// Plan the files: greedy, in order, within the size budget (what `max` leaves beside the
+/// acknowledgement of `ack_len` bytes) and `results_per_file`.
+fn plan_files(
+    items: &[Item],
+    max: u64,
+    ack_len: u64,
+    results_per_file: u64,
+) -> Result<Vec<Vec<&Item>>> {
+    let budget = max.saturating_sub(FILE_OVERHEAD + ack_len + ENTRY_OVERHEAD) / 100 * 97;
+    if budget == 0 {
+        return Err(Error::Usage {
+            what: format!("--max-file-size {max} leaves no room beside the acknowledgement ({ack_len} bytes); raise it"),
+        });
+    }
+    let per_file = results_per_file.max(1);
+    let mut files: Vec<Vec<&Item>> = vec![vec![]];
+    let (mut used, mut results_in) = (0u64, 0u64);
+    for item in items {
+        if item.cost > budget {
+            return Err(Error::Usage {
+                what: format!(
+                    "{} needs about {} bytes, more than --max-file-size {max} allows; raise it",
+                    item.id, item.cost
+                ),
+            });
+        }
+        let is_result = matches!(item.kind, ItemKind::Result);
+        if used + item.cost > budget || (is_result && results_in >= per_file) {
+            files.push(vec![]);
+            used = 0;
+            results_in = 0;
+        }
+        used += item.cost;
+        results_in += u64::from(is_result);
+        files.last_mut().expect("one").push(item);
+    }
+    Ok(files)
+}
+
+/// The sealed results and log batches of one file, each beside its metadata.
+fn add_items(
+    site: &Site,
+    tx: &Tx<'_>,
+    p: &mut bundle::PayloadWriter<'_>,
+    items: &[&Item],
+) -> Result<()> {
+    for (k, item) in items.iter().enumerate() {
+        match item.kind {
+            ItemKind::Result => {
+                let (meta, sealed) = result_for_export(tx, &item.id)?;
+                p.add_json(&format!("results/{k:06}.json"), &meta)?;
+                p.add_bytes(&format!("results/{k:06}.pgp"), &sealed)?;
+                p.count("results", 1);
+                site.progress().advance(1, sealed.len() as u64);
+            }
+            ItemKind::Logs => {
+                let (meta, sealed) = logs_for_export(tx, &item.id)?;
+                p.add_json(&format!("logs/{k:06}.json"), &meta)?;
+                p.add_bytes(&format!("logs/{k:06}.pgp"), &sealed)?;
+                p.count("logs", meta.count as u64);
+                p.count("log-batches", 1);
+                site.progress().advance(1, sealed.len() as u64);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn result_for_export(tx: &Tx<'_>, id: &str) -> Result<(ResultMeta, Vec<u8>)> {
     let (r, sealed) = tx.sealed_result(id)?;
     let meta = ResultMeta {
-        resync: r.revision > 1 || r.sync_status == "to_be_resynced",
+        resync: r.revision > 1 || r.sync_status == SyncStatus::ToBeResynced,
         execution_id: r.execution_id,
         delivery_id: r.delivery_id,
         test_taker: r.test_taker,
@@ -365,6 +414,23 @@ impl Tally {
     fn add(&mut self, what: &'static str) {
         *self.counts.entry(what).or_default() += 1;
     }
+
+    /// What was counted, and what was kept aside, in one line.
+    fn report(&self) -> String {
+        let mut report = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if report.is_empty() {
+            report = "acknowledgements only".into();
+        }
+        if !self.problems.is_empty() {
+            report.push_str(&format!("; quarantined: {}", self.problems.join("; ")));
+        }
+        report
+    }
 }
 
 /// Central: apply a verified results bundle in one transaction.
@@ -373,10 +439,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let path = &b.path;
     let h = &b.header;
     if h.sender.role != Role::Center {
-        return Err(Error::refused(
-            path,
-            "results bundles come from test centres only; refused",
-        ));
+        return Err(Error::WrongSenderRole {
+            path: path.clone(),
+            kind: Kind::Results.as_str(),
+            from: "test centres",
+        });
     }
     let org = h.org_id.clone();
     let key = site.secret_key()?;
@@ -385,75 +452,19 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
-    let limits = site.config.settings.limits;
     let mut rx = Receiver {
         tx: &tx,
         key: &key,
         org: &org,
         bundle_id: &h.bundle_id,
-        limits,
+        limits: site.config.settings.limits,
+        progress: site.progress(),
         tally: Tally::default(),
     };
-    let mut pending_result: Option<(String, ResultMeta)> = None;
-    let mut pending_logs: Option<(String, LogMeta)> = None;
-    let mut ack: Option<CenterAck> = None;
-    let bad = |what: String| Error::refused(path, format!("{what}; refused"));
-    b.read_payload(&key, cert, |name, r| {
-        if name == "ack.json" {
-            let bytes = bundle::read_small(path, name, r, 16 << 20)?;
-            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("ack.json: {e}")))?;
-            ack = Some(crate::schema::read_doc(path, name, "center-ack", v)?);
-        } else if let Some(stem) = name
-            .strip_prefix("results/")
-            .and_then(|n| n.strip_suffix(".json"))
-        {
-            let bytes = bundle::read_small(path, name, r, 1 << 20)?;
-            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
-            pending_result = Some((
-                stem.to_string(),
-                crate::schema::read_doc(path, name, "result-meta", v)?,
-            ));
-        } else if let Some(stem) = name
-            .strip_prefix("results/")
-            .and_then(|n| n.strip_suffix(".pgp"))
-        {
-            let (want, meta) = pending_result
-                .take()
-                .ok_or_else(|| bad(format!("{name} without its metadata")))?;
-            if want != stem {
-                return Err(bad(format!("{name} does not follow its metadata")));
-            }
-            let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
-            rx.result(meta, &blob)?;
-        } else if let Some(stem) = name
-            .strip_prefix("logs/")
-            .and_then(|n| n.strip_suffix(".json"))
-        {
-            let bytes = bundle::read_small(path, name, r, 1 << 20)?;
-            let v = limits::parse(&bytes, &limits).map_err(|e| bad(format!("{name}: {e}")))?;
-            pending_logs = Some((
-                stem.to_string(),
-                crate::schema::read_doc(path, name, "log-meta", v)?,
-            ));
-        } else if let Some(stem) = name
-            .strip_prefix("logs/")
-            .and_then(|n| n.strip_suffix(".pgp"))
-        {
-            let (want, meta) = pending_logs
-                .take()
-                .ok_or_else(|| bad(format!("{name} without its metadata")))?;
-            if want != stem {
-                return Err(bad(format!("{name} does not follow its metadata")));
-            }
-            let blob = bundle::read_small(path, name, r, limits.record_bytes + SEALED_OVERHEAD)?;
-            rx.logs(meta, &blob)?;
-        } else {
-            return Err(bad(format!("unexpected payload entry {name}")));
-        }
-        Ok(())
-    })?;
+    let mut entries = Entries::default();
+    b.read_payload(&key, cert, |name, r| entries.entry(&mut rx, path, name, r))?;
     let tally = rx.tally;
-    if let Some(ack) = &ack {
+    if let Some(ack) = &entries.ack {
         apply_center_ack(&tx, &org, h.sequence as i64, ack)?;
     }
     tx.record_bundle(
@@ -461,23 +472,12 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
         &crate::site::bundle_record(h),
         &path.to_string_lossy(),
     )?;
-    let mut report = tally
-        .counts
-        .iter()
-        .map(|(k, v)| format!("{v} {k}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if report.is_empty() {
-        report = "acknowledgements only".into();
-    }
-    if !tally.problems.is_empty() {
-        report.push_str(&format!("; quarantined: {}", tally.problems.join("; ")));
-    }
+    let report = tally.report();
     tx.add_history(NewHistory {
         action: "import",
         org_id: Some(&org),
         bundle_id: Some(&h.bundle_id),
-        kind: Some("results"),
+        kind: Some(Kind::Results.as_str()),
         seq: Some(h.sequence as i64),
         status: if tally.problems.is_empty() {
             "success"
@@ -498,6 +498,99 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     })
 }
 
+/// The payload of a results bundle, entry by entry: the centre's acknowledgement, and
+/// each sealed result or log batch right after its metadata.
+#[derive(Default)]
+struct Entries {
+    pending_result: Option<(String, ResultMeta)>,
+    pending_logs: Option<(String, LogMeta)>,
+    ack: Option<CenterAck>,
+}
+
+impl Entries {
+    fn entry(
+        &mut self,
+        rx: &mut Receiver<'_>,
+        path: &Path,
+        name: &str,
+        r: &mut dyn Read,
+    ) -> Result<()> {
+        let lim = rx.limits;
+        let bad = |what: String| Error::bad_payload(path, format!("{what}; refused"));
+        let sealed_max = lim.record_bytes + SEALED_OVERHEAD;
+        if name == "ack.json" {
+            let bytes = bundle::read_small(path, name, r, 16 << 20)?;
+            let v = limits::parse(&bytes, &lim).map_err(|e| bad(format!("ack.json: {e}")))?;
+            self.ack = Some(crate::schema::read_doc(path, name, "center-ack", v)?);
+        } else if let Some(stem) = entry_stem(name, "results/", ".json") {
+            let meta = read_meta(path, name, r, &lim, "result-meta")?;
+            self.pending_result = Some((stem.to_string(), meta));
+        } else if let Some(stem) = entry_stem(name, "results/", ".pgp") {
+            let meta = follows(&mut self.pending_result, name, stem).map_err(bad)?;
+            let blob = bundle::read_small(path, name, r, sealed_max)?;
+            rx.result(meta, &blob)?;
+            rx.progress.advance(1, blob.len() as u64);
+        } else if let Some(stem) = entry_stem(name, "logs/", ".json") {
+            let meta = read_meta(path, name, r, &lim, "log-meta")?;
+            self.pending_logs = Some((stem.to_string(), meta));
+        } else if let Some(stem) = entry_stem(name, "logs/", ".pgp") {
+            let meta = follows(&mut self.pending_logs, name, stem).map_err(bad)?;
+            let blob = bundle::read_small(path, name, r, sealed_max)?;
+            rx.logs(meta, &blob)?;
+            rx.progress.advance(1, blob.len() as u64);
+        } else {
+            return Err(bad(format!("unexpected payload entry {name}")));
+        }
+        Ok(())
+    }
+}
+
+/// `results/000001.json` → `000001` for `results/` and `.json`.
+fn entry_stem<'n>(name: &'n str, folder: &str, extension: &str) -> Option<&'n str> {
+    name.strip_prefix(folder)
+        .and_then(|n| n.strip_suffix(extension))
+}
+
+/// The metadata of a result or log batch, within the limits, checked against its schema.
+fn read_meta<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    name: &str,
+    r: &mut dyn Read,
+    lim: &Limits,
+    schema: &str,
+) -> Result<T> {
+    let bytes = bundle::read_small(path, name, r, 1 << 20)?;
+    let v = limits::parse(&bytes, lim)
+        .map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))?;
+    crate::schema::read_doc(path, name, schema, v)
+}
+
+/// The metadata a sealed entry belongs to: the one read just before, of the same stem.
+fn follows<T>(
+    pending: &mut Option<(String, T)>,
+    name: &str,
+    stem: &str,
+) -> std::result::Result<T, String> {
+    let (want, meta) = pending
+        .take()
+        .ok_or_else(|| format!("{name} without its metadata"))?;
+    if want != stem {
+        return Err(format!("{name} does not follow its metadata"));
+    }
+    Ok(meta)
+}
+
+/// The answer about one result, as it travels back to the centre.
+fn result_ack(meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> ResultAck {
+    ResultAck {
+        execution_id: meta.execution_id.clone(),
+        revision: meta.revision,
+        content_sha256: meta.content_sha256.clone(),
+        status,
+        reason: reason.map(String::from),
+    }
+}
+
 /// Applies the results and log batches of one bundle from one centre.
 struct Receiver<'t> {
     tx: &'t Tx<'t>,
@@ -505,47 +598,41 @@ struct Receiver<'t> {
     org: &'t str,
     bundle_id: &'t str,
     limits: Limits,
+    progress: &'t dyn crate::progress::Progress,
     tally: Tally,
 }
 
 impl Receiver<'_> {
     /// Record the answer owed to the centre about one result (resent until confirmed).
-    fn ack_result(&self, meta: &ResultMeta, status: &str, reason: Option<&str>) -> Result<()> {
-        self.tx.owe_ack(
-            self.org,
-            &OwedAck {
-                item: "result".into(),
-                reference: meta.execution_id.clone(),
-                revision: Some(meta.revision),
-                content_sha256: Some(meta.content_sha256.clone()),
-                status: status.into(),
-                reason: reason.map(String::from),
-            },
-        )
+    fn ack_result(&self, meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> Result<()> {
+        self.tx
+            .owe_ack(self.org, &OwedAck::Result(result_ack(meta, status, reason)))
     }
 
     /// Record the answer owed to the centre about one log batch.
-    fn ack_logs(&self, batch_id: &str, status: &str) -> Result<()> {
+    fn ack_logs(&self, batch_id: &str, status: LogAckStatus) -> Result<()> {
         self.ack_logs_with(batch_id, status, None)
     }
 
-    fn ack_logs_with(&self, batch_id: &str, status: &str, reason: Option<&str>) -> Result<()> {
+    fn ack_logs_with(
+        &self,
+        batch_id: &str,
+        status: LogAckStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
         self.tx.owe_ack(
             self.org,
-            &OwedAck {
-                item: "logs".into(),
-                reference: batch_id.into(),
-                revision: None,
-                content_sha256: None,
-                status: status.into(),
+            &OwedAck::Logs(LogAck {
+                batch_id: batch_id.into(),
+                status,
                 reason: reason.map(String::from),
-            },
+            }),
         )
     }
 
     /// Keep a result aside with its reason, and tell the centre.
     fn quarantine(&mut self, meta: &ResultMeta, reason: &str, content: &str) -> Result<()> {
-        self.quarantine_as(meta, "conflict", reason, content)
+        self.quarantine_as(meta, AckStatus::Conflict, reason, content)
     }
 
     /// Keep a result aside, answering the centre with `status` (`conflict`, `out_of_scope`).
@@ -554,7 +641,7 @@ impl Receiver<'_> {
     fn quarantine_as(
         &mut self,
         meta: &ResultMeta,
-        status: &str,
+        status: AckStatus,
         reason: &str,
         content: &str,
     ) -> Result<()> {
@@ -568,7 +655,7 @@ impl Receiver<'_> {
             content,
         })?;
         self.ack_result(meta, status, Some(reason))?;
-        self.tally.add(if status == "out_of_scope" {
+        self.tally.add(if status == AckStatus::OutOfScope {
             "results out of scope"
         } else {
             "quarantined"
@@ -606,7 +693,7 @@ impl Receiver<'_> {
             Some(self.bundle_id),
             content,
         )?;
-        self.ack_logs_with(batch_id, "kept_aside", Some(reason))?;
+        self.ack_logs_with(batch_id, LogAckStatus::KeptAside, Some(reason))?;
         self.tally.add("log batches kept aside");
         self.tally
             .problems
@@ -697,90 +784,99 @@ impl Receiver<'_> {
             return self.quarantine(&meta, "finishtime is not a TAO microtime", &text());
         }
         if let Some(reason) = self.check_scope(&meta, &v)? {
-            return self.quarantine_as(&meta, "out_of_scope", &reason, &text());
+            return self.quarantine_as(&meta, AckStatus::OutOfScope, &reason, &text());
         }
         let central_id = central_execution_id(self.org, &meta.execution_id);
         let held = self.tx.central_result_held(&central_id)?;
         let status = match judge_copy(held.as_ref(), &meta, finishtime) {
-            Verdict::Store => "stored",
-            Verdict::Unchanged => "unchanged",
-            Verdict::Replace => "replaced",
+            Verdict::Store => AckStatus::Stored,
+            Verdict::Unchanged => AckStatus::Unchanged,
+            Verdict::Replace => AckStatus::Replaced,
             Verdict::Stale(reason) => {
                 // An older copy arriving late (or from a second machine): the newer one
                 // stands. The centre hears of it unless an answer about a newer copy is owed.
                 self.tally.add("stale");
                 self.tx.owe_ack_unless_owed(
                     self.org,
-                    &OwedAck {
-                        item: "result".into(),
-                        reference: meta.execution_id.clone(),
-                        revision: Some(meta.revision),
-                        content_sha256: Some(meta.content_sha256.clone()),
-                        status: "stale".into(),
-                        reason: Some(reason),
-                    },
+                    &OwedAck::Result(result_ack(&meta, AckStatus::Stale, Some(&reason))),
                 )?;
                 return Ok(());
             }
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
-        if status != "unchanged" {
-            let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
-            #[derive(Deserialize)]
-            struct RawVariables<'a> {
-                #[serde(borrow)]
-                variables: Vec<&'a serde_json::value::RawValue>,
-            }
-            let raw: RawVariables<'_> = serde_json::from_slice(&plain)
-                .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
-            let stored: Vec<StoredVariable<'_>> = variables
-                .iter()
-                .zip(&raw.variables)
-                .map(|(var, text)| StoredVariable {
-                    call_id_test: var["callIdTest"].as_str(),
-                    call_id_item: var["callIdItem"].as_str(),
-                    test: var["test"].as_str(),
-                    item: var["item"].as_str(),
-                    json: text.get(),
-                })
-                .collect();
-            let result = CentralResult {
-                central_id: central_id.clone(),
-                org_id: self.org.to_string(),
-                execution_id: meta.execution_id.clone(),
-                delivery_id: v["deliveryId"].as_str().unwrap_or_default().to_string(),
-                test_taker: v["details"]["test-taker"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                state: v["details"]["state"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                details: v["details"].clone(),
-                revision: meta.revision,
-                content_sha256: meta.content_sha256.clone(),
-            };
-            self.tx
-                .put_central_result(&result, self.bundle_id, &stored)?;
-            *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
+        if status != AckStatus::Unchanged {
+            self.store_result(&meta, &central_id, &plain, &v)?;
         }
         self.tally.add(match status {
-            "stored" => "results stored",
-            "replaced" => "results replaced",
+            AckStatus::Stored => "results stored",
+            AckStatus::Replaced => "results replaced",
             _ => "results unchanged",
         });
         self.ack_result(&meta, status, None)?;
-        // Logs that arrived before their result are applied now. One whose waiting copy
-        // cannot be read back is kept aside and not acknowledged: the centre, which still
-        // holds it as sent, sends it again.
+        self.apply_waiting_logs(&meta, &central_id)
+    }
+
+    /// Store a result's copy under central's id, with its variables as sealed.
+    fn store_result(
+        &mut self,
+        meta: &ResultMeta,
+        central_id: &str,
+        plain: &[u8],
+        v: &Value,
+    ) -> Result<()> {
+        let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
+        #[derive(Deserialize)]
+        struct RawVariables<'a> {
+            #[serde(borrow)]
+            variables: Vec<&'a serde_json::value::RawValue>,
+        }
+        let raw: RawVariables<'_> = serde_json::from_slice(plain)
+            .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
+        let stored: Vec<StoredVariable<'_>> = variables
+            .iter()
+            .zip(&raw.variables)
+            .map(|(var, text)| StoredVariable {
+                call_id_test: var["callIdTest"].as_str(),
+                call_id_item: var["callIdItem"].as_str(),
+                test: var["test"].as_str(),
+                item: var["item"].as_str(),
+                json: text.get(),
+            })
+            .collect();
+        let result = CentralResult {
+            central_id: central_id.to_string(),
+            org_id: self.org.to_string(),
+            execution_id: meta.execution_id.clone(),
+            delivery_id: v["deliveryId"].as_str().unwrap_or_default().to_string(),
+            test_taker: v["details"]["test-taker"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            state: v["details"]["state"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            details: v["details"].clone(),
+            revision: meta.revision,
+            content_sha256: meta.content_sha256.clone(),
+        };
+        self.tx
+            .put_central_result(&result, self.bundle_id, &stored)?;
+        *self.tally.counts.entry("variables").or_default() += variables.len() as u64;
+        Ok(())
+    }
+
+    /// Logs that arrived before their result are applied now. One whose waiting copy
+    /// cannot be read back is kept aside and not acknowledged: the centre, which still
+    /// holds it as sent, sends it again.
+    fn apply_waiting_logs(&mut self, meta: &ResultMeta, central_id: &str) -> Result<()> {
         for (batch_id, logs) in self.tx.take_waiting_logs(self.org, &meta.execution_id)? {
             match logs {
                 Ok(logs) => {
                     self.tx
-                        .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
-                    self.ack_logs(&batch_id, "stored")?;
+                        .put_central_logs(self.org, central_id, &meta.execution_id, &logs)?;
+                    self.ack_logs(&batch_id, LogAckStatus::Stored)?;
                     self.tally.add("waiting log batches applied");
                 }
                 Err((text, e)) => {
@@ -821,7 +917,7 @@ impl Receiver<'_> {
         if self.tx.central_result_version(&central_id)?.is_some() {
             self.tx
                 .put_central_logs(self.org, &central_id, &meta.execution_id, &logs)?;
-            self.ack_logs(&meta.batch_id, "stored")?;
+            self.ack_logs(&meta.batch_id, LogAckStatus::Stored)?;
             *self.tally.counts.entry("logs stored").or_default() += logs.len() as u64;
         } else if let Some(why) = self.tx.quarantine_reason(self.org, &meta.execution_id)? {
             // Its result was kept aside (out of scope, or unreadable): so are its logs.
@@ -831,7 +927,7 @@ impl Receiver<'_> {
         } else {
             self.tx
                 .add_waiting_logs(self.org, &meta.batch_id, &meta.execution_id, &logs)?;
-            self.ack_logs(&meta.batch_id, "waiting")?;
+            self.ack_logs(&meta.batch_id, LogAckStatus::Waiting)?;
             self.tally.add("log batches waiting for their result");
         }
         Ok(())

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::text::text_enum;
+
 /// One line of `scope-*.jsonl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,8 +52,7 @@ pub struct ResultAck {
     pub execution_id: String,
     pub revision: i64,
     pub content_sha256: String,
-    /// `stored`, `unchanged`, `replaced`, `stale`, `conflict` or `out_of_scope`.
-    pub status: String,
+    pub status: AckStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -60,10 +61,38 @@ pub struct ResultAck {
 #[serde(deny_unknown_fields)]
 pub struct LogAck {
     pub batch_id: String,
-    /// `stored`, `waiting` for its result, or `kept_aside` (see reason).
-    pub status: String,
+    pub status: LogAckStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+text_enum! {
+    /// What central did with one result (schemas/data-acks.schema.json).
+    pub enum AckStatus {
+        /// New at central.
+        Stored = "stored",
+        /// The same content was already held.
+        Unchanged = "unchanged",
+        /// A copy finished later replaced the one held.
+        Replaced = "replaced",
+        /// Central holds a copy finished later; this one was ignored (see reason).
+        Stale = "stale",
+        /// Same id, other content central will not replace: kept aside (see reason).
+        Conflict = "conflict",
+        /// Its delivery or test taker was never sent to this centre: kept aside.
+        OutOfScope = "out_of_scope",
+    }
+}
+
+text_enum! {
+    /// What central did with one log batch.
+    pub enum LogAckStatus {
+        Stored = "stored",
+        /// Central holds the logs but not yet the result of their execution.
+        Waiting = "waiting",
+        /// Their result was kept aside, and so are they (see reason).
+        KeptAside = "kept_aside",
+    }
 }
 
 /// What an export wrote (or that there was nothing to write).
@@ -89,4 +118,20 @@ pub fn inventory_digest<'a>(items: impl Iterator<Item = (&'a str, &'a str)>) -> 
         h.update(b"\n");
     }
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AckStatus, LogAckStatus};
+
+    #[test]
+    fn status_texts_are_their_serde_names() {
+        for s in AckStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(AckStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in LogAckStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 }

@@ -496,8 +496,8 @@ fn commands_for_the_other_role_say_so() {
         vec!["logs", "export", "--format", "csv", "--out", s(&out)],
     ];
     for (home, cmds, needed, actual) in [
-        (&w.central, at_central, "a center site", "a central site"),
-        (&w.a, at_center, "a central site", "a center site"),
+        (&w.central, at_central, "a centre site", "a central site"),
+        (&w.a, at_center, "a central site", "a centre site"),
     ] {
         let before = snapshot(home, true);
         for args in cmds {

@@ -296,3 +296,14 @@ fn a_reply_for_an_unknown_org_is_refused() {
     let err = import_refused(&w.central, &reply, "unknown centre ORG-404");
     assert!(err.contains("center add"), "says what to do: {err}");
 }
+
+#[test]
+fn a_centre_not_yet_enrolled_cannot_export_and_is_told_why() {
+    let w = World::new();
+    let out = w.path("out");
+    refused(
+        courier(&w.a, &["export", "--out", out.to_str().unwrap()]),
+        4, // site state, not a usage error
+        "is not enrolled with a central yet; run 'courier enroll' first",
+    );
+}

@@ -500,6 +500,20 @@ fn the_demo_brings_its_own_data_set_and_runs_from_any_working_directory() {
         .unwrap();
     let text = ok(o);
     assert!(text.trim_end().ends_with("demo complete"), "{text}");
+    // Its words are explained once, and every detail line under a numbered step names the
+    // site it happens at.
+    for word in ["touched:", "a log batch is", "a set is"] {
+        assert_eq!(text.matches(word).count(), 1, "{word}: {text}");
+    }
+    let details: Vec<&str> = text.lines().filter(|l| l.starts_with("    ")).collect();
+    assert!(details.len() > 20, "{text}");
+    for l in &details {
+        let site = l.trim_start();
+        assert!(
+            site.starts_with("[central] ") || site.starts_with("[ORG-00"),
+            "no site on: {l}"
+        );
+    }
     // The data set was written out of the binary, byte for byte, not read from the clone.
     let written = std::fs::read(demo.join("fixtures/data/central.jsonl")).unwrap();
     let original =
@@ -571,4 +585,106 @@ fn fingerprints_are_printed_in_groups_of_four_and_read_in_either_form() {
             s(&w.path("reply")),
         ],
     ));
+}
+
+// ---- feedback on long work -----------------------------------------------------------------
+
+/// A results file of `n` results for ORG-001: the fixture's first result under new
+/// execution ids.
+fn many_results(w: &World, name: &str, n: usize) -> PathBuf {
+    let fixture = std::fs::read_to_string(data("results/ORG-001-day1.jsonl")).unwrap();
+    let first = fixture.lines().next().unwrap();
+    let lines: Vec<String> = (0..n)
+        .map(|i| first.replace("i1764144000001", &format!("progress{i:06}")))
+        .collect();
+    write(w, name, &(lines.join("\n") + "\n"))
+}
+
+/// The plain progress lines on stderr.
+fn progress_lines(o: &std::process::Output) -> Vec<String> {
+    stderr(o)
+        .lines()
+        .filter(|l| l.starts_with("courier: progress:"))
+        .map(String::from)
+        .collect()
+}
+
+/// Without a terminal, long work prints a plain line now and then (here every 100 records,
+/// set by COURIER_PROGRESS_EVERY so that the count does not depend on speed): results add,
+/// the centre's export, central's import and results export; --quiet prints none.
+#[test]
+fn long_work_prints_progress_lines_without_a_terminal_and_none_with_quiet() {
+    let w = World::synced();
+    let every = [("COURIER_PROGRESS_EVERY", "100")];
+    let f = many_results(&w, "many.jsonl", 250);
+    let o = courier_env(&w.a, &["results", "add", s(&f)], &every);
+    let lines = progress_lines(&o);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("many.jsonl: 100 record(s)"), "{lines:?}");
+    assert!(lines[1].contains("many.jsonl: 200 record(s)"), "{lines:?}");
+    assert!(ok(o).contains("250 added"));
+
+    let up = w.path("up");
+    let o = courier_env(&w.a, &["export", "--out", s(&up)], &every);
+    assert_eq!(progress_lines(&o).len(), 2, "{}", stderr(&o));
+    ok(o);
+    let o = courier_env(&w.central, &["import", s(&up)], &every);
+    assert_eq!(progress_lines(&o).len(), 2, "{}", stderr(&o));
+    ok(o);
+    let out = w.path("results.jsonl");
+    let o = courier_env(
+        &w.central,
+        &["results", "export", "--format", "jsonl", "--out", s(&out)],
+        &every,
+    );
+    let lines = progress_lines(&o);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].contains("results.jsonl: 200 record(s)"),
+        "{lines:?}"
+    );
+    ok(o);
+
+    // --quiet: the same work, no progress at all.
+    let g = many_results(&w, "again.jsonl", 250);
+    let o = courier_env(&w.a, &["--quiet", "results", "add", s(&g)], &every);
+    assert_eq!(progress_lines(&o), Vec::<String>::new());
+    ok_quiet(o);
+}
+
+/// A command that finds the store held by another courier command says so after a second,
+/// keeps waiting, and succeeds once the store is free.
+#[test]
+fn a_command_waiting_for_a_busy_store_says_so_and_goes_on_when_it_is_free() {
+    use std::io::BufRead;
+    let w = World::synced();
+    let f = many_results(&w, "few.jsonl", 3);
+    let holder = rusqlite::Connection::open(w.a.join("store.sqlite")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["--home", s(&w.a), "results", "add", s(&f)])
+        .env_remove("COURIER_HOME")
+        .env("COURIER_BUSY_TIMEOUT_MS", "300000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read stderr until the notice: the command is now waiting, the store still held.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let notice = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("waiting for another courier command"))
+        .expect("a notice before the command ends");
+    assert!(notice.contains("store.sqlite"), "names the store: {notice}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{rest:?}");
+    assert!(stdout(&o).contains("3 added"), "{}", stdout(&o));
+    assert!(
+        !rest.iter().any(|l| l.contains("waiting")),
+        "said once: {rest:?}"
+    );
 }

@@ -145,3 +145,179 @@ fn refusals_display_entry_then_reason() {
         "{problem}"
     );
 }
+
+// ---- TAO's import rules (fixtures/tao/qti/, see its README.md) ------------------------------
+
+fn tao(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/tao/qti")
+        .join(name)
+}
+
+/// Packages TAO's importer accepts: (name, tests, items the tests refer to, warnings).
+const TAO_ACCEPTS: &[(&str, usize, usize, usize)] = &[
+    ("ok_apip.zip", 1, 2, 0),
+    ("ok_assessment_type_v2p1.zip", 1, 1, 0),
+    ("ok_extra_declared_item_missing.zip", 1, 2, 1),
+    ("ok_itemref_relative_to_test_folder.zip", 1, 1, 0),
+    ("ok_qti22.zip", 1, 1, 0),
+    ("ok_qti30.zip", 1, 2, 0),
+    ("ok_section_ref.zip", 1, 2, 0),
+    ("ok_section_ref_nested.zip", 1, 2, 0),
+];
+
+/// Packages TAO's importer refuses: (name, file at fault, what the reason says).
+const TAO_REFUSES: &[(&str, &str, &str)] = &[
+    (
+        "fail_itemref_declared_as_webcontent.zip",
+        "test.xml",
+        "declares as resource `W02` of type `webcontent`, which is not a QTI item type",
+    ),
+    (
+        "fail_itemref_declared_file_missing.zip",
+        "imsmanifest.xml",
+        "resource `Q02` points at `Q02/qti.xml`, which is not in the package, so the \
+         assessmentItemRef `I2`",
+    ),
+    (
+        "fail_itemref_file_not_declared.zip",
+        "test.xml",
+        "assessmentItemRef `Q02/qti.xml` refers to a file that no item resource",
+    ),
+    (
+        "fail_no_test_resource.zip",
+        "imsmanifest.xml",
+        "no tests were found",
+    ),
+    (
+        "fail_qti30_itemref_not_declared.zip",
+        "test.xml",
+        "AssessmentItemRef \"I2\" in the IMS Manifest file could not be resolved",
+    ),
+    (
+        "fail_section_ref_cycle.zip",
+        "sections/S02.xml",
+        "cycle of section references (sections/S01.xml → sections/S02.xml → sections/S01.xml)",
+    ),
+    (
+        "fail_section_ref_item_not_declared.zip",
+        "sections/S01.xml",
+        "assessmentItemRef `../items/Q02.xml` (resolved to `items/Q02.xml`) refers to a file \
+         that no item resource",
+    ),
+    (
+        "fail_section_ref_malformed.zip",
+        "sections/S01.xml",
+        "is not well-formed XML",
+    ),
+    (
+        "fail_section_ref_missing.zip",
+        "test.xml",
+        "assessmentSectionRef `sections/S01.xml` refers to a section that is not in the package",
+    ),
+    (
+        "fail_section_ref_not_a_section.zip",
+        "items/Q01.xml",
+        "root element is <assessmentItem>, not <assessmentSection>",
+    ),
+    (
+        "fail_unknown_test_type.zip",
+        "imsmanifest.xml",
+        "resource `T01` has type `imsqti_test_xmlv2p3`",
+    ),
+];
+
+#[test]
+fn every_tao_rule_fixture_is_covered() {
+    let mut names: Vec<String> = std::fs::read_dir(tao(""))
+        .expect("fixture folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".zip"))
+        .collect();
+    names.sort();
+    let mut covered: Vec<String> = TAO_ACCEPTS
+        .iter()
+        .map(|c| c.0.to_string())
+        .chain(TAO_REFUSES.iter().map(|c| c.0.to_string()))
+        .collect();
+    covered.sort();
+    assert_eq!(names, covered);
+}
+
+#[test]
+fn packages_tao_accepts_pass() {
+    for &(name, tests, items, warnings) in TAO_ACCEPTS {
+        let summary = check(&tao(name)).unwrap_or_else(|p| panic!("{name}: {p}"));
+        assert_eq!(
+            (summary.tests, summary.items, summary.warnings.len()),
+            (tests, items, warnings),
+            "{name}: {summary:?}"
+        );
+    }
+}
+
+#[test]
+fn packages_tao_refuses_are_refused_naming_the_file_at_fault() {
+    for &(name, entry, fragment) in TAO_REFUSES {
+        let problem = check(&tao(name)).expect_err(name);
+        assert_eq!(problem.entry.as_deref(), Some(entry), "{name}: {problem}");
+        assert!(
+            problem.reason.contains(fragment),
+            "{name}: `{}` does not mention `{fragment}`",
+            problem.reason
+        );
+    }
+}
+
+/// TAO imports only the items a test refers to: a declared item whose file is missing, and
+/// which no test refers to, is accepted with a warning naming it.
+#[test]
+fn an_unreferenced_item_with_a_missing_file_is_a_warning() {
+    let summary = check(&tao("ok_extra_declared_item_missing.zip")).expect("passes");
+    let warning = &summary.warnings[0];
+    assert_eq!(warning.entry, "imsmanifest.xml");
+    assert!(
+        warning
+            .message
+            .contains("resource `Q99` points at `Q99/qti.xml`, which is not in the package"),
+        "{warning}"
+    );
+    assert!(
+        warning.message.contains("no test refers to it"),
+        "{warning}"
+    );
+}
+
+/// The item-ref refusal quotes TAO's own message, with the reference's identifier.
+#[test]
+fn an_unresolved_item_ref_quotes_tao() {
+    let problem = check(&tao("fail_itemref_file_not_declared.zip")).expect_err("refused");
+    assert!(
+        problem.reason.contains(
+            "TAO: \"The dependency to the IMS QTI AssessmentItemRef \"I2\" in the IMS Manifest \
+             file could not be resolved\""
+        ),
+        "{problem}"
+    );
+}
+
+#[test]
+fn package_check_prints_warnings_and_counts() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let path = tao("ok_extra_declared_item_missing.zip");
+    let out = crate::common::courier(
+        home.path(),
+        &["package", "check", path.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = crate::common::stdout(&out);
+    assert!(
+        stdout.contains("ok (1 test(s), 2 item(s), 1 warning)"),
+        "{stdout}"
+    );
+    let stderr = crate::common::stderr(&out);
+    assert!(
+        stderr.contains("warning: imsmanifest.xml: resource `Q99`"),
+        "{stderr}"
+    );
+}

@@ -253,6 +253,14 @@ fn output_schemas_refuse_wrong_documents() {
             json!([{"file": "f", "ok": false, "tests": 1, "items": 1}]),
         ),
         (
+            "package-check",
+            json!([{"file": "f", "ok": false, "reason": "r", "warnings": []}]),
+        ),
+        (
+            "package-check",
+            json!([{"file": "f", "ok": true, "tests": 1, "items": 1, "warnings": ["w"]}]),
+        ),
+        (
             "entity-list",
             json!([{"type": "user", "id": "x", "properties": {}}]),
         ),
@@ -359,6 +367,7 @@ fn site_and_enrollment_documents() {
             s(&qti.join("valid/2.1-basic-Basic.zip")),
             s(&qti.join("invalid/MalformedXMLTest.zip")),
             s(&missing),
+            s(&fixtures().join("tao/qti/ok_extra_declared_item_missing.zip")),
             "--json",
         ],
         1,
@@ -370,7 +379,9 @@ fn site_and_enrollment_documents() {
         .iter()
         .map(|r| r["ok"].as_bool().unwrap())
         .collect();
-    assert_eq!(oks, [true, false, false]);
+    assert_eq!(oks, [true, false, false, true]);
+    assert_eq!(v[0]["warnings"], json!([]));
+    assert_eq!(v[3]["warnings"][0]["entry"], "imsmanifest.xml");
     let v = checked(
         &central,
         &[

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod anchor;
 mod central_envelope;
 mod cli;
 mod datasync;
@@ -18,4 +19,5 @@ mod readme;
 mod results;
 mod schemas;
 mod scope;
+mod tao;
 mod vectors;

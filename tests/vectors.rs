@@ -202,6 +202,37 @@ fn fail_vectors_are_refused() {
     assert!(!h.a.join("..").join("evil").exists() && !Path::new("/tmp/courier-evil").exists());
 }
 
+/// Called as a library, each refusal is the variant that says what happened.
+#[test]
+fn the_library_names_each_refusal() {
+    use courier::error::Error;
+    let h = homes();
+    ok(courier(
+        &h.a,
+        &[
+            "import",
+            vectors().join("ok_data.courier").to_str().unwrap(),
+        ],
+    ));
+    let import = |name: &str| {
+        let f = vectors().join(format!("{name}.courier"));
+        let site =
+            courier::site::Site::open(recipient_home(&h, &f), courier::site::Passphrase::none())
+                .unwrap();
+        courier::import::import_file(&site, &f, &Default::default()).err()
+    };
+    let e = import("fail_unknown_required_feature");
+    assert!(matches!(e, Some(Error::UnknownFeature { .. })), "{e:?}");
+    let e = import("fail_unsafe_path");
+    assert!(matches!(e, Some(Error::UnsafeEntry { .. })), "{e:?}");
+    let e = import("fail_oversize_content");
+    assert!(matches!(e, Some(Error::PayloadOversize { .. })), "{e:?}");
+    let e = import("fail_rollback");
+    assert!(matches!(e, Some(Error::Rollback { .. })), "{e:?}");
+    let e = import("fail_unknown_sender");
+    assert!(matches!(e, Some(Error::UnknownSender { .. })), "{e:?}");
+}
+
 // ---- generation -------------------------------------------------------------------------
 
 fn secret(name: &str) -> SecretKey {

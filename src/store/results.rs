@@ -7,6 +7,28 @@ use serde_json::Value;
 
 use super::Tx;
 use crate::error::Result;
+use crate::text::text_enum;
+use crate::wire::{LogAck, ResultAck};
+
+text_enum! {
+    /// Sync status of a result at the centre (column `results.sync_status`).
+    pub enum SyncStatus {
+        /// Ingested, not yet exported.
+        Pending = "pending",
+        /// Exported in a results bundle, not yet acknowledged.
+        Sent = "sent",
+        /// Central acknowledged it.
+        Synchronized = "synchronized",
+        /// Replaced by a newer copy after it was sent: sent again.
+        ToBeResynced = "to_be_resynced",
+        /// Central kept it aside (same id, different content); the reason says why.
+        Conflict = "conflict",
+        /// Central holds a copy of this execution finished later; this one was ignored.
+        Stale = "stale",
+        /// Central kept it aside: its delivery or test taker is not in this centre's scope.
+        OutOfScope = "out_of_scope",
+    }
+}
 
 /// A result as the centre holds it (its content sealed to central).
 #[derive(Debug, Clone)]
@@ -18,7 +40,7 @@ pub struct HeldResult {
     pub revision: i64,
     pub content_sha256: String,
     pub size: i64,
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     pub reason: Option<String>,
     /// `details.finishtime` as ingested (TAO microtime); `None` while unfinished, or for a
     /// result ingested before courier kept it.
@@ -72,24 +94,43 @@ pub struct Quarantined<'a> {
     pub content: &'a str,
 }
 
-/// An acknowledgement central owes a centre.
+/// An acknowledgement central owes a centre: one entry of the `acks.json` it sends.
 #[derive(Debug, Clone)]
-pub struct OwedAck {
-    /// `result` or `logs`.
-    pub item: String,
-    /// The centre's execution id, or the log batch id.
-    pub reference: String,
-    pub revision: Option<i64>,
-    pub content_sha256: Option<String>,
-    pub status: String,
-    pub reason: Option<String>,
+pub enum OwedAck {
+    Result(ResultAck),
+    Logs(LogAck),
+}
+
+impl OwedAck {
+    /// The row of `acks_out`: item, ref, revision, content hash, status, reason.
+    #[allow(clippy::type_complexity)]
+    fn row(&self) -> (&str, &str, Option<i64>, Option<&str>, &str, Option<&str>) {
+        match self {
+            OwedAck::Result(a) => (
+                "result",
+                &a.execution_id,
+                Some(a.revision),
+                Some(&a.content_sha256),
+                a.status.as_str(),
+                a.reason.as_deref(),
+            ),
+            OwedAck::Logs(a) => (
+                "logs",
+                &a.batch_id,
+                None,
+                None,
+                a.status.as_str(),
+                a.reason.as_deref(),
+            ),
+        }
+    }
 }
 
 impl Tx<'_> {
     // ---- centre: results ------------------------------------------------------------
 
     /// Revision, content hash and sync status of a held result.
-    pub fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, String)>> {
+    pub fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, SyncStatus)>> {
         Ok(self
             .tx
             .query_row(
@@ -208,7 +249,12 @@ impl Tx<'_> {
 
     /// Central answered about a result without storing it (`stale`, `out_of_scope`): the
     /// status and its reason are shown in `results list`, and it is not sent again.
-    pub fn mark_result_kept(&self, execution_id: &str, status: &str, reason: &str) -> Result<()> {
+    pub fn mark_result_kept(
+        &self,
+        execution_id: &str,
+        status: SyncStatus,
+        reason: &str,
+    ) -> Result<()> {
         self.tx.execute(
             "UPDATE results SET sync_status = ?1, reason = ?2 WHERE execution_id = ?3",
             params![status, reason, execution_id],
@@ -533,13 +579,14 @@ impl Tx<'_> {
             .collect())
     }
 
-    /// Visit every log at central: (org, central execution id, centre execution id, log).
+    /// Visit every log at central: (org, central execution id, centre execution id, log),
+    /// grouped by organisation and the centre's execution id, in the order they happened.
     pub fn for_each_central_log(
         &self,
         mut each: impl FnMut(&str, &str, &str, Value) -> Result<()>,
     ) -> Result<u64> {
         let mut stmt = self.tx.prepare(
-            "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, central_id, created_at, log_id",
+            "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, execution_id, created_at, log_id",
         )?;
         let mut rows = stmt.query([])?;
         let mut count = 0;
@@ -562,12 +609,13 @@ impl Tx<'_> {
     /// Record (or update) an acknowledgement owed to a centre; it travels in every data
     /// bundle until the centre confirms one that carried it.
     pub fn owe_ack(&self, org: &str, ack: &OwedAck) -> Result<()> {
+        let (item, reference, revision, sha, status, reason) = ack.row();
         self.tx.execute(
             "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
              ON CONFLICT (org_id, item, ref) DO UPDATE SET revision = excluded.revision,
                content_sha256 = excluded.content_sha256, status = excluded.status, reason = excluded.reason, first_seq = NULL",
-            params![org, ack.item, ack.reference, ack.revision, ack.content_sha256, ack.status, ack.reason],
+            params![org, item, reference, revision, sha, status, reason],
         )?;
         Ok(())
     }
@@ -575,11 +623,12 @@ impl Tx<'_> {
     /// Record an acknowledgement owed to a centre unless one about the same item is already
     /// owed (a stale copy's answer never hides the answer about the newer one).
     pub fn owe_ack_unless_owed(&self, org: &str, ack: &OwedAck) -> Result<()> {
+        let (item, reference, revision, sha, status, reason) = ack.row();
         self.tx.execute(
             "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
              ON CONFLICT (org_id, item, ref) DO NOTHING",
-            params![org, ack.item, ack.reference, ack.revision, ack.content_sha256, ack.status, ack.reason],
+            params![org, item, reference, revision, sha, status, reason],
         )?;
         Ok(())
     }
@@ -590,13 +639,20 @@ impl Tx<'_> {
             "SELECT item, ref, revision, content_sha256, status, reason FROM acks_out WHERE org_id = ?1 ORDER BY item, ref",
         )?;
         let rows = stmt.query_map([org], |r| {
-            Ok(OwedAck {
-                item: r.get(0)?,
-                reference: r.get(1)?,
-                revision: r.get(2)?,
-                content_sha256: r.get(3)?,
-                status: r.get(4)?,
-                reason: r.get(5)?,
+            Ok(if r.get::<_, String>(0)? == "result" {
+                OwedAck::Result(ResultAck {
+                    execution_id: r.get(1)?,
+                    revision: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                    content_sha256: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    status: r.get(4)?,
+                    reason: r.get(5)?,
+                })
+            } else {
+                OwedAck::Logs(LogAck {
+                    batch_id: r.get(1)?,
+                    status: r.get(4)?,
+                    reason: r.get(5)?,
+                })
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

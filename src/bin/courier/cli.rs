@@ -33,6 +33,11 @@ pub struct Cli {
         help_heading = "Site options"
     )]
     pub passphrase_file: Option<PathBuf>,
+    /// No progress display and no "waiting for the store" notice on stderr (warnings and
+    /// errors are still printed). Without it, load, import, export, results/logs add and
+    /// results/logs export show a bar on a terminal, and otherwise a line every few seconds.
+    #[arg(long, short = 'q', global = true, help_heading = "Output options")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -75,9 +80,9 @@ pub enum Command {
         after_help = "Examples:\n  courier inspect ORG-042-data-000001.courier\n  courier inspect --json /media/stick/up/*.courier"
     )]
     Inspect(InspectArgs),
-    /// Central: load entities (TAO wire shape, JSON array or JSON Lines) and their test packages.
+    /// Central: load entities (JSON Lines or array of {type,id,properties}, or TAO's entity details) and their test packages.
     #[command(
-        after_help = "Examples:\n  courier --home central load examples/entities.jsonl\n  courier --home central load exports/2026-11-26/     # every *.jsonl and *.json in it"
+        after_help = "Examples:\n  courier --home central load examples/entities.jsonl\n  courier --home central load exports/2026-11-26/     # every *.jsonl and *.json in it\n  courier --home central load --type proctor --packages /var/lib/tao/data proctors.json"
     )]
     Load(LoadArgs),
     /// Central: remove entities by id.
@@ -296,10 +301,18 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Entity files (.json array or .jsonl) or folders of them; a delivery's package path
-    /// is relative to the file that names it.
+    /// Entity files (.json array or .jsonl, or TAO's entity details: an object keyed by URI)
+    /// or folders of them; a delivery's package path is relative to the file that names it.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// The entity type of records that carry none (TAO's entity details); without it, the
+    /// type is told from each record's rdf:type and user roles.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// The folder TAO's package references (file://synchronisation/...) are resolved
+    /// against; by default the folder of the file naming them.
+    #[arg(long, value_name = "DIR")]
+    pub packages: Option<PathBuf>,
     /// Print the counts as JSON instead of a line.
     #[arg(long)]
     pub json: bool,
@@ -377,6 +390,8 @@ pub enum OutputFormat {
     Jsonl,
     /// Comma-separated values with a header row.
     Csv,
+    /// The request bodies TAO's central sync API receives, one per line (needs --tao-version).
+    Tao,
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,12 +419,17 @@ pub enum ResultsCommand {
     },
     /// Central: write every result received, decrypted.
     #[command(
-        after_help = "Examples:\n  courier --home central results export --format csv --out results.csv\n  courier --home central results export --format jsonl --out results.jsonl"
+        after_help = "Examples:\n  courier --home central results export --format csv --out results.csv\n  courier --home central results export --format jsonl --out results.jsonl\n  courier --home central results export --format tao --tao-version 3.3.0 --out results-bodies.jsonl"
     )]
     Export {
-        /// jsonl: TAO's result wire shape, one result per line; csv: one row per variable.
+        /// jsonl: TAO's result wire shape, one result per line; csv: one row per variable;
+        /// tao: the bodies of TAO's syncResults requests, one per line and organisation.
         #[arg(long, value_enum)]
         format: OutputFormat,
+        /// With --format tao: the TAO version the bodies' sync_params claim (TAO central
+        /// refuses versions it does not support).
+        #[arg(long, value_name = "VERSION", required_if_eq("format", "tao"))]
+        tao_version: Option<String>,
         /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -433,12 +453,17 @@ pub enum LogsCommand {
     },
     /// Central: write every delivery log received.
     #[command(
-        after_help = "Examples:\n  courier --home central logs export --format csv --out logs.csv"
+        after_help = "Examples:\n  courier --home central logs export --format csv --out logs.csv\n  courier --home central logs export --format tao --tao-version 3.3.0 --out logs-bodies.jsonl"
     )]
     Export {
-        /// jsonl: one log per line as the centre sent it; csv: one row per log.
+        /// jsonl: one log per line as the centre sent it; csv: one row per log; tao: the
+        /// bodies of TAO's syncDeliveryLogs requests, one per line and organisation.
         #[arg(long, value_enum)]
         format: OutputFormat,
+        /// With --format tao: the TAO version the bodies' sync_params claim (TAO central
+        /// refuses versions it does not support).
+        #[arg(long, value_name = "VERSION", required_if_eq("format", "tao"))]
+        tao_version: Option<String>,
         /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,

@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -17,7 +18,9 @@ use output::err;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match run(cli) {
+    let result = run(cli);
+    progress::clear();
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             err!("courier: {e}");
@@ -37,9 +40,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     use commands::*;
-    let ctx = Ctx::new(cli.home.clone(), cli.passphrase_file.as_deref())?;
-    match cli.command {
-        Command::Init(a) => site::init(ctx, a),
+    let ctx = Ctx::new(cli.home.clone(), cli.passphrase_file.as_deref(), cli.quiet)?;
+    let code = match cli.command {
+        Command::Init(a) => site::init(&ctx, a),
         Command::Keys(a) => site::keys(&ctx, a),
         Command::Center(a) => center::center(&ctx, a),
         Command::Enroll(a) => center::enroll(&ctx, a),
@@ -59,5 +62,10 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(&out),
         Command::Demo(a) => demo::demo(a),
+    }?;
+    // Exits 1, 2, 4 and 5 changed nothing; 0 and 3 may have added history rows.
+    if code == exit::OK || code == exit::PARTIAL {
+        ctx.anchor_history();
     }
+    Ok(code)
 }

@@ -19,7 +19,7 @@ macro_rules! out {
 /// Print a line on stderr, escaped like [`out!`].
 macro_rules! err {
     ($($arg:tt)*) => {
-        eprintln!("{}", courier::text::escape(&format!($($arg)*)))
+        $crate::output::print_err(&format!($($arg)*))
     };
 }
 
@@ -65,12 +65,20 @@ pub fn report_peak_rss() {
 
 /// Print one human-readable line, with anything that came from input escaped
 /// (`courier::text::escape`); a write failure is kept for the exit code.
+/// A progress bar is taken off the screen first: what is printed on stdout is a result, the
+/// work it reports on is done (import starts a new bar with its next file).
 pub fn print_line(line: &str) {
+    crate::progress::clear();
     let mut o = std::io::stdout().lock();
     let r = o
         .write_all(courier::text::escape(line).as_bytes())
         .and_then(|()| o.write_all(b"\n"));
     stdout_result(r);
+}
+
+/// Print one line on stderr, escaped, with a progress bar taken off the screen meanwhile.
+pub fn print_err(line: &str) {
+    crate::progress::suspend(|| eprintln!("{}", courier::text::escape(line)))
 }
 
 /// Warnings go to stderr, one line each (escaped), whether or not --json is given.
@@ -82,6 +90,7 @@ pub fn warn(warnings: &[String]) {
 
 /// JSON on stdout: serde escapes control characters in strings itself.
 pub fn print_json(v: &impl Serialize) {
+    crate::progress::clear();
     let mut o = std::io::stdout().lock();
     let r = serde_json::to_writer_pretty(&mut o, v)
         .map_err(std::io::Error::from)

@@ -1,7 +1,7 @@
 //! `courier import`, `verify`, `inspect` and `export`.
 
 use courier::error::{exit, Result};
-use courier::import::{self, FileReport};
+use courier::import::{self, FileReport, FileStatus};
 
 use super::Ctx;
 use crate::cli;
@@ -12,7 +12,7 @@ fn print_report(r: &FileReport, progress: Option<(usize, usize)>) {
     let at = progress
         .map(|(i, n)| format!("[{i}/{n}] "))
         .unwrap_or_default();
-    if r.status == "refused" {
+    if r.status == FileStatus::Refused {
         err!("courier: {at}{}", r.message);
     } else {
         out!("{at}{}: {}: {}", r.file.display(), r.status, r.message);
@@ -22,7 +22,7 @@ fn print_report(r: &FileReport, progress: Option<(usize, usize)>) {
 /// After per-file lines: JSON, notes about incomplete sets. Returns an exit code only when
 /// there was nothing to do (no bundle file found); the caller decides the batch's code.
 fn finish_reports(reports: &[FileReport], json: bool, paths: &[std::path::PathBuf]) -> Option<u8> {
-    if reports.iter().all(|r| r.status == "skipped") {
+    if reports.iter().all(|r| r.status == FileStatus::Skipped) {
         err!(
             "courier: no bundle files (*.courier) found in the paths given ({} hidden file(s) skipped)",
             reports.len()
@@ -96,12 +96,12 @@ pub fn inspect(ctx: &Ctx, a: cli::InspectArgs) -> Result<u8> {
         out!("bundle      {}", i.bundle_id);
         out!(
             "sender      {} {}",
-            i.sender.role,
+            i.sender.role.label(),
             courier::crypto::grouped(&i.sender.fingerprint)
         );
         out!(
             "recipient   {} {}{}",
-            i.recipient.role,
+            i.recipient.role.label(),
             courier::crypto::grouped(&i.recipient.fingerprint),
             i.recipient
                 .org_id

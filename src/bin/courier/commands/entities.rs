@@ -11,7 +11,11 @@ use crate::output::{out, print_json, warn};
 
 pub fn load(ctx: &Ctx, a: cli::LoadArgs) -> Result<u8> {
     let site = ctx.open()?;
-    let r = entities::load(&site, &a.paths)?;
+    let opts = entities::LoadOptions {
+        kind: a.kind,
+        packages: a.packages,
+    };
+    let r = entities::load_with(&site, &a.paths, &opts)?;
     warn(&r.warnings);
     if a.json {
         print_json(&r);

@@ -10,7 +10,7 @@ use crate::cli;
 use crate::output::{err, out, print_json};
 
 pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
-    let site = ctx.open()?;
+    let site = ctx.open_read_only()?;
     let query = if a.verify {
         HistoryQuery::Verify
     } else if a.anchor {
@@ -49,7 +49,10 @@ pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
         History::Anchored(a) => match a {
             Anchored::Signed(n) => out!("history signed up to row {n}"),
             Anchored::Current => out!("the history's signed head is already current"),
-            Anchored::Empty => out!("the history is empty: nothing to sign"),
+            Anchored::Refused(problem) => {
+                err!("courier: the sync history was not signed: {problem}");
+                return Ok(exit::REFUSED);
+            }
             Anchored::KeyLocked => {
                 err!("courier: the site's key is protected: give its passphrase (COURIER_PASSPHRASE or --passphrase-file) to sign the history");
                 return Ok(exit::SITE);

@@ -7,10 +7,19 @@ use super::Ctx;
 use crate::cli;
 use crate::output::{err, out, print_json, warn};
 
-fn fmt(f: cli::OutputFormat) -> results::Format {
+/// The export to run: a format of courier's, or TAO's request bodies with their params.
+enum Export {
+    Courier(results::Format),
+    Tao(results::SyncParams),
+}
+
+fn fmt(f: cli::OutputFormat, tao_version: Option<String>) -> Export {
     match f {
-        cli::OutputFormat::Jsonl => results::Format::Jsonl,
-        cli::OutputFormat::Csv => results::Format::Csv,
+        cli::OutputFormat::Jsonl => Export::Courier(results::Format::Jsonl),
+        cli::OutputFormat::Csv => Export::Courier(results::Format::Csv),
+        cli::OutputFormat::Tao => Export::Tao(results::SyncParams {
+            tao_version: tao_version.unwrap_or_default(),
+        }),
     }
 }
 
@@ -49,10 +58,18 @@ pub fn results(ctx: &Ctx, cmd: cli::ResultsCommand) -> Result<u8> {
             }
             Ok(exit::OK)
         }
-        cli::ResultsCommand::Export { format, out, force } => {
+        cli::ResultsCommand::Export {
+            format,
+            tao_version,
+            out,
+            force,
+        } => {
             courier::site::check_output(&out, force)?;
             let site = ctx.open()?;
-            let n = results::export_results(&site, fmt(format), &out)?;
+            let n = match fmt(format, tao_version) {
+                Export::Courier(f) => results::export_results(&site, f, &out)?,
+                Export::Tao(p) => results::export_results_tao(&site, &out, &p)?,
+            };
             out!("wrote {n} result(s) to {}", out.display());
             if n == 0 {
                 warn(&[results::nothing_exported_warning(&out, "results")]);
@@ -69,10 +86,18 @@ pub fn logs(ctx: &Ctx, cmd: cli::LogsCommand) -> Result<u8> {
             let r = results::add_logs(&site, &files)?;
             Ok(print_add(&r, json, "log"))
         }
-        cli::LogsCommand::Export { format, out, force } => {
+        cli::LogsCommand::Export {
+            format,
+            tao_version,
+            out,
+            force,
+        } => {
             courier::site::check_output(&out, force)?;
             let site = ctx.open()?;
-            let n = results::export_logs(&site, fmt(format), &out)?;
+            let n = match fmt(format, tao_version) {
+                Export::Courier(f) => results::export_logs(&site, f, &out)?,
+                Export::Tao(p) => results::export_logs_tao(&site, &out, &p)?,
+            };
             out!("wrote {n} log(s) to {}", out.display());
             if n == 0 {
                 warn(&[results::nothing_exported_warning(&out, "delivery logs")]);
@@ -118,13 +143,8 @@ fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
                 f.reason
             );
         }
-        for f in &r.refused {
-            err!(
-                "courier: {}: record {}: {}; it was not stored",
-                f.file.display(),
-                f.record,
-                f.reason
-            );
+        for line in results::refusal_lines(&r.refused) {
+            err!("courier: {line}");
         }
     }
     if r.refused.is_empty() && r.conflicts.is_empty() {

@@ -15,7 +15,7 @@ fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
         .transpose()
 }
 
-pub fn init(ctx: Ctx, init: cli::InitCommand) -> Result<u8> {
+pub fn init(ctx: &Ctx, init: cli::InitCommand) -> Result<u8> {
     let (opts, json) = match init {
         cli::InitCommand::Central { name, protect } => (
             InitOptions {
@@ -38,7 +38,8 @@ pub fn init(ctx: Ctx, init: cli::InitCommand) -> Result<u8> {
             protect.json,
         ),
     };
-    let site = Site::init(&ctx.home, opts, ctx.pass)?;
+    let site = Site::init(&ctx.home, opts, ctx.pass.clone())?;
+    ctx.opened.set(true); // its empty history is signed as the command ends
     if json {
         print_json(&key_info(&site)?);
     } else {
@@ -63,7 +64,7 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                     "fingerprint {}",
                     courier::crypto::grouped(&info.fingerprint)
                 );
-                out!("role        {}", info.role);
+                out!("role        {}", info.role_label);
                 if let Some(o) = &info.org_id {
                     out!("org         {o}");
                 }
