@@ -10,6 +10,7 @@ mod envelope;
 mod fuzzed;
 mod gnupg;
 mod insider;
+mod keys;
 mod limits;
 mod newcomer;
 mod operator;

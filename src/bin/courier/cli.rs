@@ -212,6 +212,21 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Add, change or remove the passphrase of the site's secret keys (never prompts).
+    ///
+    /// The current passphrase comes from --passphrase-file or $COURIER_PASSPHRASE (when the
+    /// key is protected); the new one from --new-passphrase-file or $COURIER_NEW_PASSPHRASE.
+    #[command(
+        after_help = "Examples:\n  courier --home central keys passwd --new-passphrase-file new.txt            # add\n  courier --home central --passphrase-file old.txt keys passwd --new-passphrase-file new.txt\n  COURIER_PASSPHRASE=... courier --home central keys passwd --remove"
+    )]
+    Passwd {
+        /// Read the new passphrase from the first line of FILE (else $COURIER_NEW_PASSPHRASE).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// Store the secret key unprotected (no new passphrase may be given).
+        #[arg(long, conflicts_with = "new_passphrase_file")]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
