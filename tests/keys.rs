@@ -1,6 +1,6 @@
 //! Key lifecycle (issue 11): `keys passwd` adds, changes and removes the passphrase of a
 //! site's secret keys, never prompting; a wrong current passphrase leaves the key file as it
-//! was.
+//! was. `center revoke` makes central refuse a centre's bundles and exports to it.
 
 use std::path::Path;
 
@@ -183,4 +183,120 @@ fn passwd_with_a_wrong_passphrase_leaves_the_key_file_as_it_was() {
     assert_eq!(std::fs::read(a.join(KEY_FILE)).unwrap(), key);
     assert_eq!(snapshot(a, true), store);
     assert!(protected(a));
+}
+
+/// `center revoke ORG --reason TEXT` (central): the revoked centre's next results bundle is
+/// refused naming the file, the centre and the reason (exit 1, store unchanged, the refusal in
+/// the audit trail); what it sent before stays; `export --to` it refuses (exit 4); the other
+/// centre is unaffected; `center list` shows the revocation; the history records it.
+#[test]
+fn a_revoked_centre_is_refused_and_the_others_are_not() {
+    let w = World::synced();
+    let results = fixtures().join("data/results");
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results.join("ORG-001-day1.jsonl"))],
+    ));
+    for f in w.export_up(&w.a, "up-a1", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let held = count(&w.central, "central_results");
+    assert!(held > 0);
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results.join("ORG-001-reopened.jsonl"))],
+    ));
+    let later = w.export_up(&w.a, "up-a2", &[]);
+    let from_b = w.export_up(&w.b, "up-b", &[]);
+    assert!(!later.is_empty() && !from_b.is_empty());
+
+    let reason = "machine stolen on 2026-11-26";
+    let said = ok(courier(
+        &w.central,
+        &["center", "revoke", "ORG-001", "--reason", reason],
+    ));
+    assert!(said.contains("revoked centre ORG-001"), "{said}");
+
+    // Its new bundle is refused with the reason; `verify` says the same.
+    let err = import_refused(&w.central, &later[0], reason);
+    assert!(err.contains("ORG-001") && err.contains("revoked"), "{err}");
+    refused(courier(&w.central, &["verify", s(&later[0])]), 1, "revoked");
+    let audit = std::fs::read_to_string(w.central.join("audit.jsonl")).unwrap();
+    assert!(audit.contains(reason), "{audit}");
+    // What it sent before stays.
+    assert_eq!(count(&w.central, "central_results"), held);
+
+    // The other centre is unaffected, both ways.
+    for f in &from_b {
+        ok(courier(&w.central, &["import", s(f)]));
+    }
+    ok(courier(
+        &w.central,
+        &["export", "--to", "ORG-002", "--out", s(&w.path("down-b2"))],
+    ));
+
+    // Nothing is exported to the revoked centre.
+    let before = snapshot(&w.central, true);
+    let err = refused(
+        courier(
+            &w.central,
+            &["export", "--to", "ORG-001", "--out", s(&w.path("down-a2"))],
+        ),
+        4,
+        reason,
+    );
+    assert!(err.contains("revoked"), "{err}");
+    assert!(bundles_in(&w.path("down-a2")).is_empty());
+    assert_eq!(snapshot(&w.central, true), before);
+
+    // `center list` shows it, text and JSON.
+    let text = ok(courier(&w.central, &["center", "list"]));
+    let line = text.lines().find(|l| l.starts_with("ORG-001")).unwrap();
+    assert!(line.contains("REVOKED") && line.contains(reason), "{text}");
+    let rows: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["center", "list", "--json"]))).unwrap();
+    courier::schema::check("center-list", &rows).expect("center list matches its schema");
+    assert_eq!(rows[0]["org_id"], "ORG-001");
+    assert_eq!(rows[0]["status"], "revoked");
+    assert_eq!(rows[0]["revoked_reason"], reason);
+    assert!(rows[0]["revoked_at"].is_string(), "{rows}");
+    assert_eq!(rows[1]["status"], "enrolled");
+    assert!(rows[1]["revoked_at"].is_null(), "{rows}");
+
+    // The history records it.
+    let history: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["history", "--json"]))).unwrap();
+    courier::schema::check("history", &history).expect("history matches its schema");
+    let row = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "center-revoke")
+        .expect("a center-revoke row");
+    assert_eq!(row["org_id"], "ORG-001");
+    assert!(row["report"].as_str().unwrap().contains(reason), "{row}");
+}
+
+/// Revoking is refused, changing nothing, when it cannot mean anything: an unknown or
+/// already revoked centre, an empty or multi-line reason (exit 2), at a centre (exit 4).
+#[test]
+fn center_revoke_refuses_what_it_cannot_do() {
+    let w = World::enrolled();
+    let revoke = |home: &Path, org: &str, reason: &str| {
+        courier(home, &["center", "revoke", org, "--reason", reason])
+    };
+    let before = snapshot(&w.central, true);
+    refused(
+        revoke(&w.central, "ORG-999", "gone"),
+        2,
+        "unknown centre ORG-999",
+    );
+    refused(revoke(&w.central, "ORG-001", "  "), 2, "--reason");
+    refused(revoke(&w.central, "ORG-001", "two\nlines"), 2, "--reason");
+    assert_eq!(snapshot(&w.central, true), before);
+    refused(revoke(&w.a, "ORG-001", "gone"), 4, "central");
+    ok(revoke(&w.central, "ORG-001", "retired"));
+    let before = snapshot(&w.central, true);
+    refused(revoke(&w.central, "ORG-001", "again"), 2, "already revoked");
+    assert_eq!(snapshot(&w.central, true), before);
 }
