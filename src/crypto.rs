@@ -189,6 +189,42 @@ impl SecretKey {
     }
 }
 
+/// The same certificate with every secret key (primary and subkeys) re-protected: each is
+/// unlocked with `current` (when it is protected), then encrypted with `new`, or stored
+/// unprotected when `new` is `None`. Nothing else of the certificate changes.
+pub fn reprotect(
+    cert: Cert,
+    current: Option<&str>,
+    new: Option<&str>,
+) -> std::result::Result<Cert, UnlockError> {
+    let current = current.map(Password::from);
+    let new = new.map(Password::from);
+    let mut packets: Vec<Packet> = Vec::new();
+    for ka in cert.keys().secret() {
+        let mut key = ka.key().clone().role_into_unspecified();
+        if key.secret().is_encrypted() {
+            let pw = current.as_ref().ok_or(UnlockError::PassphraseNeeded)?;
+            key = key
+                .decrypt_secret(pw)
+                .map_err(|_| UnlockError::WrongPassphrase)?;
+        }
+        if let Some(pw) = &new {
+            key = key
+                .encrypt_secret(pw)
+                .map_err(|e| UnlockError::Other(e.to_string()))?;
+        }
+        packets.push(if ka.primary() {
+            key.role_into_primary().into()
+        } else {
+            key.role_into_subordinate().into()
+        });
+    }
+    let (cert, _) = cert
+        .insert_packets(packets)
+        .map_err(|e| UnlockError::Other(e.to_string()))?;
+    Ok(cert)
+}
+
 /// Why a secret key could not be unlocked.
 #[derive(Debug, thiserror::Error)]
 pub enum UnlockError {

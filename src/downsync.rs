@@ -139,6 +139,13 @@ fn enrolled_center(site: &Site, tx: &Tx<'_>, org: &str) -> Result<(Center, Strin
             what: format!("unknown centre {org}; register it with 'courier center add {org}'"),
         });
     };
+    if let Some(at) = center.revoked_at.clone() {
+        return Err(Error::ExportToRevoked {
+            org: org.to_string(),
+            at,
+            reason: center.revoked_reason.unwrap_or_default(),
+        });
+    }
     let Some(fpr) = center.fingerprint.clone() else {
         return Err(Error::CenterNotEnrolled {
             org: org.to_string(),

@@ -370,6 +370,7 @@ pub fn apply_reply(
     }
     let mut store = site.store()?;
     let tx = store.begin()?;
+    tx.refuse_if_revoked(&b.path, &reply.org_id)?;
     let row = tx
         .center(&reply.org_id)?
         .map(|c| (c.token_sha256, c.fingerprint, c.expected_fingerprint));
@@ -445,6 +446,57 @@ pub fn apply_reply(
     })?;
     tx.finish(dry_run)?;
     Ok(true)
+}
+
+/// Most characters of a revocation reason.
+const REASON_CHARS: usize = 200;
+
+/// Central: revoke centre `org` (`center revoke ORG --reason TEXT`). From then on its bundles
+/// are refused with the reason and nothing is exported to it; what it sent before stays.
+/// The reason is one line of text (no control characters); the revocation is in the history.
+/// Returns when it was revoked (RFC 3339).
+pub fn revoke_center(site: &Site, org: &str, reason: &str) -> Result<String> {
+    site.require(Role::Central)?;
+    let reason = reason.trim();
+    if reason.is_empty()
+        || reason.chars().count() > REASON_CHARS
+        || reason.chars().any(char::is_control)
+    {
+        return Err(Error::Usage {
+            what: format!("--reason: give one line of text (at most {REASON_CHARS} characters) saying why the centre is revoked"),
+        });
+    }
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let Some(center) = tx.center(org)? else {
+        return Err(Error::Usage {
+            what: format!("unknown centre {org}; 'courier center list' shows the registered ones"),
+        });
+    };
+    if let Some(at) = center.revoked_at {
+        return Err(Error::Usage {
+            what: format!(
+                "centre {org} was already revoked at {at} ({}); nothing changed",
+                center.revoked_reason.unwrap_or_default()
+            ),
+        });
+    }
+    let at = tx.revoke_center(org, reason)?;
+    tx.add_history(crate::store::NewHistory {
+        action: "center-revoke",
+        org_id: Some(org),
+        bundle_id: None,
+        kind: None,
+        seq: None,
+        status: "success",
+        counts: serde_json::json!({"centers": 1}),
+        report: format!(
+            "revoked centre {org} (key {}): {reason}",
+            center.fingerprint.as_deref().unwrap_or("not enrolled")
+        ),
+    })?;
+    tx.commit()?;
+    Ok(at)
 }
 
 /// Central: the registered centres and what each confirmed holding.

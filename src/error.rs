@@ -198,6 +198,21 @@ pub enum Error {
     /// A broken invariant of courier itself (a bug), or the system's random source failing.
     #[error("internal error: {0}")]
     Internal(String),
+
+    // ---- revocation (issue 11) --------------------------------------------------------
+    #[error("{}: centre {org} was revoked at {at} ({reason}); its bundles are refused, what it sent before stays", .path.display())]
+    CenterRevoked {
+        path: PathBuf,
+        org: String,
+        at: String,
+        reason: String,
+    },
+    #[error("centre {org} was revoked at {at} ({reason}); nothing is exported to it")]
+    ExportToRevoked {
+        org: String,
+        at: String,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -232,7 +247,8 @@ impl Error {
             | InputUnreadable { .. }
             | NumberTooLarge { .. }
             | OrgMismatch { .. }
-            | WrongKindOfFile { .. } => exit::REFUSED,
+            | WrongKindOfFile { .. }
+            | CenterRevoked { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }
@@ -242,7 +258,8 @@ impl Error {
             | StoreTooNew { .. }
             | CenterNotEnrolled { .. }
             | NotEnrolled { .. }
-            | Config { .. } => exit::SITE,
+            | Config { .. }
+            | ExportToRevoked { .. } => exit::SITE,
             Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. }
             | StoreDamaged { .. }

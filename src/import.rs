@@ -69,6 +69,9 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
         });
     }
     let org = pinned_org(&b.path, &b.header, &role, org)?;
+    if let Some(org) = &org {
+        tx.refuse_if_revoked(&b.path, org)?;
+    }
     Ok((crypto::parse_cert(armored.as_bytes())?, org))
 }
 

@@ -162,16 +162,42 @@ pub struct Passphrase(Option<String>);
 impl Passphrase {
     /// From `--passphrase-file` when given, else `$COURIER_PASSPHRASE`.
     pub fn from_sources(file: Option<&Path>) -> Result<Self> {
+        Self::from_file_or_env(file, "COURIER_PASSPHRASE", "--passphrase-file")
+    }
+
+    /// `keys passwd`: the new passphrase, from `--new-passphrase-file` when given, else
+    /// `$COURIER_NEW_PASSPHRASE`; `None` with `remove` (store the key unprotected). Both or
+    /// neither, or an empty new passphrase, is a usage error: courier never prompts.
+    pub fn new_from_sources(file: Option<&Path>, remove: bool) -> Result<Option<String>> {
+        let new = Self::from_file_or_env(file, "COURIER_NEW_PASSPHRASE", "--new-passphrase-file")?;
+        match (new.0, remove) {
+            (Some(_), true) => Err(Error::Usage {
+                what: "--remove stores the key unprotected: do not give a new passphrase with it (--new-passphrase-file or COURIER_NEW_PASSPHRASE)".into(),
+            }),
+            (None, true) => Ok(None),
+            (Some(p), false) if !p.is_empty() => Ok(Some(p)),
+            (Some(_), false) => Err(Error::Usage {
+                what: "the new passphrase is empty; to store the key unprotected use --remove".into(),
+            }),
+            (None, false) => Err(Error::Usage {
+                what: "keys passwd needs the new passphrase: --new-passphrase-file FILE (first line) or COURIER_NEW_PASSPHRASE, or --remove to store the key unprotected".into(),
+            }),
+        }
+    }
+
+    /// The first line of `file` when given, else the environment variable `var` (unset or
+    /// empty: none).
+    fn from_file_or_env(file: Option<&Path>, var: &str, flag: &str) -> Result<Self> {
         if let Some(f) = file {
             let text = fs::read_to_string(f).map_err(|e| Error::input(f, &e))?;
             let line = text.lines().next().unwrap_or("").to_string();
             return Ok(Passphrase(Some(line)));
         }
-        match std::env::var("COURIER_PASSPHRASE") {
+        match std::env::var(var) {
             Ok(p) => Ok(Passphrase(Some(p).filter(|p| !p.is_empty()))),
             Err(std::env::VarError::NotPresent) => Ok(Passphrase(None)),
             Err(std::env::VarError::NotUnicode(_)) => Err(Error::Usage {
-                what: "COURIER_PASSPHRASE is not valid UTF-8; use --passphrase-file FILE".into(),
+                what: format!("{var} is not valid UTF-8; use {flag} FILE"),
             }),
         }
     }
@@ -435,7 +461,42 @@ impl Site {
     /// The site's secret key, unlocked with the passphrase when it is protected.
     pub fn secret_key(&self) -> Result<SecretKey> {
         let cert = self.stored_key()?;
-        SecretKey::unlock(cert, self.passphrase.get()).map_err(|e| match e {
+        SecretKey::unlock(cert, self.passphrase.get()).map_err(|e| self.unlock_error(e))
+    }
+
+    /// `keys passwd`: re-protect every secret key with `new` (or store it unprotected when
+    /// `None`), unlocking it with the site's current passphrase. The key file is replaced
+    /// atomically and the change is recorded in the history (no secret in it); on any
+    /// refusal (passphrase needed or wrong) the key file is left as it was.
+    pub fn change_passphrase(&self, new: Option<&str>) -> Result<PassphraseChange> {
+        let cert = self.stored_key()?;
+        let was = SecretKey::is_protected(&cert);
+        let cert = crypto::reprotect(cert, self.passphrase.get(), new)
+            .map_err(|e| self.unlock_error(e))?;
+        let now = SecretKey::is_protected(&cert);
+        // Prove the rewritten key opens with the new passphrase before replacing the old one.
+        SecretKey::unlock(cert.clone(), new).map_err(|e| self.unlock_error(e))?;
+        let change = PassphraseChange { was, now };
+        let mut store = self.store()?;
+        let tx = store.begin()?;
+        tx.add_history(crate::store::NewHistory {
+            action: "keys-passwd",
+            org_id: self.config.org_id.as_deref(),
+            bundle_id: None,
+            kind: None,
+            seq: None,
+            status: "success",
+            counts: serde_json::json!({}),
+            report: change.describe(),
+        })?;
+        write_atomic(&self.home.join(KEY_FILE), &crypto::armor_secret(&cert)?)?;
+        private_file(&self.home.join(KEY_FILE))?;
+        tx.commit()?;
+        Ok(change)
+    }
+
+    fn unlock_error(&self, e: UnlockError) -> Error {
+        match e {
             UnlockError::PassphraseNeeded => Error::PassphraseNeeded {
                 home: self.home.clone(),
             },
@@ -443,12 +504,32 @@ impl Site {
                 home: self.home.clone(),
             },
             UnlockError::Other(what) => Error::KeyUnusable { what },
-        })
+        }
     }
 
     /// The stored secret key as written (still passphrase-protected when it is).
     pub fn secret_key_armored(&self) -> Result<Vec<u8>> {
         crypto::armor_secret(&self.stored_key()?)
+    }
+}
+
+/// What `keys passwd` did: whether the secret key was protected before, and is now.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PassphraseChange {
+    pub was: bool,
+    pub now: bool,
+}
+
+impl PassphraseChange {
+    /// One line for the history and the operator.
+    pub fn describe(&self) -> String {
+        match (self.was, self.now) {
+            (false, true) => "passphrase added to the secret key",
+            (true, true) => "passphrase of the secret key changed",
+            (true, false) => "passphrase removed: the secret key is stored unprotected",
+            (false, false) => "the secret key is stored unprotected (it was already)",
+        }
+        .to_string()
     }
 }
 

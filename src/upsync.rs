@@ -449,6 +449,9 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
+    // Checked again inside the import's transaction: a revocation made since the checks of
+    // verify_file still wins.
+    tx.refuse_if_revoked(path, &org)?;
     if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }

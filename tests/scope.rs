@@ -633,7 +633,9 @@ fn a_store_from_before_the_scope_rule_is_backfilled_from_the_scope_lists_it_reme
     conn.execute_batch(
         "DROP TABLE sent_pairs; DROP TABLE quarantined_logs;
          ALTER TABLE results DROP COLUMN finishtime;
-         ALTER TABLE centers DROP COLUMN expected_fingerprint; PRAGMA user_version = 1;",
+         ALTER TABLE centers DROP COLUMN expected_fingerprint;
+         ALTER TABLE centers DROP COLUMN revoked_at; ALTER TABLE centers DROP COLUMN revoked_reason;
+         PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);

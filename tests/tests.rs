@@ -11,6 +11,7 @@ mod envelope;
 mod fuzzed;
 mod gnupg;
 mod insider;
+mod keys;
 mod limits;
 mod newcomer;
 mod operator;

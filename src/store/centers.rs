@@ -1,9 +1,11 @@
 //! Central: the test centres it registered, their enrollment, and what each confirmed.
 
+use std::path::Path;
+
 use rusqlite::{params, OptionalExtension};
 
 use super::Tx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A registered centre.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -19,6 +21,11 @@ pub struct Center {
     pub next_seq: i64,
     /// Data bundle whose content the centre confirmed holding.
     pub acked_seq: Option<i64>,
+    /// "not-enrolled", "enrolled" or "revoked".
+    pub status: &'static str,
+    /// When central revoked the centre (`center revoke`), and why.
+    pub revoked_at: Option<String>,
+    pub revoked_reason: Option<String>,
     #[serde(skip)]
     pub token_sha256: String,
     /// Upward sequence of the acknowledgement applied last.
@@ -31,11 +38,20 @@ pub struct Center {
 
 fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
     let held: String = r.get(8)?;
+    let fingerprint: Option<String> = r.get(3)?;
+    let revoked_at: Option<String> = r.get(10)?;
     Ok(Center {
         org_id: r.get(0)?,
         label: r.get(1)?,
         token_sha256: r.get(2)?,
-        fingerprint: r.get(3)?,
+        status: match (&revoked_at, &fingerprint) {
+            (Some(_), _) => "revoked",
+            (None, Some(_)) => "enrolled",
+            (None, None) => "not-enrolled",
+        },
+        revoked_at,
+        revoked_reason: r.get(11)?,
+        fingerprint,
         enrolled_at: r.get(4)?,
         next_seq: r.get(5)?,
         acked_seq: r.get(6)?,
@@ -51,7 +67,7 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
     })
 }
 
-const COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held, expected_fingerprint";
+const COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held, expected_fingerprint, revoked_at, revoked_reason";
 
 impl Tx<'_> {
     pub fn center(&self, org: &str) -> Result<Option<Center>> {
@@ -103,6 +119,33 @@ impl Tx<'_> {
             params![fingerprint, crate::time::now_rfc3339(), org],
         )?;
         Ok(())
+    }
+
+    /// Central revokes a centre, with the reason; returns when (RFC 3339).
+    pub fn revoke_center(&self, org: &str, reason: &str) -> Result<String> {
+        let at = crate::time::now_rfc3339();
+        self.tx.execute(
+            "UPDATE centers SET revoked_at = ?1, revoked_reason = ?2 WHERE org_id = ?3",
+            params![at, reason, org],
+        )?;
+        Ok(at)
+    }
+
+    /// Refuse the bundle at `path` when it comes from centre `org` and central revoked it.
+    pub fn refuse_if_revoked(&self, path: &Path, org: &str) -> Result<()> {
+        match self.center(org)? {
+            Some(Center {
+                revoked_at: Some(at),
+                revoked_reason,
+                ..
+            }) => Err(Error::CenterRevoked {
+                path: path.to_path_buf(),
+                org: org.to_string(),
+                at,
+                reason: revoked_reason.unwrap_or_default(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub fn set_center_next_seq(&self, org: &str, next_seq: i64) -> Result<()> {

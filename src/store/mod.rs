@@ -205,6 +205,12 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE centers ADD COLUMN expected_fingerprint TEXT;
     "#,
+    // 5: central may revoke a centre (`center revoke ORG --reason TEXT`, issue 11): from then
+    // on its bundles are refused with the reason, and nothing is exported to it.
+    r#"
+    ALTER TABLE centers ADD COLUMN revoked_at TEXT;
+    ALTER TABLE centers ADD COLUMN revoked_reason TEXT;
+    "#,
 ];
 
 /// The newest schema version this program knows.

@@ -56,10 +56,10 @@ pub enum Command {
         after_help = "Examples:\n  courier --home box keys show\n  courier --home central keys export --out central.asc"
     )]
     Keys(KeysCommand),
-    /// Central: register test centres and write their enrollment files.
+    /// Central: register test centres, write their enrollment files, revoke them.
     #[command(subcommand)]
     #[command(
-        after_help = "Examples:\n  courier --home central center add ORG-042 --label \"Lycée X\" --out enroll-ORG-042.json\n  courier --home central center list"
+        after_help = "Examples:\n  courier --home central center add ORG-042 --label \"Lycée X\" --out enroll-ORG-042.json\n  courier --home central center list\n  courier --home central center revoke ORG-042 --reason \"machine stolen\""
     )]
     Center(CenterCommand),
     /// Centre: check central's enrollment file, pin central's key, write the reply bundle.
@@ -212,6 +212,21 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Add, change or remove the passphrase of the site's secret keys (never prompts).
+    ///
+    /// The current passphrase comes from --passphrase-file or $COURIER_PASSPHRASE (when the
+    /// key is protected); the new one from --new-passphrase-file or $COURIER_NEW_PASSPHRASE.
+    #[command(
+        after_help = "Examples:\n  courier --home central keys passwd --new-passphrase-file new.txt            # add\n  courier --home central --passphrase-file old.txt keys passwd --new-passphrase-file new.txt\n  COURIER_PASSPHRASE=... courier --home central keys passwd --remove"
+    )]
+    Passwd {
+        /// Read the new passphrase from the first line of FILE (else $COURIER_NEW_PASSPHRASE).
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+        /// Store the secret key unprotected (no new passphrase may be given).
+        #[arg(long, conflicts_with = "new_passphrase_file")]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +249,19 @@ pub enum CenterCommand {
         /// paper; spaces allowed): only a reply with this key enrolls the centre.
         #[arg(long, value_name = "FPR")]
         expect_fingerprint: Option<String>,
+    },
+    /// Revoke a centre (a stolen or retired machine): its bundles are refused from now on,
+    /// with the reason, and nothing more is exported to it; what it sent before stays.
+    #[command(
+        after_help = "Examples:\n  courier --home central center revoke ORG-042 --reason \"machine stolen 2026-11-26\""
+    )]
+    Revoke {
+        /// The centre's organisation id.
+        #[arg(value_name = "ORG_ID")]
+        org: String,
+        /// Why, in one line: shown with every refusal and in 'center list'.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
     },
     /// List registered centres and their sync state.
     #[command(

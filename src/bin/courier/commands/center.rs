@@ -1,4 +1,4 @@
-//! `courier center add|list` and `courier enroll`.
+//! `courier center add|revoke|list` and `courier enroll`.
 
 use std::io::IsTerminal;
 
@@ -28,6 +28,11 @@ pub fn center(ctx: &Ctx, cmd: cli::CenterCommand) -> Result<u8> {
             }
             out!("central's fingerprint (confirm by phone or on paper): {fpr}");
         }
+        cli::CenterCommand::Revoke { org, reason } => {
+            let site = ctx.open()?;
+            let at = enroll::revoke_center(&site, &org, &reason)?;
+            out!("revoked centre {org} at {at}: its bundles are refused from now on, and nothing is exported to it");
+        }
         cli::CenterCommand::List { json } => {
             let site = ctx.open()?;
             let rows = enroll::list_centers(&site)?;
@@ -35,6 +40,15 @@ pub fn center(ctx: &Ctx, cmd: cli::CenterCommand) -> Result<u8> {
                 print_json(&rows);
             } else {
                 for r in rows {
+                    if let Some(at) = &r.revoked_at {
+                        out!(
+                            "{:<12} {:<30} REVOKED at {at}: {}",
+                            r.org_id,
+                            r.label,
+                            r.revoked_reason.as_deref().unwrap_or("")
+                        );
+                        continue;
+                    }
                     out!(
                         "{:<12} {:<30} {} next data bundle {}, confirmed {}",
                         r.org_id,

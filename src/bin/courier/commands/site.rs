@@ -2,7 +2,7 @@
 
 use courier::actions::key_info;
 use courier::error::{exit, Error, Result};
-use courier::site::{InitOptions, Role, Site};
+use courier::site::{InitOptions, Passphrase, Role, Site};
 
 use super::Ctx;
 use crate::cli;
@@ -89,6 +89,15 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                 site.describe(),
                 out.display()
             );
+        }
+        cli::KeysCommand::Passwd {
+            new_passphrase_file,
+            remove,
+        } => {
+            let new = Passphrase::new_from_sources(new_passphrase_file.as_deref(), remove)?;
+            let site = ctx.open()?;
+            let change = site.change_passphrase(new.as_deref())?;
+            out!("{}: {}", site.describe(), change.describe());
         }
     }
     Ok(exit::OK)
