@@ -131,3 +131,20 @@ pub fn key_info(site: &Site) -> Result<KeyInfo> {
         home: site.home.display().to_string(),
     })
 }
+
+/// `keys passwd`: protect the site's key with `new` (or store it unprotected with `None`),
+/// then sign the history's head with the key as it is now (the passphrase the command
+/// started with no longer opens it).
+pub fn change_passphrase(
+    site: &Site,
+    new: Option<&str>,
+) -> Result<(crate::site::PassphraseChange, crate::anchor::Anchored)> {
+    let change = site.change_passphrase(new)?;
+    let pass = match new {
+        Some(p) => crate::site::Passphrase::given(p),
+        None => crate::site::Passphrase::none(),
+    };
+    let site = Site::open(&site.home, pass)?;
+    let anchored = crate::anchor::anchor(&site, crate::anchor::Mode::Extend)?;
+    Ok((change, anchored))
+}

@@ -6,7 +6,7 @@ use courier::site::{InitOptions, Passphrase, Role, Site};
 
 use super::Ctx;
 use crate::cli;
-use crate::output::{out, print_json};
+use crate::output::{err, out, print_json};
 
 fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
     p.key
@@ -95,9 +95,12 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
             remove,
         } => {
             let new = Passphrase::new_from_sources(new_passphrase_file.as_deref(), remove)?;
-            let site = ctx.open()?;
-            let change = site.change_passphrase(new.as_deref())?;
+            let site = ctx.open_read_only()?;
+            let (change, anchored) = courier::actions::change_passphrase(&site, new.as_deref())?;
             out!("{}: {}", site.describe(), change.describe());
+            if let courier::anchor::Anchored::Refused(problem) = anchored {
+                err!("courier: warning: the sync history was not signed: {problem}; see `courier history --verify`");
+            }
         }
     }
     Ok(exit::OK)
