@@ -217,31 +217,7 @@ pub fn enroll(
         what,
     };
     let body = read_enrollment(file)?;
-    match expect_fingerprint {
-        Some(expected) => {
-            if normalize_fingerprint(expected) != body.central_fingerprint {
-                return Err(refuse(format!(
-                    "central's fingerprint is {}, not the expected {}; do not enroll with this file",
-                    body.central_fingerprint,
-                    normalize_fingerprint(expected)
-                )));
-            }
-        }
-        None => {
-            if !confirm(&body) {
-                return Err(refuse(
-                    "central's fingerprint was not confirmed; pass --expect-fingerprint FPR".into(),
-                ));
-            }
-        }
-    }
-    let org = site.org_id()?.to_string();
-    if body.org_id != org {
-        return Err(refuse(format!(
-            "the file enrolls centre {}, and this site is centre {org}",
-            body.org_id
-        )));
-    }
+    let org = check_enrollment(site, file, &body, expect_fingerprint, confirm)?;
     let key = site.secret_key()?;
     let central_cert = crypto::parse_cert(body.central_certificate.as_bytes())?;
     let mut store = site.store()?;
@@ -299,6 +275,47 @@ pub fn enroll(
     written.persist()
 }
 
+/// Centre: checks that an enrollment file comes from the central expected (its fingerprint
+/// given or confirmed by the operator) and enrolls this very centre. Returns its org id.
+fn check_enrollment(
+    site: &Site,
+    file: &Path,
+    body: &EnrollmentBody,
+    expect_fingerprint: Option<&str>,
+    confirm: &mut dyn FnMut(&EnrollmentBody) -> bool,
+) -> Result<String> {
+    let refuse = |what: String| Error::Enrollment {
+        path: file.to_path_buf(),
+        what,
+    };
+    match expect_fingerprint {
+        Some(expected) => {
+            if normalize_fingerprint(expected) != body.central_fingerprint {
+                return Err(refuse(format!(
+                    "central's fingerprint is {}, not the expected {}; do not enroll with this file",
+                    body.central_fingerprint,
+                    normalize_fingerprint(expected)
+                )));
+            }
+        }
+        None => {
+            if !confirm(body) {
+                return Err(refuse(
+                    "central's fingerprint was not confirmed; pass --expect-fingerprint FPR".into(),
+                ));
+            }
+        }
+    }
+    let org = site.org_id()?.to_string();
+    if body.org_id != org {
+        return Err(refuse(format!(
+            "the file enrolls centre {}, and this site is centre {org}",
+            body.org_id
+        )));
+    }
+    Ok(org)
+}
+
 /// Central: the sender certificate an enrollment reply carries (checked against its header).
 pub fn reply_sender_cert(b: &Bundle) -> Result<crate::crypto::Cert> {
     let text = b
@@ -331,8 +348,59 @@ pub fn apply_reply(
 ) -> Result<bool> {
     site.require(Role::Central)?;
     let key = site.secret_key()?;
+    let reply = read_reply(b, &key, cert)?;
+    let refuse = |what: String| Error::Enrollment {
+        path: b.path.clone(),
+        what,
+    };
+    if reply.org_id != b.header.org_id || reply.center_fingerprint != b.header.sender.fingerprint {
+        return Err(refuse(
+            "the reply's content does not match its header".into(),
+        ));
+    }
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    if !check_reply(&tx, b, &reply)? {
+        return Ok(false);
+    }
+    let armored = crypto::armor_public(cert)?;
+    tx.pin_peer(
+        &reply.center_fingerprint,
+        "center",
+        Some(&reply.org_id),
+        &armored,
+    )?;
+    tx.set_center_enrolled(&reply.org_id, &reply.center_fingerprint)?;
+    tx.record_bundle(
+        "in",
+        &crate::site::bundle_record(&b.header),
+        &b.path.to_string_lossy(),
+    )?;
+    tx.add_history(NewHistory {
+        action: "import",
+        org_id: Some(&reply.org_id),
+        bundle_id: Some(&b.header.bundle_id),
+        kind: Some(Kind::EnrollmentReply.as_str()),
+        seq: Some(b.header.sequence as i64),
+        status: "success",
+        counts: serde_json::json!({"centers": 1}),
+        report: format!(
+            "enrolled centre {} with key {}",
+            reply.org_id, reply.center_fingerprint
+        ),
+    })?;
+    tx.finish(dry_run)?;
+    Ok(true)
+}
+
+/// Central: the `enrollment.json` of an enrollment reply, its only entry.
+fn read_reply(
+    b: &Bundle,
+    key: &crate::crypto::SecretKey,
+    cert: &crate::crypto::Cert,
+) -> Result<ReplyBody> {
     let mut reply: Option<ReplyBody> = None;
-    b.read_payload(&key, cert, |name, r| {
+    b.read_payload(key, cert, |name, r| {
         if name != "enrollment.json" {
             return Err(Error::bad_payload(
                 &b.path,
@@ -357,19 +425,17 @@ pub fn apply_reply(
         )?);
         Ok(())
     })?;
-    let reply = reply
-        .ok_or_else(|| Error::bad_payload(&b.path, "enrollment reply has no enrollment.json"))?;
+    reply.ok_or_else(|| Error::bad_payload(&b.path, "enrollment reply has no enrollment.json"))
+}
+
+/// Central: checks a reply against the centre registered: known, right token, the key
+/// expected (if one was), a key not pinned for another, and the token not used by another
+/// key. `Ok(false)` when the centre is already enrolled with this very key.
+fn check_reply(tx: &crate::store::Tx<'_>, b: &Bundle, reply: &ReplyBody) -> Result<bool> {
     let refuse = |what: String| Error::Enrollment {
         path: b.path.clone(),
         what,
     };
-    if reply.org_id != b.header.org_id || reply.center_fingerprint != b.header.sender.fingerprint {
-        return Err(refuse(
-            "the reply's content does not match its header".into(),
-        ));
-    }
-    let mut store = site.store()?;
-    let tx = store.begin()?;
     tx.refuse_if_revoked(&b.path, &reply.org_id)?;
     let row = tx
         .center(&reply.org_id)?
@@ -409,43 +475,13 @@ pub fn apply_reply(
         }
     }
     match enrolled {
-        Some(f) if f == reply.center_fingerprint => return Ok(false),
-        Some(f) => {
-            return Err(refuse(format!(
+        Some(f) if f == reply.center_fingerprint => Ok(false),
+        Some(f) => Err(refuse(format!(
             "the token of centre {} was already used by key {f}; this reply carries another key",
             reply.org_id
-        )))
-        }
-        None => {}
+        ))),
+        None => Ok(true),
     }
-    let armored = crypto::armor_public(cert)?;
-    tx.pin_peer(
-        &reply.center_fingerprint,
-        "center",
-        Some(&reply.org_id),
-        &armored,
-    )?;
-    tx.set_center_enrolled(&reply.org_id, &reply.center_fingerprint)?;
-    tx.record_bundle(
-        "in",
-        &crate::site::bundle_record(&b.header),
-        &b.path.to_string_lossy(),
-    )?;
-    tx.add_history(NewHistory {
-        action: "import",
-        org_id: Some(&reply.org_id),
-        bundle_id: Some(&b.header.bundle_id),
-        kind: Some(Kind::EnrollmentReply.as_str()),
-        seq: Some(b.header.sequence as i64),
-        status: "success",
-        counts: serde_json::json!({"centers": 1}),
-        report: format!(
-            "enrolled centre {} with key {}",
-            reply.org_id, reply.center_fingerprint
-        ),
-    })?;
-    tx.finish(dry_run)?;
-    Ok(true)
 }
 
 /// Most characters of a revocation reason.

@@ -180,126 +180,10 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     for file in files {
         let before = report.records();
         for_each_keyed_record(file, &site.config.settings.limits, p, |at, parsed| {
-            let loc = at.location;
             if let Ok(v) = &parsed {
-                RecordKind::expect(RecordKind::Result, file, loc, v)?;
+                RecordKind::expect(RecordKind::Result, file, at.location, v)?;
             }
-            let mut refuse = |reason: String| {
-                report.refused.push(Refusal {
-                    file: file.clone(),
-                    record: loc.to_string(),
-                    reason,
-                });
-                Ok(())
-            };
-            let v = match parsed {
-                Ok(v) => v,
-                Err(e) => return refuse(e),
-            };
-            if let Err(e) = crate::schema::check("result", &v)
-                .and_then(|()| crate::tao::filed_under(at.key, &v["deliveryExecutionId"]))
-            {
-                return refuse(e);
-            }
-            let exec = v["deliveryExecutionId"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let delivery = v["deliveryId"].as_str().unwrap_or_default().to_string();
-            let taker = v["details"]["test-taker"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let state = v["details"]["state"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let finishtime = v["details"]["finishtime"]
-                .as_str()
-                .filter(|t| !t.is_empty())
-                .map(String::from);
-            if let Some(t) = &finishtime {
-                if crate::time::Microtime::parse(t).is_none() {
-                    return refuse(format!(
-                        "finishtime {:?} is not a TAO microtime (\"0.FRACTION SECONDS\")",
-                        t.chars().take(60).collect::<String>()
-                    ));
-                }
-            }
-            if !tx.holds(&delivery, "delivery")? {
-                return refuse(format!("delivery {delivery} is not held by this centre"));
-            }
-            if !tx.holds(&taker, "test-taker")? {
-                return refuse(format!("test taker {taker} is not held by this centre"));
-            }
-            let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
-            let sha = sha256_hex(&plain);
-            let old = tx.result_version(&exec)?;
-            if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
-                // An older copy never replaces a newer one (issue 7).
-                let held = tx.result_finishtime(&exec)?;
-                let note = |what: &str| {
-                    Refusal {
-                    file: file.clone(),
-                    record: loc.to_string(),
-                    reason: format!(
-                        "{exec}: {what} (held copy finished {}, this one {}); the held copy is kept",
-                        describe_time(held.as_deref()),
-                        describe_time(finishtime.as_deref())
-                    ),
-                }
-                };
-                match freshness(held.as_deref(), finishtime.as_deref()) {
-                    Ok(Freshness::Newer) => {}
-                    Ok(Freshness::Same) => {
-                        report
-                            .conflicts
-                            .push(note("same finish time as the copy held, other content"));
-                        return Ok(());
-                    }
-                    Ok(Freshness::Older) => {
-                        report.stale.push(note("older than the copy held"));
-                        return Ok(());
-                    }
-                    Err(e) => return refuse(e),
-                }
-            }
-            let (revision, sync) = match &old {
-                Some((_, s, _)) if *s == sha => {
-                    report.unchanged += 1;
-                    return Ok(());
-                }
-                Some((rev, _, st)) => {
-                    report.replaced += 1;
-                    let sync = if *st == SyncStatus::Pending {
-                        SyncStatus::Pending
-                    } else {
-                        SyncStatus::ToBeResynced
-                    };
-                    (rev + 1, sync)
-                }
-                None => {
-                    report.added += 1;
-                    (1, SyncStatus::Pending)
-                }
-            };
-            let sealed = seal_for_central(&cert, &plain)?;
-            tx.put_result(
-                &HeldResult {
-                    execution_id: exec,
-                    delivery_id: delivery,
-                    test_taker: taker,
-                    state,
-                    revision,
-                    content_sha256: sha,
-                    size: plain.len() as i64,
-                    sync_status: sync,
-                    reason: None,
-                    finishtime,
-                },
-                &sealed,
-            )?;
-            Ok(())
+            add_result(&tx, &cert, file, at, parsed, &mut report)
         })?;
         if report.records() == before {
             warnings.push(empty_file_warning(
@@ -320,6 +204,168 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     })?;
     tx.commit()?;
     Ok(report)
+}
+
+/// The fields of an incoming result that are stored beside its sealed copy.
+struct IncomingResult {
+    exec: String,
+    delivery: String,
+    taker: String,
+    state: String,
+    finishtime: Option<String>,
+}
+
+/// One result record of `results add`: checked, then stored (added or replaced), counted as
+/// unchanged, or reported (refused, stale, conflicting).
+fn add_result(
+    tx: &Tx<'_>,
+    cert: &crate::crypto::Cert,
+    file: &Path,
+    at: crate::entities::RecordAt<'_>,
+    parsed: std::result::Result<Value, String>,
+    report: &mut AddReport,
+) -> Result<()> {
+    let refusal = |reason: String| Refusal {
+        file: file.to_path_buf(),
+        record: at.location.to_string(),
+        reason,
+    };
+    let checked = match parsed {
+        Ok(v) => check_result(tx, at.key, v)?,
+        Err(e) => Err(e),
+    };
+    let (v, r) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            report.refused.push(refusal(e));
+            return Ok(());
+        }
+    };
+    let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
+    let sha = sha256_hex(&plain);
+    let old = tx.result_version(&r.exec)?;
+    if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
+        // An older copy never replaces a newer one (issue 7).
+        let held = tx.result_finishtime(&r.exec)?;
+        let note = |what: &str| {
+            refusal(format!(
+                "{}: {what} (held copy finished {}, this one {}); the held copy is kept",
+                r.exec,
+                describe_time(held.as_deref()),
+                describe_time(r.finishtime.as_deref())
+            ))
+        };
+        match freshness(held.as_deref(), r.finishtime.as_deref()) {
+            Ok(Freshness::Newer) => {}
+            Ok(Freshness::Same) => {
+                report
+                    .conflicts
+                    .push(note("same finish time as the copy held, other content"));
+                return Ok(());
+            }
+            Ok(Freshness::Older) => {
+                report.stale.push(note("older than the copy held"));
+                return Ok(());
+            }
+            Err(e) => {
+                report.refused.push(refusal(e));
+                return Ok(());
+            }
+        }
+    }
+    let Some((revision, sync)) = next_revision(old.as_ref(), &sha, report) else {
+        return Ok(());
+    };
+    let sealed = seal_for_central(cert, &plain)?;
+    tx.put_result(
+        &HeldResult {
+            execution_id: r.exec,
+            delivery_id: r.delivery,
+            test_taker: r.taker,
+            state: r.state,
+            revision,
+            content_sha256: sha,
+            size: plain.len() as i64,
+            sync_status: sync,
+            reason: None,
+            finishtime: r.finishtime,
+        },
+        &sealed,
+    )
+}
+
+/// Checks a parsed result: its schema, the execution it is filed under, its finish time, and
+/// that its delivery and test taker are held by this centre. `Ok(Err(reason))` refuses it.
+fn check_result(
+    tx: &Tx<'_>,
+    key: Option<&str>,
+    v: Value,
+) -> Result<std::result::Result<(Value, IncomingResult), String>> {
+    if let Err(e) = crate::schema::check("result", &v)
+        .and_then(|()| crate::tao::filed_under(key, &v["deliveryExecutionId"]))
+    {
+        return Ok(Err(e));
+    }
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let r = IncomingResult {
+        exec: text(&v["deliveryExecutionId"]),
+        delivery: text(&v["deliveryId"]),
+        taker: text(&v["details"]["test-taker"]),
+        state: text(&v["details"]["state"]),
+        finishtime: v["details"]["finishtime"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(String::from),
+    };
+    if let Some(t) = &r.finishtime {
+        if crate::time::Microtime::parse(t).is_none() {
+            return Ok(Err(format!(
+                "finishtime {:?} is not a TAO microtime (\"0.FRACTION SECONDS\")",
+                t.chars().take(60).collect::<String>()
+            )));
+        }
+    }
+    if !tx.holds(&r.delivery, "delivery")? {
+        return Ok(Err(format!(
+            "delivery {} is not held by this centre",
+            r.delivery
+        )));
+    }
+    if !tx.holds(&r.taker, "test-taker")? {
+        return Ok(Err(format!(
+            "test taker {} is not held by this centre",
+            r.taker
+        )));
+    }
+    Ok(Ok((v, r)))
+}
+
+/// The revision and sync status a result is stored with, counted in the report as added or
+/// replaced; `None` (counted as unchanged) when the copy held has the same content.
+fn next_revision(
+    old: Option<&(i64, String, SyncStatus)>,
+    sha: &str,
+    report: &mut AddReport,
+) -> Option<(i64, SyncStatus)> {
+    match old {
+        Some((_, s, _)) if s == sha => {
+            report.unchanged += 1;
+            None
+        }
+        Some((rev, _, st)) => {
+            report.replaced += 1;
+            let sync = if *st == SyncStatus::Pending {
+                SyncStatus::Pending
+            } else {
+                SyncStatus::ToBeResynced
+            };
+            Some((rev + 1, sync))
+        }
+        None => {
+            report.added += 1;
+            Some((1, SyncStatus::Pending))
+        }
+    }
 }
 
 /// A finish time for a report: the microtime as written, or "unfinished/unknown".
@@ -347,25 +393,17 @@ struct PendingBatch {
 pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     site.require(Role::Center)?;
     let limits = site.config.settings.limits;
-    let per_batch = limits.logs_per_batch.max(1) as usize;
     let mut store = site.store()?;
     let tx = store.begin()?;
     let cert = central_cert(&tx, site)?;
     let mut report = AddReport::default();
-    let mut pending: BTreeMap<String, PendingBatch> = BTreeMap::new();
-    let mut pending_ids: std::collections::HashSet<String> = Default::default();
-    let mut held = 0usize;
-    let seal = |exec: String, b: PendingBatch| -> Result<()> {
-        let mut plain = b.json;
-        plain.push(b']');
-        let sealed = seal_for_central(&cert, &plain)?;
-        let batch = HeldLogBatch {
-            batch_id: crate::bundle::new_id(),
-            execution_id: exec,
-            count: b.ids.len() as i64,
-            size: plain.len() as i64,
-        };
-        tx.add_log_batch(&batch, &sealed, &b.ids)
+    let mut batches = LogBatches {
+        tx: &tx,
+        cert: &cert,
+        per_batch: limits.logs_per_batch.max(1) as usize,
+        pending: BTreeMap::new(),
+        pending_ids: Default::default(),
+        held: 0,
     };
     let mut warnings = Vec::new();
     let p = site.progress();
@@ -373,68 +411,10 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     for file in files {
         let before = report.records();
         for_each_keyed_record(file, &limits, p, |at, parsed| {
-            let loc = at.location;
             if let Ok(v) = &parsed {
-                RecordKind::expect(RecordKind::Log, file, loc, v)?;
+                RecordKind::expect(RecordKind::Log, file, at.location, v)?;
             }
-            let v = match parsed.and_then(|v| {
-                crate::schema::check("log", &v)?;
-                crate::tao::filed_under(at.key, &v["delivery_execution_id"])?;
-                Ok(v)
-            }) {
-                Ok(v) => v,
-                Err(reason) => {
-                    report.refused.push(Refusal {
-                        file: file.clone(),
-                        record: loc.to_string(),
-                        reason,
-                    });
-                    return Ok(());
-                }
-            };
-            let id = match &v["id"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            // Logs already sealed (earlier, or earlier in this run) are in the store.
-            if pending_ids.contains(&id) || tx.log_known(&id)? {
-                report.unchanged += 1;
-                return Ok(());
-            }
-            let exec = v["delivery_execution_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let b = pending.entry(exec.clone()).or_default();
-            let start = b.json.len();
-            b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
-            serde_json::to_writer(&mut b.json, &v).map_err(Error::Encode)?;
-            held += b.json.len() - start;
-            pending_ids.insert(id.clone());
-            b.ids.push(id);
-            report.added += 1;
-            if b.ids.len() >= per_batch {
-                let b = pending.remove(&exec).expect("just filled");
-                held -= b.json.len();
-                b.ids.iter().for_each(|i| {
-                    pending_ids.remove(i);
-                });
-                seal(exec, b)?;
-            }
-            while held > LOG_BATCH_BYTES {
-                let largest = pending
-                    .iter()
-                    .max_by_key(|(_, b)| b.json.len())
-                    .map(|(e, _)| e.clone())
-                    .expect("logs are held");
-                let b = pending.remove(&largest).expect("listed");
-                held -= b.json.len();
-                b.ids.iter().for_each(|i| {
-                    pending_ids.remove(i);
-                });
-                seal(largest, b)?;
-            }
-            Ok(())
+            add_log(file, at, parsed, &mut batches, &mut report)
         })?;
         if report.records() == before {
             warnings.push(empty_file_warning(
@@ -444,9 +424,7 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         }
     }
     report.warnings = warnings;
-    for (exec, b) in std::mem::take(&mut pending) {
-        seal(exec, b)?;
-    }
+    batches.seal_all()?;
     tx.add_history(NewHistory {
         action: "logs-add",
         org_id: site.config.org_id.as_deref(),
@@ -457,6 +435,122 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     })?;
     tx.commit()?;
     Ok(report)
+}
+
+/// One log record of `logs add`: checked, then held for sealing, counted as unchanged (a
+/// log already stored or held), or refused.
+fn add_log(
+    file: &Path,
+    at: crate::entities::RecordAt<'_>,
+    parsed: std::result::Result<Value, String>,
+    batches: &mut LogBatches<'_, '_>,
+    report: &mut AddReport,
+) -> Result<()> {
+    let v = match parsed.and_then(|v| {
+        crate::schema::check("log", &v)?;
+        crate::tao::filed_under(at.key, &v["delivery_execution_id"])?;
+        Ok(v)
+    }) {
+        Ok(v) => v,
+        Err(reason) => {
+            report.refused.push(Refusal {
+                file: file.to_path_buf(),
+                record: at.location.to_string(),
+                reason,
+            });
+            return Ok(());
+        }
+    };
+    let id = match &v["id"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    // Logs already sealed (earlier, or earlier in this run) are in the store.
+    if batches.pending_ids.contains(&id) || batches.tx.log_known(&id)? {
+        report.unchanged += 1;
+        return Ok(());
+    }
+    let exec = v["delivery_execution_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    batches.hold(exec, id, &v)?;
+    report.added += 1;
+    Ok(())
+}
+
+/// Logs held until sealed, per execution, with the ids and bytes held.
+struct LogBatches<'t, 'c> {
+    tx: &'t Tx<'t>,
+    cert: &'c crate::crypto::Cert,
+    per_batch: usize,
+    pending: BTreeMap<String, PendingBatch>,
+    pending_ids: std::collections::HashSet<String>,
+    held: usize,
+}
+
+impl LogBatches<'_, '_> {
+    /// Holds a log of `exec`; seals the execution's batch once it is full, then the largest
+    /// batches while the logs held exceed [`LOG_BATCH_BYTES`].
+    fn hold(&mut self, exec: String, id: String, v: &Value) -> Result<()> {
+        let b = self.pending.entry(exec.clone()).or_default();
+        let start = b.json.len();
+        b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
+        serde_json::to_writer(&mut b.json, v).map_err(Error::Encode)?;
+        self.held += b.json.len() - start;
+        self.pending_ids.insert(id.clone());
+        b.ids.push(id);
+        if b.ids.len() >= self.per_batch {
+            self.seal(exec)?;
+        }
+        while self.held > LOG_BATCH_BYTES {
+            let largest = self
+                .pending
+                .iter()
+                .max_by_key(|(_, b)| b.json.len())
+                .map(|(e, _)| e.clone())
+                .expect("logs are held");
+            self.seal(largest)?;
+        }
+        Ok(())
+    }
+
+    /// Seals and stores the batch held for `exec`.
+    fn seal(&mut self, exec: String) -> Result<()> {
+        let b = self.pending.remove(&exec).expect("a batch is held");
+        self.held -= b.json.len();
+        b.ids.iter().for_each(|i| {
+            self.pending_ids.remove(i);
+        });
+        seal_log_batch(self.tx, self.cert, exec, b)
+    }
+
+    /// Seals and stores every batch still held.
+    fn seal_all(&mut self) -> Result<()> {
+        for (exec, b) in std::mem::take(&mut self.pending) {
+            seal_log_batch(self.tx, self.cert, exec, b)?;
+        }
+        Ok(())
+    }
+}
+
+/// Closes a batch's JSON array, seals it to central and stores it with its logs' ids.
+fn seal_log_batch(
+    tx: &Tx<'_>,
+    cert: &crate::crypto::Cert,
+    exec: String,
+    b: PendingBatch,
+) -> Result<()> {
+    let mut plain = b.json;
+    plain.push(b']');
+    let sealed = seal_for_central(cert, &plain)?;
+    let batch = HeldLogBatch {
+        batch_id: crate::bundle::new_id(),
+        execution_id: exec,
+        count: b.ids.len() as i64,
+        size: plain.len() as i64,
+    };
+    tx.add_log_batch(&batch, &sealed, &b.ids)
 }
 
 /// One row of `results list`.
