@@ -195,7 +195,12 @@ pub fn verify(site: &Site) -> Result<Verification> {
             return Ok(v);
         }
     };
-    let cert = site.certificate()?;
+    // Signed by this site's key, or by one it replaced since (`keys rotate`): the next
+    // command signs the head again with the current key.
+    let cert = match site.retired_certificate(&head.site)? {
+        Some(retired) if head.site != site.config.fingerprint => retired,
+        _ => site.certificate()?,
+    };
     let statement = statement(&head.site, head.row, &head.hash);
     let signed = hex::decode(&head.signature)
         .map_err(|e| e.to_string())

@@ -141,10 +141,29 @@ pub struct Header {
     /// refuses a bundle that requires a feature it does not know; version 1 defines none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
+    /// Key rollover statements of the sender, oldest first (docs/FORMAT.md §9.1): present
+    /// when the sender rotated its key and the recipient has not yet addressed it at the new
+    /// one; then `requires` names [`FEATURE_ROLLOVER`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollover: Vec<RolloverStatement>,
 }
 
+/// A key rollover statement (docs/FORMAT.md §9.1): `body` is the exact text of a JSON object
+/// (schemas/rollover-body.schema.json), signed by the sender's old key and by its new key
+/// (armored detached signatures over the UTF-8 bytes of `body`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloverStatement {
+    pub body: String,
+    pub old_signature: String,
+    pub new_signature: String,
+}
+
+/// The feature of key rollover: a header carrying `rollover` statements requires it.
+pub const FEATURE_ROLLOVER: &str = "rollover";
+
 /// Features this reader understands (see [`Header::requires`]).
-pub const KNOWN_FEATURES: &[&str] = &[];
+pub const KNOWN_FEATURES: &[&str] = &[FEATURE_ROLLOVER];
 
 /// Payload entries under this prefix are extensions: a reader that does not know one skips
 /// it, unless the header `requires` the feature that defines it.
@@ -160,6 +179,8 @@ pub struct Spec {
     pub org_id: String,
     pub sequence: u64,
     pub sender_certificate: Option<String>,
+    /// Rollover statements to carry in the header (empty: none).
+    pub rollover: Vec<RolloverStatement>,
 }
 
 impl Party {
@@ -205,6 +226,7 @@ impl Spec {
             org_id: org.to_string(),
             sequence,
             sender_certificate: None,
+            rollover: Vec::new(),
         }
     }
 
@@ -225,6 +247,7 @@ impl Spec {
             org_id: org.to_string(),
             sequence,
             sender_certificate: None,
+            rollover: Vec::new(),
         }
     }
 
@@ -244,6 +267,7 @@ impl Spec {
             org_id: org.to_string(),
             sequence: 1,
             sender_certificate: Some(certificate),
+            rollover: Vec::new(),
         }
     }
 }
@@ -450,7 +474,12 @@ pub fn write<T>(
         payload,
         counts,
         sender_certificate: spec.sender_certificate,
-        requires: Vec::new(),
+        requires: if spec.rollover.is_empty() {
+            Vec::new()
+        } else {
+            vec![FEATURE_ROLLOVER.to_string()]
+        },
+        rollover: spec.rollover,
     };
     let header_bytes = serde_json::to_vec(&header).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
@@ -662,6 +691,12 @@ fn check_header(path: &Path, header: &Header, offset: u64, header_start: u64) ->
             path: path.to_path_buf(),
             feature: f.clone(),
         });
+    }
+    if header.requires.iter().any(|f| f == FEATURE_ROLLOVER) == header.rollover.is_empty() {
+        return Err(damaged(
+            path,
+            "a header carries rollover statements exactly when it requires 'rollover'".into(),
+        ));
     }
     if header.set.index == 0 || header.set.index > header.set.count {
         return Err(damaged(

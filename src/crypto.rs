@@ -96,10 +96,12 @@ pub fn parse_cert(bytes: &[u8]) -> Result<Cert> {
     Cert::from_bytes(bytes).map_err(pgp)
 }
 
-/// A site's own secret key, ready to sign and decrypt.
+/// A site's own secret key, ready to sign and decrypt; with the keys it replaced
+/// (`keys rotate`), which decrypt only (what was sealed to them stays readable).
 pub struct SecretKey {
     cert: Cert,
     passphrase: Option<Password>,
+    retired: Vec<Cert>,
 }
 
 impl SecretKey {
@@ -109,9 +111,16 @@ impl SecretKey {
         let key = SecretKey {
             cert,
             passphrase: passphrase.map(Password::from),
+            retired: Vec::new(),
         };
         key.signer()?; // proves the passphrase (or its absence) is right
         Ok(key)
+    }
+
+    /// The same key, decrypting also with `retired` keys (unlocked with the same passphrase).
+    pub fn with_retired(mut self, retired: Vec<Cert>) -> Self {
+        self.retired = retired;
+        self
     }
 
     /// Whether any secret key material in `cert` is passphrase-protected.
@@ -167,17 +176,19 @@ impl SecretKey {
         self.unlock_key(ka.key().clone().role_into_unspecified())
     }
 
-    /// Every decryption key pair.
+    /// Every decryption key pair: the current key's first, then the retired keys'.
     pub fn decryptors(&self) -> Result<Vec<KeyPair>> {
         let mut out = Vec::new();
-        for ka in self
-            .cert
-            .keys()
-            .with_policy(&POLICY, None)
-            .secret()
-            .for_storage_encryption()
-            .for_transport_encryption()
-        {
+        let keys = std::iter::once(&self.cert)
+            .chain(&self.retired)
+            .flat_map(|c| {
+                c.keys()
+                    .with_policy(&POLICY, None)
+                    .secret()
+                    .for_storage_encryption()
+                    .for_transport_encryption()
+            });
+        for ka in keys {
             out.push(
                 self.unlock_key(ka.key().clone().role_into_unspecified())
                     .map_err(|e| Error::KeyUnusable {
@@ -272,6 +283,28 @@ pub fn sign_detached(key: &SecretKey, data: &[u8]) -> Result<Vec<u8>> {
         w.finalize().map_err(pgp)?;
     }
     Ok(out)
+}
+
+/// A detached signature, ASCII-armored (enrollment files, rollover statements).
+pub fn armor_signature(sig: &[u8]) -> Result<String> {
+    use openpgp::armor::{Kind as ArmorKind, Writer};
+    let mut w = Writer::new(Vec::new(), ArmorKind::Signature).map_err(|e| pgp(e.into()))?;
+    w.write_all(sig).map_err(|e| pgp(e.into()))?;
+    let bytes = w.finalize().map_err(|e| pgp(e.into()))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Check an armored detached signature by `cert` over `data`; `Err` carries the reason.
+pub fn verify_armored(cert: &Cert, data: &[u8], armored: &str) -> std::result::Result<(), String> {
+    let mut reader = openpgp::armor::Reader::from_bytes(
+        armored.as_bytes(),
+        openpgp::armor::ReaderMode::Tolerant(Some(openpgp::armor::Kind::Signature)),
+    );
+    let mut sig = Vec::new();
+    reader
+        .read_to_end(&mut sig)
+        .map_err(|_| "signature is not readable".to_string())?;
+    verify_detached(cert, data, &sig)
 }
 
 /// Check a detached signature by `cert` over `data`; `Err` carries the reason.

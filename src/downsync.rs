@@ -73,7 +73,10 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     }
     let packages = packages_to_send(site, &changed, states == 1, &center.packages_held);
     let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
-    let spec = Spec::data(&site.config.fingerprint, &fpr, org, seq as u64);
+    let spec = Spec {
+        rollover: crate::rollover::owed(&tx, org)?,
+        ..Spec::data(&site.config.fingerprint, &fpr, org, seq as u64)
+    };
     let progress = site.progress();
     progress.file(&out, None);
     let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
@@ -345,6 +348,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     let rollback = check_sequence(&tx, b, opts)?;
     let mut got = Received::default();
     b.read_payload(&key, cert, |name, r| got.entry(site, &tx, path, name, r))?;
+    let rolled = crate::rollover::on_import(&tx, path, h)?;
     let missing = got.reconcile_scope(&tx)?;
     // Deliveries whose package is not here cannot run: report them.
     let no_package = tx.deliveries_without_package()?;
@@ -367,6 +371,9 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     );
     if rollback {
         report.push_str("; ROLLBACK applied with --allow-rollback");
+    }
+    if let Some(note) = rolled {
+        report.push_str(&format!("; {note}"));
     }
     if !missing.is_empty() {
         report.push_str(&format!(
@@ -396,10 +403,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
 }
 
 /// A data bundle older than one applied is refused unless `--allow-rollback`; returns
-/// whether this import is such a rollback.
+/// whether this import is such a rollback. Data bundles come from central alone, under each
+/// of its keys in turn (a rollover keeps numbering), so every one applied counts.
 fn check_sequence(tx: &Tx<'_>, b: &Bundle, opts: &ImportOptions) -> Result<bool> {
     let h = &b.header;
-    if let Some(last) = tx.last_seq_in(&h.sender.fingerprint, Kind::Data.as_str())? {
+    if let Some(last) = tx.max_seq_in(Kind::Data.as_str())? {
         if (h.sequence as i64) <= last {
             if !opts.allow_rollback {
                 return Err(Error::Rollback {

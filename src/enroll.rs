@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, Bundle, Kind, Spec};
 use crate::crypto;
-use crate::error::{pgp, Error, Result};
+use crate::error::{Error, Result};
 use crate::site::{write_atomic, Role, Site};
 use crate::store::NewHistory;
 
@@ -94,32 +94,11 @@ pub fn add_center(
     let existing = tx.center(org_id)?.map(|c| c.fingerprint);
     if let Some(fpr) = existing {
         let what = match fpr {
-            Some(f) => format!("centre {org_id} is already enrolled with key {f}"),
+            Some(f) => format!("centre {org_id} is already enrolled with key {f}; for a reinstalled or replaced machine use 'courier center reenroll {org_id} --label LABEL --out FILE'"),
             None => format!("centre {org_id} is already registered and waits for its reply; use the enrollment file written then"),
         };
         return Err(Error::Usage { what });
     }
-    let mut token = [0u8; 32];
-    getrandom::fill(&mut token).map_err(|e| Error::Internal(e.to_string()))?;
-    let token = hex::encode(token);
-    let cert = site.certificate()?;
-    let body = EnrollmentBody {
-        org_id: org_id.to_string(),
-        label: label.to_string(),
-        token: token.clone(),
-        central_fingerprint: crypto::fingerprint(&cert),
-        central_name: site.config.name.clone().unwrap_or_default(),
-        central_certificate: crypto::armor_public(&cert)?,
-        created: crate::time::now_rfc3339(),
-    };
-    let body_text = serde_json::to_string(&body).map_err(Error::Encode)?;
-    let sig = crypto::sign_detached(&key, body_text.as_bytes())?;
-    let file = EnrollmentFile {
-        format: 1,
-        kind: "courier-enrollment".into(),
-        body: body_text,
-        signature: armor_signature(&sig)?,
-    };
     if let Some(f) = &expected {
         if let Some((_, Some(other), _)) = tx.peer(f)? {
             return Err(Error::Usage {
@@ -127,6 +106,7 @@ pub fn add_center(
             });
         }
     }
+    let (file, token, central_fpr) = enrollment_file(site, &key, org_id, label)?;
     tx.add_center(org_id, label, &sha256_hex(&token), expected.as_deref())?;
     tx.add_history(NewHistory {
         action: "center-add",
@@ -142,16 +122,95 @@ pub fn add_center(
     let json = serde_json::to_vec_pretty(&file).map_err(Error::Encode)?;
     write_atomic(out, &json)?;
     tx.commit()?;
-    Ok(body.central_fingerprint)
+    Ok(central_fpr)
 }
 
-fn armor_signature(sig: &[u8]) -> Result<String> {
-    use sequoia_openpgp::armor::{Kind as ArmorKind, Writer};
-    use std::io::Write;
-    let mut w = Writer::new(Vec::new(), ArmorKind::Signature).map_err(|e| pgp(e.into()))?;
-    w.write_all(sig).map_err(|e| pgp(e.into()))?;
-    let bytes = w.finalize().map_err(|e| pgp(e.into()))?;
-    String::from_utf8(bytes).map_err(|e| Error::Internal(e.to_string()))
+/// A signed enrollment file for centre `org_id` with a fresh one-time token: (file, token,
+/// central's fingerprint).
+fn enrollment_file(
+    site: &Site,
+    key: &crypto::SecretKey,
+    org_id: &str,
+    label: &str,
+) -> Result<(EnrollmentFile, String, String)> {
+    let mut token = [0u8; 32];
+    getrandom::fill(&mut token).map_err(|e| Error::Internal(e.to_string()))?;
+    let token = hex::encode(token);
+    let cert = site.certificate()?;
+    let body = EnrollmentBody {
+        org_id: org_id.to_string(),
+        label: label.to_string(),
+        token: token.clone(),
+        central_fingerprint: crypto::fingerprint(&cert),
+        central_name: site.config.name.clone().unwrap_or_default(),
+        central_certificate: crypto::armor_public(&cert)?,
+        created: crate::time::now_rfc3339(),
+    };
+    let body_text = serde_json::to_string(&body).map_err(Error::Encode)?;
+    let sig = crypto::sign_detached(key, body_text.as_bytes())?;
+    let file = EnrollmentFile {
+        format: 1,
+        kind: "courier-enrollment".into(),
+        body: body_text,
+        signature: crypto::armor_signature(&sig)?,
+    };
+    Ok((file, token, body.central_fingerprint))
+}
+
+/// What `center reenroll` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Reenrolled {
+    /// Central's fingerprint, to confirm by phone or on paper.
+    pub central_fingerprint: String,
+    /// The old machine's key, now revoked, and the first sequence of it refused.
+    pub revoked_key: Option<(String, i64)>,
+}
+
+/// Central: `center reenroll ORG --label L --out FILE`, for a reinstalled or replaced
+/// centre. The old key is revoked: its results bundles are accepted only with a sequence
+/// below the first one central has not seen from it (signed before the revocation, as far as
+/// central can know); later ones are refused. A new enrollment file is written; the new
+/// machine enrolls as the first time, and the next export carries the whole scope (central
+/// forgets what the old machine confirmed holding). A revocation of the centre is lifted.
+pub fn reenroll_center(site: &Site, org: &str, label: &str, out: &Path) -> Result<Reenrolled> {
+    site.require(Role::Central)?;
+    let key = site.secret_key()?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let Some(center) = tx.center(org)? else {
+        return Err(Error::Usage {
+            what: format!("unknown centre {org}; register it with 'courier center add {org}'"),
+        });
+    };
+    let revoked_key = match &center.fingerprint {
+        Some(old) => {
+            let from = tx.last_seq_in(old, Kind::Results.as_str())?.unwrap_or(0) + 1;
+            let reason = format!("revoked: centre {org} re-enrolled");
+            tx.retire_peer(old, None, from, &reason)?;
+            Some((old.clone(), from))
+        }
+        None => None,
+    };
+    let (file, token, central_fingerprint) = enrollment_file(site, &key, org, label)?;
+    tx.reset_center_for_reenrollment(org, label, &sha256_hex(&token))?;
+    tx.add_history(NewHistory {
+        action: "center-reenroll",
+        org_id: Some(org),
+        status: "success",
+        counts: serde_json::json!({"centers": 1}),
+        report: match &revoked_key {
+            Some((k, from)) => format!("revoked key {k} of centre {org} from its upward sequence {from} on; new enrollment file {}", out.display()),
+            None => format!("centre {org} was not enrolled; new enrollment file {}", out.display()),
+        },
+        ..Default::default()
+    })?;
+    let json = serde_json::to_vec_pretty(&file).map_err(Error::Encode)?;
+    write_atomic(out, &json)?;
+    tx.commit()?;
+    Ok(Reenrolled {
+        central_fingerprint,
+        revoked_key,
+    })
 }
 
 /// Read and check an enrollment file's signature; returns its body.
@@ -186,14 +245,7 @@ pub fn read_enrollment(path: &Path) -> Result<EnrollmentBody> {
             "the certificate does not match the fingerprint in the file".into(),
         ));
     }
-    let sig = sequoia_openpgp::armor::Reader::from_bytes(
-        file.signature.as_bytes(),
-        sequoia_openpgp::armor::ReaderMode::Tolerant(Some(sequoia_openpgp::armor::Kind::Signature)),
-    );
-    let mut sig_bytes = Vec::new();
-    std::io::Read::read_to_end(&mut { sig }, &mut sig_bytes)
-        .map_err(|_| refuse("signature is not readable".into()))?;
-    crypto::verify_detached(&cert, file.body.as_bytes(), &sig_bytes).map_err(|e| {
+    crypto::verify_armored(&cert, file.body.as_bytes(), &file.signature).map_err(|e| {
         refuse(format!(
             "bad signature: {e}; the file was altered or forged"
         ))
@@ -459,6 +511,12 @@ fn check_reply(tx: &crate::store::Tx<'_>, b: &Bundle, reply: &ReplyBody) -> Resu
                 reply.org_id, reply.center_fingerprint
             )));
         }
+    }
+    if let Some(r) = tx.peer_retired(&reply.center_fingerprint)? {
+        return Err(refuse(format!(
+            "key {} was retired here at {} ({}); the centre must enroll with a new key",
+            reply.center_fingerprint, r.at, r.reason
+        )));
     }
     // One key, one centre: a key pinned already (for another organisation, or as central's)
     // must not enroll a second one, or that one's data would be sealed to the first.

@@ -213,6 +213,21 @@ pub enum Error {
         at: String,
         reason: String,
     },
+
+    // ---- key rotation (issue 11) ------------------------------------------------------
+    /// A bundle signed by a key that was retired here, with a sequence it may no longer sign.
+    #[error("{}: signed by key {fingerprint}, which was retired here at {at} ({reason}) from sequence {from_seq} on, and this bundle's sequence is {sequence}; refused: ask the sender to export again with its current key, and check where this file came from", .path.display())]
+    KeyRetired {
+        path: PathBuf,
+        fingerprint: String,
+        at: String,
+        reason: String,
+        from_seq: i64,
+        sequence: u64,
+    },
+    /// A header's key rollover statements do not lead from a key pinned here to its signer.
+    #[error("{}: key rollover refused: {what}; nothing was changed, ask the sender (by phone or on paper) which key it uses", .path.display())]
+    RolloverRefused { path: PathBuf, what: String },
 }
 
 impl Error {
@@ -248,7 +263,9 @@ impl Error {
             | NumberTooLarge { .. }
             | OrgMismatch { .. }
             | WrongKindOfFile { .. }
-            | CenterRevoked { .. } => exit::REFUSED,
+            | CenterRevoked { .. }
+            | KeyRetired { .. }
+            | RolloverRefused { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }

@@ -54,12 +54,22 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
     }
     let mut store = site.store()?;
     let tx = store.read()?;
-    let peer = tx.peer(&b.header.sender.fingerprint)?;
-    let Some((role, org, armored)) = peer else {
-        return Err(Error::UnknownSender {
-            path: b.path.clone(),
-            fingerprint: b.header.sender.fingerprint.clone(),
-        });
+    let (role, org, cert) = match tx.peer(&b.header.sender.fingerprint)? {
+        Some((role, org, armored)) => {
+            refuse_if_retired(&tx, b)?;
+            (role, org, crypto::parse_cert(armored.as_bytes())?)
+        }
+        // A key not pinned here, handed over by a key that is (docs/FORMAT.md §9.1).
+        None if !b.header.rollover.is_empty() => {
+            let c = crate::rollover::check(&tx, &b.path, &b.header)?;
+            (c.role, c.org, c.cert)
+        }
+        None => {
+            return Err(Error::UnknownSender {
+                path: b.path.clone(),
+                fingerprint: b.header.sender.fingerprint.clone(),
+            })
+        }
     };
     if role != b.header.sender.role.as_str() {
         return Err(Error::PinnedRoleMismatch {
@@ -72,7 +82,24 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
     if let Some(org) = &org {
         tx.refuse_if_revoked(&b.path, org)?;
     }
-    Ok((crypto::parse_cert(armored.as_bytes())?, org))
+    Ok((cert, org))
+}
+
+/// A key retired here (replaced by a rollover, or revoked when its centre re-enrolled) may
+/// no longer sign from its boundary sequence on; bundles it signed before still apply.
+fn refuse_if_retired(tx: &crate::store::Tx<'_>, b: &Bundle) -> Result<()> {
+    let h = &b.header;
+    match tx.peer_retired(&h.sender.fingerprint)? {
+        Some(r) if h.sequence as i64 >= r.from_seq => Err(Error::KeyRetired {
+            path: b.path.clone(),
+            fingerprint: h.sender.fingerprint.clone(),
+            at: r.at,
+            reason: r.reason,
+            from_seq: r.from_seq,
+            sequence: h.sequence,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A centre speaks only for itself: the organisation of a header from a centre is the one
@@ -101,7 +128,12 @@ fn pinned_org(path: &Path, h: &Header, role: &str, org: Option<String>) -> Resul
 
 /// Check that this site is the recipient.
 fn check_recipient(site: &Site, h: &Header, path: &Path) -> Result<()> {
-    if h.recipient.fingerprint != site.config.fingerprint || h.recipient.role != site.role() {
+    // A bundle written before the sender learnt this site's new key is still for this site.
+    let ours = h.recipient.fingerprint == site.config.fingerprint
+        || site
+            .retired_fingerprints()?
+            .contains(&h.recipient.fingerprint);
+    if !ours || h.recipient.role != site.role() {
         let intended = match (&h.recipient.role, &h.recipient.org_id) {
             (Role::Center, Some(org)) => format!("centre {org} (key {})", h.recipient.fingerprint),
             (role, _) => format!("{role} (key {})", h.recipient.fingerprint),
@@ -403,6 +435,12 @@ pub struct Inspection {
     pub parts: u64,
     pub set_id: String,
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// Features the bundle requires (`rollover`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// The new keys its rollover statements claim to hand over to (unverified).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollover_keys: Vec<String>,
     /// Where `org_id` comes from: `pinned-key` (the sender is a centre whose key is pinned
     /// in this home, for that organisation) or `claimed-unverified` (no site, or a sender
     /// not pinned here, or central: the header's word only).
@@ -428,7 +466,15 @@ pub fn inspect(site: Option<&Site>, path: &Path) -> Result<Inspection> {
         }
     }
     let h = b.header;
+    let rollover_keys = h
+        .rollover
+        .iter()
+        .filter_map(|st| serde_json::from_str::<serde_json::Value>(&st.body).ok())
+        .filter_map(|v| v["new_fingerprint"].as_str().map(String::from))
+        .collect();
     Ok(Inspection {
+        requires: h.requires,
+        rollover_keys,
         org_source,
         file: path.to_path_buf(),
         format: h.format,

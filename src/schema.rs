@@ -61,6 +61,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
     ),
     ("key-info", include_str!("../schemas/key-info.schema.json")),
     (
+        "rollover-body",
+        include_str!("../schemas/rollover-body.schema.json"),
+    ),
+    (
         "history-head",
         include_str!("../schemas/history-head.schema.json"),
     ),

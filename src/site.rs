@@ -136,6 +136,8 @@ impl Settings {
 
 const CONFIG_FILE: &str = "courier.json";
 const KEY_FILE: &str = "secret-key.asc";
+/// Keys this site replaced (`keys rotate`), one `<FINGERPRINT>.asc` each: decryption only.
+const RETIRED_DIR: &str = "retired-keys";
 const STORE_FILE: &str = "store.sqlite";
 
 /// Where the home is: `--home`, else `$COURIER_HOME`, else a per-user default.
@@ -243,25 +245,18 @@ impl Site {
                 home: home.to_path_buf(),
             });
         }
-        let userid = match opts.role {
-            Role::Central => {
-                let name = opts
-                    .name
-                    .clone()
-                    .filter(|n| !n.trim().is_empty())
-                    .ok_or_else(|| Error::Usage {
-                        what: "init central needs --name NAME".into(),
-                    })?;
-                format!("courier central {name}")
+        match opts.role {
+            Role::Central if opts.name.as_deref().is_none_or(|n| n.trim().is_empty()) => {
+                return Err(Error::Usage {
+                    what: "init central needs --name NAME".into(),
+                })
             }
-            Role::Center => {
-                let org = opts.org_id.clone().ok_or_else(|| Error::Usage {
-                    what: "init center needs --org ORG_ID".into(),
-                })?;
-                check_org_id(&org)?;
-                format!("courier center {org}")
-            }
-        };
+            Role::Center => check_org_id(opts.org_id.as_deref().ok_or_else(|| Error::Usage {
+                what: "init center needs --org ORG_ID".into(),
+            })?)?,
+            Role::Central => {}
+        }
+        let userid = userid(opts.role, opts.name.as_deref(), opts.org_id.as_deref());
         let pass = if opts.protect {
             Some(passphrase.get().ok_or(Error::PassphraseNeeded {
                 home: home.to_path_buf(),
@@ -458,10 +453,97 @@ impl Site {
         Ok(self.stored_key()?.strip_secret_key_material())
     }
 
-    /// The site's secret key, unlocked with the passphrase when it is protected.
+    /// The site's secret key, unlocked with the passphrase when it is protected; it decrypts
+    /// also with the keys it replaced (`keys rotate`).
     pub fn secret_key(&self) -> Result<SecretKey> {
         let cert = self.stored_key()?;
-        SecretKey::unlock(cert, self.passphrase.get()).map_err(|e| self.unlock_error(e))
+        let key =
+            SecretKey::unlock(cert, self.passphrase.get()).map_err(|e| self.unlock_error(e))?;
+        let retired = self
+            .retired_key_files()?
+            .iter()
+            .map(|p| crypto::parse_cert(&fs::read(p).at(p)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(key.with_retired(retired))
+    }
+
+    /// The files of the keys this site replaced, sorted.
+    fn retired_key_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.home.join(RETIRED_DIR);
+        let entries = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&dir, e)),
+        };
+        let mut files = Vec::new();
+        for e in entries {
+            let p = e.at(&dir)?.path();
+            if p.extension().is_some_and(|x| x == "asc") {
+                files.push(p);
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Fingerprints of the keys this site replaced: bundles still in transit to one of
+    /// them are for this site.
+    pub fn retired_fingerprints(&self) -> Result<Vec<String>> {
+        Ok(self
+            .retired_key_files()?
+            .iter()
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect())
+    }
+
+    /// The public certificate of a key this site replaced, by fingerprint.
+    pub fn retired_certificate(&self, fingerprint: &str) -> Result<Option<openpgp_cert::Cert>> {
+        if fingerprint.len() != 40 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None); // never a path from what a file says
+        }
+        let path = self
+            .home
+            .join(RETIRED_DIR)
+            .join(format!("{fingerprint}.asc"));
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(crypto::parse_cert(&b)?.strip_secret_key_material())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// The user id of a new key of this site (as `init` makes it).
+    pub fn userid(&self) -> String {
+        userid(
+            self.config.role,
+            self.config.name.as_deref(),
+            self.config.org_id.as_deref(),
+        )
+    }
+
+    /// `keys rotate`, the files: the current key is kept under `retired-keys/` (decryption
+    /// only), `new` becomes the site's key and its fingerprint the config's. The caller
+    /// commits the store's part after this returns.
+    pub fn install_new_key(&mut self, new: &crypto::Cert) -> Result<()> {
+        let old = self.stored_key()?;
+        let dir = self.home.join(RETIRED_DIR);
+        private_dir(&dir)?;
+        let kept = dir.join(format!("{}.asc", crypto::fingerprint(&old)));
+        write_atomic(&kept, &crypto::armor_secret(&old)?)?;
+        private_file(&kept)?;
+        write_atomic(&self.home.join(KEY_FILE), &crypto::armor_secret(new)?)?;
+        private_file(&self.home.join(KEY_FILE))?;
+        let mut config = self.config.clone();
+        config.fingerprint = crypto::fingerprint(new);
+        let json = serde_json::to_vec_pretty(&config).map_err(Error::Encode)?;
+        write_atomic(&self.home.join(CONFIG_FILE), &json)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The passphrase this site was opened with.
+    pub fn passphrase(&self) -> Option<&str> {
+        self.passphrase.get()
     }
 
     /// `keys passwd`: re-protect every secret key with `new` (or store it unprotected when
@@ -477,6 +559,14 @@ impl Site {
         // Prove the rewritten key opens with the new passphrase before replacing the old one.
         SecretKey::unlock(cert.clone(), new).map_err(|e| self.unlock_error(e))?;
         let change = PassphraseChange { was, now };
+        // The keys it replaced are protected alike (they were, with the same passphrase).
+        let mut retired = Vec::new();
+        for p in self.retired_key_files()? {
+            let old = crypto::parse_cert(&fs::read(&p).at(&p)?)?;
+            let old = crypto::reprotect(old, self.passphrase.get(), new)
+                .map_err(|e| self.unlock_error(e))?;
+            retired.push((p, old));
+        }
         let mut store = self.store()?;
         let tx = store.begin()?;
         tx.add_history(crate::store::NewHistory {
@@ -491,6 +581,10 @@ impl Site {
         })?;
         write_atomic(&self.home.join(KEY_FILE), &crypto::armor_secret(&cert)?)?;
         private_file(&self.home.join(KEY_FILE))?;
+        for (p, old) in retired {
+            write_atomic(&p, &crypto::armor_secret(&old)?)?;
+            private_file(&p)?;
+        }
         tx.commit()?;
         Ok(change)
     }
@@ -530,6 +624,14 @@ impl PassphraseChange {
             (false, false) => "the secret key is stored unprotected (it was already)",
         }
         .to_string()
+    }
+}
+
+/// The user id of a site's key: `courier central NAME` or `courier center ORG`.
+fn userid(role: Role, name: Option<&str>, org: Option<&str>) -> String {
+    match role {
+        Role::Central => format!("courier central {}", name.unwrap_or("")),
+        Role::Center => format!("courier center {}", org.unwrap_or("")),
     }
 }
 

@@ -166,13 +166,16 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             index: i as u64 + 1,
             count,
         };
-        let spec = Spec::results(
-            &site.config.fingerprint,
-            &central_fpr,
-            &org,
-            seq as u64,
-            set,
-        );
+        let spec = Spec {
+            rollover: crate::rollover::owed(&tx, "central")?,
+            ..Spec::results(
+                &site.config.fingerprint,
+                &central_fpr,
+                &org,
+                seq as u64,
+                set,
+            )
+        };
         let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
         site.progress().file(&out, None);
         let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
@@ -467,7 +470,13 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let mut entries = Entries::default();
     b.read_payload(&key, cert, |name, r| entries.entry(&mut rx, path, name, r))?;
     let tally = rx.tally;
-    if let Some(ack) = &entries.ack {
+    let rolled = crate::rollover::on_import(&tx, path, h)?;
+    // What a retired key's machine says it holds is not what the centre holds now.
+    let current = tx.center(&org)?.and_then(|c| c.fingerprint);
+    if let (Some(ack), true) = (
+        &entries.ack,
+        current.as_ref() == Some(&h.sender.fingerprint),
+    ) {
         apply_center_ack(&tx, &org, h.sequence as i64, ack)?;
     }
     tx.record_bundle(
@@ -475,7 +484,10 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
         &crate::site::bundle_record(h),
         &path.to_string_lossy(),
     )?;
-    let report = tally.report();
+    let mut report = tally.report();
+    if let Some(note) = rolled {
+        report.push_str(&format!("; {note}"));
+    }
     tx.add_history(NewHistory {
         action: "import",
         org_id: Some(&org),

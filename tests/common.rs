@@ -384,11 +384,26 @@ impl Forger {
 
     /// Write a results bundle with exactly these payload entries into `out` (a file path).
     pub fn results_bundle(&self, out: &Path, claim: &Claim, entries: &[(String, Vec<u8>)]) {
+        let key = self.site.secret_key().expect("secret key");
+        self.results_bundle_signed(out, claim, &key, Vec::new(), entries);
+    }
+
+    /// Like [`Forger::results_bundle`], signed by `key` (whatever key it is), with these
+    /// rollover statements in the header.
+    pub fn results_bundle_signed(
+        &self,
+        out: &Path,
+        claim: &Claim,
+        key: &courier::crypto::SecretKey,
+        rollover: Vec<courier::bundle::RolloverStatement>,
+        entries: &[(String, Vec<u8>)],
+    ) {
         use courier::bundle::{self, SetRef, Spec};
         let spec = Spec {
             bundle_id: claim.bundle_id.clone(),
+            rollover,
             ..Spec::results(
-                &self.site.config.fingerprint,
+                &key.fingerprint(),
                 &self.central_fpr,
                 &claim.org_id,
                 claim.sequence,
@@ -398,8 +413,7 @@ impl Forger {
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
-        let key = self.site.secret_key().expect("secret key");
-        let (w, ()) = bundle::write(out, spec, &key, &self.central, |p| {
+        let (w, ()) = bundle::write(out, spec, key, &self.central, |p| {
             for (name, bytes) in entries {
                 p.add_bytes(name, bytes)?;
             }

@@ -644,6 +644,7 @@ fn self_certified(w: &World) -> PathBuf {
         org_id: "ORG-001".into(),
         sequence: 1,
         sender_certificate: Some(crypto::armor_public(&evil).unwrap()),
+        rollover: Vec::new(),
     };
     let out = w.path("self/reply.courier");
     let (written, ()) = bundle::write(&out, spec, &evil_key, &a.certificate().unwrap(), |p| {

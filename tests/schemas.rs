@@ -778,3 +778,38 @@ fn schemas_mean_the_same_in_draft_7_and_2020_12() {
     }
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+// ---- key rotation ---------------------------------------------------------------------------
+
+/// After `keys rotate` at both roles: `keys rotate --json`, the headers of the bundles that
+/// carry rollover statements, each statement's body, `inspect --json` of such a bundle,
+/// courier.json with the new fingerprint, and the history with `keys-rotate` and
+/// `key-rollover` rows.
+#[test]
+fn rotation_documents() {
+    let w = World::synced();
+    for home in [&w.central, &w.a] {
+        let rotated = json_out(home, &["keys", "rotate", "--json"]);
+        assert!(rotated["new_fingerprint"].is_string(), "{rotated}");
+        check_config(home);
+    }
+    let down = w.export_down("ORG-001", "down-rot");
+    let up = w.export_up(&w.a, "up-rot", &[]);
+    for (home, file) in [(&w.a, &down[0]), (&w.central, &up[0])] {
+        let header = check_header(file);
+        let statements = header["rollover"].as_array().expect("rollover statements");
+        assert!(!statements.is_empty());
+        for st in statements {
+            let body: Value = serde_json::from_str(st["body"].as_str().unwrap()).unwrap();
+            check("rollover-body", &body);
+        }
+        let inspected = checked(home, &["inspect", file.to_str().unwrap()], "inspect");
+        assert_eq!(inspected["requires"][0], "rollover", "{inspected}");
+        ok(courier(home, &["import", file.to_str().unwrap()]));
+    }
+    for home in [&w.central, &w.a] {
+        let history = json_out(home, &["history", "--json"]);
+        check("history", &history);
+        assert!(history.to_string().contains("key-rollover"), "{history}");
+    }
+}

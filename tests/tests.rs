@@ -18,6 +18,7 @@ mod operator;
 mod package;
 mod readme;
 mod results;
+mod rotation;
 mod schemas;
 mod scope;
 mod tao;

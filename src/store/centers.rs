@@ -121,6 +121,33 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A centre's key rolled over: its bundles are now addressed to and checked with `fingerprint`.
+    pub fn set_center_key(&self, org: &str, fingerprint: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET fingerprint = ?1 WHERE org_id = ?2",
+            params![fingerprint, org],
+        )?;
+        Ok(())
+    }
+
+    /// `center reenroll`: the centre waits for a new enrollment reply (new token, no key), and
+    /// central forgets what the old machine confirmed holding, so the next data bundle carries
+    /// the whole scope and every package. Its data sequence goes on; a revocation is lifted.
+    pub fn reset_center_for_reenrollment(
+        &self,
+        org: &str,
+        label: &str,
+        token_sha256: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET label = ?1, token_sha256 = ?2, fingerprint = NULL,
+             enrolled_at = NULL, expected_fingerprint = NULL, acked_seq = NULL, ack_upseq = 0,
+             packages_held = '[]', revoked_at = NULL, revoked_reason = NULL WHERE org_id = ?3",
+            params![label, token_sha256, org],
+        )?;
+        Ok(())
+    }
+
     /// Central revokes a centre, with the reason; returns when (RFC 3339).
     pub fn revoke_center(&self, org: &str, reason: &str) -> Result<String> {
         let at = crate::time::now_rfc3339();

@@ -20,10 +20,12 @@ use crate::progress::{self, Reporter};
 
 mod centers;
 mod entities;
+mod keys;
 mod results;
 
 pub use centers::Center;
 pub use entities::{ScopeItem, StoredEntity};
+pub use keys::Retired;
 pub use results::{
     CentralResult, HeldLogBatch, HeldResult, OwedAck, Quarantined, StoredVariable, SyncStatus,
 };
@@ -210,6 +212,21 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE centers ADD COLUMN revoked_at TEXT;
     ALTER TABLE centers ADD COLUMN revoked_reason TEXT;
+    "#,
+    // 6: keys rotate (`keys rotate`, `center reenroll`, issue 11). A pinned key may be retired:
+    // replaced by another (a rollover) or revoked when its centre re-enrolled; bundles it signs
+    // with a sequence from `retired_from_seq` on are refused.
+    r#"
+    ALTER TABLE peers ADD COLUMN replaced_by TEXT;
+    ALTER TABLE peers ADD COLUMN retired_from_seq INTEGER;
+    ALTER TABLE peers ADD COLUMN retired_at TEXT;
+    ALTER TABLE peers ADD COLUMN retired_reason TEXT;
+    -- Rollover statements this site owes a peer (an org id, or 'central'): carried in every
+    -- bundle to it until it addresses a bundle to the new key (`acked_at`).
+    CREATE TABLE rollovers_out (
+        peer TEXT NOT NULL, new_fingerprint TEXT NOT NULL, from_seq INTEGER NOT NULL,
+        statement TEXT NOT NULL, created_at TEXT NOT NULL, acked_at TEXT,
+        PRIMARY KEY (peer, new_fingerprint));
     "#,
 ];
 
@@ -526,12 +543,14 @@ impl<'a> Tx<'a> {
             .optional()?)
     }
 
-    /// The pinned peer of a role (a centre has exactly one: central).
+    /// The current pinned peer of a role (a centre has exactly one: central); keys replaced
+    /// by a rollover or revoked are left out.
     pub fn peer_by_role(&self, role: &str) -> Result<Option<(String, String)>> {
         Ok(self
             .tx
             .query_row(
-                "SELECT fingerprint, cert FROM peers WHERE role = ?1 ORDER BY pinned_at LIMIT 1",
+                "SELECT fingerprint, cert FROM peers WHERE role = ?1 AND retired_from_seq IS NULL
+                 ORDER BY pinned_at LIMIT 1",
                 [role],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )

@@ -212,6 +212,19 @@ pub enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Replace the site's key with a new one (new fingerprint); peers learn it from the next
+    /// bundle, which carries a rollover statement signed by the old and the new key.
+    ///
+    /// The old secret key is kept under retired-keys/ to decrypt what was sealed to it; it
+    /// signs nothing any more. A protected key's passphrase protects the new key too.
+    #[command(
+        after_help = "Examples:\n  courier --home central keys rotate\n  courier --home box --passphrase-file pass.txt keys rotate"
+    )]
+    Rotate {
+        /// Print JSON (old_fingerprint, new_fingerprint, peers) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Add, change or remove the passphrase of the site's secret keys (never prompts).
     ///
     /// The current passphrase comes from --passphrase-file or $COURIER_PASSPHRASE (when the
@@ -262,6 +275,25 @@ pub enum CenterCommand {
         /// Why, in one line: shown with every refusal and in 'center list'.
         #[arg(long, value_name = "TEXT")]
         reason: String,
+    },
+    /// Re-enroll a reinstalled or replaced centre: revoke its old key and write a new
+    /// enrollment file; its next data bundle carries its whole scope.
+    ///
+    /// Results bundles signed by the old key are still accepted when their sequence is below
+    /// the first one central had not seen from it when re-enrolling; later ones are refused.
+    #[command(
+        after_help = "Examples:\n  courier --home central center reenroll ORG-042 --label \"Lycée X (new PC)\" --out enroll-ORG-042.json"
+    )]
+    Reenroll {
+        /// The centre's organisation id.
+        #[arg(value_name = "ORG_ID")]
+        org: String,
+        /// A human label for the centre (shown in 'center list').
+        #[arg(long, value_name = "TEXT")]
+        label: String,
+        /// Where to write the new enrollment file to carry to the centre.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// List registered centres and their sync state.
     #[command(

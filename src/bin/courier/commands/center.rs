@@ -33,6 +33,21 @@ pub fn center(ctx: &Ctx, cmd: cli::CenterCommand) -> Result<u8> {
             let at = enroll::revoke_center(&site, &org, &reason)?;
             out!("revoked centre {org} at {at}: its bundles are refused from now on, and nothing is exported to it");
         }
+        cli::CenterCommand::Reenroll { org, label, out } => {
+            let site = ctx.open()?;
+            let done = enroll::reenroll_center(&site, &org, &label, &out)?;
+            if let Some((key, from)) = &done.revoked_key {
+                out!("revoked key {key} of centre {org}: its bundles from upward sequence {from} on are refused");
+            }
+            out!(
+                "new enrollment file for centre {org}: {}; its next data bundle carries its whole scope",
+                out.display()
+            );
+            out!(
+                "central's fingerprint (confirm by phone or on paper): {}",
+                done.central_fingerprint
+            );
+        }
         cli::CenterCommand::List { json } => {
             let site = ctx.open()?;
             let rows = enroll::list_centers(&site)?;

@@ -90,6 +90,26 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                 out.display()
             );
         }
+        cli::KeysCommand::Rotate { json } => {
+            let mut site = ctx.open()?;
+            let rotated = courier::rollover::rotate(&mut site)?;
+            if json {
+                print_json(&rotated);
+            } else {
+                out!(
+                    "{}: new key {}",
+                    site.describe(),
+                    courier::crypto::grouped(&rotated.new_fingerprint)
+                );
+                out!(
+                    "old key {} kept to decrypt only",
+                    courier::crypto::grouped(&rotated.old_fingerprint)
+                );
+                for (peer, from) in &rotated.peers {
+                    out!("{peer} learns the new key from the next bundle to it (sequence {from})");
+                }
+            }
+        }
         cli::KeysCommand::Passwd {
             new_passphrase_file,
             remove,

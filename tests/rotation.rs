@@ -1,0 +1,328 @@
+//! Key rotation and re-enrollment (issue 11): `keys rotate` at either role, the rollover
+//! statement carried by the next bundle to each peer (docs/FORMAT.md §9.1), the old key
+//! refused from the rollover's sequence on, forged rollovers refused, results sealed to
+//! central's old key still readable, and `center reenroll` for a reinstalled centre.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use courier::crypto::{self, SecretKey};
+use courier::rollover::{sign_statement, RolloverBody};
+use courier::site::{Passphrase, Role, Site};
+
+use crate::common::*;
+
+fn results_file(name: &str) -> PathBuf {
+    fixtures().join("data/results").join(name)
+}
+
+/// Import every file, each must apply; returns the combined output.
+fn import_all(home: &Path, files: &[PathBuf]) -> String {
+    assert!(!files.is_empty(), "no files to import");
+    files
+        .iter()
+        .map(|f| ok(courier(home, &["import", s(f)])))
+        .collect()
+}
+
+fn rotate(home: &Path) -> Value {
+    serde_json::from_str(&ok(courier(home, &["keys", "rotate", "--json"]))).expect("rotate json")
+}
+
+fn center_key(central: &Path, org: &str) -> String {
+    let rows: Value =
+        serde_json::from_str(&ok(courier(central, &["center", "list", "--json"]))).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["org_id"] == org)
+        .and_then(|r| r["fingerprint"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn history_intact(home: &Path) {
+    let v: Value = serde_json::from_str(&ok(courier(home, &["history", "--verify", "--json"])))
+        .expect("history --verify --json");
+    assert_eq!(v["intact"], true, "{v}");
+}
+
+/// Central and centre A rotate; the next down- and up-syncs carry the statements and work
+/// with no step at the other side; afterwards each side addresses the other's new key and
+/// stops carrying statements; centre B (which did not rotate) learns central's key too.
+#[test]
+fn both_roles_rotate_and_a_full_sync_afterwards_works() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    let (central_old, a_old) = (w.fingerprint(&w.central), w.fingerprint(&w.a));
+    let c = rotate(&w.central);
+    assert_eq!(c["old_fingerprint"], central_old.as_str());
+    assert_eq!(c["peers"].as_array().unwrap().len(), 2, "{c}");
+    let a = rotate(&w.a);
+    let (central_new, a_new) = (w.fingerprint(&w.central), w.fingerprint(&w.a));
+    assert_ne!(central_new, central_old);
+    assert_ne!(a_new, a_old);
+    assert_eq!(a["new_fingerprint"], a_new.as_str());
+    history_intact(&w.central);
+    history_intact(&w.a);
+
+    // Up: A's new key signs, central's old key is still the one A knows.
+    let up = w.export_up(&w.a, "up1", &[]);
+    let h = inspect(&w.a, &up[0]);
+    assert_eq!(h["sender"]["fingerprint"], a_new.as_str());
+    assert_eq!(h["recipient"]["fingerprint"], central_old.as_str());
+    let said = import_all(&w.central, &up);
+    assert!(said.contains("pinned centre ORG-001's new key"), "{said}");
+    assert_eq!(center_key(&w.central, "ORG-001"), a_new);
+    let stored = count(&w.central, "central_results");
+    assert!(stored > 0);
+
+    // Down: to A's new key, signed by central's new key; A pins it.
+    let down = w.export_down("ORG-001", "down1");
+    let h = inspect(&w.a, &down[0]);
+    assert_eq!(h["recipient"]["fingerprint"], a_new.as_str());
+    assert_eq!(h["requires"][0], "rollover");
+    let said = import_all(&w.a, &down);
+    assert!(said.contains("pinned central's new key"), "{said}");
+
+    // Each side now addresses the other's new key, and no statement travels any more.
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-reopened.jsonl"))],
+    ));
+    let up = w.export_up(&w.a, "up2", &[]);
+    let h = inspect(&w.a, &up[0]);
+    assert_eq!(h["recipient"]["fingerprint"], central_new.as_str());
+    assert!(h.get("requires").is_none(), "{h}");
+    import_all(&w.central, &up);
+    assert!(count(&w.central, "central_results") >= stored);
+    let down = w.export_down("ORG-001", "down2");
+    assert!(inspect(&w.a, &down[0]).get("requires").is_none());
+    import_all(&w.a, &down);
+
+    // Centre B did not rotate: it learns central's new key from its next data bundle.
+    import_all(&w.b, &w.export_down("ORG-002", "down-b"));
+    let up = w.export_up(&w.b, "up-b", &[]);
+    assert_eq!(
+        inspect(&w.b, &up[0])["recipient"]["fingerprint"],
+        central_new.as_str()
+    );
+    import_all(&w.central, &up);
+    for home in [&w.central, &w.a, &w.b] {
+        history_intact(home);
+    }
+    let history = ok(courier(&w.central, &["history"]));
+    assert!(
+        history.contains("keys-rotate") && history.contains("key-rollover"),
+        "{history}"
+    );
+}
+
+/// `inspect --json` of a bundle.
+fn inspect(home: &Path, file: &Path) -> Value {
+    serde_json::from_str(&ok(courier(home, &["inspect", "--json", s(file)]))).expect("inspect")
+}
+
+/// Bundles in transit with a sequence before the rollover still apply; a bundle signed by the
+/// old key with a later sequence is refused (exit 1, one line, store unchanged), at central
+/// and at a centre.
+#[test]
+fn the_old_key_is_refused_from_the_rollover_on_and_accepted_before() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    let in_transit = w.export_up(&w.a, "up-before", &[]);
+    let old_a = w.path("a-old");
+    copy_dir(&w.a, &old_a);
+    let old_central = w.path("central-old");
+    copy_dir(&w.central, &old_central);
+
+    rotate(&w.a);
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-reopened.jsonl"))],
+    ));
+    import_all(&w.central, &w.export_up(&w.a, "up-after", &[]));
+    // Written before the rotation, arriving after the new key was pinned: applied.
+    import_all(&w.central, &in_transit);
+
+    // The old machine's key signs a later sequence: refused.
+    let forger = Forger::new(&old_a);
+    let claim = forger.claim(50);
+    let late = w.path("late/ORG-001-results-000050-1of1.courier");
+    forger.results_bundle(&late, &claim, &[]);
+    let err = import_refused(&w.central, &late, "retired");
+    assert!(err.contains("replaced by key"), "{err}");
+    refused(courier(&w.central, &["verify", s(&late)]), 1, "retired");
+
+    // Central's old key, copied before its rotation, writes the same sequence as the new
+    // one: refused at the centre once the new key is pinned.
+    rotate(&w.central);
+    import_all(&w.a, &w.export_down("ORG-001", "down-new"));
+    let stale = w.path("stale");
+    ok(courier(
+        &old_central,
+        &["export", "--to", "ORG-001", "--out", s(&stale)],
+    ));
+    let files = bundles_in(&stale);
+    import_refused(&w.a, &files[0], "retired");
+}
+
+/// A rollover signed only by the new key, or claiming to replace a key not pinned here, is
+/// refused with the store unchanged; the key is not pinned.
+#[test]
+fn a_forged_rollover_is_refused() {
+    let w = World::synced();
+    let forger = Forger::new(&w.a);
+    let a_fpr = w.fingerprint(&w.a);
+    let attacker = SecretKey::unlock(crypto::generate("attacker", None).unwrap(), None).unwrap();
+    let intruder = SecretKey::unlock(crypto::generate("intruder", None).unwrap(), None).unwrap();
+    let body = |old: &str| RolloverBody {
+        kind: "courier-rollover".into(),
+        role: Role::Center,
+        org_id: "ORG-001".into(),
+        old_fingerprint: old.to_string(),
+        new_fingerprint: attacker.fingerprint(),
+        new_certificate: crypto::armor_public(&attacker.public()).unwrap(),
+        from_sequence: 1,
+        created: "2026-11-27T00:00:00Z".into(),
+    };
+    let cases = [
+        // Signed only by the new key (both signatures are the attacker's).
+        (
+            sign_statement(&attacker, &attacker, &body(&a_fpr)).unwrap(),
+            "not signed by the old key",
+        ),
+        // A good statement from a key that is not pinned here.
+        (
+            sign_statement(&intruder, &attacker, &body(&intruder.fingerprint())).unwrap(),
+            "is not pinned here",
+        ),
+    ];
+    for (i, (statement, needle)) in cases.into_iter().enumerate() {
+        let out = w.path(&format!("forged{i}/ORG-001-results-000009-1of1.courier"));
+        forger.results_bundle_signed(&out, &forger.claim(9), &attacker, vec![statement], &[]);
+        let err = import_refused(&w.central, &out, needle);
+        assert!(err.contains("rollover refused"), "{err}");
+    }
+    assert_eq!(center_key(&w.central, "ORG-001"), a_fpr);
+}
+
+/// Results sealed at the centre to central's old key (before central rotated, or before the
+/// centre learnt the new key) are decrypted at central after its rotation and exported.
+#[test]
+fn results_sealed_before_central_rotated_are_exported_decrypted() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    let up = w.export_up(&w.a, "up", &[]);
+    rotate(&w.central);
+    import_all(&w.central, &up);
+    let out = w.path("results.jsonl");
+    ok(courier(
+        &w.central,
+        &["results", "export", "--format", "jsonl", "--out", s(&out)],
+    ));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty());
+    assert_eq!(lines.len() as i64, count(&w.central, "central_results"));
+    assert!(
+        lines.iter().all(|r| r["deliveryExecutionId"].is_string()),
+        "{text}"
+    );
+}
+
+/// A reinstalled centre: `center add` points to `center reenroll`; re-enrolled, the new
+/// machine enrolls as the first time and receives its whole scope; the old machine's later
+/// bundles are refused, its earlier ones still count.
+#[test]
+fn a_reinstalled_centre_is_reenrolled_and_receives_its_whole_scope() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    import_all(&w.central, &w.export_up(&w.a, "up1", &[]));
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-reopened.jsonl"))],
+    ));
+    let late = w.export_up(&w.a, "up2", &[]); // still on the old machine
+
+    let file = w.path("reenroll-ORG-001.json");
+    let err = refused(
+        courier(
+            &w.central,
+            &[
+                "center",
+                "add",
+                "ORG-001",
+                "--label",
+                "x",
+                "--out",
+                s(&file),
+            ],
+        ),
+        2,
+        "center reenroll ORG-001",
+    );
+    assert!(err.contains("already enrolled"), "{err}");
+    let said = ok(courier(
+        &w.central,
+        &[
+            "center",
+            "reenroll",
+            "ORG-001",
+            "--label",
+            "new PC",
+            "--out",
+            s(&file),
+        ],
+    ));
+    assert!(said.contains("revoked key"), "{said}");
+
+    let a2 = w.path("center-a2");
+    ok(courier(&a2, &["init", "center", "--org", "ORG-001"]));
+    let central_fpr = w.fingerprint(&w.central);
+    let replies = w.path("replies-a2");
+    ok(courier(
+        &a2,
+        &[
+            "enroll",
+            s(&file),
+            "--expect-fingerprint",
+            &central_fpr,
+            "--out",
+            s(&replies),
+        ],
+    ));
+    import_all(&w.central, &bundles_in(&replies));
+    assert_eq!(center_key(&w.central, "ORG-001"), w.fingerprint(&a2));
+
+    import_all(&a2, &w.export_down("ORG-001", "down-a2"));
+    assert_eq!(list(&a2, &[]).len(), list(&w.a, &[]).len());
+    assert!(!list(&a2, &[]).is_empty());
+    assert_eq!(count(&a2, "packages"), count(&w.a, "packages"));
+
+    // The old machine's next file: signed after the revocation, refused.
+    import_refused(&w.central, &late[0], "retired");
+    // The new machine's results go through.
+    ok(courier(
+        &a2,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    import_all(&w.central, &w.export_up(&a2, "up-a2", &[]));
+    let _ = Site::open(&a2, Passphrase::none()).unwrap();
+}
