@@ -161,45 +161,81 @@ fn fail_vectors_are_refused() {
         ],
     ));
     for f in &files {
-        let expect_file = f.with_extension("expect");
-        let expected = std::fs::read_to_string(&expect_file)
-            .unwrap_or_else(|_| panic!("{} has no .expect file", f.display()));
-        let expected = expected.trim();
-        let home = recipient_home(&h, f);
-        let before = snapshot(home, true);
-        for verb in ["verify", "import"] {
-            let o = courier(home, &[verb, f.to_str().unwrap()]);
-            let err = String::from_utf8_lossy(&o.stderr).into_owned();
-            if verb == "verify" && expected.starts_with("(import)") {
-                continue; // only decryption reveals this one
-            }
-            assert_eq!(
-                o.status.code(),
-                Some(1),
-                "{verb} {}: exit {:?}\n{err}",
-                f.display(),
-                o.status.code()
-            );
-            let needle = expected.trim_start_matches("(import)").trim();
-            assert!(
-                err.contains(needle),
-                "{verb} {}: expected {needle:?} in:\n{err}",
-                f.display()
-            );
-            assert!(
-                err.contains(&*f.file_name().unwrap().to_string_lossy()),
-                "{verb}: the error names the file:\n{err}"
-            );
-            assert_eq!(err.trim().lines().count(), 1, "one-line error:\n{err}");
+        if f.with_extension("setup").exists() {
+            // A vector that needs a state of its own (a key pinned, a centre revoked).
+            let fresh = homes();
+            run_setup(&fresh, f);
+            assert_refused(&fresh, f);
+        } else {
+            assert_refused(&h, f);
         }
-        assert_eq!(
-            before,
-            snapshot(home, true),
-            "{}: refused, yet the store changed",
-            f.display()
-        );
     }
     assert!(!h.a.join("..").join("evil").exists() && !Path::new("/tmp/courier-evil").exists());
+}
+
+/// `verify` and `import` refuse vector `f` at its recipient in `h` with the error its
+/// `.expect` file states, on one line naming the file, and leave the store unchanged.
+fn assert_refused(h: &Homes, f: &Path) {
+    let expect_file = f.with_extension("expect");
+    let expected = std::fs::read_to_string(&expect_file)
+        .unwrap_or_else(|_| panic!("{} has no .expect file", f.display()));
+    let expected = expected.trim();
+    let home = recipient_home(h, f);
+    let before = snapshot(home, true);
+    for verb in ["verify", "import"] {
+        let o = courier(home, &[verb, f.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        if verb == "verify" && expected.starts_with("(import)") {
+            continue; // only decryption reveals this one
+        }
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{verb} {}: exit {:?}\n{err}",
+            f.display(),
+            o.status.code()
+        );
+        let needle = expected.trim_start_matches("(import)").trim();
+        assert!(
+            err.contains(needle),
+            "{verb} {}: expected {needle:?} in:\n{err}",
+            f.display()
+        );
+        assert!(
+            err.contains(&*f.file_name().unwrap().to_string_lossy()),
+            "{verb}: the error names the file:\n{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one-line error:\n{err}");
+    }
+    assert_eq!(
+        before,
+        snapshot(home, true),
+        "{}: refused, yet the store changed",
+        f.display()
+    );
+}
+
+/// Run the `.setup` file beside vector `f`: one command per line, `HOME ARGS...` with HOME
+/// `central`, `a` or `b`; an argument ending in `.courier` names a file of fixtures/vectors.
+fn run_setup(h: &Homes, f: &Path) {
+    let text = std::fs::read_to_string(f.with_extension("setup")).unwrap();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut words = line.split_whitespace();
+        let home = match words.next() {
+            Some("central") => &h.central,
+            Some("a") => &h.a,
+            Some("b") => &h._b,
+            other => panic!("{}: unknown home {other:?}", f.display()),
+        };
+        let args: Vec<String> = words
+            .map(|w| match w.ends_with(".courier") {
+                true => vectors().join(w).to_string_lossy().into_owned(),
+                false => w.to_string(),
+            })
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(courier(home, &args));
+    }
 }
 
 /// Called as a library, each refusal is the variant that says what happened.
@@ -231,6 +267,10 @@ fn the_library_names_each_refusal() {
     assert!(matches!(e, Some(Error::Rollback { .. })), "{e:?}");
     let e = import("fail_unknown_sender");
     assert!(matches!(e, Some(Error::UnknownSender { .. })), "{e:?}");
+    let e = import("fail_rollover_forged");
+    assert!(matches!(e, Some(Error::RolloverRefused { .. })), "{e:?}");
+    let e = import("fail_rollover_new_key_only");
+    assert!(matches!(e, Some(Error::RolloverRefused { .. })), "{e:?}");
 }
 
 // ---- generation -------------------------------------------------------------------------
@@ -313,16 +353,27 @@ fn write(name: &str, bytes: &[u8], expect: Option<&str>) {
     }
 }
 
+/// Create the fixed test key `name` when it is missing.
+fn ensure_key(name: &str) {
+    if !key_file(name).exists() {
+        let cert = crypto::generate(&format!("courier test vector key {name}"), None).unwrap();
+        std::fs::write(key_file(name), crypto::armor_secret(&cert).unwrap()).unwrap();
+    }
+}
+
 /// Rewrite fixtures/vectors from the fixed keys.
 #[test]
 #[ignore = "rewrites fixtures/vectors; run by hand"]
 fn regenerate() {
     std::fs::create_dir_all(vectors().join("keys")).unwrap();
-    for name in ["central", "center-ORG-001", "center-ORG-002", "intruder"] {
-        if !key_file(name).exists() {
-            let cert = crypto::generate(&format!("courier test vector key {name}"), None).unwrap();
-            std::fs::write(key_file(name), crypto::armor_secret(&cert).unwrap()).unwrap();
-        }
+    for name in [
+        "central",
+        "central-new",
+        "center-ORG-001",
+        "center-ORG-002",
+        "intruder",
+    ] {
+        ensure_key(name);
     }
     let h = homes();
     let tmp = tempfile::tempdir().unwrap();
@@ -557,4 +608,122 @@ fn regenerate() {
         &assemble(hdr, &seal_payload(&tar, &central, &a_cert), &central),
         None,
     );
+    regenerate_rollover();
+}
+
+/// A rollover statement for ORG-001 handing `old`'s key over to `new`, signed by the keys
+/// given (normally `old` then `new`).
+fn statement(
+    old_fpr: &str,
+    new: &SecretKey,
+    signers: (&SecretKey, &SecretKey),
+) -> courier::bundle::RolloverStatement {
+    let body = courier::rollover::RolloverBody {
+        kind: "courier-rollover".into(),
+        role: courier::site::Role::Central,
+        org_id: "ORG-001".into(),
+        old_fingerprint: old_fpr.to_string(),
+        new_fingerprint: new.fingerprint(),
+        new_certificate: crypto::armor_public(&new.public()).unwrap(),
+        from_sequence: 3,
+        created: "2026-11-27T00:00:00Z".into(),
+    };
+    courier::rollover::sign_statement(signers.0, signers.1, &body).unwrap()
+}
+
+/// Rewrite the key-lifecycle vectors (issue 11) only: ok_rollover, fail_rollover_*,
+/// fail_rotated_out_key, fail_revoked_center (the others stay as they are).
+#[test]
+#[ignore = "rewrites fixtures/vectors; run by hand"]
+fn regenerate_rollover() {
+    ensure_key("central-new");
+    let central = secret("central");
+    let central_new = secret("central-new");
+    let a_cert = crypto::parse_cert(&std::fs::read(key_file("center-ORG-001")).unwrap())
+        .unwrap()
+        .strip_secret_key_material();
+    let base = Bundle::open(&vectors().join("ok_data.courier"))
+        .unwrap()
+        .header;
+    let acks = raw_tar("acks.json", br#"{"results":[],"logs":[]}"#);
+    // A data bundle to ORG-001 at `sequence`, signed by `key`, with these statements.
+    let data = |id: &str, sequence: u64, key: &SecretKey, rollover| {
+        let mut hdr = base.clone();
+        hdr.bundle_id = format!("{id:0>32}");
+        hdr.sequence = sequence;
+        hdr.sender.fingerprint = key.fingerprint();
+        hdr.requires = match &rollover {
+            Some(_) => vec!["rollover".into()],
+            None => vec![],
+        };
+        hdr.rollover = rollover.into_iter().collect();
+        hdr.payload.content_size = acks.len() as u64;
+        hdr.counts = Default::default();
+        assemble(hdr, &seal_payload(&acks, key, &a_cert), key)
+    };
+    let good = statement(
+        &central.fingerprint(),
+        &central_new,
+        (&central, &central_new),
+    );
+    write(
+        "ok_rollover.courier",
+        &data("11", 3, &central_new, Some(good)),
+        None,
+    );
+    // After ok_rollover: central's old key signs sequence 4.
+    write(
+        "fail_rotated_out_key.courier",
+        &data("12", 4, &central, None),
+        Some("retired here"),
+    );
+    std::fs::write(
+        vectors().join("fail_rotated_out_key.setup"),
+        "a import ok_rollover.courier\n",
+    )
+    .unwrap();
+    let stranger = SecretKey::unlock(crypto::generate("stranger", None).unwrap(), None).unwrap();
+    let only_new = statement(&central.fingerprint(), &stranger, (&stranger, &stranger));
+    write(
+        "fail_rollover_new_key_only.courier",
+        &data("13", 3, &stranger, Some(only_new)),
+        Some("not signed by the old key"),
+    );
+    let intruder = secret("intruder");
+    let forged = statement(&intruder.fingerprint(), &stranger, (&intruder, &stranger));
+    write(
+        "fail_rollover_forged.courier",
+        &data("14", 3, &stranger, Some(forged)),
+        Some("is not pinned here"),
+    );
+    write_revoked_center();
+}
+
+/// A results bundle from ORG-002, refused once central revoked it (its `.setup`).
+fn write_revoked_center() {
+    let b_key = secret("center-ORG-002");
+    let central_cert = crypto::parse_cert(&std::fs::read(key_file("central")).unwrap())
+        .unwrap()
+        .strip_secret_key_material();
+    let mut hdr = Bundle::open(&vectors().join("ok_results.courier"))
+        .unwrap()
+        .header;
+    hdr.bundle_id = format!("{:0>32}", "15");
+    hdr.sequence = 1;
+    hdr.sender = courier::bundle::Party::center(&b_key.fingerprint(), "ORG-002");
+    hdr.org_id = "ORG-002".into();
+    hdr.counts = Default::default();
+    let ack = br#"{"applied":[],"last_seq":null,"inventory_sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","packages":[]}"#;
+    let tar = raw_tar("ack.json", ack);
+    hdr.payload.content_size = tar.len() as u64;
+    write(
+        "fail_revoked_center.courier",
+        &assemble(hdr, &seal_payload(&tar, &b_key, &central_cert), &b_key),
+        Some("was revoked"),
+    );
+    std::fs::write(
+        vectors().join("fail_revoked_center.setup"),
+        "central center revoke ORG-002 --reason stolen\n",
+    )
+    .unwrap();
 }
