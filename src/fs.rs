@@ -14,6 +14,15 @@ use crate::error::{Error, IoContext, Result};
 /// The file is locked (advisory, `flock`) for as long as it is open, and stale parts left in
 /// the folder by a command that was killed (their lock died with the process) are removed
 /// first: a crash never leaves litter beyond the next command that writes there.
+/// The last component of a path as text (lossy), for reports and the history; the whole
+/// path when it has none.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
 pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()

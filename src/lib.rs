@@ -29,6 +29,7 @@ pub mod progress;
 pub mod results;
 pub mod schema;
 pub mod site;
+pub mod status;
 pub mod store;
 pub mod tao;
 pub mod text;
