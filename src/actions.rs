@@ -90,8 +90,37 @@ pub fn history(site: &Site, query: HistoryQuery<'_>) -> Result<History> {
         }
         HistoryQuery::Entity(id) => History::Entity(site.store()?.read()?.entity_actions(id)?),
         HistoryQuery::Log { org, limit } => {
-            History::Log(site.store()?.read()?.history(org, limit)?)
+            let mut store = site.store()?;
+            let tx = store.read()?;
+            if let Some(org) = org {
+                check_org_known(site, &tx, org)?;
+            }
+            History::Log(tx.history(Some(org).flatten(), limit)?)
         }
+    })
+}
+
+/// `history --org ORG` names a centre this site knows: at central a registered one, at a
+/// centre its own organisation. Otherwise a usage error says so (an empty history would
+/// look like a centre that never synced).
+fn check_org_known(site: &Site, tx: &crate::store::Tx<'_>, org: &str) -> Result<()> {
+    let known = match site.role() {
+        Role::Central => tx.center(org)?.is_some(),
+        Role::Center => site.config.org_id.as_deref() == Some(org),
+    };
+    if known {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        what: match site.role() {
+            Role::Central => format!(
+                "no centre {org} is registered here, so no history names it; 'courier center list' shows the registered centres"
+            ),
+            Role::Center => format!(
+                "this centre is {}, not {org}; its history is about itself only (drop --org)",
+                site.config.org_id.as_deref().unwrap_or("?")
+            ),
+        },
     })
 }
 

@@ -104,7 +104,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     })?;
     record_sent(&tx, org, seq, &scope, &written.header, &out)?;
     let counts = written.header.counts.clone();
-    tx.add_history(NewHistory {
+    let n = tx.add_history(NewHistory {
         action: "export",
         org_id: Some(org),
         bundle_id: Some(&written.header.bundle_id),
@@ -113,13 +113,17 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         status: "success",
         counts: json!(counts),
         report: format!(
-            "{} changed of {} in scope, {} left scope, {} package(s)",
+            "{}: {} changed of {} in scope, {} left scope, {} package(s), {n_result_acks} result and {n_log_acks} log-batch acknowledgement(s)",
+            crate::fs::file_name(&out),
             changed.len(),
             scope.len(),
             deleted,
             packages.len()
         ),
     })?;
+    for e in &changed {
+        tx.entity_history(n, &e.id, &e.kind, "sent")?;
+    }
     tx.commit()?;
     let file = written.persist()?;
     Ok(ExportReport {
@@ -393,7 +397,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         ));
     }
     let partial = !missing.is_empty() || !no_package.is_empty();
-    got.record_history(&tx, h, partial, &report)?;
+    let named = format!("{}: {report}", crate::fs::file_name(path));
+    got.record_history(&tx, h, partial, &named)?;
     if opts.dry_run {
         tx.finish(true)?;
     } else {

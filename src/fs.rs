@@ -23,6 +23,24 @@ pub fn file_name(path: &Path) -> String {
         .into_owned()
 }
 
+/// The files of a command as the history names them: each path as given, at most 20, then
+/// how many more.
+pub fn files_named(files: &[PathBuf]) -> String {
+    let mut named: Vec<String> = files
+        .iter()
+        .take(20)
+        .map(|f| f.display().to_string())
+        .collect();
+    if files.len() > 20 {
+        named.push(format!("and {} more", files.len() - 20));
+    }
+    if named.is_empty() {
+        "no file".into()
+    } else {
+        named.join(", ")
+    }
+}
+
 pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()

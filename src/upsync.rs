@@ -569,7 +569,12 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             "partial"
         },
         counts: json!(tally.counts),
-        report: format!("part {} of {}: {report}", h.set.index, h.set.count),
+        report: format!(
+            "{}, part {} of {}: {report}",
+            crate::fs::file_name(path),
+            h.set.index,
+            h.set.count
+        ),
     })?;
     tx.finish(dry_run)?;
     Ok(Outcome {

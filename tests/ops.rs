@@ -335,3 +335,47 @@ fn a_data_bundle_found_after_a_newer_one_is_superseded() {
         "the newer bundle stands"
     );
 }
+
+/// The history an auditor reads: rows name their files and counts, statuses are words,
+/// `history --entity` works at central, `history --org` refuses an unknown centre.
+#[test]
+fn the_history_names_files_and_counts_and_refuses_an_unknown_org() {
+    let w = World::synced();
+    let results = fixtures().join("data/results/ORG-001-day1.jsonl");
+    ok(courier(&w.a, &["results", "add", s(&results)]));
+    let rows: Vec<Value> =
+        serde_json::from_str(&ok(courier(&w.a, &["history", "--json"]))).unwrap();
+    let add = rows.last().unwrap();
+    assert_eq!(add["action"], "results-add");
+    let report = add["report"].as_str().unwrap();
+    assert!(
+        report.contains("ORG-001-day1.jsonl") && report.contains("5 result(s) added"),
+        "{report}"
+    );
+    let text = ok(courier(&w.a, &["history"]));
+    assert!(text.contains(" done "), "{text}");
+    assert!(!text.contains("success"), "{text}");
+
+    // Central: the entity was loaded, then sent to ORG-001.
+    let id = "https://central.example/tao.rdf#tc-org-001";
+    let v: Vec<Value> = serde_json::from_str(&ok(courier(
+        &w.central,
+        &["history", "--entity", id, "--json"],
+    )))
+    .unwrap();
+    let actions: Vec<&str> = v.iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["created", "sent"], "{v:?}");
+    let export = ok(courier(&w.central, &["history", "--org", "ORG-001"]));
+    assert!(export.contains("ORG-001-data-000001.courier"), "{export}");
+
+    refused(
+        courier(&w.central, &["history", "--org", "ORG-999"]),
+        2,
+        "no centre ORG-999 is registered here",
+    );
+    refused(
+        courier(&w.a, &["history", "--org", "ORG-002"]),
+        2,
+        "this centre is ORG-001, not ORG-002",
+    );
+}
