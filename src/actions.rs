@@ -15,13 +15,15 @@ use crate::store::{EntityAction, HistoryEntry};
 use crate::upsync;
 
 /// `courier export`: central exports to one centre (`to` required, no size limit); a centre
-/// exports to its central (no `to`), with an optional `max_file_size` such as "4M". A
-/// warning about the size limit itself comes first in the report's warnings.
+/// exports to its central (no `to`), with an optional `max_file_size` such as "4M" and what
+/// to send again (`resend`). A warning about the size limit itself comes first in the
+/// report's warnings.
 pub fn export(
     site: &Site,
     to: Option<&str>,
     out: &Path,
     max_file_size: Option<&str>,
+    resend: upsync::Resend,
 ) -> Result<ExportReport> {
     match site.role() {
         Role::Central => {
@@ -31,6 +33,11 @@ pub fn export(
             if max_file_size.is_some() {
                 return Err(Error::Usage {
                     what: "--max-file-size applies to centre exports".into(),
+                });
+            }
+            if resend != upsync::Resend::WhenDue {
+                return Err(Error::Usage {
+                    what: "--resend and --resend-all apply to centre exports (central's data bundles always carry what a centre may lack)".into(),
                 });
             }
             downsync::export(site, org, out)
@@ -46,7 +53,7 @@ pub fn export(
                 .and_then(site::max_file_size_warning)
                 .into_iter()
                 .collect();
-            let mut report = upsync::export(site, out, max)?;
+            let mut report = upsync::export(site, out, max, resend)?;
             report.warnings.splice(0..0, early);
             Ok(report)
         }
@@ -83,8 +90,37 @@ pub fn history(site: &Site, query: HistoryQuery<'_>) -> Result<History> {
         }
         HistoryQuery::Entity(id) => History::Entity(site.store()?.read()?.entity_actions(id)?),
         HistoryQuery::Log { org, limit } => {
-            History::Log(site.store()?.read()?.history(org, limit)?)
+            let mut store = site.store()?;
+            let tx = store.read()?;
+            if let Some(org) = org {
+                check_org_known(site, &tx, org)?;
+            }
+            History::Log(tx.history(Some(org).flatten(), limit)?)
         }
+    })
+}
+
+/// `history --org ORG` names a centre this site knows: at central a registered one, at a
+/// centre its own organisation. Otherwise a usage error says so (an empty history would
+/// look like a centre that never synced).
+fn check_org_known(site: &Site, tx: &crate::store::Tx<'_>, org: &str) -> Result<()> {
+    let known = match site.role() {
+        Role::Central => tx.center(org)?.is_some(),
+        Role::Center => site.config.org_id.as_deref() == Some(org),
+    };
+    if known {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        what: match site.role() {
+            Role::Central => format!(
+                "no centre {org} is registered here, so no history names it; 'courier center list' shows the registered centres"
+            ),
+            Role::Center => format!(
+                "this centre is {}, not {org}; its history is about itself only (drop --org)",
+                site.config.org_id.as_deref().unwrap_or("?")
+            ),
+        },
     })
 }
 

@@ -169,6 +169,10 @@ pub const KNOWN_FEATURES: &[&str] = &[FEATURE_ROLLOVER];
 /// it, unless the header `requires` the feature that defines it.
 pub const EXTENSION_PREFIX: &str = "ext/";
 
+/// The extension entry of a data bundle naming the centre's upward files central applied
+/// (FORMAT.md §4.1; an older reader skips it). This reader passes it to its visitor.
+pub const RECEIVED_ENTRY: &str = "ext/received/results-files.json";
+
 /// What an export decides before writing a bundle.
 pub struct Spec {
     pub kind: Kind,
@@ -850,7 +854,7 @@ impl Bundle {
                         .to_string_lossy()
                         .into_owned();
                     check_entry_name(path, &name)?;
-                    if name.starts_with(EXTENSION_PREFIX) {
+                    if name.starts_with(EXTENSION_PREFIX) && name != RECEIVED_ENTRY {
                         continue; // not required (checked at open): an extension this reader skips
                     }
                     // A read error inside an entry is the payload's fault, not this machine's.

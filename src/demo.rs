@@ -243,7 +243,12 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         out,
         "6. Up-sync in small files (--max-file-size 32K), imported in scrambled order, some twice",
     )?;
-    let up = crate::upsync::export(a, &transfer.join("up-1"), Some(32 * 1024))?;
+    let up = crate::upsync::export(
+        a,
+        &transfer.join("up-1"),
+        Some(32 * 1024),
+        Default::default(),
+    )?;
     say(out, format!("    {} {}", at(a), up.message))?;
     let mut order = up.files.clone();
     order.reverse();
@@ -264,7 +269,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     )?;
     crate::results::add_results(a, &[data.join("results/ORG-001-reopened.jsonl")])?;
     crate::results::add_logs(a, &[data.join("logs/ORG-001-late.jsonl")])?;
-    let up2 = crate::upsync::export(a, &transfer.join("up-2"), None)?;
+    let up2 = crate::upsync::export(a, &transfer.join("up-2"), None, Default::default())?;
     import(out, &central, &up2.files)?;
     let ack2 = crate::downsync::export(&central, "ORG-001", &transfer.join("down"))?;
     import(out, a, &ack2.files)?;
@@ -315,7 +320,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         "10. ORG-002 acknowledges its data; then nothing is left to send",
     )?;
     let b = &centers[1];
-    let up3 = crate::upsync::export(b, &transfer.join("up-3"), None)?;
+    let up3 = crate::upsync::export(b, &transfer.join("up-3"), None, Default::default())?;
     import(out, &central, &up3.files)?;
     for c in &centers {
         say(
@@ -331,7 +336,7 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
             format!(
                 "    {} {}",
                 at(c),
-                crate::upsync::export(c, &transfer.join("up-4"), None)?.message
+                crate::upsync::export(c, &transfer.join("up-4"), None, Default::default())?.message
             ),
         )?;
     }

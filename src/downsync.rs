@@ -25,6 +25,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::outcome::{ImportOptions, Outcome};
 use crate::site::{Role, Settings, Site};
 use crate::store::{Center, NewHistory, OwedAck, ScopeItem, StoredEntity, Tx};
+use crate::wire::ReceivedFiles;
 pub use crate::wire::{inventory_digest, Acks, EntityLine, ExportReport, ScopeLine};
 
 /// Warnings about a centre's scope: nothing at all (no test centre with its org id), or a
@@ -57,6 +58,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     let warnings = scope_warnings(org, &scope);
     let (changed, deleted, states) = changes(&tx, org, center.acked_seq, &scope)?;
     let acks = owed_acks(&tx, org)?;
+    let received = ReceivedFiles::from_seqs(tx.received_seqs(&fpr)?);
     let (n_result_acks, n_log_acks) = (acks.results.len(), acks.logs.len());
     if states > 0
         && changed.is_empty()
@@ -69,6 +71,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             counts: BTreeMap::new(),
             message: format!("nothing changed for centre {org}; no bundle written"),
             warnings,
+            sent: None,
         });
     }
     let packages = packages_to_send(site, &changed, states == 1, &center.packages_held);
@@ -99,11 +102,12 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         p.count("packages", packages.len() as u64);
         p.count("result-acks", acks.results.len() as u64);
         p.count("log-acks", acks.logs.len() as u64);
-        p.add_json("acks.json", &acks)
+        p.add_json("acks.json", &acks)?;
+        p.add_json(bundle::RECEIVED_ENTRY, &received)
     })?;
     record_sent(&tx, org, seq, &scope, &written.header, &out)?;
     let counts = written.header.counts.clone();
-    tx.add_history(NewHistory {
+    let n = tx.add_history(NewHistory {
         action: "export",
         org_id: Some(org),
         bundle_id: Some(&written.header.bundle_id),
@@ -112,13 +116,17 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
         status: "success",
         counts: json!(counts),
         report: format!(
-            "{} changed of {} in scope, {} left scope, {} package(s)",
+            "{}: {} changed of {} in scope, {} left scope, {} package(s), {n_result_acks} result and {n_log_acks} log-batch acknowledgement(s)",
+            crate::fs::file_name(&out),
             changed.len(),
             scope.len(),
             deleted,
             packages.len()
         ),
     })?;
+    for e in &changed {
+        tx.entity_history(n, &e.id, &e.kind, "sent")?;
+    }
     tx.commit()?;
     let file = written.persist()?;
     Ok(ExportReport {
@@ -132,6 +140,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
             n_log_acks
         ),
         warnings,
+        sent: None,
     })
 }
 
@@ -345,7 +354,11 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     if tx.bundle_seen(&h.sender.fingerprint, &h.bundle_id)? {
         return Ok(Outcome::already());
     }
-    let rollback = check_sequence(&tx, b, opts)?;
+    let rollback = match check_sequence(&tx, b, opts)? {
+        Sequence::Superseded(applied) => return Ok(Outcome::superseded(h.sequence, applied)),
+        Sequence::Rollback => true,
+        Sequence::Next => false,
+    };
     let mut got = Received::default();
     b.read_payload(&key, cert, |name, r| got.entry(site, &tx, path, name, r))?;
     let rolled = crate::rollover::on_import(&tx, path, h)?;
@@ -358,6 +371,9 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         Some(a) => crate::results::apply_acks(site, &tx, a)?,
         None => (0, 0),
     };
+    if let Some(received) = &got.received {
+        tx.set_central_received(received)?;
+    }
     tx.record_bundle(
         "in",
         &crate::site::bundle_record(h),
@@ -388,7 +404,8 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         ));
     }
     let partial = !missing.is_empty() || !no_package.is_empty();
-    got.record_history(&tx, h, partial, &report)?;
+    let named = format!("{}: {report}", crate::fs::file_name(path));
+    got.record_history(&tx, h, partial, &named)?;
     if opts.dry_run {
         tx.finish(true)?;
     } else {
@@ -402,25 +419,42 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
     })
 }
 
-/// A data bundle older than one applied is refused unless `--allow-rollback`; returns
-/// whether this import is such a rollback. Data bundles come from central alone, under each
-/// of its keys in turn (a rollover keeps numbering), so every one applied counts.
-fn check_sequence(tx: &Tx<'_>, b: &Bundle, opts: &ImportOptions) -> Result<bool> {
+/// Where a data bundle's sequence stands against the last one applied from its central.
+enum Sequence {
+    /// Newer: applied as usual.
+    Next,
+    /// Not newer, applied with `--allow-rollback` (recorded in the history).
+    Rollback,
+    /// Older than the one applied (a stick found later): nothing to do; the newer bundle
+    /// carried everything (its whole scope list, every owed acknowledgement).
+    Superseded(i64),
+}
+
+/// A data bundle older than the last one applied is superseded (exit 0, nothing changes);
+/// one with the same sequence under another id means central reissued it (restored from a
+/// backup) and is refused. `--allow-rollback` applies either. Data bundles come from
+/// central alone, under each of its keys in turn (a rollover keeps numbering), so every one
+/// applied counts.
+fn check_sequence(tx: &Tx<'_>, b: &Bundle, opts: &ImportOptions) -> Result<Sequence> {
     let h = &b.header;
-    if let Some(last) = tx.max_seq_in(Kind::Data.as_str())? {
-        if (h.sequence as i64) <= last {
-            if !opts.allow_rollback {
-                return Err(Error::Rollback {
-                    path: b.path.clone(),
-                    found: h.sequence,
-                    applied: last as u64,
-                    sender: "central".into(),
-                });
-            }
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let Some(last) = tx.max_seq_in(Kind::Data.as_str())? else {
+        return Ok(Sequence::Next);
+    };
+    let seq = h.sequence as i64;
+    Ok(if seq > last {
+        Sequence::Next
+    } else if opts.allow_rollback {
+        Sequence::Rollback
+    } else if seq < last {
+        Sequence::Superseded(last)
+    } else {
+        return Err(Error::Rollback {
+            path: b.path.clone(),
+            found: h.sequence,
+            applied: last as u64,
+            sender: "central".into(),
+        });
+    })
 }
 
 /// What a data bundle's payload brought, entry by entry, while it is applied.
@@ -436,6 +470,9 @@ struct Received {
     /// Received packages wait under temporary names until the whole payload is verified.
     new_packages: Vec<(String, tempfile::NamedTempFile)>,
     acks: Option<Acks>,
+    /// The centre's upward files central applied (an extension entry; absent from an
+    /// older central).
+    received: Option<ReceivedFiles>,
 }
 
 impl Received {
@@ -491,6 +528,12 @@ impl Received {
                 )
             })?;
             self.acks = Some(crate::schema::read_doc(path, name, "data-acks", v)?);
+            Ok(())
+        } else if name == bundle::RECEIVED_ENTRY {
+            let bytes = bundle::read_small(path, name, r, 16 << 20)?;
+            let v = crate::limits::parse(&bytes, &site.config.settings.limits)
+                .map_err(|e| Error::bad_payload(path, format!("{name}: {e}; refused")))?;
+            self.received = Some(crate::schema::read_doc(path, name, "data-received", v)?);
             Ok(())
         } else {
             Err(Error::bad_payload(

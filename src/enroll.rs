@@ -592,11 +592,3 @@ pub fn revoke_center(site: &Site, org: &str, reason: &str) -> Result<String> {
     tx.commit()?;
     Ok(at)
 }
-
-/// Central: the registered centres and what each confirmed holding.
-pub fn list_centers(site: &Site) -> Result<Vec<crate::store::Center>> {
-    site.require(Role::Central)?;
-    let mut store = site.store()?;
-    let tx = store.read()?;
-    tx.centers()
-}

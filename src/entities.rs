@@ -312,6 +312,7 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
     let mut store = site.store()?;
     let tx = store.begin()?;
     let mut report = LoadReport::default();
+    let mut actions = Vec::with_capacity(staged.len());
     for s in &staged {
         if let Some((sha, src)) = &s.package {
             if store_package(site, &tx, sha, src)? {
@@ -319,11 +320,12 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
             }
         }
         let sum = checksum(&s.props, &excluded_set(&site.config.settings, &s.kind));
-        let bucket = match tx.entity_checksum(&s.id)? {
-            None => &mut report.created,
-            Some(c) if c == sum => &mut report.unchanged,
-            Some(_) => &mut report.updated,
+        let (bucket, action) = match tx.entity_checksum(&s.id)? {
+            None => (&mut report.created, "created"),
+            Some(c) if c == sum => (&mut report.unchanged, "touched"),
+            Some(_) => (&mut report.updated, "updated"),
         };
+        actions.push(action);
         *bucket.entry(s.kind.clone()).or_default() += 1;
         tx.put_entity(&StoredEntity {
             id: s.id.clone(),
@@ -341,13 +343,20 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
         }
     }
     report.warnings = warnings;
-    tx.add_history(NewHistory {
+    let n = tx.add_history(NewHistory {
         action: "load",
         status: "success",
         counts: json!({"created": report.created, "updated": report.updated, "unchanged": report.unchanged}),
-        report: format!("loaded {} records from {} file(s)", staged.len(), files.len()),
+        report: format!(
+            "loaded {} record(s) from {}",
+            staged.len(),
+            crate::fs::files_named(&files)
+        ),
         ..Default::default()
     })?;
+    for (s, action) in staged.iter().zip(actions) {
+        tx.entity_history(n, &s.id, &s.kind, action)?;
+    }
     tx.commit()?;
     Ok(report)
 }
@@ -609,20 +618,28 @@ pub fn remove(site: &Site, ids: &[String]) -> Result<usize> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.begin()?;
+    let mut kinds = Vec::with_capacity(ids.len());
     for id in ids {
-        if !tx.delete_entity(id)? {
-            return Err(Error::Usage {
-                what: format!("no entity with id {id}; nothing was removed"),
-            });
+        let kind = tx.entity_kind(id)?;
+        match kind {
+            Some(kind) if tx.delete_entity(id)? => kinds.push(kind),
+            _ => {
+                return Err(Error::Usage {
+                    what: format!("no entity with id {id}; nothing was removed"),
+                })
+            }
         }
     }
-    tx.add_history(NewHistory {
+    let n = tx.add_history(NewHistory {
         action: "remove",
         status: "success",
         counts: json!({"removed": ids.len()}),
-        report: ids.join(" "),
+        report: format!("removed {} entity(ies): {}", ids.len(), ids.join(" ")),
         ..Default::default()
     })?;
+    for (id, kind) in ids.iter().zip(&kinds) {
+        tx.entity_history(n, id, kind, "deleted")?;
+    }
     tx.commit()?;
     Ok(ids.len())
 }

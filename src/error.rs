@@ -49,7 +49,7 @@ pub enum Error {
         intended: String,
         this: String,
     },
-    #[error("{}: rollback refused: sequence {found} is older than {applied} already applied from {sender}; pass --allow-rollback to apply it anyway (recorded in the history)", .path.display())]
+    #[error("{}: rollback refused: sequence {found} is not newer than {applied} already applied from {sender}, under another bundle id (was {sender} restored from a backup?); pass --allow-rollback to apply it anyway (recorded in the history)", .path.display())]
     Rollback {
         path: PathBuf,
         found: u64,

@@ -14,6 +14,33 @@ use crate::error::{Error, IoContext, Result};
 /// The file is locked (advisory, `flock`) for as long as it is open, and stale parts left in
 /// the folder by a command that was killed (their lock died with the process) are removed
 /// first: a crash never leaves litter beyond the next command that writes there.
+/// The last component of a path as text (lossy), for reports and the history; the whole
+/// path when it has none.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The files of a command as the history names them: each path as given, at most 20, then
+/// how many more.
+pub fn files_named(files: &[PathBuf]) -> String {
+    let mut named: Vec<String> = files
+        .iter()
+        .take(20)
+        .map(|f| f.display().to_string())
+        .collect();
+    if files.len() > 20 {
+        named.push(format!("and {} more", files.len() - 20));
+    }
+    if named.is_empty() {
+        "no file".into()
+    } else {
+        named.join(", ")
+    }
+}
+
 pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = path
         .parent()

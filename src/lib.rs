@@ -30,6 +30,7 @@ pub mod results;
 pub mod rollover;
 pub mod schema;
 pub mod site;
+pub mod status;
 pub mod store;
 pub mod tao;
 pub mod text;

@@ -113,6 +113,16 @@ impl Outcome {
             message,
         }
     }
+    /// A data bundle older than one applied (a stick found later): nothing to do.
+    pub fn superseded(seq: u64, applied: i64) -> Self {
+        Outcome {
+            already: true,
+            partial: false,
+            message: format!(
+                "data bundle {seq} is superseded by bundle {applied}, already applied: everything it carried is in the newer one, nothing needs doing (--allow-rollback applies it anyway, for a central restored from a backup)"
+            ),
+        }
+    }
     pub fn already() -> Self {
         Outcome {
             already: true,

@@ -199,7 +199,16 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         status: if report.refused.is_empty() { "success" } else { "partial" },
         counts: json!({"added": report.added, "replaced": report.replaced, "unchanged": report.unchanged,
             "refused": report.refused.len(), "stale": report.stale.len(), "conflicts": report.conflicts.len()}),
-        report: format!("{} file(s)", files.len()),
+        report: format!(
+            "{}: {} result(s) added, {} replaced, {} unchanged, {} refused, {} stale, {} conflict(s)",
+            crate::fs::files_named(files),
+            report.added,
+            report.replaced,
+            report.unchanged,
+            report.refused.len(),
+            report.stale.len(),
+            report.conflicts.len()
+        ),
         ..Default::default()
     })?;
     tx.commit()?;
@@ -430,7 +439,13 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         org_id: site.config.org_id.as_deref(),
         status: if report.refused.is_empty() { "success" } else { "partial" },
         counts: json!({"added": report.added, "unchanged": report.unchanged, "refused": report.refused.len()}),
-        report: format!("{} file(s)", files.len()),
+        report: format!(
+            "{}: {} log(s) added, {} unchanged, {} refused",
+            crate::fs::files_named(files),
+            report.added,
+            report.unchanged,
+            report.refused.len()
+        ),
         ..Default::default()
     })?;
     tx.commit()?;

@@ -43,6 +43,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../schemas/data-acks.schema.json"),
     ),
     (
+        "data-received",
+        include_str!("../schemas/data-received.schema.json"),
+    ),
+    (
         "result-meta",
         include_str!("../schemas/result-meta.schema.json"),
     ),
@@ -73,6 +77,7 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../schemas/history-verify.schema.json"),
     ),
     ("inspect", include_str!("../schemas/inspect.schema.json")),
+    ("status", include_str!("../schemas/status.schema.json")),
     (
         "file-reports",
         include_str!("../schemas/file-reports.schema.json"),

@@ -56,6 +56,13 @@ pub struct Settings {
     pub delete_after_ack: bool,
     /// Limits on one untrusted JSON record (results, logs, entities).
     pub limits: crate::limits::Limits,
+    /// Central: a centre not heard from for more than this many days (since its last
+    /// results bundle, or since enrollment when it never sent one) is late in `status`.
+    pub late_after_days: u64,
+    /// Centre: what central is known to miss (a file it never applied while it applied
+    /// later ones, or an item it saw but gave no answer about) is sent again by `export`
+    /// once this many hours have passed since it was sent (`--resend`: at once).
+    pub resend_after_hours: u64,
 }
 
 pub const RDFS_LABEL: &str = "http://www.w3.org/2000/01/rdf-schema#label";
@@ -111,6 +118,8 @@ impl Default for Settings {
             status_executions_to_sync: vec![format!("{STATE_PREFIX}Finished")],
             delete_after_ack: false,
             limits: crate::limits::Limits::default(),
+            late_after_days: 3,
+            resend_after_hours: 48,
         }
     }
 }

@@ -3,12 +3,54 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Seconds since the Unix epoch, now.
+/// The environment variable that sets this process's clock (RFC 3339 UTC, or Unix seconds):
+/// for rehearsing an exam day and for tests that play several days without waiting.
+pub const CLOCK_VARIABLE: &str = "COURIER_NOW";
+
+/// Seconds since the Unix epoch, now (or as `COURIER_NOW` says, when it holds a time).
 pub fn unix_now() -> i64 {
+    if let Some(t) = std::env::var(CLOCK_VARIABLE)
+        .ok()
+        .and_then(|v| parse_time(v.trim()))
+    {
+        return t;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Unix seconds of `YYYY-MM-DDTHH:MM:SSZ` (as [`rfc3339`] writes it) or of plain digits.
+pub fn parse_time(text: &str) -> Option<i64> {
+    if !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let b = text.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let part = &text[from..to];
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m as u32, d as u32) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Whole days from `earlier` to `later` (both RFC 3339), rounded down; `None` when either
+/// cannot be read.
+pub fn days_between(earlier: &str, later: i64) -> Option<i64> {
+    Some((later - parse_time(earlier)?).div_euclid(86_400))
 }
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
@@ -86,8 +128,45 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (the inverse of `civil_from_days`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_read_back_as_written() {
+        for secs in [
+            0,
+            951_782_400,
+            1_764_144_000,
+            1_764_144_000 + 86_399,
+            4_102_444_800,
+        ] {
+            assert_eq!(super::parse_time(&super::rfc3339(secs)), Some(secs));
+        }
+        assert_eq!(super::parse_time("1764144000"), Some(1_764_144_000));
+        for bad in [
+            "",
+            "2025-13-01T00:00:00Z",
+            "2025-11-26 08:00:00Z",
+            "2025-11-26T08:00:00",
+        ] {
+            assert_eq!(super::parse_time(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            super::days_between("2025-11-26T08:00:00Z", 1_764_144_000 + 3 * 86_400 - 1),
+            Some(2)
+        );
+    }
+
     #[test]
     fn microtimes_order_by_seconds_then_fraction() {
         use super::Microtime;

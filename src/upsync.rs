@@ -29,9 +29,12 @@ use crate::limits::{self, quote, Breach, Limits};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
 use crate::store::{
-    CentralResult, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
+    CentralResult, ItemKind, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
 };
-use crate::wire::{inventory_digest, AckStatus, ExportReport, LogAck, LogAckStatus, ResultAck};
+use crate::wire::{
+    inventory_digest, AckStatus, ExportReport, LogAck, LogAckStatus, ReceivedFiles, ResultAck,
+    SentCounts,
+};
 
 /// Metadata travelling beside a sealed result (schemas/result-meta.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,9 +97,32 @@ struct Item {
     cost: u64,
 }
 
-enum ItemKind {
-    Result,
-    Logs,
+impl Item {
+    /// What an item costs in a file: its sealed bytes, its metadata, tar framing.
+    fn new(kind: ItemKind, id: String, sealed_len: u64) -> Item {
+        let meta = match kind {
+            ItemKind::Result => 1024,
+            ItemKind::Logs => 512,
+        };
+        Item {
+            kind,
+            id,
+            cost: sealed_len + meta + ENTRY_OVERHEAD,
+        }
+    }
+}
+
+/// What a centre's export sends again of what it sent before and central has not
+/// acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resend {
+    /// What central is known to miss, once `resend_after_hours` passed since it was sent.
+    #[default]
+    WhenDue,
+    /// What central is known to miss, now (`--resend`).
+    Missing,
+    /// Everything not acknowledged, whatever central said (`--resend-all`).
+    All,
 }
 
 fn center_ack(tx: &Tx<'_>) -> Result<CenterAck> {
@@ -118,8 +144,14 @@ fn center_ack(tx: &Tx<'_>) -> Result<CenterAck> {
     })
 }
 
-/// Centre: write what central has not acknowledged into `out_dir`.
-pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result<ExportReport> {
+/// Centre: write into `out_dir` the results and log batches never sent, what central is
+/// known to miss (as `resend` says), and the acknowledgement of data bundles.
+pub fn export(
+    site: &Site,
+    out_dir: &Path,
+    max_file_size: Option<u64>,
+    resend: Resend,
+) -> Result<ExportReport> {
     site.require(Role::Center)?;
     let org = site.org_id()?.to_string();
     let settings = &site.config.settings;
@@ -140,14 +172,9 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     let ack_json = serde_json::to_string(&ack).map_err(Error::Encode)?;
     let ack_digest = hex::encode(Sha256::digest(ack_json.as_bytes()));
 
-    let items = items_to_send(&tx, &settings.status_executions_to_sync)?;
+    let (items, sent) = items_to_send(&tx, settings, resend)?;
     if items.is_empty() && tx.meta_get("ack_sent")?.as_deref() == Some(ack_digest.as_str()) {
-        return Ok(ExportReport {
-            files: vec![],
-            counts: BTreeMap::new(),
-            message: format!("nothing new for central from centre {org}; no bundle written"),
-            warnings: vec![],
-        });
+        return Ok(nothing_to_send(&org, sent));
     }
     let files = plan_files(
         &items,
@@ -198,16 +225,34 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
             &crate::site::bundle_record(&w.header),
             &out.to_string_lossy(),
         )?;
+        for item in file_items {
+            match item.kind {
+                ItemKind::Result => tx.mark_result_sent(&item.id, seq)?,
+                ItemKind::Logs => tx.mark_log_batch_sent(&item.id, seq)?,
+            };
+        }
         written.push(w);
     }
-    for item in &items {
-        match item.kind {
-            ItemKind::Result => tx.mark_result_sent(&item.id)?,
-            ItemKind::Logs => tx.mark_log_batch_sent(&item.id)?,
-        };
-    }
     tx.meta_set("ack_sent", &ack_digest)?;
-    finish_export(tx, &org, &set_id, totals, written)
+    finish_export(tx, &org, &set_id, totals, sent, written)
+}
+
+/// The report of an export that wrote nothing, saying what waits for its grace period.
+fn nothing_to_send(org: &str, sent: SentCounts) -> ExportReport {
+    let mut message = format!("nothing new for central from centre {org}; no bundle written");
+    if sent.held_back > 0 {
+        message.push_str(&format!(
+            " ({} result(s) or log batch(es) sent before are not acknowledged yet: sent again once central is known to miss them and resend_after_hours passed; --resend-all sends them now)",
+            sent.held_back
+        ));
+    }
+    ExportReport {
+        files: vec![],
+        counts: BTreeMap::new(),
+        message,
+        warnings: vec![],
+        sent: Some(sent),
+    }
 }
 
 /// Record the set in the history, commit, then give the files their names.
@@ -216,17 +261,33 @@ fn finish_export(
     org: &str,
     set_id: &str,
     totals: BTreeMap<String, u64>,
+    sent: SentCounts,
     written: Vec<Written>,
 ) -> Result<ExportReport> {
-    let count = written.len();
+    let names: Vec<String> = written
+        .iter()
+        .map(|w| crate::fs::file_name(&w.out))
+        .collect();
+    let what = format!(
+        "{} result(s) ({} new, {} sent again), {} log(s) in {} batch(es) ({} new, {} sent again)",
+        totals.get("results").unwrap_or(&0),
+        sent.results_new,
+        sent.results_resent,
+        totals.get("logs").unwrap_or(&0),
+        totals.get("log-batches").unwrap_or(&0),
+        sent.log_batches_new,
+        sent.log_batches_resent,
+    );
+    let mut counts = json!(totals);
+    counts["sent"] = json!(sent);
     tx.add_history(NewHistory {
         action: "export",
         org_id: Some(org),
         bundle_id: Some(set_id),
         kind: Some(Kind::Results.as_str()),
         status: "success",
-        counts: json!(totals),
-        report: format!("{count} file(s), set {set_id}"),
+        counts,
+        report: format!("{}: {what}; set {set_id}", names.join(", ")),
         ..Default::default()
     })?;
     tx.commit()?;
@@ -234,39 +295,59 @@ fn finish_export(
     for w in written {
         paths.push(w.persist()?);
     }
-    let message = format!(
-        "{} file(s) for central: {} result(s), {} log(s)",
-        paths.len(),
-        totals.get("results").unwrap_or(&0),
-        totals.get("logs").unwrap_or(&0)
-    );
     Ok(ExportReport {
+        message: format!("{} file(s) for central: {what}", paths.len()),
         files: paths,
         counts: totals,
-        message,
         warnings: vec![],
+        sent: Some(sent),
     })
 }
 
-/// Results and log batches central has not acknowledged, in the execution states to sync,
-/// with what each costs in a file.
-fn items_to_send(tx: &Tx<'_>, states: &[String]) -> Result<Vec<Item>> {
+/// What this export carries: results and log batches never sent (or replaced since), then
+/// those sent before that `resend` says to send again; with the counts of each.
+fn items_to_send(
+    tx: &Tx<'_>,
+    settings: &crate::site::Settings,
+    resend: Resend,
+) -> Result<(Vec<Item>, SentCounts)> {
+    let states = &settings.status_executions_to_sync;
+    let mut sent = SentCounts::default();
     let mut items: Vec<Item> = Vec::new();
     for (id, len) in tx.results_to_send(states)? {
-        items.push(Item {
-            kind: ItemKind::Result,
-            id,
-            cost: len + 1024 + ENTRY_OVERHEAD,
-        });
+        items.push(Item::new(ItemKind::Result, id, len));
+        sent.results_new += 1;
     }
     for (id, len) in tx.log_batches_to_send(states)? {
-        items.push(Item {
-            kind: ItemKind::Logs,
-            id,
-            cost: len + 512 + ENTRY_OVERHEAD,
-        });
+        items.push(Item::new(ItemKind::Logs, id, len));
+        sent.log_batches_new += 1;
     }
-    Ok(items)
+    let received = tx.central_received()?;
+    let grace = i64::try_from(settings.resend_after_hours.saturating_mul(3600)).unwrap_or(i64::MAX);
+    let due_before = crate::time::unix_now().saturating_sub(grace);
+    for s in tx.sent_unacknowledged(states)? {
+        let fate = ReceivedFiles::fate(received.as_ref(), s.sent_seq);
+        let due = s
+            .sent_at
+            .as_deref()
+            .and_then(crate::time::parse_time)
+            .is_none_or(|t| t <= due_before);
+        let again = match resend {
+            Resend::All => true,
+            Resend::Missing => fate.resend_when_due(),
+            Resend::WhenDue => fate.resend_when_due() && due,
+        };
+        if !again {
+            sent.held_back += 1;
+            continue;
+        }
+        match s.kind {
+            ItemKind::Result => sent.results_resent += 1,
+            ItemKind::Logs => sent.log_batches_resent += 1,
+        }
+        items.push(Item::new(s.kind, s.id, s.size));
+    }
+    Ok((items, sent))
 }
 
 /// Plan the files: greedy, in order, within the size budget (what `max` leaves beside the
@@ -500,7 +581,12 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
             "partial"
         },
         counts: json!(tally.counts),
-        report: format!("part {} of {}: {report}", h.set.index, h.set.count),
+        report: format!(
+            "{}, part {} of {}: {report}",
+            crate::fs::file_name(path),
+            h.set.index,
+            h.set.count
+        ),
     })?;
     tx.finish(dry_run)?;
     Ok(Outcome {

@@ -670,10 +670,11 @@ fn replayed_data_bundle_changes_nothing() {
     assert_eq!(snapshot(&w.a, true), before);
 }
 
-/// An older data bundle after a newer one is refused (exit 1, "rollback refused") and
-/// changes nothing; with --allow-rollback it is applied and the history says so.
+/// An older data bundle after a newer one (a stick found later) is superseded: exit 0,
+/// "nothing needs doing", nothing changes; with --allow-rollback (a central restored from a
+/// backup) it is applied and the history says so.
 #[test]
-fn rollback_refused_unless_allowed() {
+fn an_older_data_bundle_is_superseded_unless_a_rollback_is_allowed() {
     let w = World::enrolled();
     w.load_fixtures();
     let old = w.export_down("ORG-001", "down-1");
@@ -685,15 +686,23 @@ fn rollback_refused_unless_allowed() {
     assert_eq!(ids_by_type(&list(&w.a, &[])), org1_scope_after_update());
 
     let before = snapshot(&w.a, true);
-    refused(
-        courier(&w.a, &["import", old[0].to_str().unwrap()]),
-        1,
-        "rollback refused",
+    let out = ok(courier(
+        &w.a,
+        &["import", "--json", old[0].to_str().unwrap()],
+    ));
+    let v: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["status"], "already-applied", "{out}");
+    assert!(
+        v[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("superseded by bundle 2, already applied"),
+        "{out}"
     );
     assert_eq!(
         snapshot(&w.a, true),
         before,
-        "a refused rollback changes nothing"
+        "a superseded bundle changes nothing"
     );
 
     ok(courier(

@@ -958,23 +958,27 @@ fn the_same_bundle_twice_is_already_applied() {
     assert_eq!(snapshot(&w.a, true), before);
 }
 
-/// THREATS "an older bundle after a newer one from the same sender (rollback)": refused
-/// without change unless `--allow-rollback`, which applies it and records ROLLBACK in the
-/// history.
+/// THREATS "an older bundle after a newer one from the same sender (rollback)": never
+/// applied unless `--allow-rollback`, which applies it and records ROLLBACK in the history.
+/// Older than the one applied (a stick found later), it is superseded: exit 0, nothing
+/// changes, and the message says nothing needs doing.
 #[test]
-fn an_older_bundle_after_a_newer_one_is_a_refused_rollback() {
+fn an_older_bundle_after_a_newer_one_is_superseded_and_changes_nothing() {
     let w = World::enrolled();
     let (one, two) = two_bundles(&w);
     ok(courier(&w.a, &["import", s(&two)]));
-    let err = import_refused(&w.a, &one, "rollback refused");
+    let before = snapshot(&w.a, true);
+    let out = ok(courier(&w.a, &["import", s(&one)]));
     assert!(
-        err.contains("--allow-rollback"),
-        "says how to override: {err}"
+        out.contains("data bundle 1 is superseded by bundle 2, already applied")
+            && out.contains("nothing needs doing"),
+        "{out}"
     );
-    refused(
-        courier(&w.a, &["import", s(&one)]),
-        1,
-        "sequence 1 is older than 2",
+    assert!(!out.contains("rollback refused"), "{out}");
+    assert_eq!(
+        snapshot(&w.a, true),
+        before,
+        "a superseded bundle changes nothing"
     );
 
     let out = ok(courier(&w.a, &["import", "--allow-rollback", s(&one)]));

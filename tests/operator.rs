@@ -279,7 +279,7 @@ fn an_unreadable_sequence_counter_is_an_error_not_a_restart_at_one() {
     let before = snapshot(center, true);
     let out = w.path("up-2");
     let err = refused(
-        courier(center, &["export", "--out", p(&out)]),
+        courier(center, &["export", "--out", p(&out), "--resend-all"]),
         5,
         "counter 'up_seq' holds \"garbled\"",
     );

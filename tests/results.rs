@@ -344,7 +344,7 @@ fn result_is_synchronized_only_after_central_acknowledged_it() {
     assert_eq!(st[&exec(5)], "pending");
 }
 
-/// A result re-sent unchanged (a second export before the acknowledgement came back) is a
+/// A result re-sent unchanged (`--resend-all` before the acknowledgement came back) is a
 /// no-op at central: no second execution, no extra variables, the same export.
 #[test]
 fn resent_identical_result_is_a_no_op_at_central() {
@@ -356,7 +356,9 @@ fn resent_identical_result_is_a_no_op_at_central() {
     assert_eq!(count(&w.central, "variables"), 40);
     let before = central_results(&w, "before.jsonl");
 
-    let second = w.export_up(&w.a, "up-2", &[]);
+    // Without --resend-all nothing is sent twice.
+    assert!(w.export_up(&w.a, "up-2a", &[]).is_empty());
+    let second = w.export_up(&w.a, "up-2", &["--resend-all"]);
     let resent: u64 = second
         .iter()
         .map(|f| counted(&inspect(&w.central, f), "results"))
@@ -451,8 +453,10 @@ fn same_execution_with_other_content_is_quarantined() {
         r["reason"].as_str().is_some_and(|s| !s.is_empty()),
         "a reason is given: {r}"
     );
-    // The first machine's copy, the one central kept, is not left waiting forever.
-    let more = w.export_up(&w.a, "up-a-2", &[]);
+    // The first machine's copy, the one central kept, is not left waiting forever: central
+    // applied its file and gave no answer about it (the twin's answer took its place), so
+    // it is sent again (at once with --resend; else once resend_after_hours passed).
+    let more = w.export_up(&w.a, "up-a-2", &["--resend"]);
     import_all(&w.central, &more);
     ack_down(&w, "down-2", &[&w.a]);
     let st = statuses(&w.a);

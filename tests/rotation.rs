@@ -326,3 +326,32 @@ fn a_reinstalled_centre_is_reenrolled_and_receives_its_whole_scope() {
     import_all(&w.central, &w.export_up(&a2, "up-a2", &[]));
     let _ = Site::open(&a2, Passphrase::none()).unwrap();
 }
+
+/// A rotation keeps a centre's upward numbering: the files central applied under the
+/// centre's old key still count as received, so central's status lists none of them as
+/// missing.
+#[test]
+fn files_applied_under_a_rotated_out_key_still_count_as_received() {
+    let w = World::synced();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    import_all(&w.central, &w.export_up(&w.a, "up-old", &[]));
+    rotate(&w.a);
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-reopened.jsonl"))],
+    ));
+    import_all(&w.central, &w.export_up(&w.a, "up-new", &[]));
+    let status: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["status", "--json"]))).unwrap();
+    let row = status["centers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["org_id"] == "ORG-001")
+        .expect("ORG-001 in status")
+        .clone();
+    assert_eq!(row["missing_files"], serde_json::json!([]), "{row:#}");
+}

@@ -813,3 +813,23 @@ fn rotation_documents() {
         assert!(history.to_string().contains("key-rollover"), "{history}");
     }
 }
+
+/// `status --json` at central and at a centre, before and after results travelled.
+#[test]
+fn status_reports_match_their_schema() {
+    let w = World::synced();
+    checked(&w.central, &["status"], "status");
+    checked(&w.a, &["status"], "status");
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&data("results/ORG-001-day1.jsonl"))],
+    ));
+    for f in w.export_up(&w.a, "up-1", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let c = checked(&w.central, &["status"], "status");
+    assert_eq!(c["centers"][0]["results_received"], 4, "{c:#}");
+    let a = checked(&w.a, &["status"], "status");
+    assert_eq!(a["sent"][0]["results"], 4, "{a:#}");
+    checked(&w.central, &["center", "list"], "center-list");
+}

@@ -570,7 +570,9 @@ fn a_waiting_log_batch_that_cannot_be_read_back_is_kept_aside_and_sent_again() {
         "the unreadable batches are not among central's logs"
     );
 
-    // Not acknowledged: the centre still holds them as sent and sends them again.
+    // Not acknowledged: the centre still holds them as sent, learns that central applied
+    // their file without storing them, and sends them again (at once with --resend; else
+    // once settings.resend_after_hours passed).
     for f in w.export_down("ORG-001", "down-2") {
         ok(import(&w.a, &f));
     }
@@ -579,7 +581,7 @@ fn a_waiting_log_batch_that_cannot_be_read_back_is_kept_aside_and_sent_again() {
         "SELECT COUNT(*) FROM log_batches WHERE sync_status != 'synchronized'",
     );
     assert_eq!(unsent[0][0], waiting.to_string());
-    for f in w.export_up(&w.a, "up-2", &[]) {
+    for f in w.export_up(&w.a, "up-2", &["--resend"]) {
         ok(import(&w.central, &f));
     }
     assert_eq!(central_export(&w, "logs", "l2.jsonl").len(), 12);
@@ -638,6 +640,8 @@ fn a_store_from_before_the_scope_rule_is_backfilled_from_the_scope_lists_it_reme
          DROP TABLE rollovers_out; ALTER TABLE peers DROP COLUMN replaced_by;
          ALTER TABLE peers DROP COLUMN retired_from_seq; ALTER TABLE peers DROP COLUMN retired_at;
          ALTER TABLE peers DROP COLUMN retired_reason;
+         ALTER TABLE results DROP COLUMN sent_seq; ALTER TABLE results DROP COLUMN sent_at;
+         ALTER TABLE log_batches DROP COLUMN sent_seq; ALTER TABLE log_batches DROP COLUMN sent_at;
          PRAGMA user_version = 1;",
     )
     .unwrap();

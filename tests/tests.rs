@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod newcomer;
 mod operator;
+mod ops;
 mod package;
 mod readme;
 mod results;

@@ -198,3 +198,129 @@ impl Tx<'_> {
         Ok(())
     }
 }
+
+/// A bundle as `status` shows it: sequence, when it was written or applied here (this
+/// site's clock), its id and file name.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastBundle {
+    pub seq: i64,
+    pub at: String,
+    pub bundle_id: String,
+    pub file: String,
+}
+
+/// Central's figures about one centre, for `status`.
+#[derive(Debug, Clone, Default)]
+pub struct CenterFigures {
+    pub results_received: i64,
+    /// Executions kept aside (quarantined: conflict, out of scope, unreadable).
+    pub results_kept_aside: i64,
+    pub logs_received: i64,
+    /// Acknowledgements central owes the centre that it has not confirmed receiving.
+    pub acks_unconfirmed: i64,
+    /// The results bundle with the highest sequence applied from the centre.
+    pub last_received: Option<LastBundle>,
+    /// When central applied a results bundle from the centre last (its clock).
+    pub last_contact: Option<String>,
+    /// The data bundle written last for the centre.
+    pub last_sent: Option<LastBundle>,
+    /// Upward sequences applied from the centre, ascending.
+    pub received_seqs: Vec<i64>,
+}
+
+impl Tx<'_> {
+    /// What central holds from and owes to centre `org` (key `fingerprint`, when enrolled).
+    pub fn center_figures(&self, org: &str, fingerprint: Option<&str>) -> Result<CenterFigures> {
+        let count = |sql: &str| -> Result<i64> { Ok(self.tx.query_row(sql, [org], |r| r.get(0))?) };
+        let mut f = CenterFigures {
+            results_received: count("SELECT COUNT(*) FROM central_results WHERE org_id = ?1")?,
+            results_kept_aside: count(
+                "SELECT COUNT(DISTINCT execution_id) FROM quarantine WHERE org_id = ?1",
+            )?,
+            logs_received: count("SELECT COUNT(*) FROM central_logs WHERE org_id = ?1")?,
+            acks_unconfirmed: count("SELECT COUNT(*) FROM acks_out WHERE org_id = ?1")?,
+            last_sent: self.last_bundle(
+                "direction = 'out' AND kind = 'data' AND org_id = ?1 ORDER BY seq DESC",
+                org,
+            )?,
+            ..Default::default()
+        };
+        if let Some(fpr) = fingerprint {
+            f.last_received = self.last_bundle(
+                "direction = 'in' AND kind = 'results' AND sender = ?1 ORDER BY seq DESC",
+                fpr,
+            )?;
+            f.last_contact = self
+                .last_bundle(
+                    "direction = 'in' AND kind = 'results' AND sender = ?1 ORDER BY at DESC",
+                    fpr,
+                )?
+                .map(|b| b.at);
+            f.received_seqs = self.received_seqs(fpr)?;
+        }
+        Ok(f)
+    }
+
+    /// Sequences of the results bundles applied from `sender` and from the keys it replaced
+    /// by rollovers (a rotation keeps numbering; a re-enrolled machine starts again, so a
+    /// key revoked without a replacement is not followed), ascending.
+    pub fn received_seqs(&self, sender: &str) -> Result<Vec<i64>> {
+        let mut stmt = self.tx.prepare(
+            "WITH RECURSIVE chain(f) AS (
+                 SELECT ?1 UNION SELECT p.fingerprint FROM peers p JOIN chain c ON p.replaced_by = c.f)
+             SELECT DISTINCT seq FROM bundles
+             WHERE direction = 'in' AND kind = 'results' AND sender IN (SELECT f FROM chain)
+             ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([sender], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The first bundle matching `filter` (an SQL condition on `bundles` with `?1`, and its
+    /// order).
+    fn last_bundle(&self, filter: &str, arg: &str) -> Result<Option<LastBundle>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!(
+                    "SELECT seq, at, bundle_id, COALESCE(file_name, '') FROM bundles WHERE {filter} LIMIT 1"
+                ),
+                [arg],
+                last_bundle_row,
+            )
+            .optional()?)
+    }
+
+    /// The bundle of `kind` this site wrote (`out`) or applied (`in`) with sequence `seq`
+    /// (the newest such row).
+    pub fn bundle_by_seq(
+        &self,
+        direction: &str,
+        kind: &str,
+        seq: i64,
+    ) -> Result<Option<LastBundle>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT seq, at, bundle_id, COALESCE(file_name, '') FROM bundles
+                 WHERE direction = ?1 AND kind = ?2 AND seq = ?3 ORDER BY rowid DESC LIMIT 1",
+                params![direction, kind, seq],
+                last_bundle_row,
+            )
+            .optional()?)
+    }
+
+    /// The bundle of `kind` applied here last in time.
+    pub fn last_applied(&self, kind: &str) -> Result<Option<LastBundle>> {
+        self.last_bundle("direction = 'in' AND kind = ?1 ORDER BY rowid DESC", kind)
+    }
+}
+
+fn last_bundle_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LastBundle> {
+    Ok(LastBundle {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        bundle_id: r.get(2)?,
+        file: r.get(3)?,
+    })
+}

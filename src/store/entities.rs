@@ -90,6 +90,16 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// The type of a held entity.
+    pub fn entity_kind(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT type FROM entities WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// Whether an entity of that type is held.
     pub fn holds(&self, id: &str, kind: &str) -> Result<bool> {
         Ok(self

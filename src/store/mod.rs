@@ -23,11 +23,12 @@ mod entities;
 mod keys;
 mod results;
 
-pub use centers::Center;
+pub use centers::{Center, CenterFigures, LastBundle};
 pub use entities::{ScopeItem, StoredEntity};
 pub use keys::Retired;
 pub use results::{
-    CentralResult, HeldLogBatch, HeldResult, OwedAck, Quarantined, StoredVariable, SyncStatus,
+    CentralResult, HeldLogBatch, HeldResult, ItemKind, OwedAck, Quarantined, SentItem,
+    StoredVariable, SyncStatus, Unsent,
 };
 
 /// The fixed words of the format and the store are stored as their text.
@@ -227,6 +228,15 @@ const MIGRATIONS: &[&str] = &[
         peer TEXT NOT NULL, new_fingerprint TEXT NOT NULL, from_seq INTEGER NOT NULL,
         statement TEXT NOT NULL, created_at TEXT NOT NULL, acked_at TEXT,
         PRIMARY KEY (peer, new_fingerprint));
+    "#,
+    // 7: each result and log batch is sent once (issue 12): the centre remembers the upward
+    // file (its sequence) an item last went in, and when, so that it sends again only what
+    // central is known to miss. Rows sent before this column existed have NULL: unknown.
+    r#"
+    ALTER TABLE results ADD COLUMN sent_seq INTEGER;
+    ALTER TABLE results ADD COLUMN sent_at TEXT;
+    ALTER TABLE log_batches ADD COLUMN sent_seq INTEGER;
+    ALTER TABLE log_batches ADD COLUMN sent_at TEXT;
     "#,
 ];
 

@@ -6,9 +6,12 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
 use super::Tx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::text::text_enum;
-use crate::wire::{LogAck, ResultAck};
+use crate::wire::{LogAck, ReceivedFiles, ResultAck};
+
+/// The `meta` key of what central said it applied of this centre's upward files.
+const CENTRAL_RECEIVED: &str = "central_received";
 
 text_enum! {
     /// Sync status of a result at the centre (column `results.sync_status`).
@@ -54,6 +57,41 @@ pub struct HeldLogBatch {
     pub execution_id: String,
     pub count: i64,
     pub size: i64,
+}
+
+/// What an upward file carries: a result or a log batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    Result,
+    Logs,
+}
+
+/// A result or log batch sent and not acknowledged.
+#[derive(Debug, Clone)]
+pub struct SentItem {
+    pub kind: ItemKind,
+    /// Execution id of a result, batch id of a log batch.
+    pub id: String,
+    /// Bytes of its sealed content.
+    pub size: u64,
+    /// The upward file it last went in (`None`: sent before courier kept it).
+    pub sent_seq: Option<i64>,
+    /// When (RFC 3339), same caveat.
+    pub sent_at: Option<String>,
+    /// 1 for a result; the logs in a batch.
+    pub count: i64,
+}
+
+/// What waits at a centre to be sent for the first time.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Unsent {
+    /// Results in a state that is sent (finished).
+    pub results: i64,
+    /// Results held in a state that is not sent (not finished yet).
+    pub results_unfinished: i64,
+    pub log_batches: i64,
+    pub logs: i64,
 }
 
 /// A result as central stores it.
@@ -185,16 +223,71 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Results central has not acknowledged, in the given execution states, that still
+    /// Results never sent (or replaced since), in the given execution states, that still
     /// have their sealed content: (execution id, sealed size).
     pub fn results_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
         let sql = format!(
             "SELECT execution_id, length(sealed) FROM results
-             WHERE sync_status IN ('pending', 'to_be_resynced', 'sent') AND sealed IS NOT NULL AND state IN ({})
+             WHERE sync_status IN ('pending', 'to_be_resynced') AND sealed IS NOT NULL AND state IN ({})
              ORDER BY added_at, execution_id",
             placeholders(states.len())
         );
         self.ids_and_sizes(&sql, states)
+    }
+
+    /// Results and log batches sent and not acknowledged, that still have their sealed
+    /// content, in the given execution states: the candidates for sending again.
+    pub fn sent_unacknowledged(&self, states: &[String]) -> Result<Vec<SentItem>> {
+        let sql = format!(
+            "SELECT 'result', execution_id, length(sealed), sent_seq, sent_at, 1 FROM results
+             WHERE sync_status = 'sent' AND sealed IS NOT NULL AND state IN ({0})
+             UNION ALL
+             SELECT 'logs', b.batch_id, length(b.sealed), b.sent_seq, b.sent_at, b.count
+             FROM log_batches b JOIN results r ON r.execution_id = b.execution_id
+             WHERE b.sync_status = 'sent' AND b.sealed IS NOT NULL AND r.state IN ({0})
+             ORDER BY 4, 1 DESC, 2",
+            placeholders(states.len())
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
+            Ok(SentItem {
+                kind: if r.get::<_, String>(0)? == "result" {
+                    ItemKind::Result
+                } else {
+                    ItemKind::Logs
+                },
+                id: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                sent_seq: r.get(3)?,
+                sent_at: r.get(4)?,
+                count: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// What waits to be sent for the first time (in the given states): results, log
+    /// batches and the logs in them.
+    pub fn waiting_to_send(&self, states: &[String]) -> Result<Unsent> {
+        let sql = format!(
+            "SELECT (SELECT COUNT(*) FROM results WHERE sync_status IN ('pending', 'to_be_resynced')
+                     AND state IN ({0})),
+                    (SELECT COUNT(*) FROM results WHERE sync_status IN ('pending', 'to_be_resynced')
+                     AND state NOT IN ({0})),
+                    COUNT(*), COALESCE(SUM(b.count), 0)
+             FROM log_batches b WHERE b.sync_status = 'pending'",
+            placeholders(states.len())
+        );
+        Ok(self
+            .tx
+            .query_row(&sql, rusqlite::params_from_iter(states.iter()), |r| {
+                Ok(Unsent {
+                    results: r.get(0)?,
+                    results_unfinished: r.get(1)?,
+                    log_batches: r.get(2)?,
+                    logs: r.get(3)?,
+                })
+            })?)
     }
 
     /// Run a query selecting (id, size) with the execution states as parameters.
@@ -217,12 +310,13 @@ impl Tx<'_> {
         )?)
     }
 
-    /// After an export: results written are `sent` (re-synced ones too).
-    pub fn mark_result_sent(&self, execution_id: &str) -> Result<()> {
+    /// After an export: results written are `sent` (re-synced ones too), in upward file
+    /// `seq`, now.
+    pub fn mark_result_sent(&self, execution_id: &str, seq: i64) -> Result<()> {
         self.tx.execute(
-            "UPDATE results SET sync_status = 'sent'
-             WHERE execution_id = ?1 AND sync_status IN ('pending', 'to_be_resynced')",
-            [execution_id],
+            "UPDATE results SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3
+             WHERE execution_id = ?1 AND sync_status IN ('pending', 'to_be_resynced', 'sent')",
+            params![execution_id, seq, crate::time::now_rfc3339()],
         )?;
         Ok(())
     }
@@ -262,6 +356,63 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// What central said, in the newest data bundle applied, about the upward files it
+    /// applied; `None` when no data bundle said so yet.
+    pub fn central_received(&self) -> Result<Option<ReceivedFiles>> {
+        let Some(text) = self.meta_get(CENTRAL_RECEIVED)? else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::StoreDamaged {
+                path: self.path.clone(),
+                what: format!("'{CENTRAL_RECEIVED}' is not a list of files ({e})"),
+            })
+    }
+
+    pub fn set_central_received(&self, received: &ReceivedFiles) -> Result<()> {
+        let text = serde_json::to_string(received).map_err(Error::Encode)?;
+        self.meta_set(CENTRAL_RECEIVED, &text)
+    }
+
+    /// Results and log batches sent and not acknowledged, by the upward file they went in:
+    /// (file sequence, when, execution ids of its results, log batches, logs).
+    #[allow(clippy::type_complexity)]
+    pub fn sent_by_file(
+        &self,
+    ) -> Result<Vec<(Option<i64>, Option<String>, Vec<String>, i64, i64)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT sent_seq, MAX(sent_at), json_group_array(id) FILTER (WHERE kind = 'result'),
+                SUM(kind = 'logs'), SUM(CASE kind WHEN 'logs' THEN n ELSE 0 END)
+             FROM (SELECT 'result' AS kind, execution_id AS id, 1 AS n, sent_seq, sent_at
+                   FROM results WHERE sync_status = 'sent'
+                   UNION ALL
+                   SELECT 'logs', batch_id, count, sent_seq, sent_at
+                   FROM log_batches WHERE sync_status = 'sent')
+             GROUP BY sent_seq ORDER BY sent_seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let ids: String = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                serde_json::from_str(&ids).unwrap_or_default(),
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many results the centre holds in each sync status.
+    pub fn results_by_status(&self) -> Result<Vec<(SyncStatus, i64)>> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT sync_status, COUNT(*) FROM results GROUP BY sync_status ORDER BY 1")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     // ---- centre: delivery logs --------------------------------------------------------
 
     /// Whether a log id was ingested before.
@@ -296,12 +447,12 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Log batches not acknowledged whose result is in one of the given states:
+    /// Log batches never sent whose result is in one of the given states:
     /// (batch id, sealed size).
     pub fn log_batches_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
         let sql = format!(
             "SELECT b.batch_id, length(b.sealed) FROM log_batches b JOIN results r ON r.execution_id = b.execution_id
-             WHERE b.sync_status IN ('pending', 'sent') AND b.sealed IS NOT NULL AND r.state IN ({})
+             WHERE b.sync_status = 'pending' AND b.sealed IS NOT NULL AND r.state IN ({})
              ORDER BY b.added_at, b.batch_id",
             placeholders(states.len())
         );
@@ -322,10 +473,11 @@ impl Tx<'_> {
         )?)
     }
 
-    pub fn mark_log_batch_sent(&self, batch_id: &str) -> Result<()> {
+    /// After an export: a log batch written is `sent`, in upward file `seq`, now.
+    pub fn mark_log_batch_sent(&self, batch_id: &str, seq: i64) -> Result<()> {
         self.tx.execute(
-            "UPDATE log_batches SET sync_status = 'sent' WHERE batch_id = ?1",
-            [batch_id],
+            "UPDATE log_batches SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3 WHERE batch_id = ?1",
+            params![batch_id, seq, crate::time::now_rfc3339()],
         )?;
         Ok(())
     }

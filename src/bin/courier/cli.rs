@@ -118,6 +118,11 @@ pub enum Command {
         after_help = "Examples:\n  courier --home box logs add delivery-logs.jsonl\n  courier --home central logs export --format jsonl --out logs.jsonl"
     )]
     Logs(LogsCommand),
+    /// What is pending, late or lost: per centre at central, what waits and what was sent at a centre.
+    #[command(
+        after_help = "Examples:\n  courier --home central status\n  courier --home central status --late-after 1 --json\n  courier --home box status"
+    )]
+    Status(StatusArgs),
     /// Show the sync history (hash-chained; --verify checks the chain).
     #[command(
         after_help = "Examples:\n  courier --home central history --org ORG-042 --limit 10\n  courier --home box history --entity \"https://central.example/tao.rdf#tt-042a\"\n  courier --home central history --verify"
@@ -413,6 +418,13 @@ pub struct ExportArgs {
     /// FAT32's limit of 4 GiB - 1 byte it warns).
     #[arg(long, value_name = "SIZE")]
     pub max_file_size: Option<String>,
+    /// Centre: send again now what central is known to miss (a file it never applied while
+    /// it applied later ones), without waiting for settings.resend_after_hours.
+    #[arg(long)]
+    pub resend: bool,
+    /// Centre: send again every result and log batch central has not acknowledged.
+    #[arg(long, conflicts_with = "resend")]
+    pub resend_all: bool,
     /// Print the export report as JSON instead of lines.
     #[arg(long)]
     pub json: bool,
@@ -531,6 +543,17 @@ pub enum LogsCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Central: a centre not heard from for more than DAYS days is late (default:
+    /// settings.late_after_days in courier.json, 3 unless changed).
+    #[arg(long, value_name = "DAYS")]
+    pub late_after: Option<u64>,
+    /// Print the report as JSON (schemas/status.schema.json) instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

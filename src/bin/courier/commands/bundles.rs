@@ -136,8 +136,19 @@ pub fn inspect(ctx: &Ctx, a: cli::InspectArgs) -> Result<u8> {
 
 pub fn export(ctx: &Ctx, a: cli::ExportArgs) -> Result<u8> {
     let site = ctx.open()?;
-    let report =
-        courier::actions::export(&site, a.to.as_deref(), &a.out, a.max_file_size.as_deref())?;
+    use courier::upsync::Resend;
+    let resend = match (a.resend, a.resend_all) {
+        (_, true) => Resend::All,
+        (true, false) => Resend::Missing,
+        (false, false) => Resend::WhenDue,
+    };
+    let report = courier::actions::export(
+        &site,
+        a.to.as_deref(),
+        &a.out,
+        a.max_file_size.as_deref(),
+        resend,
+    )?;
     warn(&report.warnings);
     if a.json {
         print_json(&report);

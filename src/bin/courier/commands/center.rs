@@ -50,38 +50,11 @@ pub fn center(ctx: &Ctx, cmd: cli::CenterCommand) -> Result<u8> {
         }
         cli::CenterCommand::List { json } => {
             let site = ctx.open()?;
-            let rows = enroll::list_centers(&site)?;
+            let rows = courier::status::list_centers(&site)?;
             if json {
                 print_json(&rows);
             } else {
-                for r in rows {
-                    if let Some(at) = &r.revoked_at {
-                        out!(
-                            "{:<12} {:<30} REVOKED at {at}: {}",
-                            r.org_id,
-                            r.label,
-                            r.revoked_reason.as_deref().unwrap_or("")
-                        );
-                        continue;
-                    }
-                    out!(
-                        "{:<12} {:<30} {} next data bundle {}, confirmed {}",
-                        r.org_id,
-                        r.label,
-                        match (&r.fingerprint, &r.expected_fingerprint) {
-                            (Some(f), _) => courier::crypto::grouped(f),
-                            (None, Some(f)) => format!(
-                                "(not enrolled, expects key {})",
-                                courier::crypto::grouped(f)
-                            ),
-                            (None, None) => "(not enrolled)".into(),
-                        },
-                        r.next_seq,
-                        r.acked_seq
-                            .map(|s| s.to_string())
-                            .unwrap_or_else(|| "none".into())
-                    );
-                }
+                rows.iter().for_each(print_center);
             }
         }
     }
@@ -119,4 +92,41 @@ pub fn enroll(ctx: &Ctx, a: cli::EnrollArgs) -> Result<u8> {
         site.config.fingerprint
     );
     Ok(exit::OK)
+}
+
+/// One line of `center list`: key, data bundles, last contact, and LATE when it is.
+fn print_center(row: &courier::status::ListedCenter) {
+    let r = &row.center;
+    if let Some(at) = &r.revoked_at {
+        out!(
+            "{:<12} {:<30} REVOKED at {at}: {}",
+            r.org_id,
+            r.label,
+            r.revoked_reason.as_deref().unwrap_or("")
+        );
+        return;
+    }
+    let contact = match (&row.last_contact, row.days_since_contact) {
+        (Some(_), Some(d)) => format!("last contact {d} day(s) ago"),
+        (Some(at), None) => format!("last contact {at}"),
+        _ => "never sent results".into(),
+    };
+    out!(
+        "{:<12} {:<30} {} next data bundle {}, confirmed {}, {contact}{}",
+        r.org_id,
+        r.label,
+        match (&r.fingerprint, &r.expected_fingerprint) {
+            (Some(f), _) => courier::crypto::grouped(f),
+            (None, Some(f)) => format!(
+                "(not enrolled, expects key {})",
+                courier::crypto::grouped(f)
+            ),
+            (None, None) => "(not enrolled)".into(),
+        },
+        r.next_seq,
+        r.acked_seq
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "none".into()),
+        if row.late { ", LATE" } else { "" }
+    );
 }

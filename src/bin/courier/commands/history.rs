@@ -85,13 +85,13 @@ pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
             } else {
                 for h in rows {
                     out!(
-                        "{:>4} {} {:<12} {:<16} {:<8} {:<11} {}",
+                        "{:>4} {} {:<12} {:<16} {:<8} {:<14} {}",
                         h.n,
                         h.at,
                         h.action,
                         h.kind.as_deref().unwrap_or("-"),
                         h.org_id.as_deref().unwrap_or("-"),
-                        h.status,
+                        status_words(&h.status),
                         h.report
                     );
                 }
@@ -99,4 +99,13 @@ pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// A history row's status as words (the JSON keeps the stored value).
+fn status_words(status: &str) -> &str {
+    match status {
+        "success" => "done",
+        "partial" => "partly applied",
+        other => other,
+    }
 }

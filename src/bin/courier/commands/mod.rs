@@ -10,6 +10,7 @@ pub mod history;
 pub mod package;
 pub mod results;
 pub mod site;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 
