@@ -762,6 +762,9 @@ pub fn prune(site: &Site, before: &str, archived: &Path) -> Result<Pruned> {
     };
     let check = check(archived, &site.certificate()?, Some(prefix))?;
     let span = &check.history;
+    if span.first_row > start.row + 1 {
+        return Err(bad(archived, format!("it starts at history row {}, and the history here starts at row {}: the rows between are in no archive given; export them first", span.first_row, start.row + 1)));
+    }
     let (cut, cut_hash) = match &check.hash_at {
         Some(h) => (prefix, h.clone()),
         None if span.last_row < prefix => (span.last_row, span.end_hash.clone()),
@@ -769,9 +772,6 @@ pub fn prune(site: &Site, before: &str, archived: &Path) -> Result<Pruned> {
     };
     if cut <= start.row {
         return Ok(nothing);
-    }
-    if span.first_row > start.row + 1 {
-        return Err(bad(archived, format!("it starts at history row {}, and the history here starts at row {}: the rows between are in no archive given; export them first", span.first_row, start.row + 1)));
     }
     if intact.signed_row.unwrap_or(0) < cut {
         return Err(not_intact(format!(
