@@ -635,6 +635,7 @@ fn a_store_from_before_the_scope_rule_is_backfilled_from_the_scope_lists_it_reme
          ALTER TABLE results DROP COLUMN finishtime;
          ALTER TABLE centers DROP COLUMN expected_fingerprint;
          ALTER TABLE centers DROP COLUMN revoked_at; ALTER TABLE centers DROP COLUMN revoked_reason;
+         DROP TABLE history_prunes;
          PRAGMA user_version = 1;",
     )
     .unwrap();
