@@ -95,11 +95,17 @@ const NO_ROW: &str = "0000000000000000000000000000000000000000000000000000000000
 /// Sign the head of the history when it moved since it was last signed (see [`Mode`]).
 pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
     let check = verify(site)?;
-    let (row, hash) = site
-        .store()?
-        .read()?
-        .history_head()?
-        .unwrap_or_else(|| (0, NO_ROW.to_string()));
+    let (row, hash) = {
+        let mut store = site.store()?;
+        let tx = store.read()?;
+        match tx.history_head()? {
+            Some(head) => head,
+            None => {
+                let start = tx.history_start()?;
+                (start.row, start.hash)
+            }
+        }
+    };
     let has_head = head_path(site).exists();
     let may_sign = if check.intact {
         true

@@ -341,7 +341,18 @@ impl VerificationHelper for SignerCheck {
                 for r in results {
                     match r {
                         Ok(good) if good.ka.cert().fingerprint() == self.cert.fingerprint() => {
-                            self.good = true
+                            // The two "quick check" bytes are not covered by the signature
+                            // and Sequoia does not compare them: a copy with them changed
+                            // must not verify (every byte of a signed file is checked).
+                            let prefix = good.sig.digest_prefix();
+                            match good.sig.computed_digest() {
+                                Some(d) if d.len() >= 2 && d[..2] == prefix[..] => self.good = true,
+                                _ => {
+                                    return Err(anyhow::anyhow!(
+                                        "the signature's digest prefix does not match what it signs"
+                                    ))
+                                }
+                            }
                         }
                         Ok(_) => {}
                         Err(e) => return Err(anyhow::anyhow!("{e}")),

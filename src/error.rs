@@ -137,6 +137,9 @@ pub enum Error {
         command: &'static str,
     },
 
+    #[error("{}: history archive refused: {what}; nothing was changed", .path.display())]
+    BadArchive { path: PathBuf, what: String },
+
     // ---- the site -------------------------------------------------------------------
     #[error("{}: no courier site here; run 'courier init central --name NAME' or 'courier init center --org ORG_ID', or pass --home", .home.display())]
     NoSite { home: PathBuf },
@@ -164,6 +167,8 @@ pub enum Error {
     CenterNotEnrolled { org: String },
     #[error("{site} is not enrolled with a central yet; run 'courier enroll' first")]
     NotEnrolled { site: String },
+    #[error("{}: the sync history is not intact: {what}; nothing was pruned (see 'courier history --verify')", .path.display())]
+    HistoryNotIntact { path: PathBuf, what: String },
     #[error("{what}")]
     Usage { what: String },
     #[error("{}: the file exists and was left as it is; choose another --out, or pass --force to replace it", .path.display())]
@@ -265,7 +270,8 @@ impl Error {
             | WrongKindOfFile { .. }
             | CenterRevoked { .. }
             | KeyRetired { .. }
-            | RolloverRefused { .. } => exit::REFUSED,
+            | RolloverRefused { .. }
+            | BadArchive { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }
@@ -276,6 +282,7 @@ impl Error {
             | CenterNotEnrolled { .. }
             | NotEnrolled { .. }
             | Config { .. }
+            | HistoryNotIntact { .. }
             | ExportToRevoked { .. } => exit::SITE,
             Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. }

@@ -13,6 +13,7 @@
 
 pub mod actions;
 pub mod anchor;
+pub mod archive;
 pub mod bundle;
 pub mod crypto;
 pub mod demo;

@@ -76,6 +76,22 @@ pub const SCHEMAS: &[(&str, &str)] = &[
         "history-verify",
         include_str!("../schemas/history-verify.schema.json"),
     ),
+    (
+        "history-archive-manifest",
+        include_str!("../schemas/history-archive-manifest.schema.json"),
+    ),
+    (
+        "history-archive-row",
+        include_str!("../schemas/history-archive-row.schema.json"),
+    ),
+    (
+        "history-archive-entity",
+        include_str!("../schemas/history-archive-entity.schema.json"),
+    ),
+    (
+        "history-archive-check",
+        include_str!("../schemas/history-archive-check.schema.json"),
+    ),
     ("inspect", include_str!("../schemas/inspect.schema.json")),
     ("status", include_str!("../schemas/status.schema.json")),
     (

@@ -71,6 +71,23 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// A date given on the command line as the bound of a range (`--before DATE`): `YYYY-MM-DD`
+/// (midnight UTC) or `YYYY-MM-DDTHH:MM:SSZ`, returned in the second form, which orders as
+/// text like the times courier stores. `None` when it is neither.
+pub fn date_bound(text: &str) -> Option<String> {
+    let full = match text.len() {
+        10 => format!("{text}T00:00:00Z"),
+        20 => text.to_string(),
+        _ => return None,
+    };
+    let shape = "dddd-dd-ddTdd:dd:ddZ";
+    let fits = full.bytes().zip(shape.bytes()).all(|(c, s)| match s {
+        b'd' => c.is_ascii_digit(),
+        _ => c == s,
+    });
+    fits.then_some(full)
+}
+
 /// A TAO microtime, as PHP's `microtime()` writes it: the fraction of a second, a space, then
 /// Unix seconds (`"0.54321000 1764144192"`). Ordered by seconds, then fraction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -3,6 +3,7 @@
 mod common;
 
 mod anchor;
+mod archive;
 mod central_envelope;
 mod cli;
 mod datasync;

@@ -13,18 +13,19 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::progress::{self, Reporter};
 
 mod centers;
 mod entities;
+mod history;
 mod keys;
 mod results;
 
 pub use centers::{Center, CenterFigures, LastBundle};
 pub use entities::{ScopeItem, StoredEntity};
+pub use history::{ArchivedAction, HistoryRow, HistoryStart};
 pub use keys::Retired;
 pub use results::{
     CentralResult, HeldLogBatch, HeldResult, ItemKind, OwedAck, Quarantined, SentItem,
@@ -237,6 +238,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE results ADD COLUMN sent_at TEXT;
     ALTER TABLE log_batches ADD COLUMN sent_seq INTEGER;
     ALTER TABLE log_batches ADD COLUMN sent_at TEXT;
+    "#,
+    // 8: history archived and pruned (`history prune`, issue 12). The chain then starts
+    // after the newest prune: its row's hash is the first kept row's prev_hash.
+    r#"
+    -- One row per prune: the last history row dropped (n), its chain hash, how many rows
+    -- were dropped, and the SHA-256 of the manifest of the verified archive that holds them.
+    CREATE TABLE history_prunes (
+        n INTEGER PRIMARY KEY, hash TEXT NOT NULL, rows INTEGER NOT NULL,
+        archive_manifest_sha256 TEXT NOT NULL, at TEXT NOT NULL);
     "#,
 ];
 
@@ -657,42 +667,39 @@ impl<'a> Tx<'a> {
 
     // ---- history ----------------------------------------------------------------------
 
-    /// Append a row to the hash-chained history; returns its number.
+    /// Append a row to the hash-chained history; returns its number. The first row after
+    /// a prune that dropped every row continues from the prune point.
     pub fn add_history(&self, h: NewHistory<'_>) -> Result<i64> {
-        let prev: String = self
-            .tx
-            .query_row(
-                "SELECT hash FROM history ORDER BY n DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or_else(|| "0".repeat(64));
+        let (last, prev) = match self.history_head()? {
+            Some(head) => head,
+            None => {
+                let start = self.history_start()?;
+                (start.row, start.hash)
+            }
+        };
         let at = crate::time::now_rfc3339();
         let counts = h.counts.to_string();
-        let row = serde_json::json!([
+        let row = HistoryRow {
+            n: last + 1,
             at,
-            h.action,
-            h.org_id,
-            h.bundle_id,
-            h.kind,
-            h.seq,
-            h.status,
+            action: h.action.to_string(),
+            org_id: h.org_id.map(str::to_string),
+            bundle_id: h.bundle_id.map(str::to_string),
+            kind: h.kind.map(str::to_string),
+            seq: h.seq,
+            status: h.status.to_string(),
             counts,
-            h.report
-        ]);
-        let hash = hex::encode(
-            Sha256::new()
-                .chain_update(prev.as_bytes())
-                .chain_update(row.to_string())
-                .finalize(),
-        );
+            report: h.report,
+            prev_hash: prev,
+            hash: String::new(),
+        };
+        let hash = row.computed_hash();
         self.tx.execute(
-            "INSERT INTO history (at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![at, h.action, h.org_id, h.bundle_id, h.kind, h.seq, h.status, counts, h.report, prev, hash],
+            "INSERT INTO history (n, at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![row.n, row.at, row.action, row.org_id, row.bundle_id, row.kind, row.seq, row.status, row.counts, row.report, row.prev_hash, hash],
         )?;
-        Ok(self.tx.last_insert_rowid())
+        Ok(row.n)
     }
 
     pub fn history(&self, org: Option<&str>, limit: i64) -> Result<Vec<HistoryEntry>> {
@@ -733,49 +740,34 @@ impl<'a> Tx<'a> {
             .optional()?)
     }
 
-    /// The stored hash of history row `n`, if the row exists.
+    /// The stored hash of history row `n`, if the row exists (or is the prune point the
+    /// chain starts after).
     pub fn history_hash(&self, n: i64) -> Result<Option<String>> {
-        Ok(self
+        let stored = self
             .tx
             .query_row("SELECT hash FROM history WHERE n = ?1", [n], |r| r.get(0))
-            .optional()?)
+            .optional()?;
+        if stored.is_some() {
+            return Ok(stored);
+        }
+        let start = self.history_start()?;
+        Ok((start.row == n && n > 0).then_some(start.hash))
     }
 
-    /// Recompute the hash chain; returns the number of the first broken row, if any.
+    /// Recompute the hash chain from its start (the newest prune point, else the
+    /// beginning); returns the number of the first broken row, if any.
     pub fn verify_history(&self) -> Result<Option<i64>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT n, at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash
-             FROM history ORDER BY n",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut prev = "0".repeat(64);
-        while let Some(r) = rows.next()? {
-            let n: i64 = r.get(0)?;
-            let row = serde_json::json!([
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<i64>>(6)?,
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, String>(9)?
-            ]);
-            let stored_prev: String = r.get(10)?;
-            let stored: String = r.get(11)?;
-            let hash = hex::encode(
-                Sha256::new()
-                    .chain_update(prev.as_bytes())
-                    .chain_update(row.to_string())
-                    .finalize(),
-            );
-            if stored_prev != prev || stored != hash {
-                return Ok(Some(n));
+        let mut prev = self.history_start()?.hash;
+        let mut broken = None;
+        self.each_history_row(None, |row| {
+            if row.prev_hash != prev || row.hash != row.computed_hash() {
+                broken = Some(row.n);
+                return Ok(false);
             }
-            prev = stored;
-        }
-        Ok(None)
+            prev = row.hash;
+            Ok(true)
+        })?;
+        Ok(broken)
     }
 
     /// What each sync did to one entity, oldest first.

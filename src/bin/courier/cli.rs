@@ -557,7 +557,10 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
     /// Only syncs with this organisation.
     #[arg(long, value_name = "ORG_ID")]
     pub org: Option<String>,
@@ -578,6 +581,55 @@ pub struct HistoryArgs {
     /// Print JSON instead of a line per entry.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Archiving the history: `courier history export | verify-archive | prune`.
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Write the history (all rows, or those before a date) as one signed archive file.
+    #[command(
+        after_help = "Examples:\n  courier --home central history export --out history-2026.tar --before 2027-01-01\n  courier --home central keys export --out central.asc   # the certificate that checks it"
+    )]
+    Export {
+        /// The archive file to write (written under a temporary name, then renamed).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Only the rows from the start up to the first one written at or after DATE
+        /// (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ; UTC).
+        #[arg(long, value_name = "DATE")]
+        before: Option<String>,
+        /// Replace FILE if it exists (else an existing file is left alone, exit 2).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a history archive with the site's public certificate alone (no home needed).
+    #[command(
+        after_help = "Examples:\n  courier history verify-archive history-2026.tar --certificate central.asc"
+    )]
+    VerifyArchive {
+        /// The archive written by `history export`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The site's certificate, as `keys export` writes it.
+        #[arg(long, value_name = "CERT")]
+        certificate: PathBuf,
+        /// Print JSON instead of a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop from the store the rows before DATE that a verified archive of this site holds;
+    /// `history --verify` keeps passing (the chain starts after the last row dropped).
+    #[command(
+        after_help = "Examples:\n  courier --home central history prune --before 2027-01-01 --archived history-2026.tar"
+    )]
+    Prune {
+        /// Drop the rows from the start up to the first one written at or after DATE.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// The archive holding them (`history export`), verified with this site's key first.
+        #[arg(long, value_name = "FILE")]
+        archived: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 use courier::actions::{self, History, HistoryQuery};
 use courier::anchor::Anchored;
+use courier::archive;
 use courier::error::{exit, Result};
 
 use super::Ctx;
@@ -10,6 +11,9 @@ use crate::cli;
 use crate::output::{err, out, print_json};
 
 pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
+    if let Some(command) = a.command {
+        return archive(ctx, command);
+    }
     let site = ctx.open_read_only()?;
     let query = if a.verify {
         HistoryQuery::Verify
@@ -108,4 +112,65 @@ fn status_words(status: &str) -> &str {
         "partial" => "partly applied",
         other => other,
     }
+}
+
+/// `history export | verify-archive | prune` (courier::archive).
+fn archive(ctx: &Ctx, command: cli::HistoryCommand) -> Result<u8> {
+    use cli::HistoryCommand::*;
+    match command {
+        Export { out, before, force } => {
+            // Opened to read only: exporting adds no history row.
+            let site = ctx.open_read_only()?;
+            let e = archive::export(&site, &out, before.as_deref(), force)?;
+            out!(
+                "history rows {}-{} ({} rows, {} entity actions) archived in {} ({} bytes), signed by {}",
+                e.history.first_row,
+                e.history.last_row,
+                e.history.rows,
+                e.entity_actions,
+                e.file.display(),
+                e.bytes,
+                site.config.fingerprint
+            );
+        }
+        VerifyArchive {
+            file,
+            certificate,
+            json,
+        } => {
+            let c = archive::verify_with(&file, &certificate)?;
+            if json {
+                print_json(&c);
+            } else {
+                out!(
+                    "{}: history archive intact: rows {}-{} ({} rows, {} entity actions, {} bundles) of {} {}, signed by its key",
+                    c.file.display(),
+                    c.history.first_row,
+                    c.history.last_row,
+                    c.history.rows,
+                    c.entity_actions,
+                    c.bundles,
+                    c.site.role,
+                    c.site.org_id.as_deref().unwrap_or(&c.site.fingerprint)
+                );
+            }
+        }
+        Prune { before, archived } => {
+            let site = ctx.open()?;
+            let p = archive::prune(&site, &before, &archived)?;
+            match (p.first_row, p.last_row) {
+                (Some(first), Some(last)) => out!(
+                    "history rows {first}-{last} dropped ({} rows, held in {}); the history now starts after row {}",
+                    p.rows,
+                    archived.display(),
+                    p.start_row
+                ),
+                _ => out!(
+                    "nothing to prune: no row before {before} that {} holds is still in the store",
+                    archived.display()
+                ),
+            }
+        }
+    }
+    Ok(exit::OK)
 }
