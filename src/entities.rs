@@ -245,8 +245,6 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
         });
     }
     let files = crate::fs::expand_paths(paths, &["jsonl", "json"])?;
-    let mut staged: Vec<Staged> = Vec::new();
-    let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
     let mut warnings = Vec::new();
     if files.is_empty() {
         warnings.push(format!(
@@ -258,9 +256,40 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
                 .join(", ")
         ));
     }
+    let staged = stage_files(site, &files, opts, &mut warnings)?;
+    let mut store = site.store()?;
+    let tx = store.begin()?;
+    let mut report = store_staged(site, &tx, &staged)?;
+    for s in staged.iter().filter(|s| s.kind == "eligibility") {
+        if let Some(w) = dangling_references(&tx, &s.id, &s.props)? {
+            warnings.push(w);
+        }
+    }
+    report.warnings = warnings;
+    tx.add_history(NewHistory {
+        action: "load",
+        status: "success",
+        counts: json!({"created": report.created, "updated": report.updated, "unchanged": report.unchanged}),
+        report: format!("loaded {} records from {} file(s)", staged.len(), files.len()),
+        ..Default::default()
+    })?;
+    tx.commit()?;
+    Ok(report)
+}
+
+/// Read and check every record of `files` before anything is stored (a bad record refuses
+/// the whole load); files without records and checksums other than TAO's add to `warnings`.
+fn stage_files(
+    site: &Site,
+    files: &[PathBuf],
+    opts: &LoadOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Staged>> {
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut checked_packages: HashMap<PathBuf, String> = HashMap::new();
     let p = site.progress();
     p.files(files.len() as u64);
-    for file in &files {
+    for file in files {
         let before = staged.len();
         let mut sums = ChecksumTally::default();
         for_each_keyed_record(file, &site.config.settings.limits, p, |at, v| {
@@ -273,29 +302,12 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
             let v = v.map_err(bad)?;
             RecordKind::expect(RecordKind::Entity, file, loc, &v)?;
             let (kind, id, mut props) = read_entity(&v, at.key, opts, &mut sums).map_err(bad)?;
-            let mut package = None;
-            if kind == "delivery" {
-                let reference = props
-                    .get(ORIGIN_PACKAGE)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let pkg_path = package_file(file, &reference, opts).map_err(bad)?;
-                let sha = match package_cache.get(&pkg_path) {
-                    Some(sha) => sha.clone(),
-                    None => {
-                        let sha = check_package_file(&pkg_path)
-                            .map_err(|e| bad(format!("delivery package {reference}: {e}")))?;
-                        package_cache.insert(pkg_path.clone(), sha.clone());
-                        sha
-                    }
-                };
-                props.insert(
-                    ORIGIN_PACKAGE.into(),
-                    Value::String(format!("{PACKAGE_REF}{sha}")),
-                );
-                package = Some((sha, pkg_path));
-            }
+            let package = match kind.as_str() {
+                "delivery" => Some(
+                    stage_package(file, &mut props, opts, &mut checked_packages).map_err(bad)?,
+                ),
+                _ => None,
+            };
             staged.push(Staged {
                 kind,
                 id,
@@ -309,12 +321,47 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
         }
         warnings.extend(sums.warning(file));
     }
-    let mut store = site.store()?;
-    let tx = store.begin()?;
+    Ok(staged)
+}
+
+/// A delivery's test package: find the file its `OriginTestPackage` names, check it (once per
+/// file: `checked` remembers the hashes), and make the property name the package by content
+/// hash. Returns (hash, package file).
+fn stage_package(
+    file: &Path,
+    props: &mut Map<String, Value>,
+    opts: &LoadOptions,
+    checked: &mut HashMap<PathBuf, String>,
+) -> std::result::Result<(String, PathBuf), String> {
+    let reference = props
+        .get(ORIGIN_PACKAGE)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let pkg_path = package_file(file, &reference, opts)?;
+    let sha = match checked.get(&pkg_path) {
+        Some(sha) => sha.clone(),
+        None => {
+            let sha = check_package_file(&pkg_path)
+                .map_err(|e| format!("delivery package {reference}: {e}"))?;
+            checked.insert(pkg_path.clone(), sha.clone());
+            sha
+        }
+    };
+    props.insert(
+        ORIGIN_PACKAGE.into(),
+        Value::String(format!("{PACKAGE_REF}{sha}")),
+    );
+    Ok((sha, pkg_path))
+}
+
+/// Store the staged records and their new packages in `tx`, counting each type as created,
+/// updated or unchanged by comparing checksums with what central held.
+fn store_staged(site: &Site, tx: &Tx<'_>, staged: &[Staged]) -> Result<LoadReport> {
     let mut report = LoadReport::default();
-    for s in &staged {
+    for s in staged {
         if let Some((sha, src)) = &s.package {
-            if store_package(site, &tx, sha, src)? {
+            if store_package(site, tx, sha, src)? {
                 report.packages += 1;
             }
         }
@@ -335,20 +382,6 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
             package: s.package.as_ref().map(|p| p.0.clone()),
         })?;
     }
-    for s in staged.iter().filter(|s| s.kind == "eligibility") {
-        if let Some(w) = dangling_references(&tx, &s.id, &s.props)? {
-            warnings.push(w);
-        }
-    }
-    report.warnings = warnings;
-    tx.add_history(NewHistory {
-        action: "load",
-        status: "success",
-        counts: json!({"created": report.created, "updated": report.updated, "unchanged": report.unchanged}),
-        report: format!("loaded {} records from {} file(s)", staged.len(), files.len()),
-        ..Default::default()
-    })?;
-    tx.commit()?;
     Ok(report)
 }
 
