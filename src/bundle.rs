@@ -763,75 +763,23 @@ impl Bundle {
         mut visit: impl FnMut(&str, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
         let path = &self.path;
-        let mut file = File::open(path).at(path)?;
-        file.seek(SeekFrom::Start(self.header.payload.offset))
-            .at(path)?;
-        let source = BufReader::with_capacity(1 << 16, file.take(self.header.payload.length));
-        let decryptor = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
-            Error::BadSignature {
-                path: path.clone(),
-                what: format!("payload: {e}"),
-            }
-        })?;
-        // Remember a failure of decryption or of the inner signature, whichever reader up the
-        // stack sees it first, so it is reported as such and not as a damaged entry.
-        let failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
-        let mut plain = Watch {
-            inner: decryptor,
-            failure: failure.clone(),
-        };
+        let (mut plain, failure) = self.decrypt(key, sender)?;
         let bad_signature = |what: String| Error::BadSignature {
             path: path.clone(),
             what: format!("payload: {what}"),
         };
-        let damaged = |what: String| Error::Damaged {
-            path: path.clone(),
-            what,
-        };
         {
             let mut zstd = zstd::stream::read::Decoder::new(&mut plain).at(path)?;
             zstd.window_log_max(ZSTD_WINDOW_LOG_MAX).at(path)?;
-            let cap = self.header.payload.content_size;
             let mut limited = CapReader {
                 inner: zstd,
-                left: cap,
+                left: self.header.payload.content_size,
                 exceeded: false,
             };
-            let walked = (|| -> Result<()> {
-                let mut archive = tar::Archive::new(&mut limited);
-                let entries = archive
-                    .entries()
-                    .map_err(|e| damaged(format!("payload: {e}")))?;
-                for entry in entries {
-                    let mut entry = entry.map_err(|e| damaged(format!("payload: {e}")))?;
-                    if entry.header().entry_type() != tar::EntryType::Regular {
-                        return Err(Error::SpecialEntry {
-                            path: path.to_path_buf(),
-                        });
-                    }
-                    let name = entry
-                        .path()
-                        .map_err(|e| damaged(format!("payload entry name: {e}")))?
-                        .to_string_lossy()
-                        .into_owned();
-                    check_entry_name(path, &name)?;
-                    if name.starts_with(EXTENSION_PREFIX) {
-                        continue; // not required (checked at open): an extension this reader skips
-                    }
-                    // A read error inside an entry is the payload's fault, not this machine's.
-                    visit(&name, &mut entry).map_err(|e| match e {
-                        Error::Io { path: p, source } if p == *path => {
-                            damaged(format!("payload entry {name}: {source}"))
-                        }
-                        other => other,
-                    })?;
-                }
-                Ok(())
-            })();
-            let drained = walked.and_then(|()| {
+            let drained = walk_entries(path, &mut limited, &mut visit).and_then(|()| {
                 crypto::drain(&mut limited)
                     .map(|_| ())
-                    .map_err(|e| damaged(format!("payload: {e}")))
+                    .map_err(|e| damaged(path, format!("payload: {e}")))
             });
             if let Some(what) = failure.borrow_mut().take() {
                 return Err(bad_signature(what));
@@ -846,6 +794,71 @@ impl Bundle {
         crypto::drain(&mut plain).map_err(|e| bad_signature(e.to_string()))?;
         Ok(())
     }
+
+    /// The payload's plaintext (still compressed), read through a watch that remembers a
+    /// failure of decryption or of the inner signature, whichever reader up the stack sees it
+    /// first, so that it is reported as such and not as a damaged entry.
+    fn decrypt(
+        &self,
+        key: &SecretKey,
+        sender: &Cert,
+    ) -> Result<(Watch<crypto::Plaintext<'static>>, Failure)> {
+        let path = &self.path;
+        let mut file = File::open(path).at(path)?;
+        file.seek(SeekFrom::Start(self.header.payload.offset))
+            .at(path)?;
+        let source = BufReader::with_capacity(1 << 16, file.take(self.header.payload.length));
+        let decryptor = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
+            Error::BadSignature {
+                path: path.clone(),
+                what: format!("payload: {e}"),
+            }
+        })?;
+        let failure = Failure::default();
+        let plain = Watch {
+            inner: decryptor,
+            failure: failure.clone(),
+        };
+        Ok((plain, failure))
+    }
+}
+
+/// Walk the payload's tar archive: regular files only, safe names, extensions this reader does
+/// not know skipped; each entry goes to `visit`.
+fn walk_entries(
+    path: &Path,
+    payload: &mut impl Read,
+    visit: &mut impl FnMut(&str, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let mut archive = tar::Archive::new(payload);
+    let entries = archive
+        .entries()
+        .map_err(|e| damaged(path, format!("payload: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| damaged(path, format!("payload: {e}")))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(Error::SpecialEntry {
+                path: path.to_path_buf(),
+            });
+        }
+        let name = entry
+            .path()
+            .map_err(|e| damaged(path, format!("payload entry name: {e}")))?
+            .to_string_lossy()
+            .into_owned();
+        check_entry_name(path, &name)?;
+        if name.starts_with(EXTENSION_PREFIX) {
+            continue; // not required (checked at open): an extension this reader skips
+        }
+        // A read error inside an entry is the payload's fault, not this machine's.
+        visit(&name, &mut entry).map_err(|e| match e {
+            Error::Io { path: p, source } if p == *path => {
+                damaged(path, format!("payload entry {name}: {source}"))
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuse entry names that could escape a folder if ever written out.
@@ -867,10 +880,13 @@ fn check_entry_name(path: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The first read error a [`Watch`] saw, shared with whoever reports it.
+type Failure = std::rc::Rc<std::cell::RefCell<Option<String>>>;
+
 /// Passes reads through and keeps the first error seen.
 struct Watch<R> {
     inner: R,
-    failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+    failure: Failure,
 }
 
 impl<R: Read> Read for Watch<R> {
