@@ -156,45 +156,24 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
         settings.results_per_file,
     )?;
     let set_id = bundle::new_id();
-    let count = files.len() as u64;
+    let set = OutgoingSet {
+        site,
+        key: &key,
+        central: &central,
+        central_fpr: &central_fpr,
+        org: &org,
+        ack_json: &ack_json,
+        max,
+        set_id: &set_id,
+        count: files.len() as u64,
+    };
     let mut written: Vec<Written> = Vec::new();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for (i, file_items) in files.iter().enumerate() {
-        let seq = tx.next_counter("up_seq")?;
-        let set = SetRef {
-            id: set_id.clone(),
-            index: i as u64 + 1,
-            count,
-        };
-        let spec = Spec::results(
-            &site.config.fingerprint,
-            &central_fpr,
-            &org,
-            seq as u64,
-            set,
-        );
-        let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
-        site.progress().file(&out, None);
-        let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
-            p.add_bytes("ack.json", ack_json.as_bytes())?;
-            add_items(site, &tx, p, file_items)
-        })?;
-        let size = w.size()?;
-        if size > max {
-            return Err(Error::OutputTooLarge {
-                path: out.clone(),
-                size,
-                max,
-            });
-        }
+        let w = set.write_part(&tx, out_dir, i as u64 + 1, file_items)?;
         for (k, v) in &w.header.counts {
             *totals.entry(k.clone()).or_default() += v;
         }
-        tx.record_bundle(
-            "out",
-            &crate::site::bundle_record(&w.header),
-            &out.to_string_lossy(),
-        )?;
         written.push(w);
     }
     for item in &items {
@@ -205,6 +184,67 @@ pub fn export(site: &Site, out_dir: &Path, max_file_size: Option<u64>) -> Result
     }
     tx.meta_set("ack_sent", &ack_digest)?;
     finish_export(tx, &org, &set_id, totals, written)
+}
+
+/// What the files of one up-sync set share: the centre that signs them, central that reads
+/// them, the acknowledgement each carries, the size limit, the set's id and file count.
+struct OutgoingSet<'a> {
+    site: &'a Site,
+    key: &'a crypto::SecretKey,
+    central: &'a Cert,
+    central_fpr: &'a str,
+    org: &'a str,
+    ack_json: &'a str,
+    max: u64,
+    set_id: &'a str,
+    count: u64,
+}
+
+impl OutgoingSet<'_> {
+    /// Write part `index` of the set (the acknowledgement, then `items`) under a temporary
+    /// name, refuse it when larger than the limit, and record it in `tx` as sent.
+    fn write_part(
+        &self,
+        tx: &Tx<'_>,
+        out_dir: &Path,
+        index: u64,
+        items: &[&Item],
+    ) -> Result<Written> {
+        let (org, count) = (self.org, self.count);
+        let seq = tx.next_counter("up_seq")?;
+        let set = SetRef {
+            id: self.set_id.to_string(),
+            index,
+            count,
+        };
+        let spec = Spec::results(
+            &self.site.config.fingerprint,
+            self.central_fpr,
+            org,
+            seq as u64,
+            set,
+        );
+        let out = out_dir.join(format!("{org}-results-{seq:06}-{index}of{count}.courier"));
+        self.site.progress().file(&out, None);
+        let (w, ()) = bundle::write(&out, spec, self.key, self.central, |p| {
+            p.add_bytes("ack.json", self.ack_json.as_bytes())?;
+            add_items(self.site, tx, p, items)
+        })?;
+        let size = w.size()?;
+        if size > self.max {
+            return Err(Error::OutputTooLarge {
+                path: out.clone(),
+                size,
+                max: self.max,
+            });
+        }
+        tx.record_bundle(
+            "out",
+            &crate::site::bundle_record(&w.header),
+            &out.to_string_lossy(),
+        )?;
+        Ok(w)
+    }
 }
 
 /// Record the set in the history, commit, then give the files their names.
