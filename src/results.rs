@@ -244,34 +244,9 @@ fn add_result(
     let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
     let sha = sha256_hex(&plain);
     let old = tx.result_version(&r.exec)?;
-    if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
-        // An older copy never replaces a newer one (issue 7).
-        let held = tx.result_finishtime(&r.exec)?;
-        let note = |what: &str| {
-            refusal(format!(
-                "{}: {what} (held copy finished {}, this one {}); the held copy is kept",
-                r.exec,
-                describe_time(held.as_deref()),
-                describe_time(r.finishtime.as_deref())
-            ))
-        };
-        match freshness(held.as_deref(), r.finishtime.as_deref()) {
-            Ok(Freshness::Newer) => {}
-            Ok(Freshness::Same) => {
-                report
-                    .conflicts
-                    .push(note("same finish time as the copy held, other content"));
-                return Ok(());
-            }
-            Ok(Freshness::Older) => {
-                report.stale.push(note("older than the copy held"));
-                return Ok(());
-            }
-            Err(e) => {
-                report.refused.push(refusal(e));
-                return Ok(());
-            }
-        }
+    if old.as_ref().is_some_and(|(_, s, _)| *s != sha) && !newer_than_held(tx, &r, refusal, report)?
+    {
+        return Ok(());
     }
     let Some((revision, sync)) = next_revision(old.as_ref(), &sha, report) else {
         return Ok(());
@@ -292,6 +267,35 @@ fn add_result(
         },
         &sealed,
     )
+}
+
+/// A copy with other content than the one held replaces it only when it finished later: an
+/// older copy never replaces a newer one (issue 7). Otherwise it is reported (stale,
+/// conflicting, or refused when the finish times cannot be compared) and `false` returned.
+fn newer_than_held(
+    tx: &Tx<'_>,
+    r: &IncomingResult,
+    refusal: impl Fn(String) -> Refusal,
+    report: &mut AddReport,
+) -> Result<bool> {
+    let held = tx.result_finishtime(&r.exec)?;
+    let note = |what: &str| {
+        refusal(format!(
+            "{}: {what} (held copy finished {}, this one {}); the held copy is kept",
+            r.exec,
+            describe_time(held.as_deref()),
+            describe_time(r.finishtime.as_deref())
+        ))
+    };
+    match freshness(held.as_deref(), r.finishtime.as_deref()) {
+        Ok(Freshness::Newer) => return Ok(true),
+        Ok(Freshness::Same) => report
+            .conflicts
+            .push(note("same finish time as the copy held, other content")),
+        Ok(Freshness::Older) => report.stale.push(note("older than the copy held")),
+        Err(e) => report.refused.push(refusal(e)),
+    }
+    Ok(false)
 }
 
 /// Checks a parsed result: its schema, the execution it is filed under, its finish time, and
