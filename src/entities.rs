@@ -693,27 +693,56 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
             .map(ScopeEntry::from)
             .collect())
     };
-    let get = |id: &str| -> Result<Option<ScopeEntry>> { Ok(tx.entity(id)?.map(ScopeEntry::from)) };
     let centers: Vec<ScopeEntry> = load_type("test-center")?
         .into_iter()
         .filter(|c| values(&c.properties, ORG_ID).contains(&org))
         .collect();
     let center_ids: BTreeSet<&str> = centers.iter().map(|c| c.id.as_str()).collect();
-    let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut wanted = Wanted::new();
     for c in &centers {
-        wanted.entry("administrator").or_default().extend(
-            values(&c.properties, CENTER_ADMIN)
-                .into_iter()
-                .map(String::from),
-        );
-        wanted.entry("proctor").or_default().extend(
-            values(&c.properties, CENTER_PROCTOR)
-                .into_iter()
-                .map(String::from),
-        );
+        want(&mut wanted, "administrator", &c.properties, CENTER_ADMIN);
+        want(&mut wanted, "proctor", &c.properties, CENTER_PROCTOR);
     }
-    // TAO links a proctor or an administrator from the user to the centre
-    // (the same properties, on the user).
+    want_staff_linked_to(tx, &center_ids, &mut wanted)?;
+    let eligibilities: Vec<ScopeEntry> = load_type("eligibility")?
+        .into_iter()
+        .filter(|e| {
+            values(&e.properties, ELIG_CENTER)
+                .iter()
+                .any(|c| center_ids.contains(c))
+        })
+        .collect();
+    for e in &eligibilities {
+        want(&mut wanted, "delivery", &e.properties, ELIG_DELIVERY);
+        want(&mut wanted, "test-taker", &e.properties, ELIG_TAKER);
+    }
+    let mut out = centers.clone();
+    for kind in ["administrator", "proctor", "test-taker"] {
+        out.extend(wanted_of(tx, &wanted, kind)?);
+    }
+    out.extend(eligibilities);
+    out.extend(wanted_of(tx, &wanted, "delivery")?);
+    Ok(out)
+}
+
+/// The ids a centre's scope wants, by entity type.
+type Wanted = BTreeMap<&'static str, BTreeSet<String>>;
+
+/// Want, as entities of `kind`, the ids property `key` of `props` names.
+fn want(wanted: &mut Wanted, kind: &'static str, props: &Map<String, Value>, key: &str) {
+    wanted
+        .entry(kind)
+        .or_default()
+        .extend(values(props, key).into_iter().map(String::from));
+}
+
+/// Want the administrators and proctors that link themselves to one of `center_ids`: TAO
+/// links them from the user to the centre too (the same properties, on the user).
+fn want_staff_linked_to(
+    tx: &Tx<'_>,
+    center_ids: &BTreeSet<&str>,
+    wanted: &mut Wanted,
+) -> Result<()> {
     for kind in ["administrator", "proctor"] {
         for u in tx.entities_of_type(kind)? {
             let linked = [CENTER_ADMIN, CENTER_PROCTOR]
@@ -725,41 +754,22 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
             }
         }
     }
-    let eligibilities: Vec<ScopeEntry> = load_type("eligibility")?
-        .into_iter()
-        .filter(|e| {
-            values(&e.properties, ELIG_CENTER)
-                .iter()
-                .any(|c| center_ids.contains(c))
-        })
-        .collect();
-    for e in &eligibilities {
-        wanted.entry("delivery").or_default().extend(
-            values(&e.properties, ELIG_DELIVERY)
-                .into_iter()
-                .map(String::from),
-        );
-        wanted.entry("test-taker").or_default().extend(
-            values(&e.properties, ELIG_TAKER)
-                .into_iter()
-                .map(String::from),
-        );
-    }
-    let mut out = centers.clone();
-    for kind in ["administrator", "proctor", "test-taker"] {
-        for id in wanted.get(kind).into_iter().flatten() {
-            if let Some(e) = get(id)?.filter(|e| e.kind == kind) {
-                out.push(e);
-            }
+    Ok(())
+}
+
+/// The wanted entities of `kind` that central holds as that kind, in id order.
+fn wanted_of(tx: &Tx<'_>, wanted: &Wanted, kind: &str) -> Result<Vec<ScopeEntry>> {
+    let mut found = Vec::new();
+    for id in wanted.get(kind).into_iter().flatten() {
+        if let Some(e) = tx
+            .entity(id)?
+            .map(ScopeEntry::from)
+            .filter(|e| e.kind == kind)
+        {
+            found.push(e);
         }
     }
-    out.extend(eligibilities);
-    for id in wanted.get("delivery").into_iter().flatten() {
-        if let Some(e) = get(id)?.filter(|e| e.kind == "delivery") {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    Ok(found)
 }
 
 /// Trim a centre's scope to itself: in every property, a value naming an entity central
