@@ -246,6 +246,26 @@ impl Spec {
             sender_certificate: Some(certificate),
         }
     }
+
+    /// The header of a bundle written to this spec now, with its payload described and
+    /// counted.
+    fn into_header(self, payload: PayloadInfo, counts: BTreeMap<String, u64>) -> Header {
+        Header {
+            format: FORMAT,
+            kind: self.kind,
+            bundle_id: self.bundle_id,
+            set: self.set,
+            sender: self.sender,
+            recipient: self.recipient,
+            org_id: self.org_id,
+            sequence: self.sequence,
+            created: crate::time::now_rfc3339(),
+            payload,
+            counts,
+            sender_certificate: self.sender_certificate,
+            requires: Vec::new(),
+        }
+    }
 }
 
 /// A fresh random id (128 bits, hex).
@@ -411,25 +431,7 @@ pub fn write<T>(
     let offset = line.len() as u64;
 
     let mut hc = crypto::HashingWriter::new(&mut file);
-    let (content_size, counts, result) = {
-        let message = crypto::sign_encrypt_writer(&mut hc, key, recipient)?;
-        let zstd = zstd::stream::write::Encoder::new(message, 3).at(out)?;
-        let mut pw = PayloadWriter {
-            tar: tar::Builder::new(Count {
-                inner: zstd,
-                len: 0,
-            }),
-            counts: BTreeMap::new(),
-            path: out.to_path_buf(),
-        };
-        let result = fill(&mut pw)?;
-        let PayloadWriter { tar, counts, .. } = pw;
-        let count = tar.into_inner().at(out)?;
-        let content_size = count.len;
-        let message = count.inner.finish().at(out)?;
-        message.finalize().map_err(pgp)?;
-        (content_size, counts, result)
-    };
+    let (content_size, counts, result) = write_payload(out, &mut hc, key, recipient, fill)?;
     let (sha256, length) = hc.finish();
     let payload = PayloadInfo {
         offset,
@@ -437,31 +439,10 @@ pub fn write<T>(
         sha256,
         content_size,
     };
-    let header = Header {
-        format: FORMAT,
-        kind: spec.kind,
-        bundle_id: spec.bundle_id,
-        set: spec.set,
-        sender: spec.sender,
-        recipient: spec.recipient,
-        org_id: spec.org_id,
-        sequence: spec.sequence,
-        created: crate::time::now_rfc3339(),
-        payload,
-        counts,
-        sender_certificate: spec.sender_certificate,
-        requires: Vec::new(),
-    };
+    let header = spec.into_header(payload, counts);
     let header_bytes = serde_json::to_vec(&header).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
-    file.write_all(&header_bytes).at(tmp.path())?;
-    file.write_all(&sig).at(tmp.path())?;
-    file.write_all(TRAILER_MAGIC).at(tmp.path())?;
-    file.write_all(&(header_bytes.len() as u64).to_be_bytes())
-        .at(tmp.path())?;
-    file.write_all(&(sig.len() as u64).to_be_bytes())
-        .at(tmp.path())?;
-    file.flush().at(tmp.path())?;
+    write_header_and_trailer(&mut file, tmp.path(), &header_bytes, &sig)?;
     drop(file);
     tmp.as_file().sync_all().at(tmp.path())?;
     Ok((
@@ -472,6 +453,52 @@ pub fn write<T>(
         },
         result,
     ))
+}
+
+/// The payload: `fill`'s entries as a tar archive, zstd-compressed, signed by `key` and
+/// encrypted to `recipient`, written to `w`. Returns the archive's size, the counts `fill`
+/// made and what it returned.
+fn write_payload<T>(
+    out: &Path,
+    w: impl Write + Send + Sync,
+    key: &SecretKey,
+    recipient: &Cert,
+    fill: impl FnOnce(&mut PayloadWriter<'_>) -> Result<T>,
+) -> Result<(u64, BTreeMap<String, u64>, T)> {
+    let message = crypto::sign_encrypt_writer(w, key, recipient)?;
+    let zstd = zstd::stream::write::Encoder::new(message, 3).at(out)?;
+    let mut pw = PayloadWriter {
+        tar: tar::Builder::new(Count {
+            inner: zstd,
+            len: 0,
+        }),
+        counts: BTreeMap::new(),
+        path: out.to_path_buf(),
+    };
+    let result = fill(&mut pw)?;
+    let PayloadWriter { tar, counts, .. } = pw;
+    let count = tar.into_inner().at(out)?;
+    let content_size = count.len;
+    let message = count.inner.finish().at(out)?;
+    message.finalize().map_err(pgp)?;
+    Ok((content_size, counts, result))
+}
+
+/// After the payload: the header, its detached signature, and the trailer that gives both
+/// lengths (see docs/FORMAT.md).
+fn write_header_and_trailer(
+    file: &mut impl Write,
+    path: &Path,
+    header_bytes: &[u8],
+    sig: &[u8],
+) -> Result<()> {
+    file.write_all(header_bytes).at(path)?;
+    file.write_all(sig).at(path)?;
+    file.write_all(TRAILER_MAGIC).at(path)?;
+    file.write_all(&(header_bytes.len() as u64).to_be_bytes())
+        .at(path)?;
+    file.write_all(&(sig.len() as u64).to_be_bytes()).at(path)?;
+    file.flush().at(path)
 }
 
 // ---- reading ------------------------------------------------------------------------------
