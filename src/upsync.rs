@@ -82,6 +82,14 @@ pub struct AppliedBundle {
     pub seq: i64,
 }
 
+/// A result's variables as the JSON text sealed at the centre, borrowed, not rebuilt: what
+/// central stores of each variable.
+#[derive(Deserialize)]
+struct RawVariables<'a> {
+    #[serde(borrow)]
+    variables: Vec<&'a serde_json::value::RawValue>,
+}
+
 /// Bytes kept free in every file for the header, signature, trailer, OpenPGP and zstd
 /// framing; sized by measurement on incompressible payloads with margin.
 const FILE_OVERHEAD: u64 = 16 * 1024;
@@ -848,7 +856,17 @@ impl Receiver<'_> {
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != AckStatus::Unchanged {
-            self.store_result(&meta, &central_id, &plain, &v)?;
+            // Two members named `variables` are JSON to serde's Value (the last one counts)
+            // but not one list of variables to store as sent.
+            let raw: RawVariables<'_> = match serde_json::from_slice(&plain) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let reason =
+                        format!("variables unreadable as sent ({})", quote(&e.to_string()));
+                    return self.quarantine(&meta, &reason, &text());
+                }
+            };
+            self.store_result(&meta, &central_id, &raw.variables, &v)?;
         }
         self.tally.add(match status {
             AckStatus::Stored => "results stored",
@@ -859,26 +877,19 @@ impl Receiver<'_> {
         self.apply_waiting_logs(&meta, &central_id)
     }
 
-    /// Store a result's copy under central's id, with its variables as sealed.
+    /// Store a result's copy under central's id, with its variables as sealed (`raw`, in the
+    /// order of `v`'s).
     fn store_result(
         &mut self,
         meta: &ResultMeta,
         central_id: &str,
-        plain: &[u8],
+        raw: &[&serde_json::value::RawValue],
         v: &Value,
     ) -> Result<()> {
         let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-        // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
-        #[derive(Deserialize)]
-        struct RawVariables<'a> {
-            #[serde(borrow)]
-            variables: Vec<&'a serde_json::value::RawValue>,
-        }
-        let raw: RawVariables<'_> = serde_json::from_slice(plain)
-            .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
         let stored: Vec<StoredVariable<'_>> = variables
             .iter()
-            .zip(&raw.variables)
+            .zip(raw)
             .map(|(var, text)| StoredVariable {
                 call_id_test: var["callIdTest"].as_str(),
                 call_id_item: var["callIdItem"].as_str(),
