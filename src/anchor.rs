@@ -140,7 +140,7 @@ pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
         signature: hex::encode(sig),
     };
     let path = head_path(site);
-    let json = serde_json::to_vec_pretty(&head).map_err(|e| Error::Internal(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&head).map_err(Error::Encode)?;
     crate::fs::write_atomic(&path, &json)?;
     crate::site::private_file(&path)?;
     Ok(Anchored::Signed(row))

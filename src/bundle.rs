@@ -274,6 +274,31 @@ impl Spec {
             rollover: Vec::new(),
         }
     }
+
+    /// The header of a bundle written to this spec now, with its payload described and
+    /// counted.
+    fn into_header(self, payload: PayloadInfo, counts: BTreeMap<String, u64>) -> Header {
+        Header {
+            format: FORMAT,
+            kind: self.kind,
+            bundle_id: self.bundle_id,
+            set: self.set,
+            sender: self.sender,
+            recipient: self.recipient,
+            org_id: self.org_id,
+            sequence: self.sequence,
+            created: crate::time::now_rfc3339(),
+            payload,
+            counts,
+            sender_certificate: self.sender_certificate,
+            requires: if self.rollover.is_empty() {
+                Vec::new()
+            } else {
+                vec![FEATURE_ROLLOVER.to_string()]
+            },
+            rollover: self.rollover,
+        }
+    }
 }
 
 /// A fresh random id (128 bits, hex).
@@ -439,25 +464,7 @@ pub fn write<T>(
     let offset = line.len() as u64;
 
     let mut hc = crypto::HashingWriter::new(&mut file);
-    let (content_size, counts, result) = {
-        let message = crypto::sign_encrypt_writer(&mut hc, key, recipient)?;
-        let zstd = zstd::stream::write::Encoder::new(message, 3).at(out)?;
-        let mut pw = PayloadWriter {
-            tar: tar::Builder::new(Count {
-                inner: zstd,
-                len: 0,
-            }),
-            counts: BTreeMap::new(),
-            path: out.to_path_buf(),
-        };
-        let result = fill(&mut pw)?;
-        let PayloadWriter { tar, counts, .. } = pw;
-        let count = tar.into_inner().at(out)?;
-        let content_size = count.len;
-        let message = count.inner.finish().at(out)?;
-        message.finalize().map_err(pgp)?;
-        (content_size, counts, result)
-    };
+    let (content_size, counts, result) = write_payload(out, &mut hc, key, recipient, fill)?;
     let (sha256, length) = hc.finish();
     let payload = PayloadInfo {
         offset,
@@ -465,36 +472,10 @@ pub fn write<T>(
         sha256,
         content_size,
     };
-    let header = Header {
-        format: FORMAT,
-        kind: spec.kind,
-        bundle_id: spec.bundle_id,
-        set: spec.set,
-        sender: spec.sender,
-        recipient: spec.recipient,
-        org_id: spec.org_id,
-        sequence: spec.sequence,
-        created: crate::time::now_rfc3339(),
-        payload,
-        counts,
-        sender_certificate: spec.sender_certificate,
-        requires: if spec.rollover.is_empty() {
-            Vec::new()
-        } else {
-            vec![FEATURE_ROLLOVER.to_string()]
-        },
-        rollover: spec.rollover,
-    };
+    let header = spec.into_header(payload, counts);
     let header_bytes = serde_json::to_vec(&header).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
-    file.write_all(&header_bytes).at(tmp.path())?;
-    file.write_all(&sig).at(tmp.path())?;
-    file.write_all(TRAILER_MAGIC).at(tmp.path())?;
-    file.write_all(&(header_bytes.len() as u64).to_be_bytes())
-        .at(tmp.path())?;
-    file.write_all(&(sig.len() as u64).to_be_bytes())
-        .at(tmp.path())?;
-    file.flush().at(tmp.path())?;
+    write_header_and_trailer(&mut file, tmp.path(), &header_bytes, &sig)?;
     drop(file);
     tmp.as_file().sync_all().at(tmp.path())?;
     Ok((
@@ -505,6 +486,52 @@ pub fn write<T>(
         },
         result,
     ))
+}
+
+/// The payload: `fill`'s entries as a tar archive, zstd-compressed, signed by `key` and
+/// encrypted to `recipient`, written to `w`. Returns the archive's size, the counts `fill`
+/// made and what it returned.
+fn write_payload<T>(
+    out: &Path,
+    w: impl Write + Send + Sync,
+    key: &SecretKey,
+    recipient: &Cert,
+    fill: impl FnOnce(&mut PayloadWriter<'_>) -> Result<T>,
+) -> Result<(u64, BTreeMap<String, u64>, T)> {
+    let message = crypto::sign_encrypt_writer(w, key, recipient)?;
+    let zstd = zstd::stream::write::Encoder::new(message, 3).at(out)?;
+    let mut pw = PayloadWriter {
+        tar: tar::Builder::new(Count {
+            inner: zstd,
+            len: 0,
+        }),
+        counts: BTreeMap::new(),
+        path: out.to_path_buf(),
+    };
+    let result = fill(&mut pw)?;
+    let PayloadWriter { tar, counts, .. } = pw;
+    let count = tar.into_inner().at(out)?;
+    let content_size = count.len;
+    let message = count.inner.finish().at(out)?;
+    message.finalize().map_err(pgp)?;
+    Ok((content_size, counts, result))
+}
+
+/// After the payload: the header, its detached signature, and the trailer that gives both
+/// lengths (see docs/FORMAT.md).
+fn write_header_and_trailer(
+    file: &mut impl Write,
+    path: &Path,
+    header_bytes: &[u8],
+    sig: &[u8],
+) -> Result<()> {
+    file.write_all(header_bytes).at(path)?;
+    file.write_all(sig).at(path)?;
+    file.write_all(TRAILER_MAGIC).at(path)?;
+    file.write_all(&(header_bytes.len() as u64).to_be_bytes())
+        .at(path)?;
+    file.write_all(&(sig.len() as u64).to_be_bytes()).at(path)?;
+    file.flush().at(path)
 }
 
 // ---- reading ------------------------------------------------------------------------------
@@ -802,75 +829,23 @@ impl Bundle {
         mut visit: impl FnMut(&str, &mut dyn Read) -> Result<()>,
     ) -> Result<()> {
         let path = &self.path;
-        let mut file = File::open(path).at(path)?;
-        file.seek(SeekFrom::Start(self.header.payload.offset))
-            .at(path)?;
-        let source = BufReader::with_capacity(1 << 16, file.take(self.header.payload.length));
-        let decryptor = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
-            Error::BadSignature {
-                path: path.clone(),
-                what: format!("payload: {e}"),
-            }
-        })?;
-        // Remember a failure of decryption or of the inner signature, whichever reader up the
-        // stack sees it first, so it is reported as such and not as a damaged entry.
-        let failure = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
-        let mut plain = Watch {
-            inner: decryptor,
-            failure: failure.clone(),
-        };
+        let (mut plain, failure) = self.decrypt(key, sender)?;
         let bad_signature = |what: String| Error::BadSignature {
             path: path.clone(),
             what: format!("payload: {what}"),
         };
-        let damaged = |what: String| Error::Damaged {
-            path: path.clone(),
-            what,
-        };
         {
             let mut zstd = zstd::stream::read::Decoder::new(&mut plain).at(path)?;
             zstd.window_log_max(ZSTD_WINDOW_LOG_MAX).at(path)?;
-            let cap = self.header.payload.content_size;
             let mut limited = CapReader {
                 inner: zstd,
-                left: cap,
+                left: self.header.payload.content_size,
                 exceeded: false,
             };
-            let walked = (|| -> Result<()> {
-                let mut archive = tar::Archive::new(&mut limited);
-                let entries = archive
-                    .entries()
-                    .map_err(|e| damaged(format!("payload: {e}")))?;
-                for entry in entries {
-                    let mut entry = entry.map_err(|e| damaged(format!("payload: {e}")))?;
-                    if entry.header().entry_type() != tar::EntryType::Regular {
-                        return Err(Error::SpecialEntry {
-                            path: path.to_path_buf(),
-                        });
-                    }
-                    let name = entry
-                        .path()
-                        .map_err(|e| damaged(format!("payload entry name: {e}")))?
-                        .to_string_lossy()
-                        .into_owned();
-                    check_entry_name(path, &name)?;
-                    if name.starts_with(EXTENSION_PREFIX) && name != RECEIVED_ENTRY {
-                        continue; // not required (checked at open): an extension this reader skips
-                    }
-                    // A read error inside an entry is the payload's fault, not this machine's.
-                    visit(&name, &mut entry).map_err(|e| match e {
-                        Error::Io { path: p, source } if p == *path => {
-                            damaged(format!("payload entry {name}: {source}"))
-                        }
-                        other => other,
-                    })?;
-                }
-                Ok(())
-            })();
-            let drained = walked.and_then(|()| {
+            let drained = walk_entries(path, &mut limited, &mut visit).and_then(|()| {
                 crypto::drain(&mut limited)
                     .map(|_| ())
-                    .map_err(|e| damaged(format!("payload: {e}")))
+                    .map_err(|e| damaged(path, format!("payload: {e}")))
             });
             if let Some(what) = failure.borrow_mut().take() {
                 return Err(bad_signature(what));
@@ -885,6 +860,71 @@ impl Bundle {
         crypto::drain(&mut plain).map_err(|e| bad_signature(e.to_string()))?;
         Ok(())
     }
+
+    /// The payload's plaintext (still compressed), read through a watch that remembers a
+    /// failure of decryption or of the inner signature, whichever reader up the stack sees it
+    /// first, so that it is reported as such and not as a damaged entry.
+    fn decrypt(
+        &self,
+        key: &SecretKey,
+        sender: &Cert,
+    ) -> Result<(Watch<crypto::Plaintext<'static>>, Failure)> {
+        let path = &self.path;
+        let mut file = File::open(path).at(path)?;
+        file.seek(SeekFrom::Start(self.header.payload.offset))
+            .at(path)?;
+        let source = BufReader::with_capacity(1 << 16, file.take(self.header.payload.length));
+        let decryptor = crypto::decrypt_verify_reader(source, key, sender).map_err(|e| {
+            Error::BadSignature {
+                path: path.clone(),
+                what: format!("payload: {e}"),
+            }
+        })?;
+        let failure = Failure::default();
+        let plain = Watch {
+            inner: decryptor,
+            failure: failure.clone(),
+        };
+        Ok((plain, failure))
+    }
+}
+
+/// Walk the payload's tar archive: regular files only, safe names, extensions this reader does
+/// not know skipped; each entry goes to `visit`.
+fn walk_entries(
+    path: &Path,
+    payload: &mut impl Read,
+    visit: &mut impl FnMut(&str, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
+    let mut archive = tar::Archive::new(payload);
+    let entries = archive
+        .entries()
+        .map_err(|e| damaged(path, format!("payload: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| damaged(path, format!("payload: {e}")))?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(Error::SpecialEntry {
+                path: path.to_path_buf(),
+            });
+        }
+        let name = entry
+            .path()
+            .map_err(|e| damaged(path, format!("payload entry name: {e}")))?
+            .to_string_lossy()
+            .into_owned();
+        check_entry_name(path, &name)?;
+        if name.starts_with(EXTENSION_PREFIX) && name != RECEIVED_ENTRY {
+            continue; // not required (checked at open): an extension this reader skips
+        }
+        // A read error inside an entry is the payload's fault, not this machine's.
+        visit(&name, &mut entry).map_err(|e| match e {
+            Error::Io { path: p, source } if p == *path => {
+                damaged(path, format!("payload entry {name}: {source}"))
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuse entry names that could escape a folder if ever written out.
@@ -906,10 +946,13 @@ fn check_entry_name(path: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The first read error a [`Watch`] saw, shared with whoever reports it.
+type Failure = std::rc::Rc<std::cell::RefCell<Option<String>>>;
+
 /// Passes reads through and keeps the first error seen.
 struct Watch<R> {
     inner: R,
-    failure: std::rc::Rc<std::cell::RefCell<Option<String>>>,
+    failure: Failure,
 }
 
 impl<R: Read> Read for Watch<R> {

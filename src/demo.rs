@@ -111,10 +111,45 @@ fn write_data_set(fixtures: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The folders the demo's steps work in: the demo's own folder, the data set written from the
+/// binary, and the "USB stick" where bundles travel between sites.
+struct Folders {
+    dir: PathBuf,
+    data: PathBuf,
+    transfer: PathBuf,
+}
+
 /// Run the demo in `dir` (created if needed; an existing folder must be empty, and is
 /// refused before anything is written). The data set comes from the binary itself and is
 /// written to `dir/fixtures/`.
 pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
+    let folders = prepare_folder(dir)?;
+    say(out, format!("courier demo in {}", dir.display()))?;
+    say(
+        out,
+        "Words used below: a bundle is one signed, encrypted file; a set is the files of one \
+         export, which may be split in parts to fit a stick; created/updated/deleted/touched say \
+         what a data bundle did to an entity (touched: already held and confirmed unchanged); a log batch is the \
+         delivery logs of one execution, sealed together. Each line says at which site it \
+         happens: [central] or a centre's organisation id, such as [ORG-001].",
+    )?;
+    let (central, centers) = create_sites(out, dir)?;
+    enroll_centers(out, &folders, &central, &centers)?;
+    load_central_data(out, &folders, &central)?;
+    downsync_shares(out, &folders, &central, &centers)?;
+    let a = &centers[0];
+    exam_day(out, &folders, a)?;
+    upsync_in_small_files(out, &folders, &central, a)?;
+    acknowledge(out, &folders, &central, a)?;
+    reopen_and_report_late(out, &folders, &central, a)?;
+    export_decrypted(out, &folders, &central)?;
+    settle_and_verify(out, &folders, &central, &centers)?;
+    say(out, "demo complete")
+}
+
+/// Refuse a non-empty `dir`, create it and write the embedded data set into it; returns the
+/// folders the later steps use.
+fn prepare_folder(dir: &Path) -> Result<Folders> {
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).at(dir)?;
         if entries.next().is_some() {
@@ -126,18 +161,15 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     std::fs::create_dir_all(dir).at(dir)?;
     let fixtures = dir.join("fixtures");
     write_data_set(&fixtures)?;
-    let data = fixtures.join("data");
-    let transfer = dir.join("usb-stick");
-    say(out, format!("courier demo in {}", dir.display()))?;
-    say(
-        out,
-        "Words used below: a bundle is one signed, encrypted file; a set is the files of one \
-         export, which may be split in parts to fit a stick; created/updated/deleted/touched say \
-         what a data bundle did to an entity (touched: already held and confirmed unchanged); a log batch is the \
-         delivery logs of one execution, sealed together. Each line says at which site it \
-         happens: [central] or a centre's organisation id, such as [ORG-001].",
-    )?;
+    Ok(Folders {
+        dir: dir.to_path_buf(),
+        data: fixtures.join("data"),
+        transfer: dir.join("usb-stick"),
+    })
+}
 
+/// Step 1: create central and the two test centres (unprotected keys) and print their keys.
+fn create_sites(out: &mut dyn Write, dir: &Path) -> Result<(Site, Vec<Site>)> {
     say(out, "1. Sites: one central, two test centres")?;
     let central = Site::init(
         &dir.join("central"),
@@ -170,20 +202,33 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
         say(out, format!("    {} key {}", at(&c), c.config.fingerprint))?;
         centers.push(c);
     }
+    Ok((central, centers))
+}
 
+/// Step 2: enroll each centre over files — central writes an enrollment file, the centre
+/// checks it against the fingerprint and replies, central imports the reply.
+fn enroll_centers(
+    out: &mut dyn Write,
+    f: &Folders,
+    central: &Site,
+    centers: &[Site],
+) -> Result<()> {
     say(
         out,
         "2. Enrollment over files (fingerprint confirmed out of band)",
     )?;
-    for c in &centers {
+    for c in centers {
         let org = c.org_id()?.to_string();
-        let file = transfer.join(format!("enroll-{org}.json"));
+        let file = f.transfer.join(format!("enroll-{org}.json"));
         let fpr =
-            crate::enroll::add_center(&central, &org, &format!("Test centre {org}"), None, &file)?;
-        let reply =
-            crate::enroll::enroll(c, &file, Some(&fpr), &transfer.join("replies"), &mut |_| {
-                false
-            })?;
+            crate::enroll::add_center(central, &org, &format!("Test centre {org}"), None, &file)?;
+        let reply = crate::enroll::enroll(
+            c,
+            &file,
+            Some(&fpr),
+            &f.transfer.join("replies"),
+            &mut |_| false,
+        )?;
         say(
             out,
             format!(
@@ -192,43 +237,58 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
                 reply.file_name().unwrap_or_default().to_string_lossy()
             ),
         )?;
-        import(out, &central, &[reply])?;
+        import(out, central, &[reply])?;
     }
+    Ok(())
+}
 
+/// Step 3: central loads the data set's users, eligibilities and deliveries.
+fn load_central_data(out: &mut dyn Write, f: &Folders, central: &Site) -> Result<()> {
     say(
         out,
         "3. Central loads users, eligibilities and deliveries (with their QTI packages)",
     )?;
-    let r = crate::entities::load(&central, &[data.join("central.jsonl")])?;
+    let r = crate::entities::load(central, &[f.data.join("central.jsonl")])?;
     say(
         out,
         format!(
             "    {} {} entities created, {} new test package(s)",
-            at(&central),
+            at(central),
             r.created.values().sum::<u64>(),
             r.packages
         ),
-    )?;
+    )
+}
 
+/// Step 4: down-sync each centre's share and show what each centre then holds.
+fn downsync_shares(
+    out: &mut dyn Write,
+    f: &Folders,
+    central: &Site,
+    centers: &[Site],
+) -> Result<()> {
     say(
         out,
         "4. Down-sync: each centre receives exactly its own share",
     )?;
-    for c in &centers {
+    for c in centers {
         let org = c.org_id()?.to_string();
-        let rep = crate::downsync::export(&central, &org, &transfer.join("down"))?;
-        say(out, format!("    {} {}", at(&central), rep.message))?;
+        let rep = crate::downsync::export(central, &org, &f.transfer.join("down"))?;
+        say(out, format!("    {} {}", at(central), rep.message))?;
         import(out, c, &rep.files)?;
         holdings(out, c)?;
     }
+    Ok(())
+}
 
-    let a = &centers[0];
+/// Step 5: the first centre stores a day's results and delivery logs.
+fn exam_day(out: &mut dyn Write, f: &Folders, a: &Site) -> Result<()> {
     say(
         out,
         "5. Exam day at ORG-001: results and delivery logs, sealed to central's key on arrival",
     )?;
-    let rr = crate::results::add_results(a, &[data.join("results/ORG-001-day1.jsonl")])?;
-    let lr = crate::results::add_logs(a, &[data.join("logs/ORG-001-day1.jsonl")])?;
+    let rr = crate::results::add_results(a, &[f.data.join("results/ORG-001-day1.jsonl")])?;
+    let lr = crate::results::add_logs(a, &[f.data.join("logs/ORG-001-day1.jsonl")])?;
     say(
         out,
         format!(
@@ -237,15 +297,18 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
             rr.added,
             lr.added
         ),
-    )?;
+    )
+}
 
+/// Step 6: up-sync in 32 KiB files, imported at central backwards and one of them twice.
+fn upsync_in_small_files(out: &mut dyn Write, f: &Folders, central: &Site, a: &Site) -> Result<()> {
     say(
         out,
         "6. Up-sync in small files (--max-file-size 32K), imported in scrambled order, some twice",
     )?;
     let up = crate::upsync::export(
         a,
-        &transfer.join("up-1"),
+        &f.transfer.join("up-1"),
         Some(32 * 1024),
         Default::default(),
     )?;
@@ -253,25 +316,37 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
     let mut order = up.files.clone();
     order.reverse();
     order.push(up.files[0].clone());
-    import(out, &central, &order)?;
+    import(out, central, &order)
+}
 
+/// Step 7: central's acknowledgement goes down and the centre marks its results synchronized.
+fn acknowledge(out: &mut dyn Write, f: &Folders, central: &Site, a: &Site) -> Result<()> {
     say(
         out,
         "7. Central acknowledges; the centre marks results synchronized",
     )?;
-    let ack = crate::downsync::export(&central, "ORG-001", &transfer.join("down"))?;
-    say(out, format!("    {} {}", at(&central), ack.message))?;
-    import(out, a, &ack.files)?;
+    let ack = crate::downsync::export(central, "ORG-001", &f.transfer.join("down"))?;
+    say(out, format!("    {} {}", at(central), ack.message))?;
+    import(out, a, &ack.files)
+}
 
+/// Step 8: a reopened result and a late log go up and are acknowledged; the centre's results
+/// are listed with their sync status and revision.
+fn reopen_and_report_late(
+    out: &mut dyn Write,
+    f: &Folders,
+    central: &Site,
+    a: &Site,
+) -> Result<()> {
     say(
         out,
         "8. A result is reopened and finished again; a proctor reports an irregularity afterwards",
     )?;
-    crate::results::add_results(a, &[data.join("results/ORG-001-reopened.jsonl")])?;
-    crate::results::add_logs(a, &[data.join("logs/ORG-001-late.jsonl")])?;
-    let up2 = crate::upsync::export(a, &transfer.join("up-2"), None, Default::default())?;
-    import(out, &central, &up2.files)?;
-    let ack2 = crate::downsync::export(&central, "ORG-001", &transfer.join("down"))?;
+    crate::results::add_results(a, &[f.data.join("results/ORG-001-reopened.jsonl")])?;
+    crate::results::add_logs(a, &[f.data.join("logs/ORG-001-late.jsonl")])?;
+    let up2 = crate::upsync::export(a, &f.transfer.join("up-2"), None, Default::default())?;
+    import(out, central, &up2.files)?;
+    let ack2 = crate::downsync::export(central, "ORG-001", &f.transfer.join("down"))?;
     import(out, a, &ack2.files)?;
     for row in crate::results::list_results(a)? {
         say(
@@ -286,49 +361,52 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
             ),
         )?;
     }
+    Ok(())
+}
 
+/// Step 9: central exports the results and logs it holds, decrypted, as JSON Lines.
+fn export_decrypted(out: &mut dyn Write, f: &Folders, central: &Site) -> Result<()> {
     say(out, "9. Central's decrypted export")?;
-    let n = crate::results::export_results(
-        &central,
-        crate::results::Format::Jsonl,
-        &dir.join("results.jsonl"),
-    )?;
-    let m = crate::results::export_logs(
-        &central,
-        crate::results::Format::Jsonl,
-        &dir.join("logs.jsonl"),
+    let results = f.dir.join("results.jsonl");
+    let logs = f.dir.join("logs.jsonl");
+    let n = crate::results::export_results(central, crate::results::Format::Jsonl, &results)?;
+    let m = crate::results::export_logs(central, crate::results::Format::Jsonl, &logs)?;
+    say(
+        out,
+        format!("    {} {n} result(s) → {}", at(central), results.display()),
     )?;
     say(
         out,
-        format!(
-            "    {} {n} result(s) → {}",
-            at(&central),
-            dir.join("results.jsonl").display()
-        ),
-    )?;
-    say(
-        out,
-        format!(
-            "    {} {m} log(s) → {}",
-            at(&central),
-            dir.join("logs.jsonl").display()
-        ),
-    )?;
+        format!("    {} {m} log(s) → {}", at(central), logs.display()),
+    )
+}
 
+/// Step 10: the second centre sends its data, every site then has nothing left to send, and
+/// central anchors and verifies its sync history.
+fn settle_and_verify(
+    out: &mut dyn Write,
+    f: &Folders,
+    central: &Site,
+    centers: &[Site],
+) -> Result<()> {
     say(
         out,
         "10. ORG-002 acknowledges its data; then nothing is left to send",
     )?;
-    let b = &centers[1];
-    let up3 = crate::upsync::export(b, &transfer.join("up-3"), None, Default::default())?;
-    import(out, &central, &up3.files)?;
-    for c in &centers {
+    let up3 = crate::upsync::export(
+        &centers[1],
+        &f.transfer.join("up-3"),
+        None,
+        Default::default(),
+    )?;
+    import(out, central, &up3.files)?;
+    for c in centers {
         say(
             out,
             format!(
                 "    {} {}",
-                at(&central),
-                crate::downsync::export(&central, c.org_id()?, &transfer.join("down"))?.message
+                at(central),
+                crate::downsync::export(central, c.org_id()?, &f.transfer.join("down"))?.message
             ),
         )?;
         say(
@@ -336,20 +414,20 @@ pub fn run(dir: &Path, out: &mut dyn Write) -> Result<()> {
             format!(
                 "    {} {}",
                 at(c),
-                crate::upsync::export(c, &transfer.join("up-4"), None, Default::default())?.message
+                crate::upsync::export(c, &f.transfer.join("up-4"), None, Default::default())?
+                    .message
             ),
         )?;
     }
-    crate::anchor::anchor(&central, crate::anchor::Mode::Start)?;
-    let check = crate::anchor::verify(&central)?;
+    crate::anchor::anchor(central, crate::anchor::Mode::Start)?;
+    let check = crate::anchor::verify(central)?;
     say(
         out,
         format!(
             "    {} sync history: {} entries, hash chain {} and signed by central's key",
-            at(&central),
+            at(central),
             check.rows,
             if check.intact { "intact" } else { "BROKEN" }
         ),
-    )?;
-    say(out, "demo complete")
+    )
 }

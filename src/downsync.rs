@@ -23,6 +23,7 @@ use crate::crypto::Cert;
 use crate::entities::{self, b64, excluded_set, ScopeEntry};
 use crate::error::{Error, IoContext, Result};
 use crate::outcome::{ImportOptions, Outcome};
+use crate::progress::Progress;
 use crate::site::{Role, Settings, Site};
 use crate::store::{Center, NewHistory, OwedAck, ScopeItem, StoredEntity, Tx};
 use crate::wire::ReceivedFiles;
@@ -84,22 +85,8 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     progress.file(&out, None);
     let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
         write_scope(p, &scope)?;
-        let mut lines = p.lines("entities");
-        for e in &changed {
-            lines.push(&entity_line(&site.config.settings, &center_cert, e)?)?;
-            progress.advance(1, 0);
-        }
-        lines.finish()?;
-        for e in &changed {
-            p.count(&e.kind, 1);
-        }
-        for (sha, path) in &packages {
-            let f = std::fs::File::open(path).at(path)?;
-            let size = f.metadata().at(path)?.len();
-            p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
-            progress.advance(0, size);
-        }
-        p.count("packages", packages.len() as u64);
+        write_entities(p, &site.config.settings, &center_cert, &changed, progress)?;
+        write_packages(p, &packages, progress)?;
         p.count("result-acks", acks.results.len() as u64);
         p.count("log-acks", acks.logs.len() as u64);
         p.add_json("acks.json", &acks)?;
@@ -256,6 +243,43 @@ fn write_scope(p: &mut bundle::PayloadWriter<'_>, scope: &[ScopeEntry]) -> Resul
     }
     lines.finish()?;
     p.count("scope", scope.len() as u64);
+    Ok(())
+}
+
+/// The entities in scope the centre may lack, each as it travels ([`entity_line`]), counted
+/// per type.
+fn write_entities(
+    p: &mut bundle::PayloadWriter<'_>,
+    settings: &Settings,
+    center_cert: &Cert,
+    changed: &[&ScopeEntry],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut lines = p.lines("entities");
+    for e in changed {
+        lines.push(&entity_line(settings, center_cert, e)?)?;
+        progress.advance(1, 0);
+    }
+    lines.finish()?;
+    for e in changed {
+        p.count(&e.kind, 1);
+    }
+    Ok(())
+}
+
+/// The test packages the centre lacks, streamed from central's package folder.
+fn write_packages(
+    p: &mut bundle::PayloadWriter<'_>,
+    packages: &BTreeMap<String, PathBuf>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    for (sha, path) in packages {
+        let f = std::fs::File::open(path).at(path)?;
+        let size = f.metadata().at(path)?.len();
+        p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
+        progress.advance(0, size);
+    }
+    p.count("packages", packages.len() as u64);
     Ok(())
 }
 

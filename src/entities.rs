@@ -245,8 +245,6 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
         });
     }
     let files = crate::fs::expand_paths(paths, &["jsonl", "json"])?;
-    let mut staged: Vec<Staged> = Vec::new();
-    let mut package_cache: HashMap<PathBuf, String> = HashMap::new();
     let mut warnings = Vec::new();
     if files.is_empty() {
         warnings.push(format!(
@@ -258,85 +256,10 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
                 .join(", ")
         ));
     }
-    let p = site.progress();
-    p.files(files.len() as u64);
-    for file in &files {
-        let before = staged.len();
-        let mut sums = ChecksumTally::default();
-        for_each_keyed_record(file, &site.config.settings.limits, p, |at, v| {
-            let loc = at.location;
-            let bad = |reason: String| Error::BadRecord {
-                path: file.clone(),
-                record: loc.to_string(),
-                reason: format!("{reason}; nothing was loaded"),
-            };
-            let v = v.map_err(bad)?;
-            RecordKind::expect(RecordKind::Entity, file, loc, &v)?;
-            let (kind, id, mut props) = read_entity(&v, at.key, opts, &mut sums).map_err(bad)?;
-            let mut package = None;
-            if kind == "delivery" {
-                let reference = props
-                    .get(ORIGIN_PACKAGE)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let pkg_path = package_file(file, &reference, opts).map_err(bad)?;
-                let sha = match package_cache.get(&pkg_path) {
-                    Some(sha) => sha.clone(),
-                    None => {
-                        let sha = check_package_file(&pkg_path)
-                            .map_err(|e| bad(format!("delivery package {reference}: {e}")))?;
-                        package_cache.insert(pkg_path.clone(), sha.clone());
-                        sha
-                    }
-                };
-                props.insert(
-                    ORIGIN_PACKAGE.into(),
-                    Value::String(format!("{PACKAGE_REF}{sha}")),
-                );
-                package = Some((sha, pkg_path));
-            }
-            staged.push(Staged {
-                kind,
-                id,
-                props,
-                package,
-            });
-            Ok(())
-        })?;
-        if staged.len() == before {
-            warnings.push(empty_file_warning(file, "entities in TAO's wire shape"));
-        }
-        warnings.extend(sums.warning(file));
-    }
+    let staged = stage_files(site, &files, opts, &mut warnings)?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let mut report = LoadReport::default();
-    let mut actions = Vec::with_capacity(staged.len());
-    for s in &staged {
-        if let Some((sha, src)) = &s.package {
-            if store_package(site, &tx, sha, src)? {
-                report.packages += 1;
-            }
-        }
-        let sum = checksum(&s.props, &excluded_set(&site.config.settings, &s.kind));
-        let (bucket, action) = match tx.entity_checksum(&s.id)? {
-            None => (&mut report.created, "created"),
-            Some(c) if c == sum => (&mut report.unchanged, "touched"),
-            Some(_) => (&mut report.updated, "updated"),
-        };
-        actions.push(action);
-        *bucket.entry(s.kind.clone()).or_default() += 1;
-        tx.put_entity(&StoredEntity {
-            id: s.id.clone(),
-            kind: s.kind.clone(),
-            checksum: sum,
-            properties: s.props.clone(),
-            sealed: None,
-            sealed_names: vec![],
-            package: s.package.as_ref().map(|p| p.0.clone()),
-        })?;
-    }
+    let (mut report, actions) = store_staged(site, &tx, &staged)?;
     for s in staged.iter().filter(|s| s.kind == "eligibility") {
         if let Some(w) = dangling_references(&tx, &s.id, &s.props)? {
             warnings.push(w);
@@ -359,6 +282,121 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
     }
     tx.commit()?;
     Ok(report)
+}
+
+/// Read and check every record of `files` before anything is stored (a bad record refuses
+/// the whole load); files without records and checksums other than TAO's add to `warnings`.
+fn stage_files(
+    site: &Site,
+    files: &[PathBuf],
+    opts: &LoadOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Staged>> {
+    let mut staged: Vec<Staged> = Vec::new();
+    let mut checked_packages: HashMap<PathBuf, String> = HashMap::new();
+    let p = site.progress();
+    p.files(files.len() as u64);
+    for file in files {
+        let before = staged.len();
+        let mut sums = ChecksumTally::default();
+        for_each_keyed_record(file, &site.config.settings.limits, p, |at, v| {
+            let loc = at.location;
+            let bad = |reason: String| Error::BadRecord {
+                path: file.clone(),
+                record: loc.to_string(),
+                reason: format!("{reason}; nothing was loaded"),
+            };
+            let v = v.map_err(bad)?;
+            RecordKind::expect(RecordKind::Entity, file, loc, &v)?;
+            let (kind, id, mut props) = read_entity(&v, at.key, opts, &mut sums).map_err(bad)?;
+            let package = match kind.as_str() {
+                "delivery" => Some(
+                    stage_package(file, &mut props, opts, &mut checked_packages).map_err(bad)?,
+                ),
+                _ => None,
+            };
+            staged.push(Staged {
+                kind,
+                id,
+                props,
+                package,
+            });
+            Ok(())
+        })?;
+        if staged.len() == before {
+            warnings.push(empty_file_warning(file, "entities in TAO's wire shape"));
+        }
+        warnings.extend(sums.warning(file));
+    }
+    Ok(staged)
+}
+
+/// A delivery's test package: find the file its `OriginTestPackage` names, check it (once per
+/// file: `checked` remembers the hashes), and make the property name the package by content
+/// hash. Returns (hash, package file).
+fn stage_package(
+    file: &Path,
+    props: &mut Map<String, Value>,
+    opts: &LoadOptions,
+    checked: &mut HashMap<PathBuf, String>,
+) -> std::result::Result<(String, PathBuf), String> {
+    let reference = props
+        .get(ORIGIN_PACKAGE)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let pkg_path = package_file(file, &reference, opts)?;
+    let sha = match checked.get(&pkg_path) {
+        Some(sha) => sha.clone(),
+        None => {
+            let sha = check_package_file(&pkg_path)
+                .map_err(|e| format!("delivery package {reference}: {e}"))?;
+            checked.insert(pkg_path.clone(), sha.clone());
+            sha
+        }
+    };
+    props.insert(
+        ORIGIN_PACKAGE.into(),
+        Value::String(format!("{PACKAGE_REF}{sha}")),
+    );
+    Ok((sha, pkg_path))
+}
+
+/// Store the staged records and their new packages in `tx`, counting each type as created,
+/// updated or unchanged by comparing checksums with what central held; with what was done
+/// to each record (created, updated, touched), in order, for `history --entity`.
+fn store_staged(
+    site: &Site,
+    tx: &Tx<'_>,
+    staged: &[Staged],
+) -> Result<(LoadReport, Vec<&'static str>)> {
+    let mut report = LoadReport::default();
+    let mut actions = Vec::with_capacity(staged.len());
+    for s in staged {
+        if let Some((sha, src)) = &s.package {
+            if store_package(site, tx, sha, src)? {
+                report.packages += 1;
+            }
+        }
+        let sum = checksum(&s.props, &excluded_set(&site.config.settings, &s.kind));
+        let (bucket, action) = match tx.entity_checksum(&s.id)? {
+            None => (&mut report.created, "created"),
+            Some(c) if c == sum => (&mut report.unchanged, "touched"),
+            Some(_) => (&mut report.updated, "updated"),
+        };
+        actions.push(action);
+        *bucket.entry(s.kind.clone()).or_default() += 1;
+        tx.put_entity(&StoredEntity {
+            id: s.id.clone(),
+            kind: s.kind.clone(),
+            checksum: sum,
+            properties: s.props.clone(),
+            sealed: None,
+            sealed_names: vec![],
+            package: s.package.as_ref().map(|p| p.0.clone()),
+        })?;
+    }
+    Ok((report, actions))
 }
 
 /// One entity record as `load` stores it: (type, id, properties). Courier's own shape is
@@ -677,27 +715,56 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
             .map(ScopeEntry::from)
             .collect())
     };
-    let get = |id: &str| -> Result<Option<ScopeEntry>> { Ok(tx.entity(id)?.map(ScopeEntry::from)) };
     let centers: Vec<ScopeEntry> = load_type("test-center")?
         .into_iter()
         .filter(|c| values(&c.properties, ORG_ID).contains(&org))
         .collect();
     let center_ids: BTreeSet<&str> = centers.iter().map(|c| c.id.as_str()).collect();
-    let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut wanted = Wanted::new();
     for c in &centers {
-        wanted.entry("administrator").or_default().extend(
-            values(&c.properties, CENTER_ADMIN)
-                .into_iter()
-                .map(String::from),
-        );
-        wanted.entry("proctor").or_default().extend(
-            values(&c.properties, CENTER_PROCTOR)
-                .into_iter()
-                .map(String::from),
-        );
+        want(&mut wanted, "administrator", &c.properties, CENTER_ADMIN);
+        want(&mut wanted, "proctor", &c.properties, CENTER_PROCTOR);
     }
-    // TAO links a proctor or an administrator from the user to the centre
-    // (the same properties, on the user).
+    want_staff_linked_to(tx, &center_ids, &mut wanted)?;
+    let eligibilities: Vec<ScopeEntry> = load_type("eligibility")?
+        .into_iter()
+        .filter(|e| {
+            values(&e.properties, ELIG_CENTER)
+                .iter()
+                .any(|c| center_ids.contains(c))
+        })
+        .collect();
+    for e in &eligibilities {
+        want(&mut wanted, "delivery", &e.properties, ELIG_DELIVERY);
+        want(&mut wanted, "test-taker", &e.properties, ELIG_TAKER);
+    }
+    let mut out = centers.clone();
+    for kind in ["administrator", "proctor", "test-taker"] {
+        out.extend(wanted_of(tx, &wanted, kind)?);
+    }
+    out.extend(eligibilities);
+    out.extend(wanted_of(tx, &wanted, "delivery")?);
+    Ok(out)
+}
+
+/// The ids a centre's scope wants, by entity type.
+type Wanted = BTreeMap<&'static str, BTreeSet<String>>;
+
+/// Want, as entities of `kind`, the ids property `key` of `props` names.
+fn want(wanted: &mut Wanted, kind: &'static str, props: &Map<String, Value>, key: &str) {
+    wanted
+        .entry(kind)
+        .or_default()
+        .extend(values(props, key).into_iter().map(String::from));
+}
+
+/// Want the administrators and proctors that link themselves to one of `center_ids`: TAO
+/// links them from the user to the centre too (the same properties, on the user).
+fn want_staff_linked_to(
+    tx: &Tx<'_>,
+    center_ids: &BTreeSet<&str>,
+    wanted: &mut Wanted,
+) -> Result<()> {
     for kind in ["administrator", "proctor"] {
         for u in tx.entities_of_type(kind)? {
             let linked = [CENTER_ADMIN, CENTER_PROCTOR]
@@ -709,41 +776,22 @@ pub fn scope(tx: &Tx<'_>, org: &str) -> Result<Vec<ScopeEntry>> {
             }
         }
     }
-    let eligibilities: Vec<ScopeEntry> = load_type("eligibility")?
-        .into_iter()
-        .filter(|e| {
-            values(&e.properties, ELIG_CENTER)
-                .iter()
-                .any(|c| center_ids.contains(c))
-        })
-        .collect();
-    for e in &eligibilities {
-        wanted.entry("delivery").or_default().extend(
-            values(&e.properties, ELIG_DELIVERY)
-                .into_iter()
-                .map(String::from),
-        );
-        wanted.entry("test-taker").or_default().extend(
-            values(&e.properties, ELIG_TAKER)
-                .into_iter()
-                .map(String::from),
-        );
-    }
-    let mut out = centers.clone();
-    for kind in ["administrator", "proctor", "test-taker"] {
-        for id in wanted.get(kind).into_iter().flatten() {
-            if let Some(e) = get(id)?.filter(|e| e.kind == kind) {
-                out.push(e);
-            }
+    Ok(())
+}
+
+/// The wanted entities of `kind` that central holds as that kind, in id order.
+fn wanted_of(tx: &Tx<'_>, wanted: &Wanted, kind: &str) -> Result<Vec<ScopeEntry>> {
+    let mut found = Vec::new();
+    for id in wanted.get(kind).into_iter().flatten() {
+        if let Some(e) = tx
+            .entity(id)?
+            .map(ScopeEntry::from)
+            .filter(|e| e.kind == kind)
+        {
+            found.push(e);
         }
     }
-    out.extend(eligibilities);
-    for id in wanted.get("delivery").into_iter().flatten() {
-        if let Some(e) = get(id)?.filter(|e| e.kind == "delivery") {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    Ok(found)
 }
 
 /// Trim a centre's scope to itself: in every property, a value naming an entity central

@@ -378,6 +378,17 @@ enum Role {
     Skip,
 }
 
+/// Where one step of [`Records::next_member`] leaves the walk.
+enum Step {
+    /// A value comes next.
+    Value,
+    /// Go round again: a bracket closed, a separator or a skipped value was passed, or a
+    /// container of records was entered.
+    Again,
+    /// What `next_member` returns: a record, a broken file, or the end (`None`).
+    Done(Option<(String, Split)>),
+}
+
 impl<R: BufRead> Records<R> {
     pub fn new(reader: R, limits: Limits) -> Self {
         Records {
@@ -690,87 +701,126 @@ impl<R: BufRead> Records<R> {
         format!("{} (line {})", parts.join(" "), self.line)
     }
 
-    /// The next record of an object file.
+    /// The next record of an object file: step over brackets and separators, start each value
+    /// (its member name) and take it as the layout says.
     fn next_member(&mut self, layout: Layout) -> std::io::Result<Option<(String, Split)>> {
         loop {
             let Some(frame) = self.stack.last() else {
                 return Ok(None);
             };
-            let (array, after_value, count) = (frame.array, frame.after_value, frame.count);
+            let array = frame.array;
             let what = if array { "array" } else { "object" };
-            let close = if array { b']' } else { b'}' };
-            let Some(b) = self.peek_non_ws()? else {
-                let loc = format!("line {}", self.line);
-                return self.broken(loc, "object", "the file ends before its closing '}'");
+            let step = match self.between_values(array, what)? {
+                Step::Value => match self.start_value(array, what)? {
+                    Step::Value => self.take_value(layout, array, what)?,
+                    other => other,
+                },
+                other => other,
             };
-            if b == close && (after_value || count == 0) {
-                self.reader.consume(1);
-                self.stack.pop();
-                match self.stack.last_mut() {
-                    Some(parent) => parent.after_value = true,
-                    None => return self.finish_top("}"),
-                }
-                continue;
+            if let Step::Done(found) = step {
+                return Ok(found);
             }
-            if after_value {
-                if b != b',' {
+        }
+    }
+
+    /// Between values of the innermost container (`what`): a closing bracket ends it (and,
+    /// at the top, the file), a ',' separates; `Value` when a value comes next.
+    fn between_values(&mut self, array: bool, what: &str) -> std::io::Result<Step> {
+        let frame = self.stack.last().expect("open");
+        let (after_value, count) = (frame.after_value, frame.count);
+        let close = if array { b']' } else { b'}' };
+        let Some(b) = self.peek_non_ws()? else {
+            let loc = format!("line {}", self.line);
+            return self.stop(loc, "object", "the file ends before its closing '}'");
+        };
+        if b == close && (after_value || count == 0) {
+            self.reader.consume(1);
+            self.stack.pop();
+            return match self.stack.last_mut() {
+                Some(parent) => {
+                    parent.after_value = true;
+                    Ok(Step::Again)
+                }
+                None => Ok(Step::Done(self.finish_top("}")?)),
+            };
+        }
+        if !after_value {
+            return Ok(Step::Value);
+        }
+        if b != b',' {
+            let loc = format!("line {}", self.line);
+            return self.stop(loc, what, "a ',' or closing bracket is missing");
+        }
+        self.reader.consume(1);
+        self.stack.last_mut().expect("open").after_value = false;
+        Ok(Step::Again)
+    }
+
+    /// The start of a value in the innermost container (`what`): its member name in an
+    /// object, counted; the file must go on.
+    fn start_value(&mut self, array: bool, what: &str) -> std::io::Result<Step> {
+        if !array {
+            match self.member_name()? {
+                Ok(name) => self.key = Some(name),
+                Err(why) => {
                     let loc = format!("line {}", self.line);
-                    return self.broken(loc, what, "a ',' or closing bracket is missing");
-                }
-                self.reader.consume(1);
-                self.stack.last_mut().expect("open").after_value = false;
-                continue;
-            }
-            if !array {
-                match self.member_name()? {
-                    Ok(name) => self.key = Some(name),
-                    Err(why) => {
-                        let loc = format!("line {}", self.line);
-                        return self.broken(loc, "object", &why);
-                    }
-                }
-            }
-            let frame = self.stack.last_mut().expect("open");
-            frame.count += 1;
-            frame.after_value = true;
-            if self.peek_non_ws()?.is_none() {
-                let loc = self.location();
-                return self.broken(loc, what, "the file ends inside a record");
-            }
-            let loc = self.location();
-            match self.role(layout) {
-                Role::Record => {
-                    let Some((split, _)) = self.capture(true)? else {
-                        return self.broken(loc, what, "the file ends inside a record");
-                    };
-                    if array {
-                        self.key = self.stack.last().and_then(|f| f.key.clone());
-                    }
-                    return Ok(Some((loc, split)));
-                }
-                Role::Descend { array: inner } => {
-                    let open = if inner { b'[' } else { b'{' };
-                    if self.peek_non_ws()? != Some(open) {
-                        let expected = if inner { "an array" } else { "an object" };
-                        let why = format!("this member must be {expected} of records");
-                        return self.broken(loc, "sync request body", &why);
-                    }
-                    self.reader.consume(1);
-                    let key = self.key.take();
-                    self.stack.push(Frame {
-                        array: inner,
-                        count: 0,
-                        after_value: false,
-                        key,
-                    });
-                }
-                Role::Skip => {
-                    if self.capture(false)?.is_none() {
-                        return self.broken(loc, what, "the file ends inside a value");
-                    }
+                    return self.stop(loc, "object", &why);
                 }
             }
         }
+        let frame = self.stack.last_mut().expect("open");
+        frame.count += 1;
+        frame.after_value = true;
+        if self.peek_non_ws()?.is_none() {
+            let loc = self.location();
+            return self.stop(loc, what, "the file ends inside a record");
+        }
+        Ok(Step::Value)
+    }
+
+    /// The value at hand, as the layout says: a record to return, a container of records to
+    /// enter, or something to skip.
+    fn take_value(&mut self, layout: Layout, array: bool, what: &str) -> std::io::Result<Step> {
+        let loc = self.location();
+        match self.role(layout) {
+            Role::Record => {
+                let Some((split, _)) = self.capture(true)? else {
+                    return self.stop(loc, what, "the file ends inside a record");
+                };
+                if array {
+                    self.key = self.stack.last().and_then(|f| f.key.clone());
+                }
+                Ok(Step::Done(Some((loc, split))))
+            }
+            Role::Descend { array: inner } => {
+                let open = if inner { b'[' } else { b'{' };
+                if self.peek_non_ws()? != Some(open) {
+                    let expected = if inner { "an array" } else { "an object" };
+                    let why = format!("this member must be {expected} of records");
+                    return self.stop(loc, "sync request body", &why);
+                }
+                self.reader.consume(1);
+                let key = self.key.take();
+                self.stack.push(Frame {
+                    array: inner,
+                    count: 0,
+                    after_value: false,
+                    key,
+                });
+                Ok(Step::Again)
+            }
+            Role::Skip => {
+                if self.capture(false)?.is_none() {
+                    return self.stop(loc, what, "the file ends inside a value");
+                }
+                Ok(Step::Again)
+            }
+        }
+    }
+
+    /// [`Records::broken`] as the last step of [`Records::next_member`].
+    fn stop(&mut self, loc: String, what: &str, why: &str) -> std::io::Result<Step> {
+        Ok(Step::Done(self.broken(loc, what, why)?))
     }
 
     /// After the closing bracket of the top-level value only whitespace may follow.

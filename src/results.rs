@@ -15,7 +15,7 @@ use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
-use crate::store::{HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
+use crate::store::{CentralResult, HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
 use crate::wire::{AckStatus, Acks, LogAckStatus};
 
 /// A record that was not stored, and why.
@@ -253,34 +253,9 @@ fn add_result(
     let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
     let sha = sha256_hex(&plain);
     let old = tx.result_version(&r.exec)?;
-    if old.as_ref().is_some_and(|(_, s, _)| *s != sha) {
-        // An older copy never replaces a newer one (issue 7).
-        let held = tx.result_finishtime(&r.exec)?;
-        let note = |what: &str| {
-            refusal(format!(
-                "{}: {what} (held copy finished {}, this one {}); the held copy is kept",
-                r.exec,
-                describe_time(held.as_deref()),
-                describe_time(r.finishtime.as_deref())
-            ))
-        };
-        match freshness(held.as_deref(), r.finishtime.as_deref()) {
-            Ok(Freshness::Newer) => {}
-            Ok(Freshness::Same) => {
-                report
-                    .conflicts
-                    .push(note("same finish time as the copy held, other content"));
-                return Ok(());
-            }
-            Ok(Freshness::Older) => {
-                report.stale.push(note("older than the copy held"));
-                return Ok(());
-            }
-            Err(e) => {
-                report.refused.push(refusal(e));
-                return Ok(());
-            }
-        }
+    if old.as_ref().is_some_and(|(_, s, _)| *s != sha) && !newer_than_held(tx, &r, refusal, report)?
+    {
+        return Ok(());
     }
     let Some((revision, sync)) = next_revision(old.as_ref(), &sha, report) else {
         return Ok(());
@@ -301,6 +276,35 @@ fn add_result(
         },
         &sealed,
     )
+}
+
+/// A copy with other content than the one held replaces it only when it finished later: an
+/// older copy never replaces a newer one (issue 7). Otherwise it is reported (stale,
+/// conflicting, or refused when the finish times cannot be compared) and `false` returned.
+fn newer_than_held(
+    tx: &Tx<'_>,
+    r: &IncomingResult,
+    refusal: impl Fn(String) -> Refusal,
+    report: &mut AddReport,
+) -> Result<bool> {
+    let held = tx.result_finishtime(&r.exec)?;
+    let note = |what: &str| {
+        refusal(format!(
+            "{}: {what} (held copy finished {}, this one {}); the held copy is kept",
+            r.exec,
+            describe_time(held.as_deref()),
+            describe_time(r.finishtime.as_deref())
+        ))
+    };
+    match freshness(held.as_deref(), r.finishtime.as_deref()) {
+        Ok(Freshness::Newer) => return Ok(true),
+        Ok(Freshness::Same) => report
+            .conflicts
+            .push(note("same finish time as the copy held, other content")),
+        Ok(Freshness::Older) => report.stale.push(note("older than the copy held")),
+        Err(e) => report.refused.push(refusal(e)),
+    }
+    Ok(false)
 }
 
 /// Checks a parsed result: its schema, the execution it is filed under, its finish time, and
@@ -677,9 +681,6 @@ fn write_output(
     Ok(n)
 }
 
-/// Central: write every stored result, decrypted (results are stored decrypted at central).
-/// jsonl rows are TAO's wire shape with central's execution id, plus `centerExecutionId`
-/// and `orgId` (schemas/result-export.schema.json); csv has one row per variable.
 /// The warning after an export of results or logs (`what`) that wrote none.
 pub fn nothing_exported_warning(out: &Path, what: &str) -> String {
     format!(
@@ -688,87 +689,107 @@ pub fn nothing_exported_warning(out: &Path, what: &str) -> String {
     )
 }
 
+/// Central: write every stored result, decrypted (results are stored decrypted at central).
+/// jsonl rows are TAO's wire shape with central's execution id, plus `centerExecutionId`
+/// and `orgId` (schemas/result-export.schema.json); csv has one row per variable.
 pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
     let p = site.progress();
     write_output(out, p, |w| match format {
-        Format::Jsonl => tx.for_each_central_result(|r, variables| {
-            p.advance(1, 0);
-            let row = json!({
-                "deliveryId": r.delivery_id,
-                "deliveryExecutionId": r.central_id,
-                "details": r.details,
-                "variables": variables,
-                "centerExecutionId": r.execution_id,
-                "orgId": r.org_id,
-            });
-            serde_json::to_writer(&mut *w, &row).map_err(|e| Error::io(out, e.into()))?;
-            w.write_all(b"\n").at(out)
-        }),
-        Format::Csv => {
-            let mut c = csv::Writer::from_writer(w);
-            c.write_record([
-                "central_execution_id",
-                "center_execution_id",
-                "org_id",
-                "delivery_id",
-                "test_taker",
-                "state",
-                "variable_index",
-                "call_id_test",
-                "call_id_item",
-                "test",
-                "item",
-                "type",
-                "identifier",
-                "cardinality",
-                "base_type",
-                "epoch",
-                "value",
-                "correct_response",
-                "variable",
-            ])
-            .map_err(|e| csv_err(out, e))?;
-            let n = tx.for_each_central_result(|r, variables| {
-                p.advance(1, 0);
-                for (i, v) in variables.iter().enumerate() {
-                    let d = &v["data"];
-                    let value = ["candidateResponse", "value", "trace"]
-                        .iter()
-                        .find_map(|k| d.get(*k))
-                        .map(scalar)
-                        .unwrap_or_default();
-                    c.write_record([
-                        r.central_id.as_str(),
-                        &r.execution_id,
-                        &r.org_id,
-                        &r.delivery_id,
-                        &r.test_taker,
-                        &r.state,
-                        &i.to_string(),
-                        &scalar(&v["callIdTest"]),
-                        &scalar(&v["callIdItem"]),
-                        &scalar(&v["test"]),
-                        &scalar(&v["item"]),
-                        &scalar(&d["type"]),
-                        &scalar(&d["identifier"]),
-                        &scalar(&d["cardinality"]),
-                        &scalar(&d["baseType"]),
-                        &scalar(&d["epoch"]),
-                        &value,
-                        &scalar(&d["correctResponse"]),
-                        &v.to_string(),
-                    ])
-                    .map_err(|e| csv_err(out, e))?;
-                }
-                Ok(())
-            })?;
-            c.flush().at(out)?;
-            Ok(n)
-        }
+        Format::Jsonl => results_as_jsonl(&tx, p, out, w),
+        Format::Csv => results_as_csv(&tx, p, out, w),
     })
+}
+
+/// Results as JSON Lines, one result a line; returns how many.
+fn results_as_jsonl(tx: &Tx<'_>, p: &dyn Progress, out: &Path, w: &mut dyn Write) -> Result<u64> {
+    tx.for_each_central_result(|r, variables| {
+        p.advance(1, 0);
+        let row = json!({
+            "deliveryId": r.delivery_id,
+            "deliveryExecutionId": r.central_id,
+            "details": r.details,
+            "variables": variables,
+            "centerExecutionId": r.execution_id,
+            "orgId": r.org_id,
+        });
+        serde_json::to_writer(&mut *w, &row).map_err(|e| Error::io(out, e.into()))?;
+        w.write_all(b"\n").at(out)
+    })
+}
+
+/// The columns of the csv export of results ([`result_csv_row`]).
+const RESULT_CSV_COLUMNS: [&str; 19] = [
+    "central_execution_id",
+    "center_execution_id",
+    "org_id",
+    "delivery_id",
+    "test_taker",
+    "state",
+    "variable_index",
+    "call_id_test",
+    "call_id_item",
+    "test",
+    "item",
+    "type",
+    "identifier",
+    "cardinality",
+    "base_type",
+    "epoch",
+    "value",
+    "correct_response",
+    "variable",
+];
+
+/// Results as csv, one row per variable; returns how many results.
+fn results_as_csv(tx: &Tx<'_>, p: &dyn Progress, out: &Path, w: &mut dyn Write) -> Result<u64> {
+    let mut c = csv::Writer::from_writer(w);
+    c.write_record(RESULT_CSV_COLUMNS)
+        .map_err(|e| csv_err(out, e))?;
+    let n = tx.for_each_central_result(|r, variables| {
+        p.advance(1, 0);
+        for (i, v) in variables.iter().enumerate() {
+            c.write_record(result_csv_row(&r, i, v))
+                .map_err(|e| csv_err(out, e))?;
+        }
+        Ok(())
+    })?;
+    c.flush().at(out)?;
+    Ok(n)
+}
+
+/// Variable `i` of result `r` as a csv row, in the order of [`RESULT_CSV_COLUMNS`]; the
+/// value is the candidate's response, else the variable's value, else its trace.
+fn result_csv_row(r: &CentralResult, i: usize, v: &Value) -> [String; 19] {
+    let d = &v["data"];
+    let value = ["candidateResponse", "value", "trace"]
+        .iter()
+        .find_map(|k| d.get(*k))
+        .map(scalar)
+        .unwrap_or_default();
+    [
+        r.central_id.clone(),
+        r.execution_id.clone(),
+        r.org_id.clone(),
+        r.delivery_id.clone(),
+        r.test_taker.clone(),
+        r.state.clone(),
+        i.to_string(),
+        scalar(&v["callIdTest"]),
+        scalar(&v["callIdItem"]),
+        scalar(&v["test"]),
+        scalar(&v["item"]),
+        scalar(&d["type"]),
+        scalar(&d["identifier"]),
+        scalar(&d["cardinality"]),
+        scalar(&d["baseType"]),
+        scalar(&d["epoch"]),
+        value,
+        scalar(&d["correctResponse"]),
+        v.to_string(),
+    ]
 }
 
 /// Central: write every stored delivery log (schemas/log-export.schema.json for jsonl).

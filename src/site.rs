@@ -246,6 +246,55 @@ pub struct InitOptions {
     pub key: Option<Vec<u8>>,
 }
 
+/// The user id of a new site's key, from what `init` was told: central's name, a centre's
+/// organisation id (checked).
+fn user_id(opts: &InitOptions) -> Result<String> {
+    match opts.role {
+        Role::Central => {
+            let name = opts
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .ok_or_else(|| Error::Usage {
+                    what: "init central needs --name NAME".into(),
+                })?;
+            Ok(userid(Role::Central, Some(&name), None))
+        }
+        Role::Center => {
+            let org = opts.org_id.clone().ok_or_else(|| Error::Usage {
+                what: "init center needs --org ORG_ID".into(),
+            })?;
+            check_org_id(&org)?;
+            Ok(userid(Role::Center, None, Some(&org)))
+        }
+    }
+}
+
+/// The secret key `init --key` restores: an OpenPGP key with its secret parts, proven to
+/// unlock with `passphrase` before anything is created in `home`.
+fn restored_key(home: &Path, bytes: &[u8], passphrase: &Passphrase) -> Result<crypto::Cert> {
+    let cert = crypto::parse_cert(bytes).map_err(|_| Error::Usage {
+        what: "the --key file is not an OpenPGP secret key".into(),
+    })?;
+    if !cert.is_tsk() {
+        return Err(Error::Usage {
+            what: "the --key file holds no secret key (use 'keys export --secret')".into(),
+        });
+    }
+    SecretKey::unlock(cert.clone(), passphrase.get()).map_err(|e| match e {
+        UnlockError::PassphraseNeeded => Error::PassphraseNeeded {
+            home: home.to_path_buf(),
+        },
+        UnlockError::WrongPassphrase => Error::WrongPassphrase {
+            home: home.to_path_buf(),
+        },
+        UnlockError::Other(o) => Error::Usage {
+            what: format!("the --key file cannot be used: {o}"),
+        },
+    })?;
+    Ok(cert)
+}
+
 impl Site {
     /// Create a new site in `home` (which may exist but must not hold a site).
     pub fn init(home: &Path, opts: InitOptions, passphrase: Passphrase) -> Result<Site> {
@@ -254,18 +303,7 @@ impl Site {
                 home: home.to_path_buf(),
             });
         }
-        match opts.role {
-            Role::Central if opts.name.as_deref().is_none_or(|n| n.trim().is_empty()) => {
-                return Err(Error::Usage {
-                    what: "init central needs --name NAME".into(),
-                })
-            }
-            Role::Center => check_org_id(opts.org_id.as_deref().ok_or_else(|| Error::Usage {
-                what: "init center needs --org ORG_ID".into(),
-            })?)?,
-            Role::Central => {}
-        }
-        let userid = userid(opts.role, opts.name.as_deref(), opts.org_id.as_deref());
+        let userid = user_id(&opts)?;
         let pass = if opts.protect {
             Some(passphrase.get().ok_or(Error::PassphraseNeeded {
                 home: home.to_path_buf(),
@@ -274,30 +312,7 @@ impl Site {
             None
         };
         let cert = match &opts.key {
-            Some(bytes) => {
-                let cert = crypto::parse_cert(bytes).map_err(|_| Error::Usage {
-                    what: "the --key file is not an OpenPGP secret key".into(),
-                })?;
-                if !cert.is_tsk() {
-                    return Err(Error::Usage {
-                        what: "the --key file holds no secret key (use 'keys export --secret')"
-                            .into(),
-                    });
-                }
-                // Prove the key can be unlocked before creating anything.
-                SecretKey::unlock(cert.clone(), passphrase.get()).map_err(|e| match e {
-                    UnlockError::PassphraseNeeded => Error::PassphraseNeeded {
-                        home: home.to_path_buf(),
-                    },
-                    UnlockError::WrongPassphrase => Error::WrongPassphrase {
-                        home: home.to_path_buf(),
-                    },
-                    UnlockError::Other(o) => Error::Usage {
-                        what: format!("the --key file cannot be used: {o}"),
-                    },
-                })?;
-                cert
-            }
+            Some(bytes) => restored_key(home, bytes, &passphrase)?,
             None => crypto::generate(&userid, pass)?,
         };
         private_dir(home)?;

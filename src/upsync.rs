@@ -85,6 +85,14 @@ pub struct AppliedBundle {
     pub seq: i64,
 }
 
+/// A result's variables as the JSON text sealed at the centre, borrowed, not rebuilt: what
+/// central stores of each variable.
+#[derive(Deserialize)]
+struct RawVariables<'a> {
+    #[serde(borrow)]
+    variables: Vec<&'a serde_json::value::RawValue>,
+}
+
 /// Bytes kept free in every file for the header, signature, trailer, OpenPGP and zstd
 /// framing; sized by measurement on incompressible payloads with margin.
 const FILE_OVERHEAD: u64 = 16 * 1024;
@@ -183,53 +191,23 @@ pub fn export(
         settings.results_per_file,
     )?;
     let set_id = bundle::new_id();
-    let count = files.len() as u64;
+    let set = OutgoingSet {
+        site,
+        key: &key,
+        central: &central,
+        central_fpr: &central_fpr,
+        org: &org,
+        ack_json: &ack_json,
+        max,
+        set_id: &set_id,
+        count: files.len() as u64,
+    };
     let mut written: Vec<Written> = Vec::new();
     let mut totals: BTreeMap<String, u64> = BTreeMap::new();
     for (i, file_items) in files.iter().enumerate() {
-        let seq = tx.next_counter("up_seq")?;
-        let set = SetRef {
-            id: set_id.clone(),
-            index: i as u64 + 1,
-            count,
-        };
-        let spec = Spec {
-            rollover: crate::rollover::owed(&tx, "central")?,
-            ..Spec::results(
-                &site.config.fingerprint,
-                &central_fpr,
-                &org,
-                seq as u64,
-                set,
-            )
-        };
-        let out = out_dir.join(format!("{org}-results-{seq:06}-{}of{count}.courier", i + 1));
-        site.progress().file(&out, None);
-        let (w, ()) = bundle::write(&out, spec, &key, &central, |p| {
-            p.add_bytes("ack.json", ack_json.as_bytes())?;
-            add_items(site, &tx, p, file_items)
-        })?;
-        let size = w.size()?;
-        if size > max {
-            return Err(Error::OutputTooLarge {
-                path: out.clone(),
-                size,
-                max,
-            });
-        }
+        let w = set.write_part(&tx, out_dir, i as u64 + 1, file_items)?;
         for (k, v) in &w.header.counts {
             *totals.entry(k.clone()).or_default() += v;
-        }
-        tx.record_bundle(
-            "out",
-            &crate::site::bundle_record(&w.header),
-            &out.to_string_lossy(),
-        )?;
-        for item in file_items {
-            match item.kind {
-                ItemKind::Result => tx.mark_result_sent(&item.id, seq)?,
-                ItemKind::Logs => tx.mark_log_batch_sent(&item.id, seq)?,
-            };
         }
         written.push(w);
     }
@@ -252,6 +230,76 @@ fn nothing_to_send(org: &str, sent: SentCounts) -> ExportReport {
         message,
         warnings: vec![],
         sent: Some(sent),
+    }
+}
+
+/// What the files of one up-sync set share: the centre that signs them, central that reads
+/// them, the acknowledgement each carries, the size limit, the set's id and file count.
+struct OutgoingSet<'a> {
+    site: &'a Site,
+    key: &'a crypto::SecretKey,
+    central: &'a Cert,
+    central_fpr: &'a str,
+    org: &'a str,
+    ack_json: &'a str,
+    max: u64,
+    set_id: &'a str,
+    count: u64,
+}
+
+impl OutgoingSet<'_> {
+    /// Write part `index` of the set (the acknowledgement, then `items`) under a temporary
+    /// name, refuse it when larger than the limit, and record it in `tx` as sent.
+    fn write_part(
+        &self,
+        tx: &Tx<'_>,
+        out_dir: &Path,
+        index: u64,
+        items: &[&Item],
+    ) -> Result<Written> {
+        let (org, count) = (self.org, self.count);
+        let seq = tx.next_counter("up_seq")?;
+        let set = SetRef {
+            id: self.set_id.to_string(),
+            index,
+            count,
+        };
+        let spec = Spec {
+            rollover: crate::rollover::owed(tx, "central")?,
+            ..Spec::results(
+                &self.site.config.fingerprint,
+                self.central_fpr,
+                org,
+                seq as u64,
+                set,
+            )
+        };
+        let out = out_dir.join(format!("{org}-results-{seq:06}-{index}of{count}.courier"));
+        self.site.progress().file(&out, None);
+        let (w, ()) = bundle::write(&out, spec, self.key, self.central, |p| {
+            p.add_bytes("ack.json", self.ack_json.as_bytes())?;
+            add_items(self.site, tx, p, items)
+        })?;
+        let size = w.size()?;
+        if size > self.max {
+            return Err(Error::OutputTooLarge {
+                path: out.clone(),
+                size,
+                max: self.max,
+            });
+        }
+        tx.record_bundle(
+            "out",
+            &crate::site::bundle_record(&w.header),
+            &out.to_string_lossy(),
+        )?;
+        for item in items {
+            match item.kind {
+                ItemKind::Result => tx.mark_result_sent(&item.id, seq)?,
+                ItemKind::Logs => tx.mark_log_batch_sent(&item.id, seq)?,
+            };
+        }
+        Ok(w)
     }
 }
 
@@ -906,7 +954,17 @@ impl Receiver<'_> {
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != AckStatus::Unchanged {
-            self.store_result(&meta, &central_id, &plain, &v)?;
+            // Two members named `variables` are JSON to serde's Value (the last one counts)
+            // but not one list of variables to store as sent.
+            let raw: RawVariables<'_> = match serde_json::from_slice(&plain) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let reason =
+                        format!("variables unreadable as sent ({})", quote(&e.to_string()));
+                    return self.quarantine(&meta, &reason, &text());
+                }
+            };
+            self.store_result(&meta, &central_id, &raw.variables, &v)?;
         }
         self.tally.add(match status {
             AckStatus::Stored => "results stored",
@@ -917,26 +975,19 @@ impl Receiver<'_> {
         self.apply_waiting_logs(&meta, &central_id)
     }
 
-    /// Store a result's copy under central's id, with its variables as sealed.
+    /// Store a result's copy under central's id, with its variables as sealed (`raw`, in the
+    /// order of `v`'s).
     fn store_result(
         &mut self,
         meta: &ResultMeta,
         central_id: &str,
-        plain: &[u8],
+        raw: &[&serde_json::value::RawValue],
         v: &Value,
     ) -> Result<()> {
         let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-        // The variables' JSON text exactly as sealed at the centre, borrowed, not rebuilt.
-        #[derive(Deserialize)]
-        struct RawVariables<'a> {
-            #[serde(borrow)]
-            variables: Vec<&'a serde_json::value::RawValue>,
-        }
-        let raw: RawVariables<'_> = serde_json::from_slice(plain)
-            .map_err(|e| Error::Internal(format!("result variables: {e}")))?;
         let stored: Vec<StoredVariable<'_>> = variables
             .iter()
-            .zip(&raw.variables)
+            .zip(raw)
             .map(|(var, text)| StoredVariable {
                 call_id_test: var["callIdTest"].as_str(),
                 call_id_item: var["callIdItem"].as_str(),

@@ -272,6 +272,23 @@ fn a_result_nested_too_deep_is_kept_aside() {
 }
 
 #[test]
+fn a_result_naming_its_variables_twice_is_kept_aside() {
+    // Valid JSON to a reader that keeps the last of two members of one name; central stores
+    // the variables as sent, and two lists of them are not one: kept aside, not a crash.
+    let w = World::synced();
+    let r = a_result();
+    let text = serde_json::to_string(&r).unwrap();
+    let plain = format!("{{\"variables\":[],{}", &text[1..]).into_bytes();
+    let bundle = hostile_result_bundle(&w, "twice.courier", &r, &plain);
+    partly(
+        courier(&w.central, &["import", bundle.to_str().unwrap()]),
+        "duplicate field `variables`",
+    );
+    assert_stored_once(&w.central, plain.len() as i64);
+    assert_eq!(count(&w.central, "central_results"), 0);
+}
+
+#[test]
 fn limits_are_read_from_courier_json() {
     let w = World::synced();
     set_limit(&w.central, "variables", 3);

@@ -118,36 +118,7 @@ fn survey<R: Read + Seek>(
         let entry = archive.by_index_raw(index).map_err(|e| {
             PackageProblem::archive(format!("not a readable zip archive (entry {index}: {e})"))
         })?;
-        let name = entry.name().to_string();
-        if entry.name_raw().contains(&0) || name.contains('\0') {
-            return Err(PackageProblem::entry(
-                &name.replace('\0', "\\0"),
-                "entry name contains a NUL character",
-            ));
-        }
-        check_entry_name(&name)?;
-        if entry
-            .unix_mode()
-            .is_some_and(|mode| mode & 0o170_000 == 0o120_000)
-        {
-            return Err(PackageProblem::entry(
-                &name,
-                "is a symbolic link, which a package may not contain",
-            ));
-        }
-        if entry.encrypted() {
-            return Err(PackageProblem::entry(&name, "is encrypted"));
-        }
-        let size = entry.size();
-        if size > limits.entry_bytes {
-            return Err(PackageProblem::entry(
-                &name,
-                format!(
-                    "declares {size} bytes uncompressed, more than the {} allowed per file",
-                    limits.entry_bytes
-                ),
-            ));
-        }
+        let (name, size) = check_entry(&entry, limits)?;
         declared_total = declared_total.saturating_add(size);
         if declared_total > limits.total_bytes {
             return Err(PackageProblem::archive(format!(
@@ -175,6 +146,45 @@ fn survey<R: Read + Seek>(
         }
     }
     Ok(Contents { files, folders })
+}
+
+/// One entry as the central directory describes it: a safe name without NUL, not a symbolic
+/// link, not encrypted, within the size allowed per file. Returns its name and declared size.
+fn check_entry<R: Read>(
+    entry: &zip::read::ZipFile<'_, R>,
+    limits: Limits,
+) -> Result<(String, u64), PackageProblem> {
+    let name = entry.name().to_string();
+    if entry.name_raw().contains(&0) || name.contains('\0') {
+        return Err(PackageProblem::entry(
+            &name.replace('\0', "\\0"),
+            "entry name contains a NUL character",
+        ));
+    }
+    check_entry_name(&name)?;
+    if entry
+        .unix_mode()
+        .is_some_and(|mode| mode & 0o170_000 == 0o120_000)
+    {
+        return Err(PackageProblem::entry(
+            &name,
+            "is a symbolic link, which a package may not contain",
+        ));
+    }
+    if entry.encrypted() {
+        return Err(PackageProblem::entry(&name, "is encrypted"));
+    }
+    let size = entry.size();
+    if size > limits.entry_bytes {
+        return Err(PackageProblem::entry(
+            &name,
+            format!(
+                "declares {size} bytes uncompressed, more than the {} allowed per file",
+                limits.entry_bytes
+            ),
+        ));
+    }
+    Ok((name, size))
 }
 
 /// Walk the central directory from `start` (its absolute offset) and refuse the package when

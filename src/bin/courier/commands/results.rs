@@ -136,7 +136,7 @@ fn print_add(r: &results::AddReport, json: bool, what: &str) -> u8 {
             );
         }
         for f in &r.conflicts {
-            eprintln!(
+            err!(
                 "courier: conflict: {}: record {}: {}",
                 f.file.display(),
                 f.record,
