@@ -74,7 +74,26 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                 out!("protected   {}", if info.protected { "yes" } else { "no" });
             }
         }
-        cli::KeysCommand::Export { out, secret, force } => {
+        cli::KeysCommand::Export {
+            out,
+            revocation: true,
+            force,
+            ..
+        } => {
+            courier::site::check_output(&out, force)?;
+            let site = ctx.open()?;
+            let fpr = courier::revocation::export_certificate(&site, &out)?;
+            out!(
+                "wrote the revocation certificate of {}'s key {} to {}",
+                site.describe(),
+                courier::crypto::grouped(&fpr),
+                out.display()
+            );
+            out!("keep it offline; if the key leaks, each centre runs 'courier keys revoke-peer FILE'");
+        }
+        cli::KeysCommand::Export {
+            out, secret, force, ..
+        } => {
             courier::site::check_output(&out, force)?;
             let site = ctx.open()?;
             let bytes = if secret {
@@ -109,6 +128,18 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                     out!("{peer} learns the new key from the next bundle to it (sequence {from})");
                 }
             }
+        }
+        cli::KeysCommand::RevokePeer { file } => {
+            let site = ctx.open()?;
+            let done = courier::revocation::revoke_peer(&site, &file)?;
+            out!(
+                "revoked central's key {} at {} (certificate signed {}: {})",
+                courier::crypto::grouped(&done.fingerprint),
+                done.revoked_at,
+                done.signed,
+                done.reason
+            );
+            out!("its bundles are refused and nothing is sealed or exported to it; enroll again with a new enrollment file from central");
         }
         cli::KeysCommand::Passwd {
             new_passphrase_file,
