@@ -586,10 +586,19 @@ pub fn revoke_center(site: &Site, org: &str, reason: &str) -> Result<String> {
     Ok(at)
 }
 
-/// Central: the registered centres and what each confirmed holding.
+/// Central: the registered centres, what each confirmed holding, and the keys each used
+/// before its current one.
 pub fn list_centers(site: &Site) -> Result<Vec<crate::store::Center>> {
     site.require(Role::Central)?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    tx.centers()
+    let mut centers = tx.centers()?;
+    for c in &mut centers {
+        c.earlier_keys = tx
+            .peer_keys(Some(&c.org_id))?
+            .into_iter()
+            .filter(|k| k.status != "current")
+            .collect();
+    }
+    Ok(centers)
 }

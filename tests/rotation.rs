@@ -279,18 +279,7 @@ fn a_reinstalled_centre_is_reenrolled_and_receives_its_whole_scope() {
         "center reenroll ORG-001",
     );
     assert!(err.contains("already enrolled"), "{err}");
-    let said = ok(courier(
-        &w.central,
-        &[
-            "center",
-            "reenroll",
-            "ORG-001",
-            "--label",
-            "new PC",
-            "--out",
-            s(&file),
-        ],
-    ));
+    let said = reenroll(&w.central, "ORG-001", &file);
     assert!(said.contains("revoked key"), "{said}");
 
     let a2 = w.path("center-a2");
@@ -352,18 +341,7 @@ fn a_revoked_central_key_is_refused_until_the_centre_enrolls_again() {
     );
     let next = w.export_down("ORG-001", "down-next");
     let old_file = w.path("old-central-enroll.json");
-    ok(courier(
-        &w.central,
-        &[
-            "center",
-            "reenroll",
-            "ORG-001",
-            "--label",
-            "x",
-            "--out",
-            s(&old_file),
-        ],
-    ));
+    reenroll(&w.central, "ORG-001", &old_file);
 
     let said = revoke_peer(&w.a, &revocation);
     assert!(said.contains("revoked central's key"), "{said}");
@@ -408,6 +386,15 @@ fn a_revoked_central_key_is_refused_until_the_centre_enrolls_again() {
     assert_eq!(snapshot(&w.a, true), before);
     let history = ok(courier(&w.a, &["history"]));
     assert!(history.contains("key-revoke-peer"), "{history}");
+    let shown: Value =
+        serde_json::from_str(&ok(courier(&w.a, &["keys", "show", "--json"]))).unwrap();
+    assert_eq!(
+        shown["peers"][0]["fingerprint"],
+        central_fpr.as_str(),
+        "{shown}"
+    );
+    assert_eq!(shown["peers"][0]["status"], "revoked");
+    assert_eq!(shown["peers"][0]["retired_from_seq"], 0);
 
     // A new central: the centre enrolls with its enrollment file, both ways work again.
     let central2 = w.path("central2");
@@ -503,4 +490,68 @@ fn forged_revocation(central: &Path) -> Vec<u8> {
         .unwrap();
     let bytes = cert.armored().to_vec().unwrap();
     bytes
+}
+
+/// `keys show --json` lists the site's own keys after `keys rotate` and the pinned peers'
+/// keys; `center list` shows each centre's earlier keys: replaced by a rollover, or revoked
+/// by a re-enrollment with the reason.
+#[test]
+fn keys_show_and_center_list_give_the_key_history() {
+    let w = World::synced();
+    let a_old = w.fingerprint(&w.a);
+    let a_new = rotate(&w.a)["new_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    import_all(&w.central, &w.export_up(&w.a, "up", &[]));
+    let shown: Value =
+        serde_json::from_str(&ok(courier(&w.a, &["keys", "show", "--json"]))).unwrap();
+    let keys = shown["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{shown}");
+    assert_eq!(keys[0]["fingerprint"], a_old.as_str());
+    assert_eq!(keys[0]["status"], "replaced");
+    assert_eq!(keys[0]["replaced_by"], a_new.as_str());
+    assert_eq!(keys[1]["fingerprint"], a_new.as_str());
+    assert_eq!(keys[1]["status"], "current");
+    assert!(keys[1]["created_at"].is_string());
+    assert_eq!(shown["peers"][0]["role"], "central", "{shown}");
+    assert_eq!(shown["peers"][0]["status"], "current");
+    let text = ok(courier(&w.a, &["keys", "show"]));
+    assert!(
+        text.contains("replaced by") && text.contains("pinned keys:"),
+        "{text}"
+    );
+
+    let file = w.path("reenroll-ORG-002.json");
+    let b_key = w.fingerprint(&w.b);
+    reenroll(&w.central, "ORG-002", &file);
+    let rows: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["center", "list", "--json"]))).unwrap();
+    let row = |org: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["org_id"] == org)
+            .unwrap()
+            .clone()
+    };
+    let a = row("ORG-001");
+    assert_eq!(a["fingerprint"], a_new.as_str());
+    assert_eq!(a["earlier_keys"][0]["fingerprint"], a_old.as_str(), "{a}");
+    assert_eq!(a["earlier_keys"][0]["status"], "replaced");
+    let b = row("ORG-002");
+    assert_eq!(b["earlier_keys"][0]["fingerprint"], b_key.as_str(), "{b}");
+    assert_eq!(b["earlier_keys"][0]["status"], "revoked");
+    assert!(
+        b["earlier_keys"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("re-enrolled"),
+        "{b}"
+    );
+    let text = ok(courier(&w.central, &["center", "list"]));
+    assert!(
+        text.contains("earlier key") && text.contains("REVOKED"),
+        "{text}"
+    );
 }

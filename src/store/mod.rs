@@ -25,7 +25,7 @@ mod results;
 
 pub use centers::Center;
 pub use entities::{ScopeItem, StoredEntity};
-pub use keys::Retired;
+pub use keys::{OwnKey, PeerKey, Retired};
 pub use results::{
     CentralResult, HeldLogBatch, HeldResult, OwedAck, Quarantined, StoredVariable, SyncStatus,
 };

@@ -55,6 +55,13 @@ pub fn center(ctx: &Ctx, cmd: cli::CenterCommand) -> Result<u8> {
                 print_json(&rows);
             } else {
                 for r in rows {
+                    for k in &r.earlier_keys {
+                        out!(
+                            "{:<12} earlier key {}",
+                            r.org_id,
+                            courier::actions::describe_peer_key(k)
+                        );
+                    }
                     if let Some(at) = &r.revoked_at {
                         out!(
                             "{:<12} {:<30} REVOKED at {at}: {}",

@@ -72,6 +72,16 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                     out!("name        {n}");
                 }
                 out!("protected   {}", if info.protected { "yes" } else { "no" });
+                out!("own keys:");
+                for k in &info.keys {
+                    out!("  {}", courier::actions::describe_own_key(k));
+                }
+                if !info.peers.is_empty() {
+                    out!("pinned keys:");
+                    for k in &info.peers {
+                        out!("  {}", courier::actions::describe_peer_key(k));
+                    }
+                }
             }
         }
         cli::KeysCommand::Export {
