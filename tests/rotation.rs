@@ -555,3 +555,55 @@ fn keys_show_and_center_list_give_the_key_history() {
         "{text}"
     );
 }
+
+/// A centre rotates twice before central hears of it: its next bundle carries both
+/// statements, oldest first, and central follows the chain to the newest key; both old keys
+/// are retired there.
+#[test]
+fn rotating_twice_before_the_peer_catches_up() {
+    let w = World::synced();
+    let first = w.fingerprint(&w.a);
+    let second = rotate(&w.a)["new_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let third = rotate(&w.a)["new_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    let up = w.export_up(&w.a, "up", &[]);
+    assert_eq!(
+        inspect(&w.a, &up[0])["rollover_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    import_all(&w.central, &up);
+    assert_eq!(center_key(&w.central, "ORG-001"), third);
+    let rows: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["center", "list", "--json"]))).unwrap();
+    let earlier = rows[0]["earlier_keys"].as_array().unwrap();
+    let replaced: Vec<(&str, &str)> = earlier
+        .iter()
+        .map(|k| {
+            (
+                k["fingerprint"].as_str().unwrap(),
+                k["replaced_by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replaced,
+        [
+            (first.as_str(), second.as_str()),
+            (second.as_str(), third.as_str())
+        ]
+    );
+    import_all(&w.a, &w.export_down("ORG-001", "down"));
+    history_intact(&w.a);
+}

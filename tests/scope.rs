@@ -637,7 +637,7 @@ fn a_store_from_before_the_scope_rule_is_backfilled_from_the_scope_lists_it_reme
          ALTER TABLE centers DROP COLUMN revoked_at; ALTER TABLE centers DROP COLUMN revoked_reason;
          DROP TABLE rollovers_out; ALTER TABLE peers DROP COLUMN replaced_by;
          ALTER TABLE peers DROP COLUMN retired_from_seq; ALTER TABLE peers DROP COLUMN retired_at;
-         ALTER TABLE peers DROP COLUMN retired_reason;
+         ALTER TABLE peers DROP COLUMN retired_reason; DROP TABLE own_keys;
          PRAGMA user_version = 1;",
     )
     .unwrap();
