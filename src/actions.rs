@@ -11,7 +11,7 @@ use crate::downsync::{self, ExportReport};
 use crate::error::{Error, Result};
 use crate::import::{find_paths, Found};
 use crate::site::{self, Role, Site};
-use crate::store::{EntityAction, HistoryEntry};
+use crate::store::{EntityAction, HistoryEntry, OwnKey, PeerKey};
 use crate::upsync;
 
 /// `courier export`: central exports to one centre (`to` required, no size limit); a centre
@@ -151,12 +151,17 @@ pub struct KeyInfo {
     pub name: Option<String>,
     pub protected: bool,
     pub home: String,
+    /// The site's own keys, oldest first: the current one last.
+    pub keys: Vec<OwnKey>,
+    /// The keys pinned for its peers, in the order they were pinned, with what became of them.
+    pub peers: Vec<PeerKey>,
 }
 
 /// The key summary of a site.
 pub fn key_info(site: &Site) -> Result<KeyInfo> {
     let key = crate::crypto::parse_cert(&site.secret_key_armored()?)?;
     let protected = crate::crypto::SecretKey::is_protected(&key);
+    let (keys, peers) = key_history(site)?;
     Ok(KeyInfo {
         fingerprint: site.config.fingerprint.clone(),
         role: site.role().to_string(),
@@ -165,7 +170,32 @@ pub fn key_info(site: &Site) -> Result<KeyInfo> {
         name: site.config.name.clone(),
         protected,
         home: site.home.display().to_string(),
+        keys,
+        peers,
     })
+}
+
+/// The site's own key history and its peers' keys (one read transaction). The site's first
+/// key was made with the site (`created` of courier.json); a key made by `keys rotate` has
+/// its own date.
+fn key_history(site: &Site) -> Result<(Vec<OwnKey>, Vec<PeerKey>)> {
+    let mut store = site.store()?;
+    let tx = store.read()?;
+    let mut keys = tx.own_keys()?;
+    let current = &site.config.fingerprint;
+    if !keys.iter().any(|k| &k.fingerprint == current) {
+        keys.push(OwnKey {
+            fingerprint: current.clone(),
+            created_at: None,
+            status: "current",
+            replaced_by: None,
+            retired_at: None,
+        });
+    }
+    if let Some(first) = keys.first_mut().filter(|k| k.created_at.is_none()) {
+        first.created_at = Some(site.config.created.clone());
+    }
+    Ok((keys, tx.peer_keys(None)?))
 }
 
 /// `keys passwd`: protect the site's key with `new` (or store it unprotected with `None`),
@@ -183,4 +213,48 @@ pub fn change_passphrase(
     let site = Site::open(&site.home, pass)?;
     let anchored = crate::anchor::anchor(&site, crate::anchor::Mode::Extend)?;
     Ok((change, anchored))
+}
+
+/// One line about a pinned key for people (`keys show`, `center list`): whose, and what
+/// became of it.
+pub fn describe_peer_key(k: &PeerKey) -> String {
+    let whose = match &k.org_id {
+        Some(org) => format!("centre {org}"),
+        None => k.role.clone(),
+    };
+    let fpr = crate::crypto::grouped(&k.fingerprint);
+    let at = k.retired_at.as_deref().unwrap_or("");
+    let from = k.retired_from_seq.unwrap_or(0);
+    let reason = k.reason.as_deref().unwrap_or("");
+    match (k.status, &k.replaced_by) {
+        ("current", _) => format!("{whose} {fpr}: pinned {}, current", k.pinned_at),
+        (_, Some(new)) => format!(
+            "{whose} {fpr}: pinned {}, replaced by {new} from sequence {from} on ({at})",
+            k.pinned_at
+        ),
+        _ if from == 0 => format!(
+            "{whose} {fpr}: pinned {}, REVOKED at {at}: {reason}",
+            k.pinned_at
+        ),
+        _ => format!(
+            "{whose} {fpr}: pinned {}, REVOKED from sequence {from} on at {at}: {reason}",
+            k.pinned_at
+        ),
+    }
+}
+
+/// One line about one of the site's own keys for people (`keys show`).
+pub fn describe_own_key(k: &OwnKey) -> String {
+    let made = k.created_at.as_deref().unwrap_or("?");
+    match &k.replaced_by {
+        Some(new) => format!(
+            "{}: made {made}, replaced by {new} at {} (kept to decrypt only)",
+            crate::crypto::grouped(&k.fingerprint),
+            k.retired_at.as_deref().unwrap_or("?")
+        ),
+        None => format!(
+            "{}: made {made}, current",
+            crate::crypto::grouped(&k.fingerprint)
+        ),
+    }
 }

@@ -285,6 +285,109 @@ pub fn sign_detached(key: &SecretKey, data: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A key revocation certificate for the site's own key (`keys export --revocation`): the
+/// public certificate with a key revocation signature (type 0x20, reason "key compromised"
+/// and `reason`) made by its primary key, ASCII-armored with `comment`. GnuPG imports it
+/// (the key then shows as revoked); a centre applies it with `keys revoke-peer`.
+pub fn revocation_certificate(key: &SecretKey, reason: &str, comment: &str) -> Result<Vec<u8>> {
+    use openpgp::types::ReasonForRevocation;
+    let primary = key.cert.primary_key().key().clone().parts_into_secret();
+    let mut pair = key
+        .unlock_key(primary.map_err(pgp)?.role_into_unspecified())
+        .map_err(|e| Error::KeyUnusable {
+            what: e.to_string(),
+        })?;
+    let sig = key
+        .cert
+        .revoke(
+            &mut pair,
+            ReasonForRevocation::KeyCompromised,
+            reason.as_bytes(),
+        )
+        .map_err(pgp)?;
+    let (public, _) = key
+        .public()
+        .insert_packets(std::iter::once(Packet::from(sig)))
+        .map_err(pgp)?;
+    let mut w = openpgp::armor::Writer::with_headers(
+        Vec::new(),
+        openpgp::armor::Kind::PublicKey,
+        [("Comment", comment)],
+    )
+    .map_err(|e| pgp(e.into()))?;
+    openpgp::serialize::Serialize::serialize(&public, &mut w).map_err(pgp)?;
+    w.finalize().map_err(|e| pgp(e.into()))
+}
+
+/// What a good revocation certificate says: when it was signed (RFC 3339) and its reason.
+#[derive(Debug, Clone)]
+pub struct Revocation {
+    pub signed: String,
+    pub reason: String,
+}
+
+/// Check that `bytes` (armored or binary OpenPGP) hold a key revocation signature over
+/// `pinned`'s primary key, made by that key. Both forms are read: a certificate carrying the
+/// revocation (what `keys export --revocation` writes) and a bare revocation signature
+/// (GnuPG's `--gen-revoke`). `Err`: what is wrong, one phrase.
+pub fn check_revocation(pinned: &Cert, bytes: &[u8]) -> std::result::Result<Revocation, String> {
+    use openpgp::policy::{HashAlgoSecurity, Policy};
+    use openpgp::types::SignatureType;
+    let pile = openpgp::PacketPile::from_bytes(bytes)
+        .map_err(|_| "not an OpenPGP revocation certificate (unreadable)".to_string())?;
+    let want = pinned.fingerprint();
+    let primary = pinned.primary_key().key();
+    let mut issuers = Vec::new();
+    for packet in pile.descendants() {
+        match packet {
+            Packet::PublicKey(k) if k.fingerprint() != want => {
+                return Err(format!("it revokes key {}, not this key", k.fingerprint()));
+            }
+            Packet::Signature(sig) if sig.typ() == SignatureType::KeyRevocation => {
+                let good = POLICY
+                    .signature(sig, HashAlgoSecurity::CollisionResistance)
+                    .is_ok()
+                    && sig.verify_primary_key_revocation(primary, primary).is_ok();
+                if good {
+                    let signed = sig
+                        .signature_creation_time()
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map(|d| crate::time::rfc3339(d.as_secs() as i64))
+                        .unwrap_or_default();
+                    let reason = sig
+                        .reason_for_revocation()
+                        .map(|(code, text)| revocation_reason(code, text))
+                        .unwrap_or_else(|| "no reason given".into());
+                    return Ok(Revocation { signed, reason });
+                }
+                issuers.extend(sig.get_issuers().into_iter().map(|h| h.to_hex()));
+            }
+            _ => {}
+        }
+    }
+    let ours = want.to_hex();
+    let by_us = issuers.iter().any(|i| ours.ends_with(i.as_str()));
+    Err(match (issuers.is_empty(), by_us) {
+        (true, _) => "it holds no key revocation signature".into(),
+        (false, true) => "its signature does not verify with this key: forged or altered".into(),
+        (false, false) => format!(
+            "it is signed by another key ({}), not by this key",
+            issuers.join(", ")
+        ),
+    })
+}
+
+/// A revocation reason for people: its text, else the code's meaning.
+fn revocation_reason(code: openpgp::types::ReasonForRevocation, text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    if text.trim().is_empty() {
+        code.to_string()
+    } else {
+        text.trim().to_string()
+    }
+}
+
 /// A detached signature, ASCII-armored (enrollment files, rollover statements).
 pub fn armor_signature(sig: &[u8]) -> Result<String> {
     use openpgp::armor::{Kind as ArmorKind, Writer};

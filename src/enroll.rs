@@ -264,23 +264,13 @@ pub fn enroll(
     confirm: &mut dyn FnMut(&EnrollmentBody) -> bool,
 ) -> Result<PathBuf> {
     site.require(Role::Center)?;
-    let refuse = |what: String| Error::Enrollment {
-        path: file.to_path_buf(),
-        what,
-    };
     let body = read_enrollment(file)?;
     let org = check_enrollment(site, file, &body, expect_fingerprint, confirm)?;
     let key = site.secret_key()?;
     let central_cert = crypto::parse_cert(body.central_certificate.as_bytes())?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    if let Some((fpr, _)) = tx.peer_by_role("central")? {
-        if fpr != body.central_fingerprint {
-            return Err(refuse(format!(
-                "this centre is already enrolled with central {fpr}"
-            )));
-        }
-    }
+    let revoked = crate::revocation::check_new_central(&tx, file, &body.central_fingerprint)?;
     tx.pin_peer(
         &body.central_fingerprint,
         "central",
@@ -312,9 +302,12 @@ pub fn enroll(
         status: "success",
         counts: serde_json::json!({}),
         report: format!(
-            "pinned central {}; reply {}",
+            "pinned central {}; reply {}{}",
             body.central_fingerprint,
-            out.display()
+            out.display(),
+            revoked
+                .map(|k| format!("; enrolled again after revoking central's key {k}"))
+                .unwrap_or_default()
         ),
         ..Default::default()
     })?;

@@ -233,6 +233,26 @@ pub enum Error {
     /// A header's key rollover statements do not lead from a key pinned here to its signer.
     #[error("{}: key rollover refused: {what}; nothing was changed, ask the sender (by phone or on paper) which key it uses", .path.display())]
     RolloverRefused { path: PathBuf, what: String },
+
+    // ---- central's own key revoked at a centre (issue 11) ----------------------------
+    /// `keys revoke-peer FILE`: the statement is not a revocation of the central key pinned here.
+    #[error("{}: revocation statement refused: {what}; nothing was changed", .path.display())]
+    RevocationRefused { path: PathBuf, what: String },
+    /// A bundle signed by central's key after the centre applied its revocation statement.
+    #[error("{}: signed by central's key {fingerprint}, which was revoked here at {at} ({reason}); refused: enroll again with a new enrollment file from central ('courier enroll FILE')", .path.display())]
+    CentralKeyRevoked {
+        path: PathBuf,
+        fingerprint: String,
+        at: String,
+        reason: String,
+    },
+    /// A centre whose central key was revoked seals and exports nothing until it enrolls again.
+    #[error("central's key {fingerprint} was revoked here at {at} ({reason}); nothing is sealed or exported to it: enroll again with a new enrollment file from central ('courier enroll FILE')")]
+    CentralRevoked {
+        fingerprint: String,
+        at: String,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -271,7 +291,9 @@ impl Error {
             | CenterRevoked { .. }
             | KeyRetired { .. }
             | RolloverRefused { .. }
-            | BadArchive { .. } => exit::REFUSED,
+            | BadArchive { .. }
+            | RevocationRefused { .. }
+            | CentralKeyRevoked { .. } => exit::REFUSED,
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }
@@ -283,7 +305,8 @@ impl Error {
             | NotEnrolled { .. }
             | Config { .. }
             | HistoryNotIntact { .. }
-            | ExportToRevoked { .. } => exit::SITE,
+            | ExportToRevoked { .. }
+            | CentralRevoked { .. } => exit::SITE,
             Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. }
             | StoreDamaged { .. }

@@ -90,6 +90,15 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
 fn refuse_if_retired(tx: &crate::store::Tx<'_>, b: &Bundle) -> Result<()> {
     let h = &b.header;
     match tx.peer_retired(&h.sender.fingerprint)? {
+        // Central's key revoked by `keys revoke-peer`: nothing it signs counts any more.
+        Some(r) if r.replaced_by.is_none() && h.sender.role == Role::Central => {
+            Err(Error::CentralKeyRevoked {
+                path: b.path.clone(),
+                fingerprint: h.sender.fingerprint.clone(),
+                at: r.at,
+                reason: r.reason,
+            })
+        }
         Some(r) if h.sequence as i64 >= r.from_seq => Err(Error::KeyRetired {
             path: b.path.clone(),
             fingerprint: h.sender.fingerprint.clone(),

@@ -28,6 +28,7 @@ pub mod outcome;
 pub mod package;
 pub mod progress;
 pub mod results;
+pub mod revocation;
 pub mod rollover;
 pub mod schema;
 pub mod site;

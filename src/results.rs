@@ -147,14 +147,22 @@ pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<
     })
 }
 
-/// Central's certificate as pinned at a centre.
+/// Central's certificate as pinned at a centre; refused once its key was revoked here
+/// (`keys revoke-peer`) until the centre enrolls again.
 pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
-    let (_, armored) = tx
-        .peer_by_role("central")?
-        .ok_or_else(|| Error::NotEnrolled {
+    if let Some((_, armored)) = tx.peer_by_role("central")? {
+        return crypto::parse_cert(armored.as_bytes());
+    }
+    Err(match tx.revoked_central()? {
+        Some((fingerprint, r)) => Error::CentralRevoked {
+            fingerprint,
+            at: r.at,
+            reason: r.reason,
+        },
+        None => Error::NotEnrolled {
             site: site.describe(),
-        })?;
-    crypto::parse_cert(armored.as_bytes())
+        },
+    })
 }
 
 /// Compress then seal to central: what the centre keeps of a result or a log batch.

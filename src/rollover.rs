@@ -135,6 +135,7 @@ pub fn rotate(site: &mut Site) -> Result<Rotated> {
         ),
         ..Default::default()
     })?;
+    tx.own_key_replaced(&old_fpr, &site.config.created, &new_fpr)?;
     site.install_new_key(&new_cert)?;
     tx.commit()?;
     Ok(Rotated {

@@ -256,7 +256,13 @@ pub fn list_centers(site: &Site) -> Result<Vec<ListedCenter>> {
     let now = crate::time::unix_now();
     let days = site.config.settings.late_after_days;
     let mut out = Vec::new();
-    for c in tx.centers()? {
+    for mut c in tx.centers()? {
+        // The keys the centre used before its current one: replaced or revoked.
+        c.earlier_keys = tx
+            .peer_keys(Some(&c.org_id))?
+            .into_iter()
+            .filter(|k| k.status != "current")
+            .collect();
         let row = center_row(&tx, c.clone(), days, now)?;
         out.push(ListedCenter {
             center: c,

@@ -476,3 +476,19 @@ pub fn import_refused(home: &Path, file: &Path, needle: &str) -> String {
     );
     err
 }
+
+/// `center reenroll ORG --label "new PC" --out FILE` at central: its output.
+pub fn reenroll(central: &Path, org: &str, out: &Path) -> String {
+    ok(courier(
+        central,
+        &[
+            "center",
+            "reenroll",
+            org,
+            "--label",
+            "new PC",
+            "--out",
+            s(out),
+        ],
+    ))
+}

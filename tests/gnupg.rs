@@ -203,3 +203,28 @@ fn gnupg_verifies_the_header_signature() {
     assert!(!o.status.success(), "gpg accepted a changed header");
     assert!(status(&stdout(&o), "BADSIG").is_some(), "{}", stdout(&o));
 }
+
+/// GnuPG reads central's revocation certificate (`keys export --revocation`): imported into
+/// a keyring holding central's public key, the key lists as revoked.
+#[test]
+#[ignore = "needs gpg"]
+fn gnupg_reads_the_revocation_certificate() {
+    let gpg = GnuPg::new();
+    let w = World::new();
+    let public = w.path("central.asc");
+    export_key(&w.central, &public, false);
+    gpg.ok(&["--import", s(&public)]);
+    let revocation = w.path("central-revocation.asc");
+    ok(courier(
+        &w.central,
+        &["keys", "export", "--revocation", "--out", s(&revocation)],
+    ));
+    gpg.ok(&["--import", s(&revocation)]);
+    let fpr = w.fingerprint(&w.central);
+    let listed = gpg.ok(&["--with-colons", "--list-keys", &fpr]);
+    let pub_line = listed
+        .lines()
+        .find(|l| l.starts_with("pub:"))
+        .unwrap_or_else(|| panic!("no pub line:\n{listed}"));
+    assert!(pub_line.starts_with("pub:r:"), "not revoked: {listed}");
+}

@@ -279,18 +279,7 @@ fn a_reinstalled_centre_is_reenrolled_and_receives_its_whole_scope() {
         "center reenroll ORG-001",
     );
     assert!(err.contains("already enrolled"), "{err}");
-    let said = ok(courier(
-        &w.central,
-        &[
-            "center",
-            "reenroll",
-            "ORG-001",
-            "--label",
-            "new PC",
-            "--out",
-            s(&file),
-        ],
-    ));
+    let said = reenroll(&w.central, "ORG-001", &file);
     assert!(said.contains("revoked key"), "{said}");
 
     let a2 = w.path("center-a2");
@@ -325,6 +314,298 @@ fn a_reinstalled_centre_is_reenrolled_and_receives_its_whole_scope() {
     ));
     import_all(&w.central, &w.export_up(&a2, "up-a2", &[]));
     let _ = Site::open(&a2, Passphrase::none()).unwrap();
+}
+
+/// `keys revoke-peer FILE` at centre `home`: the output.
+fn revoke_peer(home: &Path, file: &Path) -> String {
+    ok(courier(home, &["keys", "revoke-peer", s(file)]))
+}
+
+/// Central's own compromise: central's revocation certificate (written beforehand) applied at
+/// a centre makes it refuse central's next bundle with the store unchanged, seal and export
+/// nothing, and refuse an enrollment file from the revoked key; it then enrolls with a new
+/// central and syncs both ways (the new central's sequence starts again at 1).
+#[test]
+fn a_revoked_central_key_is_refused_until_the_centre_enrolls_again() {
+    let w = World::synced();
+    let revocation = w.path("central-revocation.asc");
+    let said = ok(courier(
+        &w.central,
+        &["keys", "export", "--revocation", "--out", s(&revocation)],
+    ));
+    assert!(said.contains("revocation certificate"), "{said}");
+    let text = std::fs::read_to_string(&revocation).unwrap();
+    assert!(
+        text.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
+        "{text}"
+    );
+    let next = w.export_down("ORG-001", "down-next");
+    let old_file = w.path("old-central-enroll.json");
+    reenroll(&w.central, "ORG-001", &old_file);
+
+    let said = revoke_peer(&w.a, &revocation);
+    assert!(said.contains("revoked central's key"), "{said}");
+    let err = import_refused(&w.a, &next[0], "was revoked here");
+    assert!(err.contains("enroll again"), "{err}");
+    refused(
+        courier(&w.a, &["export", "--out", s(&w.path("up-x"))]),
+        4,
+        "was revoked here",
+    );
+    refused(
+        courier(
+            &w.a,
+            &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+        ),
+        4,
+        "enroll again",
+    );
+    refused(
+        courier(&w.a, &["keys", "revoke-peer", s(&revocation)]),
+        2,
+        "already revoked",
+    );
+    // An enrollment file signed by the revoked key (a thief's) is refused, store unchanged.
+    let before = snapshot(&w.a, true);
+    let central_fpr = w.fingerprint(&w.central);
+    let replies = w.path("replies-old");
+    let enroll = |file: &Path, fpr: &str| {
+        courier(
+            &w.a,
+            &[
+                "enroll",
+                s(file),
+                "--expect-fingerprint",
+                fpr,
+                "--out",
+                s(&replies),
+            ],
+        )
+    };
+    refused(enroll(&old_file, &central_fpr), 1, "retired here");
+    assert_eq!(snapshot(&w.a, true), before);
+    let history = ok(courier(&w.a, &["history"]));
+    assert!(history.contains("key-revoke-peer"), "{history}");
+    let shown: Value =
+        serde_json::from_str(&ok(courier(&w.a, &["keys", "show", "--json"]))).unwrap();
+    assert_eq!(
+        shown["peers"][0]["fingerprint"],
+        central_fpr.as_str(),
+        "{shown}"
+    );
+    assert_eq!(shown["peers"][0]["status"], "revoked");
+    assert_eq!(shown["peers"][0]["retired_from_seq"], 0);
+
+    // A new central: the centre enrolls with its enrollment file, both ways work again.
+    let central2 = w.path("central2");
+    ok(courier(
+        &central2,
+        &["init", "central", "--name", "Central 2"],
+    ));
+    ok(courier(
+        &central2,
+        &["load", s(&fixtures().join("data/central.jsonl"))],
+    ));
+    let work = w.path("work2");
+    std::fs::create_dir_all(&work).unwrap();
+    handshake(&central2, &w.a, "ORG-001", &work);
+    let dir = w.path("down2");
+    ok(courier(
+        &central2,
+        &["export", "--to", "ORG-001", "--out", s(&dir)],
+    ));
+    import_all(&w.a, &bundles_in(&dir));
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    import_all(&central2, &w.export_up(&w.a, "up2", &[]));
+    assert!(count(&central2, "central_results") > 0);
+    history_intact(&w.a);
+}
+
+/// A revocation certificate of another key, one signed by another key, or a file that is no
+/// revocation at all is refused (exit 1, one line naming the file) with the store unchanged.
+#[test]
+fn a_revocation_of_another_key_or_a_forged_one_is_refused() {
+    let w = World::enrolled();
+    let other = w.path("central-other");
+    ok(courier(&other, &["init", "central", "--name", "Other"]));
+    let other_rev = w.path("other-revocation.asc");
+    ok(courier(
+        &other,
+        &["keys", "export", "--revocation", "--out", s(&other_rev)],
+    ));
+    let public = w.path("central-public.asc");
+    ok(courier(
+        &w.central,
+        &["keys", "export", "--out", s(&public)],
+    ));
+    let forged = w.path("forged-revocation.asc");
+    std::fs::write(&forged, forged_revocation(&w.central)).unwrap();
+    for (file, needle) in [
+        (&other_rev, "it revokes key"),
+        (&public, "no key revocation signature"),
+        (&forged, "signed by another key"),
+    ] {
+        let before = snapshot(&w.a, true);
+        let err = refused(courier(&w.a, &["keys", "revoke-peer", s(file)]), 1, needle);
+        assert!(err.contains("revocation statement refused"), "{err}");
+        assert!(
+            err.contains(file.file_name().unwrap().to_str().unwrap()),
+            "{err}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert_eq!(snapshot(&w.a, true), before, "{}", file.display());
+    }
+    // The centre still takes central's bundles.
+    w.load_fixtures();
+    import_all(&w.a, &w.export_down("ORG-001", "down"));
+}
+
+/// Central's public certificate with a key revocation signature over its primary key made by
+/// another (an attacker's) key.
+fn forged_revocation(central: &Path) -> Vec<u8> {
+    use sequoia_openpgp::packet::signature::SignatureBuilder;
+    use sequoia_openpgp::serialize::SerializeInto;
+    use sequoia_openpgp::types::{ReasonForRevocation, SignatureType};
+    let site = Site::open(central, Passphrase::none()).unwrap();
+    let cert = site.certificate().unwrap();
+    let attacker = crypto::generate("attacker", None).unwrap();
+    let mut signer = attacker
+        .primary_key()
+        .key()
+        .clone()
+        .parts_into_secret()
+        .unwrap()
+        .into_keypair()
+        .unwrap();
+    let sig = SignatureBuilder::new(SignatureType::KeyRevocation)
+        .set_reason_for_revocation(ReasonForRevocation::KeyCompromised, b"forged")
+        .unwrap()
+        .sign_direct_key(&mut signer, Some(cert.primary_key().key()))
+        .unwrap();
+    let (cert, _) = cert
+        .insert_packets(std::iter::once(sequoia_openpgp::Packet::from(sig)))
+        .unwrap();
+    let bytes = cert.armored().to_vec().unwrap();
+    bytes
+}
+
+/// `keys show --json` lists the site's own keys after `keys rotate` and the pinned peers'
+/// keys; `center list` shows each centre's earlier keys: replaced by a rollover, or revoked
+/// by a re-enrollment with the reason.
+#[test]
+fn keys_show_and_center_list_give_the_key_history() {
+    let w = World::synced();
+    let a_old = w.fingerprint(&w.a);
+    let a_new = rotate(&w.a)["new_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    import_all(&w.central, &w.export_up(&w.a, "up", &[]));
+    let shown: Value =
+        serde_json::from_str(&ok(courier(&w.a, &["keys", "show", "--json"]))).unwrap();
+    let keys = shown["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{shown}");
+    assert_eq!(keys[0]["fingerprint"], a_old.as_str());
+    assert_eq!(keys[0]["status"], "replaced");
+    assert_eq!(keys[0]["replaced_by"], a_new.as_str());
+    assert_eq!(keys[1]["fingerprint"], a_new.as_str());
+    assert_eq!(keys[1]["status"], "current");
+    assert!(keys[1]["created_at"].is_string());
+    assert_eq!(shown["peers"][0]["role"], "central", "{shown}");
+    assert_eq!(shown["peers"][0]["status"], "current");
+    let text = ok(courier(&w.a, &["keys", "show"]));
+    assert!(
+        text.contains("replaced by") && text.contains("pinned keys:"),
+        "{text}"
+    );
+
+    let file = w.path("reenroll-ORG-002.json");
+    let b_key = w.fingerprint(&w.b);
+    reenroll(&w.central, "ORG-002", &file);
+    let rows: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["center", "list", "--json"]))).unwrap();
+    let row = |org: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["org_id"] == org)
+            .unwrap()
+            .clone()
+    };
+    let a = row("ORG-001");
+    assert_eq!(a["fingerprint"], a_new.as_str());
+    assert_eq!(a["earlier_keys"][0]["fingerprint"], a_old.as_str(), "{a}");
+    assert_eq!(a["earlier_keys"][0]["status"], "replaced");
+    let b = row("ORG-002");
+    assert_eq!(b["earlier_keys"][0]["fingerprint"], b_key.as_str(), "{b}");
+    assert_eq!(b["earlier_keys"][0]["status"], "revoked");
+    assert!(
+        b["earlier_keys"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("re-enrolled"),
+        "{b}"
+    );
+    let text = ok(courier(&w.central, &["center", "list"]));
+    assert!(
+        text.contains("earlier key") && text.contains("REVOKED"),
+        "{text}"
+    );
+}
+
+/// A centre rotates twice before central hears of it: its next bundle carries both
+/// statements, oldest first, and central follows the chain to the newest key; both old keys
+/// are retired there.
+#[test]
+fn rotating_twice_before_the_peer_catches_up() {
+    let w = World::synced();
+    let first = w.fingerprint(&w.a);
+    let second = rotate(&w.a)["new_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let third = rotate(&w.a)["new_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(courier(
+        &w.a,
+        &["results", "add", s(&results_file("ORG-001-day1.jsonl"))],
+    ));
+    let up = w.export_up(&w.a, "up", &[]);
+    assert_eq!(
+        inspect(&w.a, &up[0])["rollover_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    import_all(&w.central, &up);
+    assert_eq!(center_key(&w.central, "ORG-001"), third);
+    let rows: Value =
+        serde_json::from_str(&ok(courier(&w.central, &["center", "list", "--json"]))).unwrap();
+    let earlier = rows[0]["earlier_keys"].as_array().unwrap();
+    let replaced: Vec<(&str, &str)> = earlier
+        .iter()
+        .map(|k| {
+            (
+                k["fingerprint"].as_str().unwrap(),
+                k["replaced_by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replaced,
+        [
+            (first.as_str(), second.as_str()),
+            (second.as_str(), third.as_str())
+        ]
+    );
+    import_all(&w.a, &w.export_down("ORG-001", "down"));
+    history_intact(&w.a);
 }
 
 /// A rotation keeps a centre's upward numbering: the files central applied under the

@@ -811,7 +811,15 @@ fn rotation_documents() {
         let history = json_out(home, &["history", "--json"]);
         check("history", &history);
         assert!(history.to_string().contains("key-rollover"), "{history}");
+        let shown = checked(home, &["keys", "show"], "key-info");
+        assert_eq!(shown["keys"].as_array().unwrap().len(), 2, "{shown}");
+        assert!(shown["peers"].to_string().contains("replaced"), "{shown}");
     }
+    // A centre re-enrolled: its earlier key, revoked, with the reason.
+    let file = w.dir.path().join("reenroll-ORG-002.json");
+    reenroll(&w.central, "ORG-002", &file);
+    let rows = checked(&w.central, &["center", "list"], "center-list");
+    assert!(rows.to_string().contains("revoked"), "{rows}");
 }
 
 /// `status --json` at central and at a centre, before and after results travelled.

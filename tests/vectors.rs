@@ -216,7 +216,8 @@ fn assert_refused(h: &Homes, f: &Path) {
 }
 
 /// Run the `.setup` file beside vector `f`: one command per line, `HOME ARGS...` with HOME
-/// `central`, `a` or `b`; an argument ending in `.courier` names a file of fixtures/vectors.
+/// `central`, `a` or `b`; an argument ending in `.courier` or `.asc` names a file of
+/// fixtures/vectors.
 fn run_setup(h: &Homes, f: &Path) {
     let text = std::fs::read_to_string(f.with_extension("setup")).unwrap();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -228,7 +229,7 @@ fn run_setup(h: &Homes, f: &Path) {
             other => panic!("{}: unknown home {other:?}", f.display()),
         };
         let args: Vec<String> = words
-            .map(|w| match w.ends_with(".courier") {
+            .map(|w| match w.ends_with(".courier") || w.ends_with(".asc") {
                 true => vectors().join(w).to_string_lossy().into_owned(),
                 false => w.to_string(),
             })
@@ -639,28 +640,6 @@ fn regenerate_rollover() {
     ensure_key("central-new");
     let central = secret("central");
     let central_new = secret("central-new");
-    let a_cert = crypto::parse_cert(&std::fs::read(key_file("center-ORG-001")).unwrap())
-        .unwrap()
-        .strip_secret_key_material();
-    let base = Bundle::open(&vectors().join("ok_data.courier"))
-        .unwrap()
-        .header;
-    let acks = raw_tar("acks.json", br#"{"results":[],"logs":[]}"#);
-    // A data bundle to ORG-001 at `sequence`, signed by `key`, with these statements.
-    let data = |id: &str, sequence: u64, key: &SecretKey, rollover| {
-        let mut hdr = base.clone();
-        hdr.bundle_id = format!("{id:0>32}");
-        hdr.sequence = sequence;
-        hdr.sender.fingerprint = key.fingerprint();
-        hdr.requires = match &rollover {
-            Some(_) => vec!["rollover".into()],
-            None => vec![],
-        };
-        hdr.rollover = rollover.into_iter().collect();
-        hdr.payload.content_size = acks.len() as u64;
-        hdr.counts = Default::default();
-        assemble(hdr, &seal_payload(&acks, key, &a_cert), key)
-    };
     let good = statement(
         &central.fingerprint(),
         &central_new,
@@ -668,13 +647,13 @@ fn regenerate_rollover() {
     );
     write(
         "ok_rollover.courier",
-        &data("11", 3, &central_new, Some(good)),
+        &data_bundle("11", 3, &central_new, Some(good)),
         None,
     );
     // After ok_rollover: central's old key signs sequence 4.
     write(
         "fail_rotated_out_key.courier",
-        &data("12", 4, &central, None),
+        &data_bundle("12", 4, &central, None),
         Some("retired here"),
     );
     std::fs::write(
@@ -686,17 +665,71 @@ fn regenerate_rollover() {
     let only_new = statement(&central.fingerprint(), &stranger, (&stranger, &stranger));
     write(
         "fail_rollover_new_key_only.courier",
-        &data("13", 3, &stranger, Some(only_new)),
+        &data_bundle("13", 3, &stranger, Some(only_new)),
         Some("not signed by the old key"),
     );
     let intruder = secret("intruder");
     let forged = statement(&intruder.fingerprint(), &stranger, (&intruder, &stranger));
     write(
         "fail_rollover_forged.courier",
-        &data("14", 3, &stranger, Some(forged)),
+        &data_bundle("14", 3, &stranger, Some(forged)),
         Some("is not pinned here"),
     );
     write_revoked_center();
+    regenerate_revoked_central();
+}
+
+/// A data bundle to ORG-001 at `sequence`, signed by `key`, with these rollover statements:
+/// acknowledgements only, on ok_data's header.
+fn data_bundle(
+    id: &str,
+    sequence: u64,
+    key: &SecretKey,
+    rollover: Option<courier::bundle::RolloverStatement>,
+) -> Vec<u8> {
+    let a_cert = crypto::parse_cert(&std::fs::read(key_file("center-ORG-001")).unwrap())
+        .unwrap()
+        .strip_secret_key_material();
+    let mut hdr = Bundle::open(&vectors().join("ok_data.courier"))
+        .unwrap()
+        .header;
+    let acks = raw_tar("acks.json", br#"{"results":[],"logs":[]}"#);
+    hdr.bundle_id = format!("{id:0>32}");
+    hdr.sequence = sequence;
+    hdr.sender.fingerprint = key.fingerprint();
+    hdr.requires = match &rollover {
+        Some(_) => vec!["rollover".into()],
+        None => vec![],
+    };
+    hdr.rollover = rollover.into_iter().collect();
+    hdr.payload.content_size = acks.len() as u64;
+    hdr.counts = Default::default();
+    assemble(hdr, &seal_payload(&acks, key, &a_cert), key)
+}
+
+/// A data bundle signed by central's key, refused once ORG-001 applied central's revocation
+/// certificate (its `.setup`; the certificate is `central-revocation.asc`).
+#[test]
+#[ignore = "rewrites fixtures/vectors; run by hand"]
+fn regenerate_revoked_central() {
+    let central = secret("central");
+    let comment = format!(
+        "Revocation certificate for courier central key {}",
+        central.fingerprint()
+    );
+    let revocation =
+        crypto::revocation_certificate(&central, "vector: central's key leaked", &comment).unwrap();
+    std::fs::write(vectors().join("central-revocation.asc"), revocation).unwrap();
+    write(
+        "fail_revoked_central_key.courier",
+        &data_bundle("16", 3, &central, None),
+        Some("was revoked here"),
+    );
+    std::fs::write(
+        vectors().join("fail_revoked_central_key.setup"),
+        "a keys revoke-peer central-revocation.asc\n",
+    )
+    .unwrap();
 }
 
 /// A results bundle from ORG-002, refused once central revoked it (its `.setup`).

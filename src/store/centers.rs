@@ -26,6 +26,9 @@ pub struct Center {
     /// When central revoked the centre (`center revoke`), and why.
     pub revoked_at: Option<String>,
     pub revoked_reason: Option<String>,
+    /// Keys this centre used before its current one: replaced by a rollover, or revoked when
+    /// it re-enrolled, with the reason (filled by [`crate::status::list_centers`] only).
+    pub earlier_keys: Vec<super::PeerKey>,
     #[serde(skip)]
     pub token_sha256: String,
     /// Upward sequence of the acknowledgement applied last.
@@ -64,6 +67,7 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
             )
         })?,
         expected_fingerprint: r.get(9)?,
+        earlier_keys: Vec::new(),
     })
 }
 

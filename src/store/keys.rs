@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::Tx;
+use super::{Tx, SINCE_FLOOR};
 use crate::error::Result;
 
 /// A pinned key that no longer speaks for its site from a sequence on.
@@ -107,9 +107,148 @@ impl Tx<'_> {
     /// bundles come from its central under each of its keys in turn).
     pub fn max_seq_in(&self, kind: &str) -> Result<Option<i64>> {
         Ok(self.tx.query_row(
-            "SELECT MAX(seq) FROM bundles WHERE direction = 'in' AND kind = ?1",
+            &format!(
+                "SELECT MAX(seq) FROM bundles WHERE direction = 'in' AND kind = ?1 {SINCE_FLOOR}"
+            ),
             [kind],
             |r| r.get(0),
         )?)
+    }
+}
+
+/// A key of this site's own, current or replaced (`keys show`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OwnKey {
+    pub fingerprint: String,
+    /// When it was made (for the site's first key: the config's `created`, filled by the caller).
+    pub created_at: Option<String>,
+    /// "current" or "replaced".
+    pub status: &'static str,
+    pub replaced_by: Option<String>,
+    pub retired_at: Option<String>,
+}
+
+/// A key pinned here for a peer, with what became of it (`keys show`, `center list`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PeerKey {
+    pub fingerprint: String,
+    /// "central" or "center".
+    pub role: String,
+    pub org_id: Option<String>,
+    pub pinned_at: String,
+    /// "current", "replaced" (a rollover) or "revoked" (re-enrollment, `keys revoke-peer`).
+    pub status: &'static str,
+    pub replaced_by: Option<String>,
+    /// Its bundles with this sequence or a later one are refused.
+    pub retired_from_seq: Option<i64>,
+    pub retired_at: Option<String>,
+    pub reason: Option<String>,
+}
+
+fn peer_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerKey> {
+    let replaced_by: Option<String> = r.get(5)?;
+    let from: Option<i64> = r.get(6)?;
+    Ok(PeerKey {
+        fingerprint: r.get(0)?,
+        role: r.get(1)?,
+        org_id: r.get(2)?,
+        pinned_at: r.get(3)?,
+        status: match (&from, &replaced_by) {
+            (None, _) => "current",
+            (Some(_), Some(_)) => "replaced",
+            (Some(_), None) => "revoked",
+        },
+        reason: r.get(4)?,
+        replaced_by,
+        retired_from_seq: from,
+        retired_at: r.get(7)?,
+    })
+}
+
+impl Tx<'_> {
+    /// The central key this centre revoked last (`keys revoke-peer`), if any.
+    pub fn revoked_central(&self) -> Result<Option<(String, Retired)>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT fingerprint, retired_from_seq, retired_at, retired_reason FROM peers
+                 WHERE role = 'central' AND replaced_by IS NULL AND retired_from_seq IS NOT NULL
+                 ORDER BY retired_at DESC, rowid DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        Retired {
+                            replaced_by: None,
+                            from_seq: r.get(1)?,
+                            at: r.get(2)?,
+                            reason: r.get(3)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?)
+    }
+
+    /// From now on, the bundles applied so far no longer count (see [`SINCE_FLOOR`]).
+    pub fn set_bundles_floor(&self) -> Result<()> {
+        let last: i64 =
+            self.tx
+                .query_row("SELECT COALESCE(MAX(rowid), 0) FROM bundles", [], |r| {
+                    r.get(0)
+                })?;
+        self.meta_set("bundles_floor", &last.to_string())
+    }
+
+    /// `keys rotate`: key `old` (made at `old_created` when it has no row yet) is replaced by
+    /// `new`, made now.
+    pub fn own_key_replaced(&self, old: &str, old_created: &str, new: &str) -> Result<()> {
+        let now = crate::time::now_rfc3339();
+        self.tx.execute(
+            "INSERT OR IGNORE INTO own_keys (fingerprint, created_at) VALUES (?1, ?2)",
+            params![old, old_created],
+        )?;
+        self.tx.execute(
+            "UPDATE own_keys SET replaced_by = ?1, retired_at = ?2 WHERE fingerprint = ?3",
+            params![new, now, old],
+        )?;
+        self.tx.execute(
+            "INSERT OR IGNORE INTO own_keys (fingerprint, created_at) VALUES (?1, ?2)",
+            params![new, now],
+        )?;
+        Ok(())
+    }
+
+    /// This site's own keys with a row, oldest first.
+    pub fn own_keys(&self) -> Result<Vec<OwnKey>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT fingerprint, created_at, replaced_by, retired_at FROM own_keys ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let replaced_by: Option<String> = r.get(2)?;
+            Ok(OwnKey {
+                fingerprint: r.get(0)?,
+                created_at: r.get(1)?,
+                status: if replaced_by.is_some() {
+                    "replaced"
+                } else {
+                    "current"
+                },
+                replaced_by,
+                retired_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The keys pinned here (for centre `org` only, when given), in the order they were pinned.
+    pub fn peer_keys(&self, org: Option<&str>) -> Result<Vec<PeerKey>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT fingerprint, role, org_id, pinned_at, retired_reason, replaced_by,
+             retired_from_seq, retired_at FROM peers
+             WHERE ?1 IS NULL OR org_id = ?1 ORDER BY pinned_at, rowid",
+        )?;
+        let rows = stmt.query_map([org], peer_key)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

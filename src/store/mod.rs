@@ -26,7 +26,7 @@ mod results;
 pub use centers::{Center, CenterFigures, LastBundle};
 pub use entities::{ScopeItem, StoredEntity};
 pub use history::{ArchivedAction, HistoryRow, HistoryStart};
-pub use keys::Retired;
+pub use keys::{OwnKey, PeerKey, Retired};
 pub use results::{
     CentralResult, HeldLogBatch, HeldResult, ItemKind, OwedAck, Quarantined, SentItem,
     StoredVariable, SyncStatus, Unsent,
@@ -248,7 +248,31 @@ const MIGRATIONS: &[&str] = &[
         n INTEGER PRIMARY KEY, hash TEXT NOT NULL, rows INTEGER NOT NULL,
         archive_manifest_sha256 TEXT NOT NULL, at TEXT NOT NULL);
     "#,
+    // 9: key history (issue 11). The site's own keys, each with when it was made and, once
+    // `keys rotate` replaced it, by which key and when; backfilled from the history rows of
+    // rotations already done ("key OLD replaced by NEW; ..."). A site's first key has no row
+    // until it is replaced (its creation is the config's `created`).
+    r#"
+    CREATE TABLE own_keys (
+        fingerprint TEXT PRIMARY KEY, created_at TEXT, replaced_by TEXT, retired_at TEXT);
+    INSERT OR IGNORE INTO own_keys (fingerprint, created_at)
+        SELECT substr(report, 5, 40), NULL FROM history WHERE action = 'keys-rotate'
+        AND substr(report, 45, 13) = ' replaced by ' ORDER BY n;
+    INSERT OR IGNORE INTO own_keys (fingerprint, created_at)
+        SELECT substr(report, 58, 40), at FROM history WHERE action = 'keys-rotate'
+        AND substr(report, 45, 13) = ' replaced by ' ORDER BY n;
+    UPDATE own_keys SET
+        replaced_by = (SELECT substr(h.report, 58, 40) FROM history h
+                       WHERE h.action = 'keys-rotate' AND substr(h.report, 5, 40) = own_keys.fingerprint),
+        retired_at = (SELECT h.at FROM history h
+                      WHERE h.action = 'keys-rotate' AND substr(h.report, 5, 40) = own_keys.fingerprint);
+    "#,
 ];
+
+/// Bundles applied before a centre enrolled again after revoking central's key (`keys
+/// revoke-peer`) no longer count for its order, acknowledgements or rollback checks: the new
+/// central numbers its own bundles. `meta.bundles_floor` holds the last rowid before it.
+pub(crate) const SINCE_FLOOR: &str = "AND rowid > (SELECT COALESCE(MAX(CAST(value AS INTEGER)), 0) FROM meta WHERE key = 'bundles_floor')";
 
 /// The newest schema version this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -619,7 +643,7 @@ impl<'a> Tx<'a> {
     /// The most recent bundles of `kind` applied here, newest first: (bundle id, sequence).
     pub fn applied_bundles(&self, kind: &str, limit: i64) -> Result<Vec<(String, i64)>> {
         let mut stmt = self.tx.prepare(
-            "SELECT bundle_id, seq FROM bundles WHERE direction = 'in' AND kind = ?1 ORDER BY seq DESC, at DESC LIMIT ?2",
+            &format!("SELECT bundle_id, seq FROM bundles WHERE direction = 'in' AND kind = ?1 {SINCE_FLOOR} ORDER BY seq DESC, at DESC LIMIT ?2"),
         )?;
         let rows = stmt.query_map(params![kind, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -630,7 +654,7 @@ impl<'a> Tx<'a> {
         Ok(self
             .tx
             .query_row(
-                "SELECT seq FROM bundles WHERE direction = 'in' AND kind = ?1 ORDER BY rowid DESC LIMIT 1",
+                &format!("SELECT seq FROM bundles WHERE direction = 'in' AND kind = ?1 {SINCE_FLOOR} ORDER BY rowid DESC LIMIT 1"),
                 [kind],
                 |r| r.get(0),
             )

@@ -204,15 +204,19 @@ pub enum KeysCommand {
     },
     /// Write the public certificate (or, with --secret, the secret key) to FILE.
     #[command(
-        after_help = "Examples:\n  courier --home central keys export --out central.asc\n  courier --home central keys export --secret --out /media/backup/central-secret.asc"
+        after_help = "Examples:\n  courier --home central keys export --out central.asc\n  courier --home central keys export --secret --out /media/backup/central-secret.asc\n  courier --home central keys export --revocation --out /media/safe/central-revocation.asc"
     )]
     Export {
         /// The file to write (ASCII-armored OpenPGP).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
         /// Write the secret key instead (for backup or GnuPG); still protected if it is.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "revocation")]
         secret: bool,
+        /// Central: write a revocation certificate of central's key instead, for safe
+        /// keeping offline; if the key leaks, each centre applies it with 'keys revoke-peer'.
+        #[arg(long)]
+        revocation: bool,
         /// Replace FILE if it exists (else an existing file is left alone, exit 2).
         #[arg(long)]
         force: bool,
@@ -229,6 +233,20 @@ pub enum KeysCommand {
         /// Print JSON (old_fingerprint, new_fingerprint, peers) instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Centre: revoke central's key with the revocation certificate central wrote ('keys
+    /// export --revocation'), after central's key leaked.
+    ///
+    /// The file must be signed by the central key pinned here. From then on every bundle
+    /// signed by that key is refused and nothing is sealed or exported to it, until the
+    /// centre enrolls again with a new enrollment file from central's new key.
+    #[command(
+        after_help = "Examples:\n  courier --home box keys revoke-peer /media/usb/central-revocation.asc"
+    )]
+    RevokePeer {
+        /// The revocation certificate (ASCII-armored or binary OpenPGP).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Add, change or remove the passphrase of the site's secret keys (never prompts).
     ///

@@ -97,6 +97,13 @@ pub fn enroll(ctx: &Ctx, a: cli::EnrollArgs) -> Result<u8> {
 /// One line of `center list`: key, data bundles, last contact, and LATE when it is.
 fn print_center(row: &courier::status::ListedCenter) {
     let r = &row.center;
+    for k in &r.earlier_keys {
+        out!(
+            "{:<12} earlier key {}",
+            r.org_id,
+            courier::actions::describe_peer_key(k)
+        );
+    }
     if let Some(at) = &r.revoked_at {
         out!(
             "{:<12} {:<30} REVOKED at {at}: {}",

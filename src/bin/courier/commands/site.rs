@@ -72,9 +72,38 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                     out!("name        {n}");
                 }
                 out!("protected   {}", if info.protected { "yes" } else { "no" });
+                out!("own keys:");
+                for k in &info.keys {
+                    out!("  {}", courier::actions::describe_own_key(k));
+                }
+                if !info.peers.is_empty() {
+                    out!("pinned keys:");
+                    for k in &info.peers {
+                        out!("  {}", courier::actions::describe_peer_key(k));
+                    }
+                }
             }
         }
-        cli::KeysCommand::Export { out, secret, force } => {
+        cli::KeysCommand::Export {
+            out,
+            revocation: true,
+            force,
+            ..
+        } => {
+            courier::site::check_output(&out, force)?;
+            let site = ctx.open()?;
+            let fpr = courier::revocation::export_certificate(&site, &out)?;
+            out!(
+                "wrote the revocation certificate of {}'s key {} to {}",
+                site.describe(),
+                courier::crypto::grouped(&fpr),
+                out.display()
+            );
+            out!("keep it offline; if the key leaks, each centre runs 'courier keys revoke-peer FILE'");
+        }
+        cli::KeysCommand::Export {
+            out, secret, force, ..
+        } => {
             courier::site::check_output(&out, force)?;
             let site = ctx.open()?;
             let bytes = if secret {
@@ -109,6 +138,18 @@ pub fn keys(ctx: &Ctx, cmd: cli::KeysCommand) -> Result<u8> {
                     out!("{peer} learns the new key from the next bundle to it (sequence {from})");
                 }
             }
+        }
+        cli::KeysCommand::RevokePeer { file } => {
+            let site = ctx.open()?;
+            let done = courier::revocation::revoke_peer(&site, &file)?;
+            out!(
+                "revoked central's key {} at {} (certificate signed {}: {})",
+                courier::crypto::grouped(&done.fingerprint),
+                done.revoked_at,
+                done.signed,
+                done.reason
+            );
+            out!("its bundles are refused and nothing is sealed or exported to it; enroll again with a new enrollment file from central");
         }
         cli::KeysCommand::Passwd {
             new_passphrase_file,
