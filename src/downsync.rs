@@ -440,6 +440,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         already: false,
         partial,
         message: report,
+        results: Default::default(),
     })
 }
 

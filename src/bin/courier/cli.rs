@@ -69,7 +69,7 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Verify, decrypt and apply bundle files (folders are searched for *.courier).
     #[command(
-        after_help = "Examples:\n  courier --home central import /media/stick/up/ --archive done/\n  courier --home box import --dry-run ORG-042-data-000002.courier"
+        after_help = "Examples:\n  courier --home central import /media/stick/up/ --archive done/\n  courier --home central import --json-summary /media/stick/up/\n  courier --home box import --dry-run ORG-042-data-000002.courier\n\nFiles are applied ordered by sender and sequence (enrollment replies first), whatever\ntheir names or folders; a last line sums up the batch."
     )]
     Import(ImportArgs),
     /// Check bundle files without applying anything: signature, sizes, hashes, recipient.
@@ -339,9 +339,14 @@ pub struct ImportArgs {
     /// Move each file applied (or already applied) into DIR; refused files stay where they are.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
-    /// Print one JSON report per file instead of a line per file.
+    /// Print one JSON report per file instead of a line per file (an array, as before
+    /// --json-summary was added).
     #[arg(long)]
     pub json: bool,
+    /// Print one JSON object instead of lines: every file's report, the batch's summary and
+    /// the sets with a part missing (schemas/file-reports.schema.json).
+    #[arg(long, conflicts_with = "json")]
+    pub json_summary: bool,
 }
 
 #[derive(Debug, Args)]
