@@ -60,6 +60,18 @@ pub fn export(
     }
 }
 
+/// `courier export --to-all`: central's next data bundle for every centre (see
+/// [`downsync::export_all`]); at a centre a usage error.
+pub fn export_all(site: &Site, out: &Path) -> Result<downsync::BatchExport> {
+    if site.role() != Role::Central {
+        return Err(Error::Usage {
+            what: "--to-all is for central (a centre exports to its central only; drop --to-all)"
+                .into(),
+        });
+    }
+    downsync::export_all(site, out)
+}
+
 /// What `courier history` asks for.
 pub enum HistoryQuery<'a> {
     /// Check the hash chain and its signed head.

@@ -131,3 +131,113 @@ fn a_refused_file_and_a_hidden_one_are_counted_in_the_summary() {
         "{last}"
     );
 }
+
+/// `export --to-all`: the centres with something new get a file, the others say why not;
+/// run again, nothing new is written; the report matches its schema.
+#[test]
+fn export_to_all_writes_each_centres_next_bundle_in_one_process() {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let enroll = w.path("enroll-ORG-003.json");
+    ok(courier(
+        &w.central,
+        &[
+            "center",
+            "add",
+            "ORG-003",
+            "--label",
+            "Never enrolled",
+            "--out",
+            s(&enroll),
+        ],
+    ));
+    ok(courier(
+        &w.central,
+        &[
+            "center",
+            "add",
+            "ORG-004",
+            "--label",
+            "Stolen",
+            "--out",
+            s(&w.path("e4.json")),
+        ],
+    ));
+    ok(courier(
+        &w.central,
+        &["center", "revoke", "ORG-004", "--reason", "machine stolen"],
+    ));
+
+    let down = w.path("down");
+    let o = courier(
+        &w.central,
+        &["export", "--to-all", "--out", s(&down), "--json"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    courier::schema::check("export-batch", &v).unwrap_or_else(|e| panic!("{e}\n{v:#}"));
+    let statuses: Vec<(&str, &str)> = v["centers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["org_id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("ORG-001", "written"),
+            ("ORG-002", "written"),
+            ("ORG-003", "skipped"),
+            ("ORG-004", "skipped")
+        ],
+        "{v:#}"
+    );
+    assert_eq!(
+        (v["written"].as_u64(), v["skipped"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(v["centers"][3]["message"]
+        .as_str()
+        .unwrap()
+        .contains("machine stolen"));
+    let files = bundles_in(&down);
+    let names: Vec<String> = files.iter().map(|f| name(f)).collect();
+    assert_eq!(
+        names,
+        ["ORG-001-data-000001.courier", "ORG-002-data-000001.courier"]
+    );
+
+    // Each file is the one `export --to` would write: the centre applies it.
+    ok(courier(&w.a, &["import", s(&files[0])]));
+    ok(courier(&w.b, &["import", s(&files[1])]));
+
+    // Centre A acknowledges; the next run writes nothing for it, B's data again (not yet
+    // confirmed), and the text ends with the summary.
+    for f in w.export_up(&w.a, "up-a", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let again = w.path("down-2");
+    let text = ok(courier(
+        &w.central,
+        &["export", "--to-all", "--out", s(&again)],
+    ));
+    assert!(text.contains("ORG-001: nothing-changed: "), "{text}");
+    assert!(
+        text.contains("ORG-003: skipped: not enrolled yet"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().last().unwrap(),
+        "summary: 4 centre(s): 1 written, 1 with nothing changed, 2 skipped, 0 failed",
+        "{text}"
+    );
+    let names: Vec<String> = bundles_in(&again).iter().map(|f| name(f)).collect();
+    assert_eq!(names, ["ORG-002-data-000002.courier"]);
+
+    // At a centre, --to-all is a usage error.
+    refused(
+        courier(&w.a, &["export", "--to-all", "--out", s(&again)]),
+        2,
+        "--to-all is for central",
+    );
+}

@@ -98,7 +98,7 @@ pub enum Command {
     Package(PackageCommand),
     /// Write the next bundle(s): central → a centre (--to ORG), or centre → central.
     #[command(
-        after_help = "Examples:\n  courier --home central export --to ORG-042 --out /media/stick/down/\n  courier --home box export --out /media/stick/up/ --max-file-size 2G"
+        after_help = "Examples:\n  courier --home central export --to ORG-042 --out /media/stick/down/\n  courier --home central export --to-all --out down/    # every centre's, one file each\n  courier --home box export --out /media/stick/up/ --max-file-size 2G"
     )]
     Export(ExportArgs),
     /// List the entities this site holds: a table, or the wire shape `load` reads with --json.
@@ -416,6 +416,10 @@ pub struct ExportArgs {
     /// Central: the centre to write for (its organisation id). Not used at a centre.
     #[arg(long, value_name = "ORG_ID")]
     pub to: Option<String>,
+    /// Central: write the next data bundle of every enrolled centre not revoked, in one
+    /// process (a line per centre, then a summary).
+    #[arg(long, conflicts_with_all = ["to", "max_file_size", "resend", "resend_all"])]
+    pub to_all: bool,
     /// Folder for the bundle files (created if needed), e.g. the stick.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -430,7 +434,8 @@ pub struct ExportArgs {
     /// Centre: send again every result and log batch central has not acknowledged.
     #[arg(long, conflicts_with = "resend")]
     pub resend_all: bool,
-    /// Print the export report as JSON instead of lines.
+    /// Print the export report as JSON instead of lines (with --to-all:
+    /// schemas/export-batch.schema.json).
     #[arg(long)]
     pub json: bool,
 }

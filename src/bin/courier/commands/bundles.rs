@@ -155,6 +155,9 @@ pub fn inspect(ctx: &Ctx, a: cli::InspectArgs) -> Result<u8> {
 
 pub fn export(ctx: &Ctx, a: cli::ExportArgs) -> Result<u8> {
     let site = ctx.open()?;
+    if a.to_all {
+        return export_all(&site, &a);
+    }
     use courier::upsync::Resend;
     let resend = match (a.resend, a.resend_all) {
         (_, true) => Resend::All,
@@ -178,4 +181,28 @@ pub fn export(ctx: &Ctx, a: cli::ExportArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `export --to-all`: a line per centre (and the file written), then the summary.
+fn export_all(site: &courier::site::Site, a: &cli::ExportArgs) -> Result<u8> {
+    let batch = courier::actions::export_all(site, &a.out)?;
+    for c in &batch.centers {
+        warn(&c.warnings);
+    }
+    if a.json {
+        print_json(&batch);
+    } else {
+        for c in &batch.centers {
+            if c.status == "failed" {
+                err!("courier: {}: failed: {}", c.org_id, c.message);
+                continue;
+            }
+            out!("{}: {}: {}", c.org_id, c.status, c.message);
+            if let Some(f) = &c.file {
+                out!("  {}", f.display());
+            }
+        }
+        out!("summary: {}", batch.message);
+    }
+    Ok(batch.exit_code())
 }
