@@ -60,6 +60,18 @@ pub fn export(
     }
 }
 
+/// `courier export --to-all`: central's next data bundle for every centre (see
+/// [`downsync::export_all`]); at a centre a usage error.
+pub fn export_all(site: &Site, out: &Path) -> Result<downsync::BatchExport> {
+    if site.role() != Role::Central {
+        return Err(Error::Usage {
+            what: "--to-all is for central (a centre exports to its central only; drop --to-all)"
+                .into(),
+        });
+    }
+    downsync::export_all(site, out)
+}
+
 /// What `courier history` asks for.
 pub enum HistoryQuery<'a> {
     /// Check the hash chain and its signed head.
@@ -124,8 +136,11 @@ fn check_org_known(site: &Site, tx: &crate::store::Tx<'_>, org: &str) -> Result<
     })
 }
 
-/// Notes about sets whose parts are not all among the bundle files found under `paths`.
-pub fn set_notes(paths: &[PathBuf]) -> Vec<String> {
+/// The sets whose parts are neither all among the bundle files found under `paths` nor
+/// applied here before, each part missing named with the file name expected for it. A note
+/// only: when the store cannot be read (its failure was reported with each file), the parts
+/// applied before are not left out.
+pub fn incomplete_sets(site: &Site, paths: &[PathBuf]) -> Vec<upsync::IncompleteSet> {
     let files: Vec<PathBuf> = find_paths(paths, &["courier"])
         .into_iter()
         .filter_map(|f| match f {
@@ -133,7 +148,22 @@ pub fn set_notes(paths: &[PathBuf]) -> Vec<String> {
             _ => None,
         })
         .collect();
-    upsync::describe_sets(&files)
+    let mut sets = upsync::describe_sets(&files);
+    if sets.is_empty() {
+        return sets;
+    }
+    let Ok(mut store) = site.store() else {
+        return sets;
+    };
+    let Ok(tx) = store.read() else {
+        return sets;
+    };
+    for set in &mut sets {
+        let applied = tx.set_parts_received(&set.set_id).unwrap_or_default();
+        set.missing.retain(|m| !applied.contains(&m.part));
+    }
+    sets.retain(|s| !s.missing.is_empty());
+    sets
 }
 
 /// `courier keys show` / `init --json`: who this site is.

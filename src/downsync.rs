@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::bundle::{self, Bundle, Header, Kind, Spec};
@@ -49,7 +50,132 @@ fn scope_warnings(org: &str, scope: &[ScopeEntry]) -> Vec<String> {
 /// Central: write the next data bundle for `org` into `out_dir`.
 pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     site.require(Role::Central)?;
+    export_with(site, &site.secret_key()?, org, out_dir)
+}
+
+/// What became of one centre in `export --to-all` (schemas/export-batch.schema.json).
+#[derive(Debug, Serialize)]
+pub struct CenterExport {
+    pub org_id: String,
+    pub label: String,
+    /// `written`, `nothing-changed`, `skipped` (revoked, or not enrolled yet) or `failed`
+    /// (the message is the error; the other centres are written all the same).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub exit_code: u8,
+}
+
+/// `export --to-all`: every registered centre, and the totals.
+#[derive(Debug, Serialize)]
+pub struct BatchExport {
+    pub centers: Vec<CenterExport>,
+    pub written: u64,
+    pub nothing_changed: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// The summary line printed last without --json.
+    pub message: String,
+}
+
+impl BatchExport {
+    /// 0 when no centre failed; when some did, a site or internal failure's code (4, 5)
+    /// wins, else 3 if others were written (or had nothing new), else the failures' code.
+    pub fn exit_code(&self) -> u8 {
+        use crate::error::exit;
+        let worst = self.centers.iter().map(|c| c.exit_code).max().unwrap_or(0);
+        if self.failed == 0 {
+            exit::OK
+        } else if worst >= exit::SITE || self.written + self.nothing_changed == 0 {
+            worst
+        } else {
+            exit::PARTIAL
+        }
+    }
+}
+
+/// Central: the next data bundle of every enrolled centre not revoked, into `out_dir`, in
+/// one process with the key unlocked once; each centre in its own transaction, a failure
+/// for one not stopping the others. Revoked centres and centres not enrolled yet are skipped
+/// with the reason.
+pub fn export_all(site: &Site, out_dir: &Path) -> Result<BatchExport> {
+    site.require(Role::Central)?;
     let key = site.secret_key()?;
+    let centers = site.store()?.read()?.centers()?;
+    let mut batch = BatchExport {
+        centers: Vec::with_capacity(centers.len()),
+        written: 0,
+        nothing_changed: 0,
+        skipped: 0,
+        failed: 0,
+        message: String::new(),
+    };
+    for c in centers {
+        let mut one = CenterExport {
+            org_id: c.org_id.clone(),
+            label: c.label.clone(),
+            status: "skipped",
+            file: None,
+            message: String::new(),
+            warnings: vec![],
+            exit_code: crate::error::exit::OK,
+        };
+        if let Some(at) = &c.revoked_at {
+            one.message = format!(
+                "revoked on {at} ({}); nothing is exported to it",
+                c.revoked_reason.as_deref().unwrap_or("no reason given")
+            );
+            batch.skipped += 1;
+        } else if c.fingerprint.is_none() {
+            one.message =
+                "not enrolled yet: import its enrollment reply first (courier import FILE)".into();
+            batch.skipped += 1;
+        } else {
+            match export_with(site, &key, &c.org_id, out_dir) {
+                Ok(r) => {
+                    one.warnings = r.warnings;
+                    one.message = r.message;
+                    one.file = r.files.into_iter().next();
+                    if one.file.is_some() {
+                        one.status = "written";
+                        batch.written += 1;
+                    } else {
+                        one.status = "nothing-changed";
+                        batch.nothing_changed += 1;
+                    }
+                }
+                Err(e) => {
+                    one.status = "failed";
+                    one.message = e.to_string();
+                    one.exit_code = e.exit_code();
+                    batch.failed += 1;
+                }
+            }
+        }
+        batch.centers.push(one);
+    }
+    batch.message = format!(
+        "{} centre(s): {} written, {} with nothing changed, {} skipped, {} failed",
+        batch.centers.len(),
+        batch.written,
+        batch.nothing_changed,
+        batch.skipped,
+        batch.failed
+    );
+    Ok(batch)
+}
+
+/// [`export`] with central's key already unlocked.
+fn export_with(
+    site: &Site,
+    key: &crypto::SecretKey,
+    org: &str,
+    out_dir: &Path,
+) -> Result<ExportReport> {
     let mut store = site.store()?;
     let tx = store.begin()?;
     let (center, fpr, center_cert) = enrolled_center(site, &tx, org)?;
@@ -83,7 +209,7 @@ pub fn export(site: &Site, org: &str, out_dir: &Path) -> Result<ExportReport> {
     };
     let progress = site.progress();
     progress.file(&out, None);
-    let (written, ()) = bundle::write(&out, spec, &key, &center_cert, |p| {
+    let (written, ()) = bundle::write(&out, spec, key, &center_cert, |p| {
         write_scope(p, &scope)?;
         write_entities(p, &site.config.settings, &center_cert, &changed, progress)?;
         write_packages(p, &packages, progress)?;
@@ -440,6 +566,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Resu
         already: false,
         partial,
         message: report,
+        results: Default::default(),
     })
 }
 

@@ -15,7 +15,16 @@ use crate::error::{Error, Result};
 use crate::site::{Role, Site};
 
 pub use crate::fs::{expand_paths, find_paths, Found};
-pub use crate::outcome::{FileReport, FileStatus, ImportOptions, Outcome};
+pub use crate::outcome::{BatchSummary, FileReport, FileStatus, ImportOptions, Outcome};
+
+/// `import --json-summary` (schemas/file-reports.schema.json, the object form): every file's
+/// report in the order applied, the batch's totals, and the sets with parts missing.
+#[derive(Debug, Serialize)]
+pub struct ImportBatch<'a> {
+    pub files: &'a [FileReport],
+    pub summary: BatchSummary,
+    pub incomplete_sets: Vec<crate::upsync::IncompleteSet>,
+}
 
 /// The exit code of a batch of files, as the README says: 0 when every file was applied or
 /// already applied (hidden files skipped do not count), 3 when some were applied and others
@@ -197,6 +206,7 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         message: String::new(),
         suspicious: bundle_id_reused(site, &b.header)?,
         exit_code: crate::error::exit::OK,
+        results: Default::default(),
     };
     let outcome = match kind {
         Kind::EnrollmentReply => {
@@ -210,6 +220,7 @@ pub fn import_file(site: &Site, path: &Path, opts: &ImportOptions) -> Result<Fil
         Kind::Results => crate::upsync::apply(site, &b, &cert, opts.dry_run)?,
     };
     report.message = outcome.message;
+    report.results = outcome.results;
     if let Some(why) = &report.suspicious {
         report.message.push_str(&format!("; suspicious: {why}"));
     }
@@ -272,7 +283,7 @@ pub fn import_all(
             return vec![report];
         }
     }
-    let found = find_paths(paths, &["courier"]);
+    let found = in_apply_order(find_paths(paths, &["courier"]));
     let total = found.len();
     site.progress().files(total as u64);
     let mut reports = Vec::with_capacity(total);
@@ -330,6 +341,35 @@ pub fn import_all(
         reports.push(report);
     }
     reports
+}
+
+/// The files found, in the order they apply: hidden and unreadable paths first (they are
+/// only reported), then enrollment replies, then by sender (the organisation the header
+/// names: the centre that sent it, or the centre a data bundle is for) and sequence, the parts
+/// of a set in order; last, the files whose header cannot be read, in the order found (each
+/// is refused in its turn). Only the clear header is read for this.
+fn in_apply_order(found: Vec<Found>) -> Vec<Found> {
+    type Key = (u8, u8, String, u64, u64, usize);
+    let mut keyed: Vec<(Key, Found)> = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let key = match &f {
+                Found::File(p) => match Bundle::open(p) {
+                    Ok(b) => {
+                        let h = b.header;
+                        let rank = u8::from(h.kind != Kind::EnrollmentReply);
+                        (1, rank, h.org_id, h.sequence, h.set.index, i)
+                    }
+                    Err(_) => (2, 0, String::new(), 0, 0, i),
+                },
+                Found::Hidden(_) | Found::Unreadable(_) => (0, 0, String::new(), 0, 0, i),
+            };
+            (key, f)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, f)| f).collect()
 }
 
 /// Move a file into the archive folder (rename, or copy and remove across filesystems),
@@ -553,6 +593,7 @@ fn verify_one(site: &Site, p: PathBuf) -> FileReport {
             ),
             suspicious: None,
             exit_code: crate::error::exit::OK,
+            results: Default::default(),
         },
         Err(e) => FileReport::refused(&p, &e),
     }

@@ -57,6 +57,83 @@ pub struct FileReport {
     pub suspicious: Option<String>,
     #[serde(skip)]
     pub exit_code: u8,
+    /// What a results bundle did to results (not part of the per-file JSON; summed in
+    /// [`BatchSummary`]).
+    #[serde(skip)]
+    pub results: ResultCounts,
+}
+
+/// Results a results bundle stored (new or replacing an older copy) and kept aside
+/// (quarantined, or out of the centre's scope).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct ResultCounts {
+    pub stored: u64,
+    pub kept_aside: u64,
+}
+
+/// The totals of one `import` of many files (schemas/file-reports.schema.json, the object
+/// form): files by what became of them, and the results stored and kept aside.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchSummary {
+    pub files: u64,
+    /// Applied now, completely or partly (`partial` counts the latter again).
+    pub applied: u64,
+    pub partial: u64,
+    pub already_applied: u64,
+    pub dry_run: u64,
+    pub refused: u64,
+    pub skipped: u64,
+    pub results_stored: u64,
+    pub results_kept_aside: u64,
+}
+
+impl BatchSummary {
+    /// Count the reports of a batch.
+    pub fn of(reports: &[FileReport]) -> Self {
+        let mut s = BatchSummary {
+            files: reports.len() as u64,
+            ..Default::default()
+        };
+        for r in reports {
+            let slot = match r.status {
+                FileStatus::Applied => &mut s.applied,
+                FileStatus::Partial => {
+                    s.partial += 1;
+                    &mut s.applied
+                }
+                FileStatus::AlreadyApplied => &mut s.already_applied,
+                FileStatus::DryRun => &mut s.dry_run,
+                FileStatus::Refused => &mut s.refused,
+                FileStatus::Skipped | FileStatus::Ok => &mut s.skipped,
+            };
+            *slot += 1;
+            s.results_stored += r.results.stored;
+            s.results_kept_aside += r.results.kept_aside;
+        }
+        s
+    }
+
+    /// The summary as the last line of `import`'s text output.
+    pub fn line(&self) -> String {
+        let partly = match self.partial {
+            0 => String::new(),
+            n => format!(" ({n} partly)"),
+        };
+        let dry = match self.dry_run {
+            0 => String::new(),
+            n => format!(", {n} dry run (nothing kept; the result counts are what would be)"),
+        };
+        format!(
+            "summary: {} file(s): {} applied{partly}, {} already applied, {} refused, {} skipped{dry}; {} result(s) stored, {} kept aside",
+            self.files,
+            self.applied,
+            self.already_applied,
+            self.refused,
+            self.skipped,
+            self.results_stored,
+            self.results_kept_aside
+        )
+    }
 }
 
 impl FileReport {
@@ -70,6 +147,7 @@ impl FileReport {
             message: e.to_string(),
             suspicious: None,
             exit_code: e.exit_code(),
+            results: ResultCounts::default(),
         }
     }
 
@@ -85,6 +163,7 @@ impl FileReport {
                     .into(),
             suspicious: None,
             exit_code: crate::error::exit::OK,
+            results: ResultCounts::default(),
         }
     }
 
@@ -103,6 +182,8 @@ pub struct Outcome {
     pub already: bool,
     pub partial: bool,
     pub message: String,
+    /// Results stored and kept aside (results bundles only).
+    pub results: ResultCounts,
 }
 
 impl Outcome {
@@ -110,6 +191,7 @@ impl Outcome {
         Outcome {
             already: false,
             partial: false,
+            results: ResultCounts::default(),
             message,
         }
     }
@@ -118,6 +200,7 @@ impl Outcome {
         Outcome {
             already: true,
             partial: false,
+            results: ResultCounts::default(),
             message: format!(
                 "data bundle {seq} is superseded by bundle {applied}, already applied: everything it carried is in the newer one, nothing needs doing (--allow-rollback applies it anyway, for a central restored from a backup)"
             ),
@@ -127,6 +210,7 @@ impl Outcome {
         Outcome {
             already: true,
             partial: false,
+            results: ResultCounts::default(),
             message: "already applied; nothing changed".into(),
         }
     }

@@ -65,6 +65,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
     ),
     ("key-info", include_str!("../schemas/key-info.schema.json")),
     (
+        "export-batch",
+        include_str!("../schemas/export-batch.schema.json"),
+    ),
+    (
         "rollover-body",
         include_str!("../schemas/rollover-body.schema.json"),
     ),

@@ -274,7 +274,7 @@ impl OutgoingSet<'_> {
                 set,
             )
         };
-        let out = out_dir.join(format!("{org}-results-{seq:06}-{index}of{count}.courier"));
+        let out = out_dir.join(part_file_name(org, seq as u64, index, count));
         self.site.progress().file(&out, None);
         let (w, ()) = bundle::write(&out, spec, self.key, self.central, |p| {
             p.add_bytes("ack.json", self.ack_json.as_bytes())?;
@@ -547,6 +547,16 @@ impl Tally {
         *self.counts.entry(what).or_default() += 1;
     }
 
+    /// Results stored (new or replacing an older copy) and kept aside (quarantined or out
+    /// of scope), for the summary of a batch.
+    fn results(&self) -> crate::outcome::ResultCounts {
+        let n = |k: &str| self.counts.get(k).copied().unwrap_or(0);
+        crate::outcome::ResultCounts {
+            stored: n("results stored") + n("results replaced"),
+            kept_aside: n("quarantined") + n("results out of scope"),
+        }
+    }
+
     /// What was counted, and what was kept aside, in one line.
     fn report(&self) -> String {
         let mut report = self
@@ -640,6 +650,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     Ok(Outcome {
         already: false,
         partial: !tally.problems.is_empty(),
+        results: tally.results(),
         message: format!(
             "centre {org}, part {} of {}: {report}",
             h.set.index, h.set.count
@@ -1197,30 +1208,98 @@ fn apply_center_ack(tx: &Tx<'_>, org: &str, upseq: i64, ack: &CenterAck) -> Resu
     Ok(())
 }
 
-/// Files of a results set, for reports: which parts of which sets were seen.
-pub fn describe_sets(paths: &[PathBuf]) -> Vec<String> {
-    let mut sets: BTreeMap<String, (u64, Vec<u64>)> = BTreeMap::new();
+/// The name `export` gives part `index` of `count` of a centre's results set, written as
+/// bundle `seq` of its up-sync sequence.
+pub fn part_file_name(org: &str, seq: u64, index: u64, count: u64) -> String {
+    format!("{org}-results-{seq:06}-{index}of{count}.courier")
+}
+
+/// A set of bundle files (a results export split into parts) with parts not among the files
+/// given (schemas/file-reports.schema.json, `incomplete_sets`).
+#[derive(Debug, Clone, Serialize)]
+pub struct IncompleteSet {
+    pub set_id: String,
+    /// The organisation the headers name.
+    pub org_id: String,
+    pub parts: u64,
+    pub missing: Vec<MissingPart>,
+}
+
+/// A part of a set not found, and the name `export` gave its file.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingPart {
+    pub part: u64,
+    /// The file name expected (the parts of a set take consecutive sequence numbers);
+    /// absent when it cannot be told (not a results set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl IncompleteSet {
+    /// One line for people: the set, and each part missing with its expected file name.
+    pub fn note(&self) -> String {
+        let parts: Vec<String> = self
+            .missing
+            .iter()
+            .map(|m| match &m.file {
+                Some(f) => format!("part {} ({f})", m.part),
+                None => format!("part {}", m.part),
+            })
+            .collect();
+        format!(
+            "set {} from {}: {} of {} not among these files; import it when it turns up (if it is lost, the centre sends its content again once a data bundle from central tells it the file never arrived)",
+            self.set_id,
+            self.org_id,
+            parts.join(", "),
+            self.parts
+        )
+    }
+}
+
+/// The sets whose parts are not all among `paths` (bundle files; those whose header cannot
+/// be read are left out), in set id order.
+pub fn describe_sets(paths: &[PathBuf]) -> Vec<IncompleteSet> {
+    struct Seen {
+        org: String,
+        count: u64,
+        results: bool,
+        /// (part index, sequence)
+        parts: BTreeMap<u64, u64>,
+    }
+    let mut sets: BTreeMap<String, Seen> = BTreeMap::new();
     for p in paths {
         if let Ok(b) = Bundle::open(p) {
-            let e = sets
-                .entry(b.header.set.id.clone())
-                .or_insert((b.header.set.count, vec![]));
-            e.1.push(b.header.set.index);
+            let h = b.header;
+            sets.entry(h.set.id.clone())
+                .or_insert(Seen {
+                    org: h.org_id.clone(),
+                    count: h.set.count,
+                    results: h.kind == Kind::Results,
+                    parts: BTreeMap::new(),
+                })
+                .parts
+                .insert(h.set.index, h.sequence);
         }
     }
     sets.into_iter()
-        .filter_map(|(id, (count, mut seen))| {
-            seen.sort_unstable();
-            seen.dedup();
-            let missing: Vec<String> = (1..=count)
-                .filter(|i| !seen.contains(i))
-                .map(|i| i.to_string())
+        .filter_map(|(set_id, seen)| {
+            // Any part found tells the sequence of the others (consecutive in a set).
+            let (&index, &seq) = seen.parts.iter().next()?;
+            let missing: Vec<MissingPart> = (1..=seen.count)
+                .filter(|i| !seen.parts.contains_key(i))
+                .map(|part| MissingPart {
+                    part,
+                    file: (seq + part)
+                        .checked_sub(index)
+                        .filter(|_| seen.results)
+                        .map(|s| part_file_name(&seen.org, s, part, seen.count)),
+                })
                 .collect();
-            (!missing.is_empty()).then(|| {
-                format!(
-                    "set {id}: part(s) {} of {count} not among these files",
-                    missing.join(", ")
-                )
+            (!missing.is_empty()).then_some(IncompleteSet {
+                set_id,
+                org_id: seen.org,
+                parts: seen.count,
+                missing,
             })
         })
         .collect()

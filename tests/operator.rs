@@ -113,7 +113,18 @@ fn a_crafted_execution_id_cannot_forge_a_progress_line_at_central() {
             "a forged progress line was printed: {text}"
         );
     }
-    assert_eq!(out.lines().count(), 1, "one line for one file: {out}");
+    assert_eq!(
+        out.lines().count(),
+        2,
+        "one line for one file, then the summary: {out}"
+    );
+    assert!(
+        out.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("summary: 1 file(s)"),
+        "{out}"
+    );
     assert!(out.contains("i1\\n[2/2] stick/honest.courier"), "{out}");
     assert!(out.contains("\\e[2K\\r\\u{9b}1A"), "{out}");
 

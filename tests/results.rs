@@ -194,7 +194,7 @@ fn scripted_exam_day() {
             files[files.len() - 1].to_str().unwrap(),
         ],
     ));
-    assert_eq!(again.matches("already applied").count(), 2, "{again}");
+    assert_eq!(again.matches(": already-applied: ").count(), 2, "{again}");
     assert_eq!(
         snapshot(&w.central, true),
         before,
@@ -732,7 +732,7 @@ fn batch_import_archives_what_it_applied() {
     assert_eq!(files_under(&archive).len(), files.len());
     let again = ok(courier(&w.central, &["import", archive.to_str().unwrap()]));
     assert_eq!(
-        again.matches("already applied").count(),
+        again.matches(": already-applied: ").count(),
         files.len(),
         "{again}"
     );

@@ -221,6 +221,10 @@ fn output_schemas_refuse_wrong_documents() {
             json!([{"file": "f", "status": "applied", "message": ""}]),
         ),
         ("file-reports", json!([])),
+        (
+            "file-reports",
+            json!({"files": [{"file": "f", "status": "refused", "message": "m"}], "summary": {"files": 1}, "incomplete_sets": []}),
+        ),
         ("inspect", json!([])),
         (
             "load-report",

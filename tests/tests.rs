@@ -4,6 +4,7 @@ mod common;
 
 mod anchor;
 mod archive;
+mod batches;
 mod central_envelope;
 mod cli;
 mod datasync;

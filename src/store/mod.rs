@@ -661,6 +661,19 @@ impl<'a> Tx<'a> {
             .optional()?)
     }
 
+    /// The parts of set `set_id` applied here (by part index).
+    pub fn set_parts_received(&self, set_id: &str) -> Result<Vec<u64>> {
+        let mut st = self.tx.prepare(
+            "SELECT set_index FROM bundles WHERE direction = 'in' AND set_id = ?1 ORDER BY set_index",
+        )?;
+        let rows = st.query_map(params![set_id], |r| r.get::<_, i64>(0))?;
+        let mut parts = Vec::new();
+        for r in rows {
+            parts.push(r? as u64);
+        }
+        Ok(parts)
+    }
+
     pub fn record_bundle(
         &self,
         direction: &str,

@@ -69,7 +69,7 @@ pub enum Command {
     Enroll(EnrollArgs),
     /// Verify, decrypt and apply bundle files (folders are searched for *.courier).
     #[command(
-        after_help = "Examples:\n  courier --home central import /media/stick/up/ --archive done/\n  courier --home box import --dry-run ORG-042-data-000002.courier"
+        after_help = "Examples:\n  courier --home central import /media/stick/up/ --archive done/\n  courier --home central import --json-summary /media/stick/up/\n  courier --home box import --dry-run ORG-042-data-000002.courier\n\nFiles are applied ordered by sender and sequence (enrollment replies first), whatever\ntheir names or folders; a last line sums up the batch."
     )]
     Import(ImportArgs),
     /// Check bundle files without applying anything: signature, sizes, hashes, recipient.
@@ -98,7 +98,7 @@ pub enum Command {
     Package(PackageCommand),
     /// Write the next bundle(s): central → a centre (--to ORG), or centre → central.
     #[command(
-        after_help = "Examples:\n  courier --home central export --to ORG-042 --out /media/stick/down/\n  courier --home box export --out /media/stick/up/ --max-file-size 2G"
+        after_help = "Examples:\n  courier --home central export --to ORG-042 --out /media/stick/down/\n  courier --home central export --to-all --out down/    # every centre's, one file each\n  courier --home box export --out /media/stick/up/ --max-file-size 2G"
     )]
     Export(ExportArgs),
     /// List the entities this site holds: a table, or the wire shape `load` reads with --json.
@@ -357,9 +357,14 @@ pub struct ImportArgs {
     /// Move each file applied (or already applied) into DIR; refused files stay where they are.
     #[arg(long, value_name = "DIR")]
     pub archive: Option<PathBuf>,
-    /// Print one JSON report per file instead of a line per file.
+    /// Print one JSON report per file instead of a line per file (an array, as before
+    /// --json-summary was added).
     #[arg(long)]
     pub json: bool,
+    /// Print one JSON object instead of lines: every file's report, the batch's summary and
+    /// the sets with a part missing (schemas/file-reports.schema.json).
+    #[arg(long, conflicts_with = "json")]
+    pub json_summary: bool,
 }
 
 #[derive(Debug, Args)]
@@ -429,6 +434,10 @@ pub struct ExportArgs {
     /// Central: the centre to write for (its organisation id). Not used at a centre.
     #[arg(long, value_name = "ORG_ID")]
     pub to: Option<String>,
+    /// Central: write the next data bundle of every enrolled centre not revoked, in one
+    /// process (a line per centre, then a summary).
+    #[arg(long, conflicts_with_all = ["to", "max_file_size", "resend", "resend_all"])]
+    pub to_all: bool,
     /// Folder for the bundle files (created if needed), e.g. the stick.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -443,7 +452,8 @@ pub struct ExportArgs {
     /// Centre: send again every result and log batch central has not acknowledged.
     #[arg(long, conflicts_with = "resend")]
     pub resend_all: bool,
-    /// Print the export report as JSON instead of lines.
+    /// Print the export report as JSON instead of lines (with --to-all:
+    /// schemas/export-batch.schema.json).
     #[arg(long)]
     pub json: bool,
 }

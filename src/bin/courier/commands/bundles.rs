@@ -19,9 +19,8 @@ fn print_report(r: &FileReport, progress: Option<(usize, usize)>) {
     }
 }
 
-/// After per-file lines: JSON, notes about incomplete sets. Returns an exit code only when
-/// there was nothing to do (no bundle file found); the caller decides the batch's code.
-fn finish_reports(reports: &[FileReport], json: bool, paths: &[std::path::PathBuf]) -> Option<u8> {
+/// When no bundle file was found (only hidden ones, or none): says so, and the exit code.
+fn nothing_found(reports: &[FileReport]) -> Option<u8> {
     if reports.iter().all(|r| r.status == FileStatus::Skipped) {
         err!(
             "courier: no bundle files (*.courier) found in the paths given ({} hidden file(s) skipped)",
@@ -29,14 +28,14 @@ fn finish_reports(reports: &[FileReport], json: bool, paths: &[std::path::PathBu
         );
         return Some(exit::USAGE);
     }
-    if json {
-        print_json(&reports);
-    } else {
-        for note in courier::actions::set_notes(paths) {
-            out!("note: {note}");
-        }
-    }
     None
+}
+
+/// The sets with a part missing, one note line each.
+fn print_set_notes(sets: &[courier::upsync::IncompleteSet]) {
+    for set in sets {
+        out!("note: {}", set.note());
+    }
 }
 
 pub fn import(ctx: &Ctx, a: cli::ImportArgs) -> Result<u8> {
@@ -46,14 +45,30 @@ pub fn import(ctx: &Ctx, a: cli::ImportArgs) -> Result<u8> {
         dry_run: a.dry_run,
         archive: a.archive.clone(),
     };
-    let json = a.json;
+    let json = a.json || a.json_summary;
     let reports = import::import_all(&site, &a.paths, &opts, |i, n, r| {
         if !json {
             print_report(r, (n > 1).then_some((i, n)));
         }
     });
-    Ok(finish_reports(&reports, json, &a.paths)
-        .unwrap_or_else(|| import::batch_exit_code(&reports)))
+    if let Some(code) = nothing_found(&reports) {
+        return Ok(code);
+    }
+    let summary = import::BatchSummary::of(&reports);
+    let incomplete_sets = courier::actions::incomplete_sets(&site, &a.paths);
+    if a.json_summary {
+        print_json(&import::ImportBatch {
+            files: &reports,
+            summary,
+            incomplete_sets,
+        });
+    } else if a.json {
+        print_json(&reports);
+    } else {
+        print_set_notes(&incomplete_sets);
+        out!("{}", summary.line());
+    }
+    Ok(import::batch_exit_code(&reports))
 }
 
 pub fn verify(ctx: &Ctx, a: cli::VerifyArgs) -> Result<u8> {
@@ -62,16 +77,20 @@ pub fn verify(ctx: &Ctx, a: cli::VerifyArgs) -> Result<u8> {
     if !a.json {
         reports.iter().for_each(|r| print_report(r, None));
     }
+    if let Some(code) = nothing_found(&reports) {
+        return Ok(code);
+    }
+    if a.json {
+        print_json(&reports);
+    } else {
+        print_set_notes(&courier::actions::incomplete_sets(&site, &a.paths));
+    }
     // Nothing is applied by verify: any file refused makes it fail.
-    Ok(
-        finish_reports(&reports, a.json, &a.paths).unwrap_or_else(|| {
-            reports
-                .iter()
-                .map(|r| r.exit_code)
-                .max()
-                .unwrap_or(exit::OK)
-        }),
-    )
+    Ok(reports
+        .iter()
+        .map(|r| r.exit_code)
+        .max()
+        .unwrap_or(exit::OK))
 }
 
 pub fn inspect(ctx: &Ctx, a: cli::InspectArgs) -> Result<u8> {
@@ -136,6 +155,9 @@ pub fn inspect(ctx: &Ctx, a: cli::InspectArgs) -> Result<u8> {
 
 pub fn export(ctx: &Ctx, a: cli::ExportArgs) -> Result<u8> {
     let site = ctx.open()?;
+    if a.to_all {
+        return export_all(&site, &a);
+    }
     use courier::upsync::Resend;
     let resend = match (a.resend, a.resend_all) {
         (_, true) => Resend::All,
@@ -159,4 +181,28 @@ pub fn export(ctx: &Ctx, a: cli::ExportArgs) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `export --to-all`: a line per centre (and the file written), then the summary.
+fn export_all(site: &courier::site::Site, a: &cli::ExportArgs) -> Result<u8> {
+    let batch = courier::actions::export_all(site, &a.out)?;
+    for c in &batch.centers {
+        warn(&c.warnings);
+    }
+    if a.json {
+        print_json(&batch);
+    } else {
+        for c in &batch.centers {
+            if c.status == "failed" {
+                err!("courier: {}: failed: {}", c.org_id, c.message);
+                continue;
+            }
+            out!("{}: {}: {}", c.org_id, c.status, c.message);
+            if let Some(f) = &c.file {
+                out!("  {}", f.display());
+            }
+        }
+        out!("summary: {}", batch.message);
+    }
+    Ok(batch.exit_code())
 }
