@@ -358,3 +358,54 @@ fn many_bad_tao_records_are_summed_up_and_the_wrong_kind_named() {
     }
     assert_eq!(snapshot(&w.a, false), before);
 }
+
+/// A package that `package check` passes with a warning (a declared item, referred to by no
+/// test, whose file is missing: TAO imports only referenced items) loads, and the load
+/// report carries the warning once per package file, naming the delivery and the package.
+#[test]
+fn package_warnings_reach_the_load_report() {
+    let w = World::new();
+    let zip = "ok_extra_declared_item_missing.zip";
+    std::fs::copy(tao("qti").join(zip), w.path(zip)).unwrap();
+    let deliveries = w.path("deliveries.jsonl");
+    let line = |id: &str| {
+        serde_json::json!({"type": "delivery", "id": format!("https://central.example/tao.rdf#{id}"),
+            "properties": {"http://www.w3.org/2000/01/rdf-schema#label": id,
+                "http://www.taotesting.com/ontologies/synchro.rdf#OriginTestPackage": zip}})
+        .to_string()
+    };
+    std::fs::write(
+        &deliveries,
+        format!("{}\n{}\n", line("del-warned"), line("del-same-package")),
+    )
+    .unwrap();
+    let o = courier(&w.central, &["load", "--json", s(&deliveries)]);
+    let err = stderr(&o);
+    let report: Value = serde_json::from_str(&ok(o)).unwrap();
+    courier::schema::check("load-report", &report).unwrap();
+    assert_eq!(report["created"]["delivery"], 2, "{report}");
+    assert_eq!(report["packages"], 1, "{report}");
+    let warnings: Vec<&str> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 1, "once per package file: {warnings:?}");
+    for part in [
+        "del-warned",
+        zip,
+        "imsmanifest.xml",
+        "Q99",
+        "no test refers to it",
+    ] {
+        assert!(warnings[0].contains(part), "says {part}: {}", warnings[0]);
+    }
+    assert!(!warnings[0].contains("del-same-package"), "{}", warnings[0]);
+    assert_eq!(
+        err.matches("courier: warning:").count(),
+        1,
+        "stderr too, once: {err}"
+    );
+    assert!(err.contains("del-warned"), "{err}");
+}
