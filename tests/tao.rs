@@ -409,3 +409,76 @@ fn package_warnings_reach_the_load_report() {
     );
     assert!(err.contains("del-warned"), "{err}");
 }
+
+/// The executions in central's `results export --format tao`, with their details.
+fn central_tao_results(w: &World, name: &str) -> serde_json::Map<String, Value> {
+    let out = w.path(name);
+    let args = ["results", "export", "--format", "tao"];
+    let more = ["--tao-version", TAO_VERSION, "--out", s(&out)];
+    ok(courier(&w.central, &[&args[..], &more].concat()));
+    let mut all = serde_json::Map::new();
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let body: Value = serde_json::from_str(line).unwrap();
+        all.extend(body["results"].as_object().unwrap().clone());
+    }
+    all
+}
+
+/// TAO's centre sends only executions whose state `status_executions_to_sync` lists
+/// (default: Finished). An active execution (`finishtime: null`) is held at the centre and
+/// not sent; once a later `results add` brings its finished copy, that copy travels and
+/// central hands it to TAO.
+#[test]
+fn an_active_execution_waits_until_it_finishes() {
+    let w = World::enrolled();
+    load_tao_entities(&w);
+    sync_down(&w, "down");
+    let r = ok(courier(
+        &w.a,
+        &["results", "add", "--json", s(&tao("results-tao.jsonl"))],
+    ));
+    let r: Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["added"], 5, "{r}");
+    let text = std::fs::read_to_string(tao("results-tao.jsonl")).unwrap();
+    let mut active: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["details"]["finishtime"].is_null())
+        .expect("an active execution in the fixture");
+    let id = active["deliveryExecutionId"].as_str().unwrap().to_string();
+    assert!(active["details"]["state"]
+        .as_str()
+        .unwrap()
+        .ends_with("StatusActive"));
+
+    for f in w.export_up(&w.a, "up-1", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let held: Vec<Value> = results_list(&w.a)
+        .into_iter()
+        .filter(|r| r["deliveryExecutionId"] == id.as_str())
+        .collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["syncStatus"], "pending", "held, not sent: {held:?}");
+    let at_central = central_tao_results(&w, "tao-1.jsonl");
+    assert_eq!(at_central.len(), 4, "the finished ones only");
+    assert!(!at_central.contains_key(&id), "{id} did not travel");
+
+    // The test taker finishes: TAO's next export holds the finished copy.
+    let finished = "0.25000000 1764160000";
+    active["details"]["finishtime"] = Value::from(finished);
+    active["details"]["state"] =
+        Value::from("http://www.tao.lu/Ontologies/TAODelivery.rdf#DeliveryExecutionStatusFinished");
+    let later = w.path("results-later.jsonl");
+    std::fs::write(&later, format!("{active}\n")).unwrap();
+    let r = ok(courier(&w.a, &["results", "add", "--json", s(&later)]));
+    let r: Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["replaced"], 1, "{r}");
+
+    for f in w.export_up(&w.a, "up-2", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let at_central = central_tao_results(&w, "tao-2.jsonl");
+    assert_eq!(at_central.len(), 5, "the finished copy travelled");
+    assert_eq!(at_central[&id], active, "as the centre's TAO wrote it");
+}
