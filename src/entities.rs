@@ -310,9 +310,17 @@ fn stage_files(
             RecordKind::expect(RecordKind::Entity, file, loc, &v)?;
             let (kind, id, mut props) = read_entity(&v, at.key, opts, &mut sums).map_err(bad)?;
             let package = match kind.as_str() {
-                "delivery" => Some(
-                    stage_package(file, &mut props, opts, &mut checked_packages).map_err(bad)?,
-                ),
+                "delivery" => {
+                    let at = PackageAt {
+                        file,
+                        delivery: &id,
+                        opts,
+                    };
+                    Some(
+                        stage_package(&at, &mut props, &mut checked_packages, warnings)
+                            .map_err(bad)?,
+                    )
+                }
                 _ => None,
             };
             staged.push(Staged {
@@ -331,26 +339,42 @@ fn stage_files(
     Ok(staged)
 }
 
+/// Where a delivery's package reference is read: the loaded file, the delivery, the options.
+struct PackageAt<'a> {
+    file: &'a Path,
+    delivery: &'a str,
+    opts: &'a LoadOptions,
+}
+
 /// A delivery's test package: find the file its `OriginTestPackage` names, check it (once per
-/// file: `checked` remembers the hashes), and make the property name the package by content
-/// hash. Returns (hash, package file).
+/// file: `checked` remembers the hashes; the check's warnings go to `warnings` then, naming
+/// the delivery and the package), and make the property name the package by content hash.
+/// Returns (hash, package file).
 fn stage_package(
-    file: &Path,
+    at: &PackageAt<'_>,
     props: &mut Map<String, Value>,
-    opts: &LoadOptions,
     checked: &mut HashMap<PathBuf, String>,
+    warnings: &mut Vec<String>,
 ) -> std::result::Result<(String, PathBuf), String> {
     let reference = props
         .get(ORIGIN_PACKAGE)
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let pkg_path = package_file(file, &reference, opts)?;
+    let pkg_path = package_file(at.file, &reference, at.opts)?;
     let sha = match checked.get(&pkg_path) {
         Some(sha) => sha.clone(),
         None => {
-            let sha = check_package_file(&pkg_path)
+            let (sha, summary) = check_package_file(&pkg_path)
                 .map_err(|e| format!("delivery package {reference}: {e}"))?;
+            warnings.extend(summary.warnings.iter().map(|w| {
+                format!(
+                    "delivery {} (in {}): package {reference} ({}): {w}",
+                    at.delivery,
+                    at.file.display(),
+                    pkg_path.display()
+                )
+            }));
             checked.insert(pkg_path.clone(), sha.clone());
             sha
         }
@@ -600,17 +624,19 @@ pub fn table(list: &[Value]) -> Vec<String> {
     out
 }
 
-/// Check a package file and return its SHA-256.
-pub fn check_package_file(path: &Path) -> Result<String> {
+/// Check a package file: its SHA-256 and what the check found (warnings included).
+pub fn check_package_file(path: &Path) -> Result<(String, crate::package::PackageSummary)> {
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
-    crate::package::check_package(BufReader::new(file)).map_err(|problem| Error::BadPackage {
-        path: path.to_path_buf(),
-        problem,
+    let summary = crate::package::check_package(BufReader::new(file)).map_err(|problem| {
+        Error::BadPackage {
+            path: path.to_path_buf(),
+            problem,
+        }
     })?;
     let mut f = File::open(path).at(path)?;
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h).at(path)?;
-    Ok(hex::encode(h.finalize()))
+    Ok((hex::encode(h.finalize()), summary))
 }
 
 /// Copy a checked package into the home (content-addressed). Returns whether it is new.

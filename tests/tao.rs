@@ -295,7 +295,30 @@ fn tao_results_and_logs_come_out_as_the_request_bodies_that_went_in() {
             with_couriers_sync_params(&sent, "ORG-001"),
             "{what}"
         );
-        courier::schema::check(body, &serde_json::from_str(&written).unwrap()).unwrap();
+        let (written, sent): (Value, Value) = (
+            serde_json::from_str(&written).unwrap(),
+            serde_json::from_str(&sent).unwrap(),
+        );
+        courier::schema::check(body, &written).unwrap();
+        // Every member but sync_params, field for field.
+        let member = if what == "results" {
+            "results"
+        } else {
+            "delivery_logs"
+        };
+        assert_eq!(written[member], sent[member], "{what}");
+        // sync_params: organisation and TAO version as the centre sent them; the centre's
+        // sync_id and box_id are not kept (docs/TAO-SHAPES.md, "sync_params").
+        for key in ["organisation_id", "tao_version"] {
+            assert_eq!(
+                written["sync_params"][key], sent["sync_params"][key],
+                "{key}"
+            );
+        }
+        for key in ["sync_id", "box_id"] {
+            assert!(sent["sync_params"].get(key).is_some(), "{key}");
+            assert!(written["sync_params"].get(key).is_none(), "{key}");
+        }
     }
 
     // --format tao needs the version TAO central checks.
@@ -357,4 +380,128 @@ fn many_bad_tao_records_are_summed_up_and_the_wrong_kind_named() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert_eq!(snapshot(&w.a, false), before);
+}
+
+/// A package that `package check` passes with a warning (a declared item, referred to by no
+/// test, whose file is missing: TAO imports only referenced items) loads, and the load
+/// report carries the warning once per package file, naming the delivery and the package.
+#[test]
+fn package_warnings_reach_the_load_report() {
+    let w = World::new();
+    let zip = "ok_extra_declared_item_missing.zip";
+    std::fs::copy(tao("qti").join(zip), w.path(zip)).unwrap();
+    let deliveries = w.path("deliveries.jsonl");
+    let line = |id: &str| {
+        serde_json::json!({"type": "delivery", "id": format!("https://central.example/tao.rdf#{id}"),
+            "properties": {"http://www.w3.org/2000/01/rdf-schema#label": id,
+                "http://www.taotesting.com/ontologies/synchro.rdf#OriginTestPackage": zip}})
+        .to_string()
+    };
+    std::fs::write(
+        &deliveries,
+        format!("{}\n{}\n", line("del-warned"), line("del-same-package")),
+    )
+    .unwrap();
+    let o = courier(&w.central, &["load", "--json", s(&deliveries)]);
+    let err = stderr(&o);
+    let report: Value = serde_json::from_str(&ok(o)).unwrap();
+    courier::schema::check("load-report", &report).unwrap();
+    assert_eq!(report["created"]["delivery"], 2, "{report}");
+    assert_eq!(report["packages"], 1, "{report}");
+    let warnings: Vec<&str> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 1, "once per package file: {warnings:?}");
+    for part in [
+        "del-warned",
+        zip,
+        "imsmanifest.xml",
+        "Q99",
+        "no test refers to it",
+    ] {
+        assert!(warnings[0].contains(part), "says {part}: {}", warnings[0]);
+    }
+    assert!(!warnings[0].contains("del-same-package"), "{}", warnings[0]);
+    assert_eq!(
+        err.matches("courier: warning:").count(),
+        1,
+        "stderr too, once: {err}"
+    );
+    assert!(err.contains("del-warned"), "{err}");
+}
+
+/// The executions in central's `results export --format tao`, with their details.
+fn central_tao_results(w: &World, name: &str) -> serde_json::Map<String, Value> {
+    let out = w.path(name);
+    let args = ["results", "export", "--format", "tao"];
+    let more = ["--tao-version", TAO_VERSION, "--out", s(&out)];
+    ok(courier(&w.central, &[&args[..], &more].concat()));
+    let mut all = serde_json::Map::new();
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let body: Value = serde_json::from_str(line).unwrap();
+        all.extend(body["results"].as_object().unwrap().clone());
+    }
+    all
+}
+
+/// TAO's centre sends only executions whose state `status_executions_to_sync` lists
+/// (default: Finished). An active execution (`finishtime: null`) is held at the centre and
+/// not sent; once a later `results add` brings its finished copy, that copy travels and
+/// central hands it to TAO.
+#[test]
+fn an_active_execution_waits_until_it_finishes() {
+    let w = World::enrolled();
+    load_tao_entities(&w);
+    sync_down(&w, "down");
+    let r = ok(courier(
+        &w.a,
+        &["results", "add", "--json", s(&tao("results-tao.jsonl"))],
+    ));
+    let r: Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["added"], 5, "{r}");
+    let text = std::fs::read_to_string(tao("results-tao.jsonl")).unwrap();
+    let mut active: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["details"]["finishtime"].is_null())
+        .expect("an active execution in the fixture");
+    let id = active["deliveryExecutionId"].as_str().unwrap().to_string();
+    assert!(active["details"]["state"]
+        .as_str()
+        .unwrap()
+        .ends_with("StatusActive"));
+
+    for f in w.export_up(&w.a, "up-1", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let held: Vec<Value> = results_list(&w.a)
+        .into_iter()
+        .filter(|r| r["deliveryExecutionId"] == id.as_str())
+        .collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["syncStatus"], "pending", "held, not sent: {held:?}");
+    let at_central = central_tao_results(&w, "tao-1.jsonl");
+    assert_eq!(at_central.len(), 4, "the finished ones only");
+    assert!(!at_central.contains_key(&id), "{id} did not travel");
+
+    // The test taker finishes: TAO's next export holds the finished copy.
+    let finished = "0.25000000 1764160000";
+    active["details"]["finishtime"] = Value::from(finished);
+    active["details"]["state"] =
+        Value::from("http://www.tao.lu/Ontologies/TAODelivery.rdf#DeliveryExecutionStatusFinished");
+    let later = w.path("results-later.jsonl");
+    std::fs::write(&later, format!("{active}\n")).unwrap();
+    let r = ok(courier(&w.a, &["results", "add", "--json", s(&later)]));
+    let r: Value = serde_json::from_str(&r).unwrap();
+    assert_eq!(r["replaced"], 1, "{r}");
+
+    for f in w.export_up(&w.a, "up-2", &[]) {
+        ok(courier(&w.central, &["import", s(&f)]));
+    }
+    let at_central = central_tao_results(&w, "tao-2.jsonl");
+    assert_eq!(at_central.len(), 5, "the finished copy travelled");
+    assert_eq!(at_central[&id], active, "as the centre's TAO wrote it");
 }
