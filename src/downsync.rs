@@ -187,19 +187,8 @@ fn export_with(
     let acks = owed_acks(&tx, org)?;
     let received = ReceivedFiles::from_seqs(tx.received_seqs(&fpr)?);
     let (n_result_acks, n_log_acks) = (acks.results.len(), acks.logs.len());
-    if states > 0
-        && changed.is_empty()
-        && deleted == 0
-        && acks.results.is_empty()
-        && acks.logs.is_empty()
-    {
-        return Ok(ExportReport {
-            files: vec![],
-            counts: BTreeMap::new(),
-            message: format!("nothing changed for centre {org}; no bundle written"),
-            warnings,
-            sent: None,
-        });
+    if states > 0 && changed.is_empty() && deleted == 0 && n_result_acks + n_log_acks == 0 {
+        return Ok(nothing_changed(org, warnings));
     }
     let packages = packages_to_send(site, &changed, states == 1, &center.packages_held);
     let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
@@ -220,26 +209,15 @@ fn export_with(
     })?;
     record_sent(&tx, org, seq, &scope, &written.header, &out)?;
     let counts = written.header.counts.clone();
-    let n = tx.add_history(NewHistory {
-        action: "export",
-        org_id: Some(org),
-        bundle_id: Some(&written.header.bundle_id),
-        kind: Some(Kind::Data.as_str()),
-        seq: Some(seq),
-        status: "success",
-        counts: json!(counts),
-        report: format!(
-            "{}: {} changed of {} in scope, {} left scope, {} package(s), {n_result_acks} result and {n_log_acks} log-batch acknowledgement(s)",
-            crate::fs::file_name(&out),
-            changed.len(),
-            scope.len(),
-            deleted,
-            packages.len()
-        ),
-    })?;
-    for e in &changed {
-        tx.entity_history(n, &e.id, &e.kind, "sent")?;
-    }
+    let report = format!(
+        "{}: {} changed of {} in scope, {} left scope, {} package(s), {n_result_acks} result and {n_log_acks} log-batch acknowledgement(s)",
+        crate::fs::file_name(&out),
+        changed.len(),
+        scope.len(),
+        deleted,
+        packages.len()
+    );
+    record_export_history(&tx, org, &written.header, report, &changed)?;
     tx.commit()?;
     let file = written.persist()?;
     Ok(ExportReport {
@@ -445,6 +423,42 @@ fn entity_line(settings: &Settings, center_cert: &Cert, e: &ScopeEntry) -> Resul
         sealed,
         sealed_names,
     })
+}
+
+/// The report of an export that found nothing to send to centre `org`: no file written.
+fn nothing_changed(org: &str, warnings: Vec<String>) -> ExportReport {
+    ExportReport {
+        files: vec![],
+        counts: BTreeMap::new(),
+        message: format!("nothing changed for centre {org}; no bundle written"),
+        warnings,
+        sent: None,
+    }
+}
+
+/// The history row of a data bundle written (`report` says what it carried), and a "sent"
+/// entity action for each entity it carried (`history --entity` at central).
+fn record_export_history(
+    tx: &Tx<'_>,
+    org: &str,
+    header: &Header,
+    report: String,
+    changed: &[&ScopeEntry],
+) -> Result<()> {
+    let n = tx.add_history(NewHistory {
+        action: "export",
+        org_id: Some(org),
+        bundle_id: Some(&header.bundle_id),
+        kind: Some(Kind::Data.as_str()),
+        seq: Some(header.sequence as i64),
+        status: "success",
+        counts: json!(header.counts),
+        report,
+    })?;
+    for e in changed {
+        tx.entity_history(n, &e.id, &e.kind, "sent")?;
+    }
+    Ok(())
 }
 
 /// What central remembers of a data bundle written: its scope list, the pairs it made
