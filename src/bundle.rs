@@ -742,6 +742,19 @@ fn check_header(path: &Path, header: &Header, offset: u64, header_start: u64) ->
 }
 
 impl Bundle {
+    /// Refuse a bundle whose header names a sender of another role than `role` (`from`
+    /// says who sends this kind, for the message).
+    pub fn require_sender(&self, role: Role, from: &'static str) -> Result<()> {
+        if self.header.sender.role != role {
+            return Err(Error::WrongSenderRole {
+                path: self.path.clone(),
+                kind: self.header.kind.as_str(),
+                from,
+            });
+        }
+        Ok(())
+    }
+
     /// Read the structure: version first, then the trailer, the header and the signature.
     /// Checks every length and offset, so that no byte of the file is left unaccounted for.
     pub fn open(path: &Path) -> Result<Bundle> {

@@ -505,13 +505,7 @@ fn owed_acks(tx: &Tx<'_>, org: &str) -> Result<Acks> {
 pub fn apply(site: &Site, b: &Bundle, cert: &Cert, opts: &ImportOptions) -> Result<Outcome> {
     site.require(Role::Center)?;
     let (path, h) = (&b.path, &b.header);
-    if h.sender.role != Role::Central {
-        return Err(Error::WrongSenderRole {
-            path: path.clone(),
-            kind: Kind::Data.as_str(),
-            from: "central",
-        });
-    }
+    b.require_sender(Role::Central, "central")?;
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;

@@ -580,13 +580,7 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     site.require(Role::Central)?;
     let path = &b.path;
     let h = &b.header;
-    if h.sender.role != Role::Center {
-        return Err(Error::WrongSenderRole {
-            path: path.clone(),
-            kind: Kind::Results.as_str(),
-            from: "test centres",
-        });
-    }
+    b.require_sender(Role::Center, "test centres")?;
     let org = h.org_id.clone();
     let key = site.secret_key()?;
     let mut store = site.store()?;
