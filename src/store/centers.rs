@@ -27,7 +27,7 @@ pub struct Center {
     pub revoked_at: Option<String>,
     pub revoked_reason: Option<String>,
     /// Keys this centre used before its current one: replaced by a rollover, or revoked when
-    /// it re-enrolled, with the reason (filled by [`crate::status::list_centers`] only).
+    /// it re-enrolled, with the reason (filled only by `center list`, in the status module).
     pub earlier_keys: Vec<super::PeerKey>,
     #[serde(skip)]
     pub token_sha256: String,
