@@ -236,12 +236,37 @@ impl Scanner {
         self.breach.is_none()
     }
 
-    /// Feed a slice; stops at the first breach.
+    /// Counts the bytes at the start of `bytes` that [`Scanner::push`] would only count as
+    /// the inside of a string (up to a quote, backslash or newline, and short of any limit),
+    /// all at once; returns how many. Most of a result's bytes are inside strings.
+    pub fn skip_string_run(&mut self, bytes: &[u8]) -> usize {
+        if !self.in_string || self.escaped {
+            return 0;
+        }
+        let to_stop = memchr::memchr3(b'"', b'\\', b'\n', bytes).unwrap_or(bytes.len());
+        let room = |limit: u64, used: u64| limit.saturating_sub(used).min(usize::MAX as u64);
+        let run = to_stop
+            .min(room(self.limits.record_bytes, self.bytes) as usize)
+            .min(room(self.limits.string_bytes, self.string_len) as usize);
+        self.bytes += run as u64;
+        self.string_len += run as u64;
+        run
+    }
+
+    /// Feed a slice; stops at the first breach. The same walk as pushing byte by byte, with
+    /// the inside of strings (most of a result's bytes) skipped in runs.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Breach> {
-        for &b in bytes {
-            if !self.push(b) {
+        let mut i = 0;
+        while i < bytes.len() {
+            let run = self.skip_string_run(&bytes[i..]);
+            if run > 0 {
+                i += run;
+                continue;
+            }
+            if !self.push(bytes[i]) {
                 break;
             }
+            i += 1;
         }
         match &self.breach {
             Some(b) => Err(b.clone()),
@@ -500,7 +525,7 @@ impl<R: BufRead> Records<R> {
                 if buf.is_empty() {
                     break;
                 }
-                let (chunk, newline) = match buf.iter().position(|&b| b == b'\n') {
+                let (chunk, newline) = match memchr::memchr(b'\n', buf) {
                     Some(i) => (&buf[..i], true),
                     None => (buf, false),
                 };
@@ -589,7 +614,16 @@ impl<R: BufRead> Records<R> {
             }
             let mut used = 0;
             let mut end = None;
-            for &b in buf {
+            while used < buf.len() {
+                let run = scanner.skip_string_run(&buf[used..]);
+                if run > 0 {
+                    if keep && !over {
+                        record.extend_from_slice(&buf[used..used + run]);
+                    }
+                    used += run;
+                    continue;
+                }
+                let b = buf[used];
                 if scanner.depth() == 0 && !scanner.in_string() && matches!(b, b',' | b']' | b'}') {
                     end = Some(b);
                     break;
@@ -904,6 +938,39 @@ mod tests {
             ..small()
         };
         assert_eq!(scan(br#"["[[[[\"{{{{"]"#, &l), Ok(()));
+    }
+
+    #[test]
+    fn feeding_a_slice_walks_as_pushing_byte_by_byte() {
+        let texts = [
+            r#"{"a":"xyz\"q\\","b":[1,2,{"c":"a rather long string, over ten"}]}"#,
+            "\"a string left open, with \\\" and a\nnewline",
+            r#"["0123456789","01234567890"]"#,
+        ];
+        let limits = [
+            small(),
+            roomy(),
+            Limits {
+                record_bytes: 20,
+                ..roomy()
+            },
+            Limits {
+                string_bytes: 30,
+                record_bytes: 30,
+                ..roomy()
+            },
+        ];
+        for l in limits {
+            for t in texts {
+                let mut fed = Scanner::new(l);
+                let got = fed.feed(t.as_bytes()).err();
+                let mut pushed = Scanner::new(l);
+                let _ = t.bytes().take_while(|&b| pushed.push(b)).count();
+                assert_eq!(got, pushed.breach().cloned(), "{t} with {l:?}");
+                let state = |s: &Scanner| (s.bytes, s.depth, s.units, s.in_string, s.string_len);
+                assert_eq!(state(&fed), state(&pushed), "{t} with {l:?}");
+            }
+        }
     }
 
     #[test]

@@ -165,10 +165,27 @@ pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
     })
 }
 
+thread_local! {
+    /// One zstd context per thread, reused for every record sealed: a fresh context per
+    /// result or log batch is megabytes of memory zeroed each time (issue 14's profile).
+    static SEAL_ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Compress then seal to central: what the centre keeps of a result or a log batch.
 pub fn seal_for_central(cert: &crate::crypto::Cert, plain: &[u8]) -> Result<Vec<u8>> {
-    let compressed = zstd::encode_all(plain, 3).map_err(|e| Error::Internal(e.to_string()))?;
-    crypto::seal(cert, &compressed)
+    let compressed = SEAL_ZSTD.with(|c| {
+        let mut c = c.borrow_mut();
+        let z = match c.as_mut() {
+            Some(z) => z,
+            None => c.insert(zstd::bulk::Compressor::new(3)?),
+        };
+        z.compress(plain)
+    });
+    crypto::seal(
+        cert,
+        &compressed.map_err(|e| Error::Internal(e.to_string()))?,
+    )
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
