@@ -256,48 +256,45 @@ pub fn load_with(site: &Site, paths: &[PathBuf], opts: &LoadOptions) -> Result<L
                 .join(", ")
         ));
     }
-    let staged = stage_files(site, &files, opts, &mut warnings)?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let (mut report, actions) = store_staged(site, &tx, &staged)?;
-    for s in staged.iter().filter(|s| s.kind == "eligibility") {
-        if let Some(w) = dangling_references(&tx, &s.id, &s.props)? {
-            warnings.push(w);
-        }
-    }
-    report.warnings = warnings;
+    let mut loading = Loading::new(site, &tx)?;
+    load_files(site, &files, opts, &mut warnings, &mut loading)?;
+    let (report, records) = loading.finish(warnings)?;
     let n = tx.add_history(NewHistory {
         action: "load",
         status: "success",
         counts: json!({"created": report.created, "updated": report.updated, "unchanged": report.unchanged}),
         report: format!(
-            "loaded {} record(s) from {}",
-            staged.len(),
+            "loaded {records} record(s) from {}",
             crate::fs::files_named(&files)
         ),
         ..Default::default()
     })?;
-    for (s, action) in staged.iter().zip(actions) {
-        tx.entity_history(n, &s.id, &s.kind, action)?;
+    if n != loading.history_n {
+        return Err(Error::Internal(format!(
+            "load: the history row is {n}, not the one its entities were filed under"
+        )));
     }
     tx.commit()?;
     Ok(report)
 }
 
-/// Read and check every record of `files` before anything is stored (a bad record refuses
-/// the whole load); files without records and checksums other than TAO's add to `warnings`.
-fn stage_files(
+/// Read, check and store every record of `files` in the open transaction, one at a time (a bad
+/// record refuses the whole load: the transaction is dropped); files without records and
+/// checksums other than TAO's add to `warnings`.
+fn load_files(
     site: &Site,
     files: &[PathBuf],
     opts: &LoadOptions,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Staged>> {
-    let mut staged: Vec<Staged> = Vec::new();
+    loading: &mut Loading<'_, '_, '_>,
+) -> Result<()> {
     let mut checked_packages: HashMap<PathBuf, String> = HashMap::new();
     let p = site.progress();
     p.files(files.len() as u64);
     for file in files {
-        let before = staged.len();
+        let before = loading.records;
         let mut sums = ChecksumTally::default();
         for_each_keyed_record(file, &site.config.settings.limits, p, |at, v| {
             let loc = at.location;
@@ -323,20 +320,108 @@ fn stage_files(
                 }
                 _ => None,
             };
-            staged.push(Staged {
+            loading.store(Staged {
                 kind,
                 id,
                 props,
                 package,
-            });
-            Ok(())
+            })
         })?;
-        if staged.len() == before {
+        if loading.records == before {
             warnings.push(empty_file_warning(file, "entities in TAO's wire shape"));
         }
         warnings.extend(sums.warning(file));
     }
-    Ok(staged)
+    Ok(())
+}
+
+/// The history row a load files its entities under before writing it: the next one.
+fn next_history_n(tx: &Tx<'_>) -> Result<i64> {
+    let last = match tx.history_head()? {
+        Some((n, _)) => n,
+        None => tx.history_start()?.row,
+    };
+    Ok(last + 1)
+}
+
+/// A load under way: records go into the transaction as they are read; only what is needed
+/// after the last record is kept (eligibility ids, the packages to place).
+struct Loading<'s, 't, 'c> {
+    site: &'s Site,
+    tx: &'t Tx<'c>,
+    /// The history row the entities are filed under ([`next_history_n`]).
+    history_n: i64,
+    report: LoadReport,
+    records: u64,
+    eligibilities: Vec<String>,
+    /// Packages to place before commit, by hash: the file read.
+    packages: BTreeMap<String, PathBuf>,
+}
+
+impl<'s, 't, 'c> Loading<'s, 't, 'c> {
+    fn new(site: &'s Site, tx: &'t Tx<'c>) -> Result<Self> {
+        Ok(Loading {
+            site,
+            tx,
+            history_n: next_history_n(tx)?,
+            report: LoadReport::default(),
+            records: 0,
+            eligibilities: Vec::new(),
+            packages: BTreeMap::new(),
+        })
+    }
+
+    /// Store one record, counted as created, updated or unchanged by comparing checksums with
+    /// what central held, and filed for `history --entity`.
+    fn store(&mut self, s: Staged) -> Result<()> {
+        let sum = checksum(&s.props, &excluded_set(&self.site.config.settings, &s.kind));
+        let (bucket, action) = match self.tx.entity_checksum(&s.id)? {
+            None => (&mut self.report.created, "created"),
+            Some(c) if c == sum => (&mut self.report.unchanged, "touched"),
+            Some(_) => (&mut self.report.updated, "updated"),
+        };
+        *bucket.entry(s.kind.clone()).or_default() += 1;
+        self.tx
+            .entity_history(self.history_n, &s.id, &s.kind, action)?;
+        if s.kind == "eligibility" {
+            self.eligibilities.push(s.id.clone());
+        }
+        let package = s.package.map(|(sha, src)| {
+            self.packages.entry(sha.clone()).or_insert(src);
+            sha
+        });
+        self.records += 1;
+        self.tx.put_entity(&StoredEntity {
+            id: s.id,
+            kind: s.kind,
+            checksum: sum,
+            properties: s.props,
+            sealed: None,
+            sealed_names: vec![],
+            package,
+        })
+    }
+
+    /// Place the packages, warn about what the eligibilities name that central lacks; the
+    /// report and the number of records stored.
+    fn finish(&mut self, warnings: Vec<String>) -> Result<(LoadReport, u64)> {
+        let mut report = std::mem::take(&mut self.report);
+        for (sha, src) in &self.packages {
+            if store_package(self.site, self.tx, sha, src)? {
+                report.packages += 1;
+            }
+        }
+        report.warnings = warnings;
+        let mut seen = std::collections::HashSet::new();
+        for id in self.eligibilities.iter().filter(|id| seen.insert(*id)) {
+            if let Some(e) = self.tx.entity(id)? {
+                report
+                    .warnings
+                    .extend(dangling_references(self.tx, id, &e.properties)?);
+            }
+        }
+        Ok((report, self.records))
+    }
 }
 
 /// Where a delivery's package reference is read: the loaded file, the delivery, the options.
@@ -384,43 +469,6 @@ fn stage_package(
         Value::String(format!("{PACKAGE_REF}{sha}")),
     );
     Ok((sha, pkg_path))
-}
-
-/// Store the staged records and their new packages in `tx`, counting each type as created,
-/// updated or unchanged by comparing checksums with what central held; with what was done
-/// to each record (created, updated, touched), in order, for `history --entity`.
-fn store_staged(
-    site: &Site,
-    tx: &Tx<'_>,
-    staged: &[Staged],
-) -> Result<(LoadReport, Vec<&'static str>)> {
-    let mut report = LoadReport::default();
-    let mut actions = Vec::with_capacity(staged.len());
-    for s in staged {
-        if let Some((sha, src)) = &s.package {
-            if store_package(site, tx, sha, src)? {
-                report.packages += 1;
-            }
-        }
-        let sum = checksum(&s.props, &excluded_set(&site.config.settings, &s.kind));
-        let (bucket, action) = match tx.entity_checksum(&s.id)? {
-            None => (&mut report.created, "created"),
-            Some(c) if c == sum => (&mut report.unchanged, "touched"),
-            Some(_) => (&mut report.updated, "updated"),
-        };
-        actions.push(action);
-        *bucket.entry(s.kind.clone()).or_default() += 1;
-        tx.put_entity(&StoredEntity {
-            id: s.id.clone(),
-            kind: s.kind.clone(),
-            checksum: sum,
-            properties: s.props.clone(),
-            sealed: None,
-            sealed_names: vec![],
-            package: s.package.as_ref().map(|p| p.0.clone()),
-        })?;
-    }
-    Ok((report, actions))
 }
 
 /// One entity record as `load` stores it: (type, id, properties). Courier's own shape is

@@ -477,3 +477,43 @@ fn a_limit_of_zero_in_courier_json_is_refused_naming_the_file() {
         "courier.json: at /settings/limits/values",
     );
 }
+
+/// `load` writes each record into one transaction as it reads it: a bad record after good
+/// ones (deliveries with packages among them) still leaves central exactly as it was, history
+/// and package folder included, and the refusal names the file and line.
+#[test]
+fn a_bad_record_after_many_good_ones_leaves_central_unchanged() {
+    let w = World::enrolled();
+    let before = snapshot(&w.central, true);
+    let packages = |home: &Path| -> Vec<String> {
+        std::fs::read_dir(home.join("packages"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let packages_before = packages(&w.central);
+    let fixture = std::fs::read_to_string(fixtures().join("data/central.jsonl")).unwrap();
+    // Package paths made absolute, as the file is written elsewhere.
+    let qti = fixtures().join("qti");
+    let good = fixture.replace("\"../qti/", &format!("\"{}/", qti.display()));
+    let lines = good.lines().count();
+    let file = w.path("entities.jsonl");
+    std::fs::write(
+        &file,
+        format!("{good}{{\"type\":\"test-taker\",\"id\":7}}\n"),
+    )
+    .unwrap();
+    let err = refused(
+        courier(&w.central, &["load", file.to_str().unwrap()]),
+        1,
+        &format!("record line {}", lines + 1),
+    );
+    assert!(
+        err.contains("entities.jsonl") && err.contains("nothing was loaded"),
+        "{err}"
+    );
+    assert_eq!(before, snapshot(&w.central, true));
+    assert_eq!(packages_before, packages(&w.central));
+}

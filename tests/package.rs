@@ -164,6 +164,11 @@ const TAO_ACCEPTS: &[(&str, usize, usize, usize)] = &[
     ("ok_qti30.zip", 1, 2, 0),
     ("ok_section_ref.zip", 1, 2, 0),
     ("ok_section_ref_nested.zip", 1, 2, 0),
+    ("ok_item_stylesheet.zip", 1, 1, 0),
+    ("ok_item_stylesheet_missing.zip", 1, 1, 1),
+    ("ok_item_stylesheet_not_listed.zip", 1, 1, 1),
+    ("ok_shared_stimulus.zip", 1, 1, 0),
+    ("ok_shared_stimulus_item_file.zip", 1, 1, 0),
 ];
 
 /// Packages TAO's importer refuses: (name, file at fault, what the reason says).
@@ -219,6 +224,46 @@ const TAO_REFUSES: &[(&str, &str, &str)] = &[
         "fail_section_ref_not_a_section.zip",
         "items/Q01.xml",
         "root element is <assessmentItem>, not <assessmentSection>",
+    ),
+    (
+        "fail_qti21_item_written_in_qti30.zip",
+        "Q01/qti.xml",
+        "is declared by resource `Q01` as `imsqti_item_xmlv2p1`, which TAO reads as QTI 2.x",
+    ),
+    (
+        "fail_qti30_item_in_qti22_namespace.zip",
+        "items/Q01.xml",
+        "as `imsqti_item_xmlv3p0`, which TAO reads as QTI 3.0 (root `qti-…` in namespace \
+         `http://www.imsglobal.org/xsd/imsqtiasi_v3p0`), but its root <qti-assessment-item> is \
+         in namespace `http://www.imsglobal.org/xsd/imsqti_v2p2` (QTI 2.2)",
+    ),
+    (
+        "fail_qti30_test_written_in_qti21.zip",
+        "test.xml",
+        "is declared by resource `T01` as `imsqti_test_xmlv3p0`, which TAO reads as QTI 3.0",
+    ),
+    (
+        "fail_shared_stimulus_interaction.zip",
+        "stimuli/S01.xml",
+        "is a shared stimulus but contains <textEntryInteraction>; TAO: \"The shared stimulus \
+         contains interactions QTI components.\" (it is included by `Q01/qti.xml`)",
+    ),
+    (
+        "fail_shared_stimulus_malformed.zip",
+        "stimuli/S01.xml",
+        "is not well-formed XML",
+    ),
+    (
+        "fail_shared_stimulus_missing.zip",
+        "Q01/qti.xml",
+        "shared stimulus (xi:include) `../stimuli/S01.xml` (resolved to `stimuli/S01.xml`) is \
+         not in the package; TAO keeps the reference and publishing the delivery fails",
+    ),
+    (
+        "fail_shared_stimulus_not_listed.zip",
+        "Q01/qti.xml",
+        "is listed neither by resource `Q01` nor by a resource it depends on, so TAO does not \
+         import it",
     ),
     (
         "fail_unknown_test_type.zip",
@@ -320,4 +365,66 @@ fn package_check_prints_warnings_and_counts() {
         stderr.contains("warning: imsmanifest.xml: resource `Q99`"),
         "{stderr}"
     );
+}
+
+/// A stylesheet an item names is never resolved by TAO's importer: missing, or in the zip but
+/// listed by no resource, the item is imported without it. courier says so as a warning naming
+/// the item file and the stylesheet.
+#[test]
+fn an_item_stylesheet_tao_would_not_import_is_a_warning() {
+    for (name, why) in [
+        (
+            "ok_item_stylesheet_missing.zip",
+            "stylesheet `style/item.css` (resolved to `Q01/style/item.css`) is not in the package",
+        ),
+        (
+            "ok_item_stylesheet_not_listed.zip",
+            "(resolved to `Q01/style/item.css`) is in the package but listed neither by resource \
+             `Q01`",
+        ),
+    ] {
+        let summary = check(&tao(name)).unwrap_or_else(|p| panic!("{name}: {p}"));
+        let warning = &summary.warnings[0];
+        assert_eq!(warning.entry, "Q01/qti.xml", "{name}");
+        assert!(warning.message.contains(why), "{name}: {warning}");
+        assert!(
+            warning.message.contains("TAO imports the item without it"),
+            "{name}: {warning}"
+        );
+    }
+}
+
+/// `courier package check` refuses a package whose shared stimulus is missing: exit code 1
+/// (bad input), one line naming the package, the item file and the include.
+#[test]
+fn package_check_refuses_a_missing_shared_stimulus() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let path = tao("fail_shared_stimulus_missing.zip");
+    let out = crate::common::courier(
+        home.path(),
+        &["package", "check", path.to_str().expect("utf-8")],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = crate::common::stderr(&out);
+    assert!(
+        stderr.contains("fail_shared_stimulus_missing.zip")
+            && stderr.contains("Q01/qti.xml: shared stimulus (xi:include) `../stimuli/S01.xml`"),
+        "{stderr}"
+    );
+}
+
+/// A QTI 3.0 resource written in QTI 2.1: the refusal names the file, the resource, its
+/// declared type and the namespace the document is in.
+#[test]
+fn a_resource_type_and_namespace_that_disagree_are_named() {
+    let problem = check(&tao("fail_qti30_test_written_in_qti21.zip")).expect_err("refused");
+    assert_eq!(problem.entry.as_deref(), Some("test.xml"));
+    for part in [
+        "resource `T01`",
+        "`imsqti_test_xmlv3p0`",
+        "<assessmentTest>",
+        "namespace `http://www.imsglobal.org/xsd/imsqti_v2p1` (QTI 2.1)",
+    ] {
+        assert!(problem.reason.contains(part), "{part}: {problem}");
+    }
 }

@@ -16,6 +16,8 @@
 //! missing file there is a warning in the [`PackageSummary`], not a refusal.
 
 mod archive;
+mod assets;
+mod dialect;
 mod href;
 mod manifest;
 mod qti;
@@ -28,6 +30,8 @@ use std::io::{Read, Seek};
 pub use report::{PackageProblem, PackageSummary, PackageWarning};
 
 use archive::{Limits, Package, LIMITS};
+use assets::{listed_for, ItemAssets};
+use dialect::Declared;
 use href::{resolved_note, Target};
 use manifest::{parse_manifest, Manifest, Resource, MANIFEST, TEST_TYPES};
 use qti::ItemRef;
@@ -79,12 +83,18 @@ fn check_with_limits<R: Read + Seek>(
         manifest: &manifest,
         reached: vec![false; manifest.resources.len()],
         items: BTreeSet::new(),
+        stimuli: BTreeSet::new(),
+        warnings: Vec::new(),
     };
     for &test in &tests {
         walk.test(test)?;
     }
-    let (reached, items) = (walk.reached, walk.items.len());
-    let warnings = unreached_warnings(&package, &manifest, &reached);
+    let (reached, items, found) = (walk.reached, walk.items.len(), walk.warnings);
+    let warnings = capped(
+        found
+            .into_iter()
+            .chain(unreached_warnings(&package, &manifest, &reached)),
+    );
     Ok(PackageSummary {
         tests: tests.len(),
         items,
@@ -101,6 +111,10 @@ struct Walk<'a, R> {
     reached: Vec<bool>,
     /// Item resources bound to an item reference (their documents were checked).
     items: BTreeSet<usize>,
+    /// Shared stimulus files checked.
+    stimuli: BTreeSet<String>,
+    /// What TAO tolerates in the items reached (stylesheets it would not import).
+    warnings: Vec<PackageWarning>,
 }
 
 impl<R: Read + Seek> Walk<'_, R> {
@@ -110,17 +124,29 @@ impl<R: Read + Seek> Walk<'_, R> {
         let resource = &self.manifest.resources[index];
         self.reach(index)?;
         let path = document(resource, "test", self.package)?;
-        let refs = qti::test_item_refs(self.package, path)?;
+        let refs = qti::test_item_refs(self.package, path, declared(resource))?;
         for item_ref in &refs {
             let item = self.bind(item_ref)?;
             if self.items.insert(item) {
                 self.reach_with_dependencies(item)?;
-                let resource = &self.manifest.resources[item];
-                let path = document(resource, "item", self.package)?;
-                qti::check_item(self.package, path)?;
+                self.item(item)?;
             }
         }
         Ok(())
+    }
+
+    /// A bound item's document, then the stylesheets and shared stimuli it refers to.
+    fn item(&mut self, index: usize) -> Result<(), PackageProblem> {
+        let resource = &self.manifest.resources[index];
+        let path = document(resource, "item", self.package)?;
+        let assets = qti::item_assets(self.package, path, declared(resource))?;
+        let listed = listed_for(self.manifest, index);
+        let checked = ItemAssets {
+            document: path,
+            resource: &resource.identifier,
+            listed: &listed,
+        };
+        checked.check(self.package, &assets, &mut self.stimuli, &mut self.warnings)
     }
 
     /// Every file a resource lists must be in the package.
@@ -224,6 +250,14 @@ impl<R: Read + Seek> Walk<'_, R> {
     }
 }
 
+/// What a resource declares its document to be.
+fn declared(resource: &Resource) -> Declared<'_> {
+    Declared {
+        resource: &resource.identifier,
+        resource_type: &resource.kind,
+    }
+}
+
 /// The first file a resource lists that is not in the package, as a sentence.
 fn missing_file<R>(resource: &Resource, package: &Package<R>) -> Option<String> {
     resource
@@ -266,12 +300,12 @@ fn document<'r, R>(
 }
 
 /// A warning for each resource no test reaches whose files are not all in the package.
-fn unreached_warnings<R>(
-    package: &Package<R>,
-    manifest: &Manifest,
-    reached: &[bool],
-) -> Vec<PackageWarning> {
-    let mut problems = manifest
+fn unreached_warnings<'a, R>(
+    package: &'a Package<R>,
+    manifest: &'a Manifest,
+    reached: &'a [bool],
+) -> impl Iterator<Item = PackageWarning> + 'a {
+    manifest
         .resources
         .iter()
         .zip(reached)
@@ -283,13 +317,17 @@ fn unreached_warnings<R>(
                 "{problem}; accepted, since no test refers to it (TAO imports only what the \
                  tests refer to)"
             ),
-        });
-    let mut warnings: Vec<PackageWarning> = problems.by_ref().take(MAX_WARNINGS).collect();
-    let more = problems.count();
+        })
+}
+
+/// At most [`MAX_WARNINGS`] warnings, then one saying how many more there were.
+fn capped(mut all: impl Iterator<Item = PackageWarning>) -> Vec<PackageWarning> {
+    let mut warnings: Vec<PackageWarning> = all.by_ref().take(MAX_WARNINGS).collect();
+    let more = all.count();
     if more > 0 {
         warnings.push(PackageWarning {
             entry: MANIFEST.to_string(),
-            message: format!("{more} more resources no test refers to have missing files"),
+            message: format!("{more} more warnings"),
         });
     }
     warnings

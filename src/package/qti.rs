@@ -14,6 +14,9 @@ use std::rc::Rc;
 use super::archive::Package;
 use super::href::{resolve, resolved_note, Base, Href, Target};
 use super::report::PackageProblem;
+use quick_xml::events::BytesStart;
+
+use super::dialect::{self, root_namespace, Declared};
 use super::xml::{attribute, walk_xml, Node};
 
 /// Deepest nesting of section references followed (a test's own references are level 1).
@@ -56,16 +59,46 @@ pub(super) struct ItemRef {
     pub document: String,
 }
 
-/// Check that the document at `path` is well-formed with the root element of `kind`, and return
-/// its item and section references in document order.
-fn parse(path: &str, bytes: &[u8], kind: Kind) -> Result<Vec<Reference>, PackageProblem> {
-    let mut references = Vec::new();
-    let root = walk_xml(path, bytes, &Base::of_document(path), |node| {
+/// Read the document at `path` (known to be a file) and check it is well-formed, with a root
+/// element of `kind` in the QTI generation its resource declares; `visit` sees every element.
+fn walk_document<R: Read + Seek, F>(
+    package: &mut Package<R>,
+    path: &str,
+    kind: Kind,
+    declared: Declared<'_>,
+    mut visit: F,
+) -> Result<(), PackageProblem>
+where
+    F: FnMut(&BytesStart<'_>, &Base) -> Result<(), PackageProblem>,
+{
+    let bytes = package
+        .read(path)
+        .unwrap_or_else(|| Err(PackageProblem::entry(path, "is not a file of the package")))?;
+    let mut namespace: Option<Option<String>> = None;
+    let root = walk_xml(path, &bytes, &Base::of_document(path), |node| {
         let Node::Open { element, base } = node else {
             return Ok(());
         };
-        let local = element.local_name();
-        let (is_item, what) = match local.as_ref() {
+        if namespace.is_none() {
+            namespace = Some(root_namespace(path, element)?);
+        }
+        visit(element, base)
+    })?;
+    check_root(path, &root, kind)?;
+    dialect::check(path, &root, namespace.flatten().as_deref(), declared)
+}
+
+/// Check a test or section document and return its item and section references in document
+/// order.
+fn read_document<R: Read + Seek>(
+    package: &mut Package<R>,
+    path: &str,
+    kind: Kind,
+    declared: Declared<'_>,
+) -> Result<Vec<Reference>, PackageProblem> {
+    let mut references = Vec::new();
+    walk_document(package, path, kind, declared, |element, base| {
+        let (is_item, what) = match element.local_name().as_ref() {
             b"assessmentItemRef" | b"qti-assessment-item-ref" => (true, "assessmentItemRef"),
             b"assessmentSectionRef" | b"qti-assessment-section-ref" => {
                 (false, "assessmentSectionRef")
@@ -87,16 +120,6 @@ fn parse(path: &str, bytes: &[u8], kind: Kind) -> Result<Vec<Reference>, Package
         });
         Ok(())
     })?;
-    let roots = kind.roots();
-    if !roots.contains(&root.as_str()) {
-        return Err(PackageProblem::entry(
-            path,
-            format!(
-                "root element is <{root}>, not <{}> (or <{}>)",
-                roots[0], roots[1]
-            ),
-        ));
-    }
     Ok(references)
 }
 
@@ -106,24 +129,60 @@ fn reference(base: &Base, written: String) -> Href {
     Href { written, target }
 }
 
-/// Read and check one document of the package (known to be a file).
-fn read_document<R: Read + Seek>(
-    package: &mut Package<R>,
-    path: &str,
-    kind: Kind,
-) -> Result<Vec<Reference>, PackageProblem> {
-    let bytes = package
-        .read(path)
-        .unwrap_or_else(|| Err(PackageProblem::entry(path, "is not a file of the package")))?;
-    parse(path, &bytes, kind)
+/// What an item's markup draws on from the package besides the manifest's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AssetKind {
+    /// `<stylesheet href>` (QTI 3: `<qti-stylesheet href>`).
+    Stylesheet,
+    /// `<xi:include href>`: a shared stimulus.
+    SharedStimulus,
 }
 
-/// Check an item document.
-pub(super) fn check_item<R: Read + Seek>(
+/// A stylesheet or shared stimulus an item refers to.
+#[derive(Debug, Clone)]
+pub(super) struct Asset {
+    pub kind: AssetKind,
+    pub href: Href,
+}
+
+/// Check an item document (well-formed, an item root) and return the stylesheets and shared
+/// stimuli it refers to, in document order, resolved against the item's folder and `xml:base`.
+pub(super) fn item_assets<R: Read + Seek>(
     package: &mut Package<R>,
     path: &str,
-) -> Result<(), PackageProblem> {
-    read_document(package, path, Kind::Item).map(|_| ())
+    declared: Declared<'_>,
+) -> Result<Vec<Asset>, PackageProblem> {
+    let mut assets = Vec::new();
+    walk_document(package, path, Kind::Item, declared, |element, base| {
+        let kind = match element.local_name().as_ref() {
+            b"stylesheet" | b"qti-stylesheet" => AssetKind::Stylesheet,
+            b"include" => AssetKind::SharedStimulus,
+            _ => return Ok(()),
+        };
+        if let Some(written) = attribute(path, element, b"href")?.filter(|h| !h.trim().is_empty()) {
+            assets.push(Asset {
+                kind,
+                href: Href::resolve(base, written),
+            });
+        }
+        Ok(())
+    })?;
+    Ok(assets)
+}
+
+/// The root element of a document of `kind` must be one of its names.
+fn check_root(path: &str, root: &str, kind: Kind) -> Result<(), PackageProblem> {
+    let roots = kind.roots();
+    if roots.contains(&root) {
+        return Ok(());
+    }
+    Err(PackageProblem::entry(
+        path,
+        format!(
+            "root element is <{root}>, not <{}> (or <{}>)",
+            roots[0], roots[1]
+        ),
+    ))
 }
 
 /// Check a test document and the section files it includes; return every item reference of the
@@ -131,10 +190,12 @@ pub(super) fn check_item<R: Read + Seek>(
 pub(super) fn test_item_refs<R: Read + Seek>(
     package: &mut Package<R>,
     test: &str,
+    declared: Declared<'_>,
 ) -> Result<Vec<ItemRef>, PackageProblem> {
-    let references = read_document(package, test, Kind::Test)?;
+    let references = read_document(package, test, Kind::Test, declared)?;
     let mut expansion = Expansion {
         package,
+        declared,
         chain: vec![test.to_string()],
         sections: HashMap::new(),
         found: Vec::new(),
@@ -145,8 +206,10 @@ pub(super) fn test_item_refs<R: Read + Seek>(
 }
 
 /// Section references followed depth first, each section file read and checked once.
-struct Expansion<'p, R> {
+struct Expansion<'p, 'd, R> {
     package: &'p mut Package<R>,
+    /// The test's resource: its sections are read as the same QTI generation.
+    declared: Declared<'d>,
     /// The test, then the section files being expanded, outermost first.
     chain: Vec<String>,
     /// Section files already read, with their references.
@@ -155,7 +218,7 @@ struct Expansion<'p, R> {
     budget: usize,
 }
 
-impl<R: Read + Seek> Expansion<'_, R> {
+impl<R: Read + Seek> Expansion<'_, '_, R> {
     fn follow(&mut self, document: &str, references: &[Reference]) -> Result<(), PackageProblem> {
         for reference in references {
             self.budget = self.budget.checked_sub(1).ok_or_else(|| {
@@ -227,14 +290,15 @@ impl<R: Read + Seek> Expansion<'_, R> {
                         ),
                     ));
                 }
-                let references: Rc<[Reference]> = read_document(self.package, path, Kind::Section)
-                    .map_err(|mut problem| {
-                        problem.reason.push_str(&format!(
-                            " (it is the target of an assessmentSectionRef of `{document}`)"
-                        ));
-                        problem
-                    })?
-                    .into();
+                let references: Rc<[Reference]> =
+                    read_document(self.package, path, Kind::Section, self.declared)
+                        .map_err(|mut problem| {
+                            problem.reason.push_str(&format!(
+                                " (it is the target of an assessmentSectionRef of `{document}`)"
+                            ));
+                            problem
+                        })?
+                        .into();
                 self.sections.insert(path.clone(), Rc::clone(&references));
                 references
             }

@@ -661,14 +661,46 @@ fn a_section_included_twice_is_no_cycle() {
 
 #[test]
 fn qti3_section_refs_are_followed() {
-    let body = "<qti-assessment-section-ref identifier='A' href='sections/s.xml'/>";
-    let s = "<qti-assessment-section identifier='S'>\
-             <qti-assessment-item-ref identifier='I9' href='../items/missing.xml'/>\
-             </qti-assessment-section>";
+    let ns = "xmlns='http://www.imsglobal.org/xsd/imsqtiasi_v3p0'";
+    let manifest = r#"<manifest><resources>
+        <resource identifier="T" type="imsqti_test_xmlv3p0" href="test.xml"/>
+        </resources></manifest>"#;
+    let test = format!(
+        "<qti-assessment-test {ns}><qti-test-part>\
+         <qti-assessment-section-ref identifier='A' href='sections/s.xml'/>\
+         </qti-test-part></qti-assessment-test>"
+    );
+    let section = format!(
+        "<qti-assessment-section {ns} identifier='S'>\
+         <qti-assessment-item-ref identifier='I9' href='../items/missing.xml'/>\
+         </qti-assessment-section>"
+    );
+    let files = [
+        (MANIFEST, manifest),
+        ("test.xml", test.as_str()),
+        ("sections/s.xml", section.as_str()),
+    ];
+    let problem = check_bytes(zip_of(&files)).expect_err("refused");
+    assert_eq!(problem.entry.as_deref(), Some("sections/s.xml"));
+    assert!(problem.reason.contains("\"I9\""), "{problem}");
+}
+
+/// A section of a QTI 2.x test written in QTI 3.0 is refused: sections are read as their
+/// test's QTI generation.
+#[test]
+fn a_qti3_section_in_a_qti2_test_is_refused() {
+    let body = "<assessmentSectionRef identifier='A' href='sections/s.xml'/>";
+    let s = "<qti-assessment-section xmlns='http://www.imsglobal.org/xsd/imsqtiasi_v3p0' \
+             identifier='S'/>";
     let extra = [("items/q 1.xml", ITEM_XML), ("sections/s.xml", s)];
     let problem = check_bytes(package_with(body, ITEM_RESOURCE, &extra)).expect_err("refused");
     assert_eq!(problem.entry.as_deref(), Some("sections/s.xml"));
-    assert!(problem.reason.contains("\"I9\""), "{problem}");
+    assert!(
+        problem
+            .reason
+            .contains("`imsqti_test_xmlv2p1`, which TAO reads as QTI 2.x"),
+        "{problem}"
+    );
 }
 
 /// TAO drops a leading `/` from an item reference and resolves the rest against the test's
