@@ -872,9 +872,18 @@ pub struct SyncParams {
     /// The TAO version the bodies claim; TAO central refuses a body without a version it
     /// supports (`SyncParamsValidator`).
     pub tao_version: String,
+    /// Records per request body (`--chunk`); `None` keeps courier's defaults
+    /// ([`TAO_RESULTS_PER_BODY`], [`TAO_LOGS_PER_BODY`]). TAO's own client makes this its
+    /// `chunkSize` option (10 results, 200 log rows by default).
+    pub per_body: Option<usize>,
 }
 
 impl SyncParams {
+    /// Records per body: the chosen size, else `default`; never 0.
+    fn per_body(&self, default: usize) -> usize {
+        self.per_body.unwrap_or(default).max(1)
+    }
+
     fn write(&self, w: &mut dyn Write, org: &str) -> std::io::Result<()> {
         w.write_all(b"},\"sync_params\":")?;
         crate::tao::write_php_json(
@@ -946,9 +955,10 @@ pub fn export_results_tao(site: &Site, out: &Path, params: &SyncParams) -> Resul
     let p = site.progress();
     write_output(out, p, |w| {
         let mut body = OpenBody::default();
+        let per_body = params.per_body(TAO_RESULTS_PER_BODY);
         let n = tx.for_each_central_result(|r, variables| {
             let php = |w: &mut dyn Write, v: &Value| crate::tao::write_php_json(w, v);
-            let first = body.before(w, &r.org_id, "results", TAO_RESULTS_PER_BODY, params);
+            let first = body.before(w, &r.org_id, "results", per_body, params);
             if !first.at(out)? {
                 w.write_all(b",").at(out)?;
             }
@@ -987,11 +997,12 @@ pub fn export_logs_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u
     write_output(out, p, |w| {
         let mut body = OpenBody::default();
         let mut group: Option<String> = None;
+        let per_body = params.per_body(TAO_LOGS_PER_BODY);
         let n = tx.for_each_central_log(|org, _central_id, exec, v| {
-            if body.opens(org, TAO_LOGS_PER_BODY) && group.take().is_some() {
+            if body.opens(org, per_body) && group.take().is_some() {
                 w.write_all(b"]").at(out)?;
             }
-            body.before(w, org, "delivery_logs", TAO_LOGS_PER_BODY, params)
+            body.before(w, org, "delivery_logs", per_body, params)
                 .at(out)?;
             body.records += 1;
             if group.as_deref() == Some(exec) {

@@ -319,6 +319,46 @@ fn tao_results_and_logs_come_out_as_the_request_bodies_that_went_in() {
             assert!(sent["sync_params"].get(key).is_some(), "{key}");
             assert!(written["sync_params"].get(key).is_none(), "{key}");
         }
+
+        // --chunk 2 (TAO's chunkSize): the same records in bodies of at most two
+        // (results) or two log rows each, which merge back into the single body.
+        let chunked = w.path(&format!("{what}-chunked.jsonl"));
+        let args = [
+            "--format",
+            "tao",
+            "--tao-version",
+            TAO_VERSION,
+            "--chunk",
+            "2",
+            "--out",
+            s(&chunked),
+        ];
+        ok(courier(
+            &w.central,
+            &[&[what, "export"][..], &args].concat(),
+        ));
+        let mut merged = serde_json::Map::new();
+        let mut bodies = 0;
+        let mut records = 0;
+        for line in std::fs::read_to_string(&chunked).unwrap().lines() {
+            let doc: Value = serde_json::from_str(line).unwrap();
+            courier::schema::check(body, &doc).unwrap();
+            bodies += 1;
+            let mut in_body = 0;
+            for (exec, v) in doc[member].as_object().unwrap() {
+                in_body += v.as_array().map_or(1, Vec::len);
+                match merged.get_mut(exec) {
+                    Some(Value::Array(held)) => held.extend(v.as_array().unwrap().clone()),
+                    _ => {
+                        merged.insert(exec.clone(), v.clone());
+                    }
+                }
+            }
+            assert!(in_body <= 2, "{what}: {in_body} records in one body");
+            records += in_body;
+        }
+        assert_eq!(Value::Object(merged), written[member], "{what}");
+        assert_eq!(bodies, records.div_ceil(2), "{what}: {bodies} bodies");
     }
 
     // --format tao needs the version TAO central checks.

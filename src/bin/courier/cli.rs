@@ -530,6 +530,10 @@ pub enum ResultsCommand {
         /// refuses versions it does not support).
         #[arg(long, value_name = "VERSION", required_if_eq("format", "tao"))]
         tao_version: Option<String>,
+        /// With --format tao: results per request body (default 100; TAO's own client
+        /// sends 10, its chunkSize option; TAO central takes any number).
+        #[arg(long, value_name = "N", requires = "tao_version", value_parser = clap::value_parser!(u32).range(1..))]
+        chunk: Option<u32>,
         /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -564,6 +568,10 @@ pub enum LogsCommand {
         /// refuses versions it does not support).
         #[arg(long, value_name = "VERSION", required_if_eq("format", "tao"))]
         tao_version: Option<String>,
+        /// With --format tao: log rows per request body (default 200, as TAO's own
+        /// client's chunkSize option; TAO central takes any number).
+        #[arg(long, value_name = "N", requires = "tao_version", value_parser = clap::value_parser!(u32).range(1..))]
+        chunk: Option<u32>,
         /// The file to write (written under a temporary name, then renamed).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,

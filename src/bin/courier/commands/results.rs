@@ -13,12 +13,13 @@ enum Export {
     Tao(results::SyncParams),
 }
 
-fn fmt(f: cli::OutputFormat, tao_version: Option<String>) -> Export {
+fn fmt(f: cli::OutputFormat, tao_version: Option<String>, chunk: Option<u32>) -> Export {
     match f {
         cli::OutputFormat::Jsonl => Export::Courier(results::Format::Jsonl),
         cli::OutputFormat::Csv => Export::Courier(results::Format::Csv),
         cli::OutputFormat::Tao => Export::Tao(results::SyncParams {
             tao_version: tao_version.unwrap_or_default(),
+            per_body: chunk.map(|n| n as usize),
         }),
     }
 }
@@ -61,12 +62,13 @@ pub fn results(ctx: &Ctx, cmd: cli::ResultsCommand) -> Result<u8> {
         cli::ResultsCommand::Export {
             format,
             tao_version,
+            chunk,
             out,
             force,
         } => {
             courier::site::check_output(&out, force)?;
             let site = ctx.open()?;
-            let n = match fmt(format, tao_version) {
+            let n = match fmt(format, tao_version, chunk) {
                 Export::Courier(f) => results::export_results(&site, f, &out)?,
                 Export::Tao(p) => results::export_results_tao(&site, &out, &p)?,
             };
@@ -89,12 +91,13 @@ pub fn logs(ctx: &Ctx, cmd: cli::LogsCommand) -> Result<u8> {
         cli::LogsCommand::Export {
             format,
             tao_version,
+            chunk,
             out,
             force,
         } => {
             courier::site::check_output(&out, force)?;
             let site = ctx.open()?;
-            let n = match fmt(format, tao_version) {
+            let n = match fmt(format, tao_version, chunk) {
                 Export::Courier(f) => results::export_logs(&site, f, &out)?,
                 Export::Tao(p) => results::export_logs_tao(&site, &out, &p)?,
             };
