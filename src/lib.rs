@@ -27,6 +27,7 @@ pub mod limits;
 pub mod outcome;
 pub mod package;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod revocation;
 pub mod rollover;

@@ -769,5 +769,6 @@ pub fn bundle_record(h: &crate::bundle::Header) -> crate::store::BundleRecord<'_
         set_id: &h.set.id,
         set_index: h.set.index,
         set_count: h.set.count,
+        payload_size: h.payload.length,
     }
 }

@@ -130,7 +130,8 @@ pub fn status(site: &Site, late_after_days: Option<u64>) -> Result<Status> {
     })
 }
 
-fn central_status(tx: &Tx<'_>, late_after_days: u64, now: i64) -> Result<CentralStatus> {
+/// Central's status, read in the caller's transaction (`status`, and the exam-day report).
+pub fn central_status(tx: &Tx<'_>, late_after_days: u64, now: i64) -> Result<CentralStatus> {
     let mut centers = Vec::new();
     for c in tx.centers()? {
         centers.push(center_row(tx, c, late_after_days, now)?);

@@ -644,6 +644,7 @@ fn a_store_from_before_the_scope_rule_is_backfilled_from_the_scope_lists_it_reme
          ALTER TABLE log_batches DROP COLUMN sent_seq; ALTER TABLE log_batches DROP COLUMN sent_at;
          DROP TABLE history_prunes;
          DROP TABLE own_keys;
+         ALTER TABLE bundles DROP COLUMN payload_size;
          PRAGMA user_version = 1;",
     )
     .unwrap();

@@ -320,6 +320,44 @@ impl Tx<'_> {
     }
 }
 
+/// A results bundle central applied, for the exam-day report's size chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedBundle {
+    pub org_id: String,
+    pub seq: i64,
+    /// Payload bytes; `None` when applied before sizes were recorded.
+    pub payload_size: Option<i64>,
+}
+
+impl Tx<'_> {
+    /// Results held at central counted by when their stored copy arrived, in time order:
+    /// `stored_at` cut to its first `prefix_len` characters (13: the hour, 10: the day).
+    pub fn arrivals(&self, prefix_len: usize) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT substr(stored_at, 1, ?1) AS slot, COUNT(*) FROM central_results
+             GROUP BY slot ORDER BY slot",
+        )?;
+        let rows = stmt.query_map([prefix_len as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The results bundles central applied, by centre and sequence.
+    pub fn received_bundles(&self) -> Result<Vec<ReceivedBundle>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT COALESCE(org_id, ''), seq, payload_size FROM bundles
+             WHERE direction = 'in' AND kind = 'results' ORDER BY org_id, seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ReceivedBundle {
+                org_id: r.get(0)?,
+                seq: r.get(1)?,
+                payload_size: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 fn last_bundle_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LastBundle> {
     Ok(LastBundle {
         seq: r.get(0)?,

@@ -23,7 +23,7 @@ mod history;
 mod keys;
 mod results;
 
-pub use centers::{Center, CenterFigures, LastBundle};
+pub use centers::{Center, CenterFigures, LastBundle, ReceivedBundle};
 pub use entities::{ScopeItem, StoredEntity};
 pub use history::{ArchivedAction, HistoryRow, HistoryStart};
 pub use keys::{OwnKey, PeerKey, Retired};
@@ -267,6 +267,12 @@ const MIGRATIONS: &[&str] = &[
         retired_at = (SELECT h.at FROM history h
                       WHERE h.action = 'keys-rotate' AND substr(h.report, 5, 40) = own_keys.fingerprint);
     "#,
+    // 10: the size of each bundle written or applied (issue 12, the exam-day report): the
+    // payload's length as its signed header states it (the file adds its header, signature
+    // and trailer, a few KiB). Rows recorded before this column existed have NULL.
+    r#"
+    ALTER TABLE bundles ADD COLUMN payload_size INTEGER;
+    "#,
 ];
 
 /// Bundles applied before a centre enrolled again after revoking central's key (`keys
@@ -488,6 +494,8 @@ pub struct BundleRecord<'a> {
     pub set_id: &'a str,
     pub set_index: u64,
     pub set_count: u64,
+    /// Bytes of the encrypted payload (the header's `payload.length`).
+    pub payload_size: u64,
 }
 
 /// What a new history row says.
@@ -682,8 +690,8 @@ impl<'a> Tx<'a> {
     ) -> Result<()> {
         self.tx.execute(
             "INSERT OR IGNORE INTO bundles (bundle_id, direction, kind, sender, recipient, org_id, seq,
-                set_id, set_index, set_count, file_name, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                set_id, set_index, set_count, file_name, at, payload_size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 r.bundle_id,
                 direction,
@@ -696,7 +704,8 @@ impl<'a> Tx<'a> {
                 r.set_index as i64,
                 r.set_count as i64,
                 file_name,
-                crate::time::now_rfc3339()
+                crate::time::now_rfc3339(),
+                r.payload_size as i64
             ],
         )?;
         Ok(())

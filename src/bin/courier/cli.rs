@@ -123,6 +123,19 @@ pub enum Command {
         after_help = "Examples:\n  courier --home central status\n  courier --home central status --late-after 1 --json\n  courier --home box status"
     )]
     Status(StatusArgs),
+    /// Central: the exam-day report, one self-contained HTML page to open in any browser.
+    ///
+    /// The page holds a table per centre (org id, label, results received, kept aside,
+    /// acknowledgements pending, data bundles unconfirmed, last contact, late warning) with
+    /// the same numbers as `status --json`, and charts: results received per centre,
+    /// results received per hour (per day past three days), and the sizes of the results
+    /// bundles received. It needs no network: styles and charts are inside the file, with
+    /// no script, font or image to fetch. Written under a temporary name, then renamed;
+    /// an existing FILE is replaced. A centre's home is refused (exit 2).
+    #[command(
+        after_help = "Examples:\n  courier --home central report --out exam-day.html\n  courier --home central report --out exam-day.html --late-after 1"
+    )]
+    Report(ReportArgs),
     /// Show the sync history (hash-chained; --verify checks the chain).
     #[command(
         after_help = "Examples:\n  courier --home central history --org ORG-042 --limit 10\n  courier --home box history --entity \"https://central.example/tao.rdf#tt-042a\"\n  courier --home central history --verify"
@@ -590,6 +603,17 @@ pub struct StatusArgs {
     /// Print the report as JSON (schemas/status.schema.json) instead of lines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (replaced if it exists).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// A centre not heard from for more than DAYS days is marked late (default:
+    /// settings.late_after_days in courier.json, as for `status`).
+    #[arg(long, value_name = "DAYS")]
+    pub late_after: Option<u64>,
 }
 
 #[derive(Debug, Args)]

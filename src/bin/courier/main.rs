@@ -59,6 +59,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Results(a) => results::results(&ctx, a),
         Command::Logs(a) => results::logs(&ctx, a),
         Command::Status(a) => status::status(&ctx, a),
+        Command::Report(a) => status::report(&ctx, a),
         Command::History(a) => history::history(&ctx, a),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(&out),

@@ -22,6 +22,27 @@ pub fn status(ctx: &Ctx, a: cli::StatusArgs) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `courier report --out FILE`: the library writes the page; this says what it holds.
+pub fn report(ctx: &Ctx, a: cli::ReportArgs) -> Result<u8> {
+    let site = ctx.open_read_only()?;
+    let r = courier::report::write_report(&site, &a.out, a.late_after)?;
+    out!(
+        "{}: exam-day report written: {} centre(s), {} result(s) received, {} late, {} results bundle(s)",
+        a.out.display(),
+        r.centers,
+        r.results_received,
+        r.late,
+        r.bundles
+    );
+    if r.bundles_unsized > 0 {
+        out!(
+            "  {} results bundle(s) applied before sizes were recorded are left out of the size chart",
+            r.bundles_unsized
+        );
+    }
+    Ok(exit::OK)
+}
+
 fn bundle(b: &Option<LastBundle>) -> String {
     b.as_ref()
         .map(|b| format!("#{} at {}", b.seq, b.at))
