@@ -970,8 +970,12 @@ fn walk_entries(
         if name.starts_with(EXTENSION_PREFIX) && name != RECEIVED_ENTRY {
             continue; // not required (checked at open): an extension this reader skips
         }
-        // A read error inside an entry is the payload's fault, not this machine's.
+        // A read error inside an entry is the payload's fault, not this machine's; a full
+        // disk while spooling it is this machine's (found by the full-disk test).
         visit(&name, &mut entry).map_err(|e| match e {
+            Error::Io { path: p, source } if source.kind() == std::io::ErrorKind::StorageFull => {
+                Error::DiskFull { path: p, name }
+            }
             Error::Io { path: p, source } if p == *path => {
                 damaged(path, format!("payload entry {name}: {source}"))
             }
