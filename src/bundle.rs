@@ -424,8 +424,8 @@ impl JsonLines<'_, '_> {
     }
 }
 
-/// A bundle written to a temporary name, flushed to disk, waiting for [`Written::persist`]
-/// (callers commit their store first, so a file never exists that the store does not know).
+/// A bundle written to a temporary name, flushed to disk, waiting for [`persist_then_commit`]
+/// (the file takes its name before the store records it as sent: see there).
 pub struct Written {
     tmp: tempfile::NamedTempFile,
     pub out: PathBuf,
@@ -433,8 +433,10 @@ pub struct Written {
 }
 
 impl Written {
-    /// Rename the file to its final name.
+    /// Rename the file to its final name (callers that also commit a store use
+    /// [`persist_then_commit`]).
     pub fn persist(self) -> Result<PathBuf> {
+        crate::failpoint::hit("bundle.rename")?;
         self.tmp
             .persist(&self.out)
             .map_err(|e| Error::io(&self.out, e.error))?;
@@ -445,6 +447,43 @@ impl Written {
     /// against `--max-file-size` must not pass because the size could not be read.
     pub fn size(&self) -> Result<u64> {
         Ok(self.tmp.as_file().metadata().at(self.tmp.path())?.len())
+    }
+}
+
+/// Give bundles their final names, then run `commit` (the store's record that they were
+/// sent); when the commit fails, the files are removed again.
+///
+/// This order is the one a crash cannot break: killed after the renames and before the
+/// commit, the store has not counted the bundles as sent, and the next export writes the
+/// same sequence numbers under the same names with the same content, replacing them. The
+/// other order (commit, then rename), found by the failpoint walk, lost the bundles: the
+/// store said they were sent, the re-run had nothing left to write, and the temporary files
+/// stayed on the stick.
+pub fn persist_then_commit(
+    written: Vec<Written>,
+    commit: impl FnOnce() -> Result<()>,
+) -> Result<Vec<PathBuf>> {
+    let mut paths = Vec::with_capacity(written.len());
+    for w in written {
+        match w.persist() {
+            Ok(p) => paths.push(p),
+            Err(e) => {
+                remove_all(&paths);
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = commit() {
+        remove_all(&paths);
+        return Err(e);
+    }
+    Ok(paths)
+}
+
+/// Best effort: the error that made us remove them is the one to report.
+fn remove_all(paths: &[PathBuf]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
     }
 }
 
@@ -475,8 +514,10 @@ pub fn write<T>(
     let header = spec.into_header(payload, counts);
     let header_bytes = serde_json::to_vec(&header).map_err(Error::Encode)?;
     let sig = crypto::sign_detached(key, &header_bytes)?;
+    crate::failpoint::hit("bundle.write")?;
     write_header_and_trailer(&mut file, tmp.path(), &header_bytes, &sig)?;
     drop(file);
+    crate::failpoint::hit("bundle.fsync")?;
     tmp.as_file().sync_all().at(tmp.path())?;
     Ok((
         Written {
@@ -929,8 +970,12 @@ fn walk_entries(
         if name.starts_with(EXTENSION_PREFIX) && name != RECEIVED_ENTRY {
             continue; // not required (checked at open): an extension this reader skips
         }
-        // A read error inside an entry is the payload's fault, not this machine's.
+        // A read error inside an entry is the payload's fault, not this machine's; a full
+        // disk while spooling it is this machine's (found by the full-disk test).
         visit(&name, &mut entry).map_err(|e| match e {
+            Error::Io { path: p, source } if source.kind() == std::io::ErrorKind::StorageFull => {
+                Error::DiskFull { path: p, name }
+            }
             Error::Io { path: p, source } if p == *path => {
                 damaged(path, format!("payload entry {name}: {source}"))
             }

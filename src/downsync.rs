@@ -218,8 +218,7 @@ fn export_with(
         packages.len()
     );
     record_export_history(&tx, org, &written.header, report, &changed)?;
-    tx.commit()?;
-    let file = written.persist()?;
+    let file = bundle::persist_then_commit(vec![written], || tx.commit())?.remove(0);
     Ok(ExportReport {
         files: vec![file],
         counts,
@@ -817,6 +816,7 @@ fn place_packages_and_commit(
     for (sha, file) in new_packages {
         let dest = site.package_path(&sha);
         let existed = dest.exists();
+        crate::failpoint::hit("package.place")?;
         file.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
         if !existed {
             placed.push(dest);

@@ -316,8 +316,8 @@ pub fn enroll(
         &crate::site::bundle_record(&written.header),
         &out.to_string_lossy(),
     )?;
-    tx.commit()?;
-    written.persist()
+    let mut paths = crate::bundle::persist_then_commit(vec![written], || tx.commit())?;
+    Ok(paths.remove(0))
 }
 
 /// Centre: checks that an enrollment file comes from the central expected (its fingerprint

@@ -699,6 +699,7 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
                 path: src.to_path_buf(),
             });
         }
+        crate::failpoint::hit("package.place")?;
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
     }
     let size = std::fs::metadata(&dest).at(&dest)?.len();
@@ -718,9 +719,11 @@ pub fn spool_package(
     origin: &Path,
 ) -> Result<(tempfile::NamedTempFile, String, u64)> {
     let mut tmp = crate::fs::temp_beside(&site.package_path("incoming"))?;
+    crate::failpoint::hit("package.spool")?;
     let mut hashing = crate::crypto::HashingWriter::new(tmp.as_file_mut());
     std::io::copy(from, &mut hashing).at(origin)?;
     let (sha256, size) = hashing.finish();
+    crate::failpoint::hit("package.fsync")?;
     tmp.as_file().sync_all().at(tmp.path())?;
     Ok((tmp, sha256, size))
 }

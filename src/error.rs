@@ -181,6 +181,8 @@ pub enum Error {
     // ---- internal -------------------------------------------------------------------
     #[error("{}: stored data cannot be read: {what}; the store may be damaged, restore it from a backup", .path.display())]
     StoreDamaged { path: PathBuf, what: String },
+    #[error("{}: no space left on the disk while writing payload entry {name}; nothing was applied: free space in the site's home and import again", .path.display())]
+    DiskFull { path: PathBuf, name: String },
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -309,6 +311,7 @@ impl Error {
             | CentralRevoked { .. } => exit::SITE,
             Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. }
+            | DiskFull { .. }
             | StoreDamaged { .. }
             | Sql(_)
             | Pgp(_)

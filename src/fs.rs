@@ -54,6 +54,7 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
         .tempfile_in(dir)
         .at(dir)?;
     tmp.as_file().lock().at(tmp.path())?;
+    crate::failpoint::hit("part.create")?;
     Ok(tmp)
 }
 
@@ -96,8 +97,11 @@ pub fn remove_stale_parts(dir: &Path) -> Result<usize> {
 /// before the rename: a crash or a pulled stick never leaves a file that looks whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = temp_beside(path)?;
+    crate::failpoint::hit("part.write")?;
     tmp.write_all(bytes).at(path)?;
+    crate::failpoint::hit("part.fsync")?;
     tmp.as_file().sync_all().at(path)?;
+    crate::failpoint::hit("part.rename")?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

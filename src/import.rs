@@ -386,6 +386,7 @@ fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
         to = dir.join(format!("{}.{n}", name.to_string_lossy()));
         n += 1;
     }
+    crate::failpoint::hit("import.archive")?;
     if std::fs::rename(file, &to).is_err() {
         std::fs::copy(file, &to).at(&to)?;
         std::fs::File::open(&to)
@@ -459,6 +460,7 @@ fn audit(site: &Site, entry: &AuditEntry) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         open.mode(0o600);
     }
+    crate::failpoint::hit("audit.append")?;
     let mut f = open.open(&audit).at(&audit)?;
     f.write_all(&line).at(&audit)?;
     f.sync_data().at(&audit)

@@ -21,6 +21,7 @@ pub mod downsync;
 pub mod enroll;
 pub mod entities;
 pub mod error;
+pub mod failpoint;
 pub mod fs;
 pub mod import;
 pub mod limits;

@@ -694,6 +694,7 @@ fn write_output(
     fill: impl FnOnce(&mut dyn Write) -> Result<u64>,
 ) -> Result<u64> {
     let tmp = crate::fs::temp_beside(out)?;
+    crate::failpoint::hit("part.write")?;
     progress.file(out, None);
     let n = {
         let mut w = std::io::BufWriter::new(Writing::new(tmp.as_file(), progress));
@@ -701,7 +702,9 @@ fn write_output(
         w.flush().at(out)?;
         n
     };
+    crate::failpoint::hit("part.fsync")?;
     tmp.as_file().sync_all().at(out)?;
+    crate::failpoint::hit("part.rename")?;
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
     Ok(n)
 }

@@ -365,6 +365,9 @@ impl Site {
             path: path.clone(),
             what: crate::limits::quote(&e.to_string()),
         })?;
+        // A command killed while writing the signed history head (or the config) leaves its
+        // part in the home; the next command may have nothing to write there (failpoint walk).
+        remove_stale_parts(home)?;
         Ok(Site {
             home: home.to_path_buf(),
             config,

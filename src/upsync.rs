@@ -338,11 +338,7 @@ fn finish_export(
         report: format!("{}: {what}; set {set_id}", names.join(", ")),
         ..Default::default()
     })?;
-    tx.commit()?;
-    let mut paths = Vec::new();
-    for w in written {
-        paths.push(w.persist()?);
-    }
+    let paths = crate::bundle::persist_then_commit(written, || tx.commit())?;
     Ok(ExportReport {
         message: format!("{} file(s) for central: {what}", paths.len()),
         files: paths,

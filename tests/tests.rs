@@ -10,6 +10,9 @@ mod cli;
 mod datasync;
 mod enrollment;
 mod envelope;
+#[cfg(feature = "failpoints")]
+mod faults;
+mod full_disk;
 mod fuzzed;
 mod gnupg;
 mod insider;

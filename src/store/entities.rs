@@ -148,6 +148,7 @@ impl Tx<'_> {
 
     /// Create or replace an entity.
     pub fn put_entity(&self, e: &StoredEntity) -> Result<()> {
+        crate::failpoint::hit("store.entity")?;
         self.tx.execute(
             "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -191,6 +192,7 @@ impl Tx<'_> {
 
     /// Record a package held (its file is packages/<sha256>.zip).
     pub fn add_package(&self, sha256: &str, size: u64, name: &str) -> Result<()> {
+        crate::failpoint::hit("store.package")?;
         self.tx.execute(
             "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
             params![sha256, size as i64, name, crate::time::now_rfc3339()],

@@ -372,6 +372,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| busy(e, &path))?;
+        crate::failpoint::hit("store.begin")?;
         Ok(Tx { tx, path })
     }
 
@@ -513,6 +514,7 @@ pub struct NewHistory<'s> {
 
 impl<'a> Tx<'a> {
     pub fn commit(self) -> Result<()> {
+        crate::failpoint::hit("store.commit")?;
         self.tx.commit().map_err(|e| busy(e, &self.path))
     }
 
@@ -740,6 +742,7 @@ impl<'a> Tx<'a> {
             hash: String::new(),
         };
         let hash = row.computed_hash();
+        crate::failpoint::hit("store.history")?;
         self.tx.execute(
             "INSERT INTO history (n, at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",

@@ -194,6 +194,7 @@ impl Tx<'_> {
 
     /// Store (or replace) a result with its sealed content.
     pub fn put_result(&self, r: &HeldResult, sealed: &[u8]) -> Result<()> {
+        crate::failpoint::hit("store.result")?;
         let now = crate::time::now_rfc3339();
         self.tx.execute(
             "INSERT INTO results (execution_id, delivery_id, test_taker, state, revision, content_sha256, size,
@@ -313,6 +314,7 @@ impl Tx<'_> {
     /// After an export: results written are `sent` (re-synced ones too), in upward file
     /// `seq`, now.
     pub fn mark_result_sent(&self, execution_id: &str, seq: i64) -> Result<()> {
+        crate::failpoint::hit("store.mark")?;
         self.tx.execute(
             "UPDATE results SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3
              WHERE execution_id = ?1 AND sync_status IN ('pending', 'to_be_resynced', 'sent')",
@@ -323,6 +325,7 @@ impl Tx<'_> {
 
     /// Central acknowledged a result: `synchronized`, its content dropped when asked.
     pub fn mark_result_synchronized(&self, execution_id: &str, drop_content: bool) -> Result<()> {
+        crate::failpoint::hit("store.mark")?;
         let sql = if drop_content {
             "UPDATE results SET sync_status = 'synchronized', reason = NULL, sealed = NULL WHERE execution_id = ?1"
         } else {
@@ -433,6 +436,7 @@ impl Tx<'_> {
         sealed: &[u8],
         log_ids: &[String],
     ) -> Result<()> {
+        crate::failpoint::hit("store.log")?;
         self.tx.execute(
             "INSERT INTO log_batches (batch_id, execution_id, count, size, sealed, sync_status, added_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
@@ -573,6 +577,7 @@ impl Tx<'_> {
         bundle_id: &str,
         variables: &[StoredVariable<'_>],
     ) -> Result<()> {
+        crate::failpoint::hit("store.result")?;
         let rid: i64 = self.tx.query_row(
             "INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
                 revision, content_sha256, bundle_id, stored_at)
@@ -665,6 +670,7 @@ impl Tx<'_> {
         execution_id: &str,
         logs: &[Value],
     ) -> Result<()> {
+        crate::failpoint::hit("store.log")?;
         let mut ins = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO central_logs (org_id, log_id, central_id, execution_id, event_id, data, created_at, created_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -761,6 +767,7 @@ impl Tx<'_> {
     /// Record (or update) an acknowledgement owed to a centre; it travels in every data
     /// bundle until the centre confirms one that carried it.
     pub fn owe_ack(&self, org: &str, ack: &OwedAck) -> Result<()> {
+        crate::failpoint::hit("store.ack")?;
         let (item, reference, revision, sha, status, reason) = ack.row();
         self.tx.execute(
             "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
