@@ -244,7 +244,7 @@ fn export_to_all_writes_each_centres_next_bundle_in_one_process() {
 
 /// `export --to-all` when one centre's export fails (its pinned certificate in the store is
 /// unreadable): the others are still written, the failure is named on stderr, the summary
-/// counts it, no file of the failed centre is left, and the exit code is not 0.
+/// counts it, no file of the failed centre is left, and the exit code is the failure's (5).
 #[test]
 fn export_to_all_goes_on_past_a_failed_centre_and_says_so() {
     let w = World::enrolled();
@@ -272,7 +272,7 @@ fn export_to_all_goes_on_past_a_failed_centre_and_says_so() {
     let names: Vec<String> = bundles_in(&down).iter().map(|f| name(f)).collect();
     assert_eq!(names, ["ORG-001-data-000001.courier"]);
     ok(courier(&w.a, &["import", s(&bundles_in(&down)[0])]));
-    let code = o.status.code().unwrap();
-    assert!(code == 3 || code == 5, "exit {code}: {err}");
-    eprintln!("export --to-all with one failed centre exits {code}");
+    // An unreadable pinned certificate is the site's own damage (exit 5), which outranks
+    // the partial exit 3 a centre's ordinary failure would give (BatchExport::exit_code).
+    assert_eq!(o.status.code(), Some(5), "{err}");
 }
