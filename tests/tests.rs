@@ -6,6 +6,7 @@ mod anchor;
 mod archive;
 mod batches;
 mod central_envelope;
+mod checksums;
 mod cli;
 mod datasync;
 mod enrollment;
