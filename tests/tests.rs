@@ -16,6 +16,7 @@ mod gnupg;
 mod insider;
 mod keys;
 mod limits;
+mod model;
 mod newcomer;
 mod operator;
 mod ops;
