@@ -159,27 +159,37 @@ pub fn empty_file_warning(path: &Path, what: &str) -> String {
     )
 }
 
-/// The change-detection checksum: SHA-256 over the properties with keys sorted,
-/// multi-values sorted, excluded properties removed.
+/// The canonical form of an entity's properties that its checksum is taken over: excluded
+/// properties removed, keys in sorted order, the values of a multi-valued property sorted
+/// (TAO's multi-values are sets: their order carries no meaning). Canonical properties are
+/// their own canonical form.
+pub fn canonical(properties: &Map<String, Value>, excluded: &BTreeSet<&str>) -> Map<String, Value> {
+    let mut kept: Vec<(&String, &Value)> = properties
+        .iter()
+        .filter(|(k, _)| !excluded.contains(k.as_str()))
+        .collect();
+    kept.sort_by(|a, b| a.0.cmp(b.0));
+    kept.into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::Array(items) => {
+                    let mut items: Vec<String> = items
+                        .iter()
+                        .map(|i| i.as_str().unwrap_or_default().to_string())
+                        .collect();
+                    items.sort();
+                    Value::from(items)
+                }
+                other => other.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// The change-detection checksum: SHA-256 over the JSON text of the [`canonical`] properties.
 pub fn checksum(properties: &Map<String, Value>, excluded: &BTreeSet<&str>) -> String {
-    let mut canon: BTreeMap<&str, Value> = BTreeMap::new();
-    for (k, v) in properties {
-        if excluded.contains(k.as_str()) {
-            continue;
-        }
-        let v = match v {
-            Value::Array(items) => {
-                let mut items: Vec<String> = items
-                    .iter()
-                    .map(|i| i.as_str().unwrap_or_default().to_string())
-                    .collect();
-                items.sort();
-                Value::from(items)
-            }
-            other => other.clone(),
-        };
-        canon.insert(k, v);
-    }
+    let canon = canonical(properties, excluded);
     hex::encode(Sha256::digest(
         serde_json::to_vec(&canon).expect("JSON of JSON"),
     ))
