@@ -59,9 +59,9 @@ pub struct Settings {
     /// Central: a centre not heard from for more than this many days (since its last
     /// results bundle, or since enrollment when it never sent one) is late in `status`.
     pub late_after_days: u64,
-    /// Centre: what central is known to miss (a file it never applied while it applied
-    /// later ones, or an item it saw but gave no answer about) is sent again by `export`
-    /// once this many hours have passed since it was sent (`--resend`: at once).
+    /// Centre: what central has not acknowledged is sent again by `export` once this many
+    /// hours have passed since it was sent (`--resend`: at once for what central is known
+    /// to miss, a file it never applied while it applied later ones).
     pub resend_after_hours: u64,
 }
 

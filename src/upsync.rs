@@ -124,10 +124,13 @@ impl Item {
 /// acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Resend {
-    /// What central is known to miss, once `resend_after_hours` passed since it was sent.
+    /// Whatever central has not acknowledged once `resend_after_hours` passed since it
+    /// was sent: files central is known to miss (it applied later ones), and files it has
+    /// not been seen to apply at all, since the lost stick may be the centre's last one and
+    /// central then cannot tell (a result sent twice is stored once).
     #[default]
     WhenDue,
-    /// What central is known to miss, now (`--resend`).
+    /// What central is known to miss, now (`--resend`), and what `WhenDue` sends.
     Missing,
     /// Everything not acknowledged, whatever central said (`--resend-all`).
     All,
@@ -220,7 +223,7 @@ fn nothing_to_send(org: &str, sent: SentCounts) -> ExportReport {
     let mut message = format!("nothing new for central from centre {org}; no bundle written");
     if sent.held_back > 0 {
         message.push_str(&format!(
-            " ({} result(s) or log batch(es) sent before are not acknowledged yet: sent again once central is known to miss them and resend_after_hours passed; --resend-all sends them now)",
+            " ({} result(s) or log batch(es) sent before are not acknowledged yet: sent again once resend_after_hours passed, or with --resend once central is known to miss them; --resend-all sends them now)",
             sent.held_back
         ));
     }
@@ -378,8 +381,8 @@ fn items_to_send(
             .is_none_or(|t| t <= due_before);
         let again = match resend {
             Resend::All => true,
-            Resend::Missing => fate.resend_when_due(),
-            Resend::WhenDue => fate.resend_when_due() && due,
+            Resend::Missing => fate.is_known_missing() || due,
+            Resend::WhenDue => due,
         };
         if !again {
             sent.held_back += 1;

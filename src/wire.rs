@@ -156,8 +156,10 @@ pub enum FileFate {
 }
 
 impl FileFate {
-    /// Whether items of a file in this state are sent again once the grace period passed.
-    pub fn resend_when_due(self) -> bool {
+    /// Whether central is known not to hold what the file carried (`--resend` sends it at
+    /// once): it applied later files, applied this one without keeping all of it, or never
+    /// said.
+    pub fn is_known_missing(self) -> bool {
         !matches!(self, FileFate::NotSeenYet)
     }
 }
