@@ -11,7 +11,8 @@
 //! random bundle, set and log-batch ids (columns `bundle_id`, `set_id`, `batch_id`, any 32
 //! hex digits in other text, and the history's `hash` and `prev_hash`, which cover them;
 //! `history --verify` checks the chain instead), what is sealed afresh for each write
-//! (column `sealed`), the audit trail (`audit.jsonl`, which records the failed attempt), and the
+//! (column `sealed`), the size of a bundle's payload (column `payload_size`: the random ids
+//! inside it compress to a few bytes more or less), the audit trail (`audit.jsonl`, which records the failed attempt), and the
 //! bytes of files that are encrypted or signed afresh each time (`*.courier`, the signed
 //! history head `history-head.json`): bundles are compared by what their recipient does with them.
 
@@ -104,6 +105,7 @@ const VOLATILE: &[&str] = &[
     "prev_hash",
     "sealed",
     "batch_id",
+    "payload_size",
 ];
 
 /// `text` with every random id (32 hex digits: bundle, set and log-batch ids, which the
