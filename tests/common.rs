@@ -309,7 +309,8 @@ impl Forger {
         let (central_fpr, armored) = {
             let mut store = site.store().expect("store");
             let tx = store.read().expect("read");
-            tx.peer_by_role("central")
+            courier::store::Ledger::peer_by_role(&tx, "central")
+                .map(|p| p.map(|p| (p.fingerprint, p.cert)))
                 .expect("peers")
                 .expect("the centre is enrolled")
         };
