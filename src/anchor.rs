@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::site::Site;
+use crate::store::prelude::*;
 
 /// The signed head, in the site's home.
 pub const HEAD_FILE: &str = "history-head.json";
@@ -99,7 +100,7 @@ pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
         let mut store = site.store()?;
         let tx = store.read()?;
         match tx.history_head()? {
-            Some(head) => head,
+            Some(head) => (head.n, head.hash),
             None => {
                 let start = tx.history_start()?;
                 (start.row, start.hash)
@@ -171,7 +172,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
     let mut store = site.store()?;
     let tx = store.read()?;
     let newest = tx.history_head()?;
-    let rows = newest.as_ref().map(|(n, _)| *n).unwrap_or(0);
+    let rows = newest.as_ref().map(|h| h.n).unwrap_or(0);
     let mut v = Verification {
         store: site.store_path(),
         rows,

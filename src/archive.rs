@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{self, Cert, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::site::Site;
+use crate::store::prelude::*;
 use crate::store::{ArchivedAction, HistoryRow};
 
 /// The manifest's `format`.
@@ -147,7 +148,7 @@ pub fn export(site: &Site, out: &Path, before: Option<&str>, force: bool) -> Res
     let tx = store.read()?;
     let through = match &before {
         Some(date) => tx.history_prefix_before(date)?,
-        None => tx.history_head()?.map(|(n, _)| n),
+        None => tx.history_head()?.map(|h| h.n),
     };
     let Some(through) = through else {
         return Err(Error::Usage {

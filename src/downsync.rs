@@ -26,6 +26,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::outcome::{ImportOptions, Outcome};
 use crate::progress::Progress;
 use crate::site::{Role, Settings, Site};
+use crate::store::prelude::*;
 use crate::store::{Center, NewHistory, OwedAck, ScopeItem, StoredEntity, Tx};
 use crate::wire::ReceivedFiles;
 pub use crate::wire::{inventory_digest, Acks, EntityLine, ExportReport, ScopeLine};
@@ -253,10 +254,13 @@ fn enrolled_center(site: &Site, tx: &Tx<'_>, org: &str) -> Result<(Center, Strin
             org: org.to_string(),
         });
     };
-    let (_, _, cert_text) = tx.peer(&fpr)?.ok_or_else(|| Error::StoreDamaged {
-        path: site.store_path(),
-        what: format!("no pinned key for enrolled centre {org}"),
-    })?;
+    let cert_text = tx
+        .peer(&fpr)?
+        .map(|p| p.cert)
+        .ok_or_else(|| Error::StoreDamaged {
+            path: site.store_path(),
+            what: format!("no pinned key for enrolled centre {org}"),
+        })?;
     let cert = crypto::parse_cert(cert_text.as_bytes())?;
     Ok((center, fpr, cert))
 }

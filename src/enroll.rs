@@ -20,7 +20,8 @@ use crate::bundle::{self, Bundle, Kind, Spec};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::site::{write_atomic, Role, Site};
-use crate::store::NewHistory;
+use crate::store::prelude::*;
+use crate::store::{NewHistory, Peer};
 
 /// The signed body of an enrollment file (schemas/enrollment-body.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -100,7 +101,11 @@ pub fn add_center(
         return Err(Error::Usage { what });
     }
     if let Some(f) = &expected {
-        if let Some((_, Some(other), _)) = tx.peer(f)? {
+        if let Some(Peer {
+            org_id: Some(other),
+            ..
+        }) = tx.peer(f)?
+        {
             return Err(Error::Usage {
                 what: format!("key {f} is already the key of centre {other}; one key, one centre: each centre enrolls with its own key"),
             });
@@ -513,7 +518,10 @@ fn check_reply(tx: &crate::store::Tx<'_>, b: &Bundle, reply: &ReplyBody) -> Resu
     }
     // One key, one centre: a key pinned already (for another organisation, or as central's)
     // must not enroll a second one, or that one's data would be sealed to the first.
-    if let Some((role, org, _)) = tx.peer(&reply.center_fingerprint)? {
+    if let Some(Peer {
+        role, org_id: org, ..
+    }) = tx.peer(&reply.center_fingerprint)?
+    {
         if org.as_deref() != Some(reply.org_id.as_str()) {
             let holder = match org {
                 Some(org) => format!("centre {org}"),

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Reading};
 use crate::site::{Role, Settings, Site};
+use crate::store::prelude::*;
 use crate::store::{NewHistory, StoredEntity, Tx};
 
 /// Entity types in the order they flow.
@@ -348,7 +349,7 @@ fn load_files(
 /// The history row a load files its entities under before writing it: the next one.
 fn next_history_n(tx: &Tx<'_>) -> Result<i64> {
     let last = match tx.history_head()? {
-        Some((n, _)) => n,
+        Some(head) => head.n,
         None => tx.history_start()?.row,
     };
     Ok(last + 1)

@@ -23,6 +23,19 @@ pub mod exit {
     pub const INTERNAL: u8 = 5;
 }
 
+/// What kind of unexpected store failure [`Error::Store`] is, the same for every backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFailure {
+    /// Another writer held the store (or a row) for too long.
+    Busy,
+    /// A uniqueness, foreign-key or check constraint refused a write.
+    Constraint,
+    /// Stored data did not have the type or shape the code reads.
+    Shape,
+    /// Anything else the backend reported (I/O, connection, syntax).
+    Other,
+}
+
 /// Everything that can go wrong, grouped by what the operator should do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -188,8 +201,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("store: {0}; if this persists, run 'courier history' and report it")]
-    Sql(#[from] rusqlite::Error),
+    /// A store backend (SQLite, PostgreSQL) failed in a way courier did not expect; `kind`
+    /// tells apart what a caller may act on. The message is the backend's own.
+    #[error("store: {message}; if this persists, run 'courier history' and report it")]
+    Store { kind: StoreFailure, message: String },
     #[error("OpenPGP: {0:#}")]
     Pgp(anyhow::Error),
     #[error("internal error: cannot encode JSON: {0}")]
@@ -313,7 +328,7 @@ impl Error {
             Io { .. }
             | DiskFull { .. }
             | StoreDamaged { .. }
-            | Sql(_)
+            | Store { .. }
             | Pgp(_)
             | Encode(_)
             | OutputTooLarge { .. }

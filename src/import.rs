@@ -13,6 +13,8 @@ use crate::crypto;
 use crate::crypto::Cert;
 use crate::error::{Error, Result};
 use crate::site::{Role, Site};
+use crate::store::prelude::*;
+use crate::store::OtherSender;
 
 pub use crate::fs::{expand_paths, find_paths, Found};
 pub use crate::outcome::{BatchSummary, FileReport, FileStatus, ImportOptions, Outcome};
@@ -64,9 +66,9 @@ fn sender_cert(site: &Site, b: &Bundle) -> Result<(Cert, Option<String>)> {
     let mut store = site.store()?;
     let tx = store.read()?;
     let (role, org, cert) = match tx.peer(&b.header.sender.fingerprint)? {
-        Some((role, org, armored)) => {
+        Some(p) => {
             refuse_if_retired(&tx, b)?;
-            (role, org, crypto::parse_cert(armored.as_bytes())?)
+            (p.role, p.org_id, crypto::parse_cert(p.cert.as_bytes())?)
         }
         // A key not pinned here, handed over by a key that is (docs/FORMAT.md §9.1).
         None if !b.header.rollover.is_empty() => {
@@ -248,10 +250,15 @@ fn bundle_id_reused(site: &Site, h: &Header) -> Result<Option<String>> {
     }
     let others: Vec<String> = others
         .into_iter()
-        .map(|(fpr, org)| match org {
-            Some(org) => format!("centre {org} (key {fpr})"),
-            None => format!("key {fpr}"),
-        })
+        .map(
+            |OtherSender {
+                 fingerprint: fpr,
+                 org_id,
+             }| match org_id {
+                Some(org) => format!("centre {org} (key {fpr})"),
+                None => format!("key {fpr}"),
+            },
+        )
         .collect();
     let this = match &h.sender.org_id {
         Some(org) if h.sender.role == Role::Center => {
@@ -510,8 +517,8 @@ pub fn inspect(site: Option<&Site>, path: &Path) -> Result<Inspection> {
             let tx = store.read()?;
             tx.peer(&b.header.sender.fingerprint)?
         };
-        if let Some((role, org, _)) = peer {
-            if pinned_org(path, &b.header, &role, org)?.is_some() {
+        if let Some(p) = peer {
+            if pinned_org(path, &b.header, &p.role, p.org_id)?.is_some() {
                 org_source = "pinned-key";
             }
         }

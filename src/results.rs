@@ -15,6 +15,7 @@ use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
+use crate::store::prelude::*;
 use crate::store::{CentralResult, HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
 use crate::wire::{AckStatus, Acks, LogAckStatus};
 
@@ -150,8 +151,8 @@ pub fn freshness(held: Option<&str>, copy: Option<&str>) -> std::result::Result<
 /// Central's certificate as pinned at a centre; refused once its key was revoked here
 /// (`keys revoke-peer`) until the centre enrolls again.
 pub fn central_cert(tx: &Tx<'_>, site: &Site) -> Result<crate::crypto::Cert> {
-    if let Some((_, armored)) = tx.peer_by_role("central")? {
-        return crypto::parse_cert(armored.as_bytes());
+    if let Some(central) = tx.peer_by_role("central")? {
+        return crypto::parse_cert(central.cert.as_bytes());
     }
     Err(match tx.revoked_central()? {
         Some((fingerprint, r)) => Error::CentralRevoked {

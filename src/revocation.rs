@@ -15,7 +15,8 @@ use std::path::Path;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::site::{Role, Site};
-use crate::store::{NewHistory, Tx};
+use crate::store::prelude::*;
+use crate::store::{NewHistory, PinnedPeer, Tx};
 
 /// The reason written into central's revocation certificate.
 const REASON: &str = "courier: central's key is no longer trusted (revocation certificate kept for safe keeping, applied with 'courier keys revoke-peer')";
@@ -68,7 +69,11 @@ pub fn revoke_peer(site: &Site, file: &Path) -> Result<PeerRevoked> {
     let bytes = std::fs::read(file).map_err(|e| Error::input(file, &e))?;
     let mut store = site.store()?;
     let tx = store.begin()?;
-    let Some((fpr, armored)) = tx.peer_by_role("central")? else {
+    let Some(PinnedPeer {
+        fingerprint: fpr,
+        cert: armored,
+    }) = tx.peer_by_role("central")?
+    else {
         return Err(match tx.revoked_central()? {
             Some((old, r)) => Error::Usage {
                 what: format!(
@@ -129,7 +134,10 @@ pub fn check_new_central(tx: &Tx<'_>, file: &Path, new: &str) -> Result<Option<S
             r.at, r.reason
         )));
     }
-    if let Some((fpr, _)) = tx.peer_by_role("central")? {
+    if let Some(PinnedPeer {
+        fingerprint: fpr, ..
+    }) = tx.peer_by_role("central")?
+    {
         if fpr != new {
             return Err(refuse(format!(
                 "this centre is already enrolled with central {fpr}"

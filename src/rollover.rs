@@ -17,7 +17,8 @@ use crate::bundle::{Header, RolloverStatement};
 use crate::crypto::{self, Cert, SecretKey};
 use crate::error::{Error, Result};
 use crate::site::{Role, Site};
-use crate::store::{NewHistory, Tx};
+use crate::store::prelude::*;
+use crate::store::{NewHistory, Peer, Tx};
 
 /// The signed body of a rollover statement (schemas/rollover-body.schema.json).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,9 +210,9 @@ pub fn check(tx: &Tx<'_>, path: &Path, h: &Header) -> Result<Checked> {
             .ok_or_else(|| {
                 refuse("the new certificate does not match the new fingerprint".into())
             })?;
-        if let Some((role, org, armored)) = tx.peer(&body.new_fingerprint)? {
-            let cert = crypto::parse_cert(armored.as_bytes())?;
-            current = Some((body.new_fingerprint, cert, role, org));
+        if let Some(p) = tx.peer(&body.new_fingerprint)? {
+            let cert = crypto::parse_cert(p.cert.as_bytes())?;
+            current = Some((body.new_fingerprint, cert, p.role, p.org_id));
             continue; // pinned already (an earlier bundle carried this statement)
         }
         let (old_cert, role, org) = match current.take() {
@@ -293,7 +294,12 @@ fn pinned_old(
     refuse: &dyn Fn(String) -> Error,
 ) -> Result<(Cert, String, Option<String>)> {
     let old = &body.old_fingerprint;
-    let Some((role, org, armored)) = tx.peer(old)? else {
+    let Some(Peer {
+        role,
+        org_id: org,
+        cert: armored,
+    }) = tx.peer(old)?
+    else {
         return Err(refuse(format!(
             "the key it replaces, {old}, is not pinned here: a forged rollover"
         )));

@@ -28,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::limits::{self, quote, Breach, Limits};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
+use crate::store::prelude::*;
 use crate::store::{
     CentralResult, ItemKind, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
 };
@@ -140,7 +141,10 @@ fn center_ack(tx: &Tx<'_>) -> Result<CenterAck> {
     let applied = tx
         .applied_bundles(Kind::Data.as_str(), 20)?
         .into_iter()
-        .map(|(bundle_id, seq)| AppliedBundle { bundle_id, seq })
+        .map(|b| AppliedBundle {
+            bundle_id: b.bundle_id,
+            seq: b.seq,
+        })
         .collect();
     let inventory = tx.inventory()?;
     Ok(CenterAck {
@@ -176,9 +180,10 @@ pub fn export(
     let mut store = site.store()?;
     let tx = store.begin()?;
     let central = crate::results::central_cert(&tx, site)?;
-    let (central_fpr, _) = tx
+    let central_fpr = tx
         .peer_by_role("central")?
-        .expect("checked by central_cert");
+        .expect("checked by central_cert")
+        .fingerprint;
     let ack = center_ack(&tx)?;
     let ack_json = serde_json::to_string(&ack).map_err(Error::Encode)?;
     let ack_digest = hex::encode(Sha256::digest(ack_json.as_bytes()));

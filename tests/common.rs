@@ -309,7 +309,8 @@ impl Forger {
         let (central_fpr, armored) = {
             let mut store = site.store().expect("store");
             let tx = store.read().expect("read");
-            tx.peer_by_role("central")
+            courier::store::Ledger::peer_by_role(&tx, "central")
+                .map(|p| p.map(|p| (p.fingerprint, p.cert)))
                 .expect("peers")
                 .expect("the centre is enrolled")
         };
@@ -491,4 +492,177 @@ pub fn reenroll(central: &Path, org: &str, out: &Path) -> String {
             s(out),
         ],
     ))
+}
+
+/// A throwaway PostgreSQL cluster for the `postgres::` tests: `initdb` and `pg_ctl` on a free
+/// port under a temporary folder, run as `nobody` when the tests run as root (initdb refuses
+/// root). Stopped and removed when dropped, also when a test panics.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    /// Who runs the server: `None` for the current user.
+    as_user: Option<&'static str>,
+    pub port: u16,
+}
+
+/// The folder holding PostgreSQL's server programs: `PG_BIN`, then the PATH, then Debian's
+/// /usr/lib/postgresql/VERSION/bin (newest first). `None` when PostgreSQL is not installed.
+fn pg_bin() -> Option<PathBuf> {
+    let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    if let Some(d) = std::env::var_os("PG_BIN").map(PathBuf::from) {
+        return has(&d).then_some(d);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| rd.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    debian.sort_by_key(|d| {
+        std::cmp::Reverse(
+            d.parent()
+                .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok()),
+        )
+    });
+    on_path.into_iter().chain(debian).find(|d| has(d))
+}
+
+impl PgCluster {
+    /// Start a cluster with a database `courier` owned by the user `courier` (trust
+    /// authentication on 127.0.0.1), or say why it cannot: PostgreSQL is not installed.
+    pub fn start() -> Result<PgCluster, String> {
+        let bin = pg_bin().ok_or(
+            "PostgreSQL is not installed (no initdb/pg_ctl on the PATH, \
+             in PG_BIN or under /usr/lib/postgresql); .ci/run installs Debian's postgresql",
+        )?;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let as_user = is_root().then_some("nobody");
+        if as_user.is_some() {
+            std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534))
+                .map_err(|e| format!("cannot hand {} to nobody: {e}", dir.path().display()))?;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let cluster = PgCluster {
+            dir,
+            bin,
+            as_user,
+            port,
+        };
+        let data = cluster.dir.path().join("data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                s(&data),
+                "-A",
+                "trust",
+                "-U",
+                "courier",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        )?;
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            s(cluster.dir.path())
+        );
+        let log = cluster.dir.path().join("server.log");
+        cluster.run(
+            "pg_ctl",
+            &["-D", s(&data), "-o", &opts, "-l", s(&log), "-w", "start"],
+        )?;
+        cluster.psql("postgres", "CREATE DATABASE courier")?;
+        Ok(cluster)
+    }
+
+    /// The cluster's folder (data, socket, server log).
+    pub fn dir_path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// The connection string of the cluster's `courier` database.
+    pub fn url(&self) -> String {
+        format!("postgres://courier@127.0.0.1:{}/courier", self.port)
+    }
+
+    /// Run one SQL command with psql on database `db`; its output (unaligned, no headers).
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        let port = self.port.to_string();
+        self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "courier",
+                "-d",
+                db,
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        )
+    }
+
+    /// Run one of PostgreSQL's programs as the cluster's user; its stdout, or what failed.
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        let exe = self.bin.join(program);
+        let mut c = match self.as_user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(&exe);
+                c
+            }
+            None => Command::new(&exe),
+        };
+        let out = c
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .map_err(|e| format!("{program} does not run: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{program} {args:?} failed: {}{}",
+                stdout(&out),
+                stderr(&out)
+            ));
+        }
+        Ok(stdout(&out))
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self.run("pg_ctl", &["-D", s(&data), "-m", "immediate", "-w", "stop"]);
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A PostgreSQL cluster for a `postgres::` test, or `None` after saying on stderr why the test is
+/// skipped. Under CI (`CI=true`, where .ci/run installs PostgreSQL) a missing server fails.
+pub fn pg_cluster(test: &str) -> Option<PgCluster> {
+    match PgCluster::start() {
+        Ok(c) => Some(c),
+        Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED {test}: {why}");
+            None
+        }
+        Err(why) => panic!("{test}: {why}"),
+    }
 }

@@ -24,6 +24,7 @@ mod newcomer;
 mod operator;
 mod ops;
 mod package;
+mod postgres;
 mod readme;
 mod results;
 mod rotation;

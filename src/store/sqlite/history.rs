@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::Tx;
 use crate::error::{Error, Result};
+use crate::store::prelude::*;
 
 /// The hash before the first row of a history never pruned.
 pub const NO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -93,9 +94,8 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
     })
 }
 
-impl Tx<'_> {
-    /// Where the chain starts (see [`HistoryStart`]).
-    pub fn history_start(&self) -> Result<HistoryStart> {
+impl HistoryArchive for Tx<'_> {
+    fn history_start(&self) -> Result<HistoryStart> {
         let start = self
             .tx
             .query_row(
@@ -115,9 +115,7 @@ impl Tx<'_> {
         }))
     }
 
-    /// Call `f` with every history row up to row `through` (all rows: `None`), oldest
-    /// first, one at a time; `f` returns `false` to stop.
-    pub fn each_history_row(
+    fn each_history_row(
         &self,
         through: Option<i64>,
         mut f: impl FnMut(HistoryRow) -> Result<bool>,
@@ -135,8 +133,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Call `f` with what each sync up to row `through` did to each entity, in row order.
-    pub fn each_archived_action(
+    fn each_archived_action(
         &self,
         through: i64,
         mut f: impl FnMut(ArchivedAction) -> Result<()>,
@@ -157,10 +154,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The newest row of the longest run of rows, from the start, written before `date`
-    /// (RFC 3339 text, compared as text): `None` when the first row is not. A prefix,
-    /// because only a prefix can be cut from a chain (clocks at centres go back and forth).
-    pub fn history_prefix_before(&self, date: &str) -> Result<Option<i64>> {
+    fn history_prefix_before(&self, date: &str) -> Result<Option<i64>> {
         Ok(self.tx.query_row(
             "SELECT MAX(n) FROM history WHERE n < COALESCE(
                 (SELECT MIN(n) FROM history WHERE at >= ?1), 9223372036854775807)",
@@ -169,9 +163,7 @@ impl Tx<'_> {
         )?)
     }
 
-    /// Drop the rows up to `through` (and what they did to entities) and make row
-    /// `through` the chain's start; returns how many rows were dropped.
-    pub fn prune_history(&self, through: i64, archive_manifest_sha256: &str) -> Result<i64> {
+    fn prune_history(&self, through: i64, archive_manifest_sha256: &str) -> Result<i64> {
         let hash: String = self
             .tx
             .query_row("SELECT hash FROM history WHERE n = ?1", [through], |r| {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::Tx;
 use crate::error::Result;
+use crate::store::prelude::*;
 
 /// An entity as stored.
 #[derive(Debug, Clone)]
@@ -67,9 +68,8 @@ fn json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
-impl Tx<'_> {
-    /// One entity by id.
-    pub fn entity(&self, id: &str) -> Result<Option<StoredEntity>> {
+impl EntityStore for Tx<'_> {
+    fn entity(&self, id: &str) -> Result<Option<StoredEntity>> {
         Ok(self
             .tx
             .query_row(
@@ -80,8 +80,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// The checksum of a held entity.
-    pub fn entity_checksum(&self, id: &str) -> Result<Option<String>> {
+    fn entity_checksum(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .tx
             .query_row("SELECT checksum FROM entities WHERE id = ?1", [id], |r| {
@@ -90,8 +89,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// The type of a held entity.
-    pub fn entity_kind(&self, id: &str) -> Result<Option<String>> {
+    fn entity_kind(&self, id: &str) -> Result<Option<String>> {
         Ok(self
             .tx
             .query_row("SELECT type FROM entities WHERE id = ?1", [id], |r| {
@@ -100,8 +98,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Whether an entity of that type is held.
-    pub fn holds(&self, id: &str, kind: &str) -> Result<bool> {
+    fn holds(&self, id: &str, kind: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row(
@@ -113,8 +110,7 @@ impl Tx<'_> {
             .is_some())
     }
 
-    /// Every entity of one type.
-    pub fn entities_of_type(&self, kind: &str) -> Result<Vec<StoredEntity>> {
+    fn entities_of_type(&self, kind: &str) -> Result<Vec<StoredEntity>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {ENTITY_COLUMNS} FROM entities WHERE type = ?1 ORDER BY id"
         ))?;
@@ -122,8 +118,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every entity, in flow order (test-center, administrator, ..., delivery), then by id.
-    pub fn all_entities(&self) -> Result<Vec<StoredEntity>> {
+    fn all_entities(&self) -> Result<Vec<StoredEntity>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {ENTITY_COLUMNS} FROM entities ORDER BY
                CASE type WHEN 'test-center' THEN 0 WHEN 'administrator' THEN 1 WHEN 'proctor' THEN 2
@@ -133,8 +128,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// (id, type, checksum) of every entity held.
-    pub fn inventory(&self) -> Result<Vec<ScopeItem>> {
+    fn inventory(&self) -> Result<Vec<ScopeItem>> {
         let mut stmt = self.tx.prepare("SELECT id, type, checksum FROM entities")?;
         let rows = stmt.query_map([], |r| {
             Ok(ScopeItem {
@@ -146,8 +140,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Create or replace an entity.
-    pub fn put_entity(&self, e: &StoredEntity) -> Result<()> {
+    fn put_entity(&self, e: &StoredEntity) -> Result<()> {
         crate::failpoint::hit("store.entity")?;
         self.tx.execute(
             "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
@@ -169,8 +162,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Delete an entity; returns whether it existed.
-    pub fn delete_entity(&self, id: &str) -> Result<bool> {
+    fn delete_entity(&self, id: &str) -> Result<bool> {
         Ok(self
             .tx
             .execute("DELETE FROM entities WHERE id = ?1", [id])?
@@ -179,8 +171,7 @@ impl Tx<'_> {
 
     // ---- packages ---------------------------------------------------------------------
 
-    /// Whether a package is recorded as held.
-    pub fn package_known(&self, sha256: &str) -> Result<bool> {
+    fn package_known(&self, sha256: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row("SELECT 1 FROM packages WHERE sha256 = ?1", [sha256], |_| {
@@ -190,8 +181,7 @@ impl Tx<'_> {
             .is_some())
     }
 
-    /// Record a package held (its file is packages/<sha256>.zip).
-    pub fn add_package(&self, sha256: &str, size: u64, name: &str) -> Result<()> {
+    fn add_package(&self, sha256: &str, size: u64, name: &str) -> Result<()> {
         crate::failpoint::hit("store.package")?;
         self.tx.execute(
             "INSERT OR IGNORE INTO packages (sha256, size, name, added_at) VALUES (?1, ?2, ?3, ?4)",
@@ -200,8 +190,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Every package held, by SHA-256, sorted.
-    pub fn package_hashes(&self) -> Result<Vec<String>> {
+    fn package_hashes(&self) -> Result<Vec<String>> {
         let mut stmt = self
             .tx
             .prepare("SELECT sha256 FROM packages ORDER BY sha256")?;
@@ -209,9 +198,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Forget the packages no delivery uses any more; returns their hashes (files are the
-    /// caller's to remove after commit).
-    pub fn drop_unused_packages(&self) -> Result<Vec<String>> {
+    fn drop_unused_packages(&self) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare(
             "SELECT sha256 FROM packages WHERE sha256 NOT IN (SELECT package FROM entities WHERE package IS NOT NULL)",
         )?;
@@ -225,8 +212,7 @@ impl Tx<'_> {
         Ok(unused)
     }
 
-    /// Deliveries whose package is not held.
-    pub fn deliveries_without_package(&self) -> Result<Vec<String>> {
+    fn deliveries_without_package(&self) -> Result<Vec<String>> {
         let mut stmt = self.tx.prepare(
             "SELECT e.id FROM entities e LEFT JOIN packages p ON p.sha256 = e.package
              WHERE e.type = 'delivery' AND e.package IS NOT NULL AND p.sha256 IS NULL ORDER BY e.id",
@@ -237,8 +223,7 @@ impl Tx<'_> {
 
     // ---- central: scope lists sent ------------------------------------------------------
 
-    /// Remember the scope list of data bundle `seq` for a centre.
-    pub fn record_scope(&self, org: &str, seq: i64, items: &[ScopeItem]) -> Result<()> {
+    fn record_scope(&self, org: &str, seq: i64, items: &[ScopeItem]) -> Result<()> {
         let mut ins = self.tx.prepare_cached(
             "INSERT INTO export_scope (org_id, seq, id, type, checksum) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
@@ -248,8 +233,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The scope lists sent to a centre from bundle `from_seq` on: (seq, item), by seq.
-    pub fn scopes_since(&self, org: &str, from_seq: i64) -> Result<Vec<(i64, ScopeItem)>> {
+    fn scopes_since(&self, org: &str, from_seq: i64) -> Result<Vec<(i64, ScopeItem)>> {
         let mut stmt = self.tx.prepare(
             "SELECT seq, id, type, checksum FROM export_scope WHERE org_id = ?1 AND seq >= ?2 ORDER BY seq",
         )?;
@@ -266,9 +250,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Remember, durably, the (delivery, test taker) pairs data bundle `seq` sent to a
-    /// centre as eligible; a pair sent before keeps its first sequence.
-    pub fn record_sent_pairs(&self, org: &str, seq: i64, pairs: &[(&str, &str)]) -> Result<()> {
+    fn record_sent_pairs(&self, org: &str, seq: i64, pairs: &[(&str, &str)]) -> Result<()> {
         let mut ins = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO sent_pairs (org_id, delivery_id, test_taker, first_seq) VALUES (?1, ?2, ?3, ?4)",
         )?;
@@ -278,9 +260,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Whether any data bundle sent to a centre named this delivery with this test taker
-    /// eligible for it.
-    pub fn pair_sent(&self, org: &str, delivery: &str, taker: &str) -> Result<bool> {
+    fn pair_sent(&self, org: &str, delivery: &str, taker: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row(
@@ -292,8 +272,7 @@ impl Tx<'_> {
             .is_some())
     }
 
-    /// Whether any data bundle sent to a centre named this delivery (with some test taker).
-    pub fn delivery_sent(&self, org: &str, delivery: &str) -> Result<bool> {
+    fn delivery_sent(&self, org: &str, delivery: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row(
@@ -305,8 +284,7 @@ impl Tx<'_> {
             .is_some())
     }
 
-    /// Forget scope lists older than `seq` (the centre confirmed `seq`).
-    pub fn forget_scopes_before(&self, org: &str, seq: i64) -> Result<()> {
+    fn forget_scopes_before(&self, org: &str, seq: i64) -> Result<()> {
         self.tx.execute(
             "DELETE FROM export_scope WHERE org_id = ?1 AND seq < ?2",
             params![org, seq],

@@ -5,6 +5,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{Tx, SINCE_FLOOR};
 use crate::error::Result;
+use crate::store::prelude::*;
 
 /// A pinned key that no longer speaks for its site from a sequence on.
 #[derive(Debug, Clone)]
@@ -15,105 +16,6 @@ pub struct Retired {
     pub from_seq: i64,
     pub at: String,
     pub reason: String,
-}
-
-impl Tx<'_> {
-    /// Whether (and how) a pinned key was retired.
-    pub fn peer_retired(&self, fingerprint: &str) -> Result<Option<Retired>> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT replaced_by, retired_from_seq, retired_at, retired_reason FROM peers
-                 WHERE fingerprint = ?1 AND retired_from_seq IS NOT NULL",
-                [fingerprint],
-                |r| {
-                    Ok(Retired {
-                        replaced_by: r.get(0)?,
-                        from_seq: r.get(1)?,
-                        at: r.get(2)?,
-                        reason: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    /// Retire a pinned key from sequence `from_seq` on, replaced by `replaced_by` (or revoked).
-    pub fn retire_peer(
-        &self,
-        fingerprint: &str,
-        replaced_by: Option<&str>,
-        from_seq: i64,
-        reason: &str,
-    ) -> Result<()> {
-        self.tx.execute(
-            "UPDATE peers SET replaced_by = ?1, retired_from_seq = ?2, retired_at = ?3,
-             retired_reason = ?4 WHERE fingerprint = ?5",
-            params![
-                replaced_by,
-                from_seq,
-                crate::time::now_rfc3339(),
-                reason,
-                fingerprint
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Owe `peer` (an org id, or `central`) a rollover statement until it acknowledges it.
-    pub fn owe_rollover(
-        &self,
-        peer: &str,
-        new_fingerprint: &str,
-        from_seq: i64,
-        statement: &str,
-    ) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO rollovers_out (peer, new_fingerprint, from_seq, statement, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                peer,
-                new_fingerprint,
-                from_seq,
-                statement,
-                crate::time::now_rfc3339()
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// The rollover statements `peer` has not acknowledged, oldest first (JSON text).
-    pub fn rollovers_owed(&self, peer: &str) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT statement FROM rollovers_out WHERE peer = ?1 AND acked_at IS NULL
-             ORDER BY rowid",
-        )?;
-        let rows = stmt.query_map([peer], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// `peer` addressed a bundle to this site's key `fingerprint`: every rollover up to that
-    /// key is acknowledged. Returns how many were.
-    pub fn rollovers_acked(&self, peer: &str, fingerprint: &str) -> Result<usize> {
-        Ok(self.tx.execute(
-            "UPDATE rollovers_out SET acked_at = ?1 WHERE peer = ?2 AND acked_at IS NULL
-             AND rowid <= (SELECT MAX(rowid) FROM rollovers_out WHERE peer = ?2
-                           AND new_fingerprint = ?3)",
-            params![crate::time::now_rfc3339(), peer, fingerprint],
-        )?)
-    }
-
-    /// Highest sequence of a bundle of `kind` applied here from any sender (a centre's data
-    /// bundles come from its central under each of its keys in turn).
-    pub fn max_seq_in(&self, kind: &str) -> Result<Option<i64>> {
-        Ok(self.tx.query_row(
-            &format!(
-                "SELECT MAX(seq) FROM bundles WHERE direction = 'in' AND kind = ?1 {SINCE_FLOOR}"
-            ),
-            [kind],
-            |r| r.get(0),
-        )?)
-    }
 }
 
 /// A key of this site's own, current or replaced (`keys show`).
@@ -165,9 +67,97 @@ fn peer_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerKey> {
     })
 }
 
-impl Tx<'_> {
-    /// The central key this centre revoked last (`keys revoke-peer`), if any.
-    pub fn revoked_central(&self) -> Result<Option<(String, Retired)>> {
+impl Keyring for Tx<'_> {
+    fn peer_retired(&self, fingerprint: &str) -> Result<Option<Retired>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT replaced_by, retired_from_seq, retired_at, retired_reason FROM peers
+                 WHERE fingerprint = ?1 AND retired_from_seq IS NOT NULL",
+                [fingerprint],
+                |r| {
+                    Ok(Retired {
+                        replaced_by: r.get(0)?,
+                        from_seq: r.get(1)?,
+                        at: r.get(2)?,
+                        reason: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn retire_peer(
+        &self,
+        fingerprint: &str,
+        replaced_by: Option<&str>,
+        from_seq: i64,
+        reason: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE peers SET replaced_by = ?1, retired_from_seq = ?2, retired_at = ?3,
+             retired_reason = ?4 WHERE fingerprint = ?5",
+            params![
+                replaced_by,
+                from_seq,
+                crate::time::now_rfc3339(),
+                reason,
+                fingerprint
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn owe_rollover(
+        &self,
+        peer: &str,
+        new_fingerprint: &str,
+        from_seq: i64,
+        statement: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO rollovers_out (peer, new_fingerprint, from_seq, statement, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                peer,
+                new_fingerprint,
+                from_seq,
+                statement,
+                crate::time::now_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn rollovers_owed(&self, peer: &str) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT statement FROM rollovers_out WHERE peer = ?1 AND acked_at IS NULL
+             ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([peer], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn rollovers_acked(&self, peer: &str, fingerprint: &str) -> Result<usize> {
+        Ok(self.tx.execute(
+            "UPDATE rollovers_out SET acked_at = ?1 WHERE peer = ?2 AND acked_at IS NULL
+             AND rowid <= (SELECT MAX(rowid) FROM rollovers_out WHERE peer = ?2
+                           AND new_fingerprint = ?3)",
+            params![crate::time::now_rfc3339(), peer, fingerprint],
+        )?)
+    }
+
+    fn max_seq_in(&self, kind: &str) -> Result<Option<i64>> {
+        Ok(self.tx.query_row(
+            &format!(
+                "SELECT MAX(seq) FROM bundles WHERE direction = 'in' AND kind = ?1 {SINCE_FLOOR}"
+            ),
+            [kind],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn revoked_central(&self) -> Result<Option<(String, Retired)>> {
         Ok(self
             .tx
             .query_row(
@@ -190,8 +180,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// From now on, the bundles applied so far no longer count (see [`SINCE_FLOOR`]).
-    pub fn set_bundles_floor(&self) -> Result<()> {
+    fn set_bundles_floor(&self) -> Result<()> {
         let last: i64 =
             self.tx
                 .query_row("SELECT COALESCE(MAX(rowid), 0) FROM bundles", [], |r| {
@@ -200,9 +189,7 @@ impl Tx<'_> {
         self.meta_set("bundles_floor", &last.to_string())
     }
 
-    /// `keys rotate`: key `old` (made at `old_created` when it has no row yet) is replaced by
-    /// `new`, made now.
-    pub fn own_key_replaced(&self, old: &str, old_created: &str, new: &str) -> Result<()> {
+    fn own_key_replaced(&self, old: &str, old_created: &str, new: &str) -> Result<()> {
         let now = crate::time::now_rfc3339();
         self.tx.execute(
             "INSERT OR IGNORE INTO own_keys (fingerprint, created_at) VALUES (?1, ?2)",
@@ -219,8 +206,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// This site's own keys with a row, oldest first.
-    pub fn own_keys(&self) -> Result<Vec<OwnKey>> {
+    fn own_keys(&self) -> Result<Vec<OwnKey>> {
         let mut stmt = self.tx.prepare(
             "SELECT fingerprint, created_at, replaced_by, retired_at FROM own_keys ORDER BY rowid",
         )?;
@@ -241,8 +227,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The keys pinned here (for centre `org` only, when given), in the order they were pinned.
-    pub fn peer_keys(&self, org: Option<&str>) -> Result<Vec<PeerKey>> {
+    fn peer_keys(&self, org: Option<&str>) -> Result<Vec<PeerKey>> {
         let mut stmt = self.tx.prepare(
             "SELECT fingerprint, role, org_id, pinned_at, retired_reason, replaced_by,
              retired_from_seq, retired_at FROM peers

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::Tx;
 use crate::error::{Error, Result};
+use crate::store::prelude::*;
 use crate::text::text_enum;
 use crate::wire::{LogAck, ReceivedFiles, ResultAck};
 
@@ -165,10 +166,20 @@ impl OwedAck {
 }
 
 impl Tx<'_> {
+    /// Run a query selecting (id, size) with the execution states as parameters.
+    fn ids_and_sizes(&self, sql: &str, states: &[String]) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.tx.prepare(sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl HeldResults for Tx<'_> {
     // ---- centre: results ------------------------------------------------------------
 
-    /// Revision, content hash and sync status of a held result.
-    pub fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, SyncStatus)>> {
+    fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, SyncStatus)>> {
         Ok(self
             .tx
             .query_row(
@@ -179,8 +190,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// The finish time (TAO microtime) of a held result, when known.
-    pub fn result_finishtime(&self, execution_id: &str) -> Result<Option<String>> {
+    fn result_finishtime(&self, execution_id: &str) -> Result<Option<String>> {
         Ok(self
             .tx
             .query_row(
@@ -192,8 +202,7 @@ impl Tx<'_> {
             .flatten())
     }
 
-    /// Store (or replace) a result with its sealed content.
-    pub fn put_result(&self, r: &HeldResult, sealed: &[u8]) -> Result<()> {
+    fn put_result(&self, r: &HeldResult, sealed: &[u8]) -> Result<()> {
         crate::failpoint::hit("store.result")?;
         let now = crate::time::now_rfc3339();
         self.tx.execute(
@@ -213,8 +222,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Every held result, oldest first.
-    pub fn held_results(&self) -> Result<Vec<HeldResult>> {
+    fn held_results(&self) -> Result<Vec<HeldResult>> {
         let mut stmt = self.tx.prepare(
             "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason,
                 finishtime
@@ -224,9 +232,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Results never sent (or replaced since), in the given execution states, that still
-    /// have their sealed content: (execution id, sealed size).
-    pub fn results_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
+    fn results_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
         let sql = format!(
             "SELECT execution_id, length(sealed) FROM results
              WHERE sync_status IN ('pending', 'to_be_resynced') AND sealed IS NOT NULL AND state IN ({})
@@ -236,9 +242,7 @@ impl Tx<'_> {
         self.ids_and_sizes(&sql, states)
     }
 
-    /// Results and log batches sent and not acknowledged, that still have their sealed
-    /// content, in the given execution states: the candidates for sending again.
-    pub fn sent_unacknowledged(&self, states: &[String]) -> Result<Vec<SentItem>> {
+    fn sent_unacknowledged(&self, states: &[String]) -> Result<Vec<SentItem>> {
         let sql = format!(
             "SELECT 'result', execution_id, length(sealed), sent_seq, sent_at, 1 FROM results
              WHERE sync_status = 'sent' AND sealed IS NOT NULL AND state IN ({0})
@@ -267,9 +271,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// What waits to be sent for the first time (in the given states): results, log
-    /// batches and the logs in them.
-    pub fn waiting_to_send(&self, states: &[String]) -> Result<Unsent> {
+    fn waiting_to_send(&self, states: &[String]) -> Result<Unsent> {
         let sql = format!(
             "SELECT (SELECT COUNT(*) FROM results WHERE sync_status IN ('pending', 'to_be_resynced')
                      AND state IN ({0})),
@@ -291,17 +293,7 @@ impl Tx<'_> {
             })?)
     }
 
-    /// Run a query selecting (id, size) with the execution states as parameters.
-    fn ids_and_sizes(&self, sql: &str, states: &[String]) -> Result<Vec<(String, u64)>> {
-        let mut stmt = self.tx.prepare(sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(states.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// One held result with its sealed content.
-    pub fn sealed_result(&self, execution_id: &str) -> Result<(HeldResult, Vec<u8>)> {
+    fn sealed_result(&self, execution_id: &str) -> Result<(HeldResult, Vec<u8>)> {
         Ok(self.tx.query_row(
             "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason,
                 finishtime, sealed
@@ -311,9 +303,7 @@ impl Tx<'_> {
         )?)
     }
 
-    /// After an export: results written are `sent` (re-synced ones too), in upward file
-    /// `seq`, now.
-    pub fn mark_result_sent(&self, execution_id: &str, seq: i64) -> Result<()> {
+    fn mark_result_sent(&self, execution_id: &str, seq: i64) -> Result<()> {
         crate::failpoint::hit("store.mark")?;
         self.tx.execute(
             "UPDATE results SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3
@@ -323,8 +313,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Central acknowledged a result: `synchronized`, its content dropped when asked.
-    pub fn mark_result_synchronized(&self, execution_id: &str, drop_content: bool) -> Result<()> {
+    fn mark_result_synchronized(&self, execution_id: &str, drop_content: bool) -> Result<()> {
         crate::failpoint::hit("store.mark")?;
         let sql = if drop_content {
             "UPDATE results SET sync_status = 'synchronized', reason = NULL, sealed = NULL WHERE execution_id = ?1"
@@ -335,8 +324,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Central kept a result aside: `conflict`, with its reason.
-    pub fn mark_result_conflict(&self, execution_id: &str, reason: &str) -> Result<()> {
+    fn mark_result_conflict(&self, execution_id: &str, reason: &str) -> Result<()> {
         self.tx.execute(
             "UPDATE results SET sync_status = 'conflict', reason = ?1 WHERE execution_id = ?2",
             params![reason, execution_id],
@@ -344,14 +332,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Central answered about a result without storing it (`stale`, `out_of_scope`): the
-    /// status and its reason are shown in `results list`, and it is not sent again.
-    pub fn mark_result_kept(
-        &self,
-        execution_id: &str,
-        status: SyncStatus,
-        reason: &str,
-    ) -> Result<()> {
+    fn mark_result_kept(&self, execution_id: &str, status: SyncStatus, reason: &str) -> Result<()> {
         self.tx.execute(
             "UPDATE results SET sync_status = ?1, reason = ?2 WHERE execution_id = ?3",
             params![status, reason, execution_id],
@@ -359,9 +340,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// What central said, in the newest data bundle applied, about the upward files it
-    /// applied; `None` when no data bundle said so yet.
-    pub fn central_received(&self) -> Result<Option<ReceivedFiles>> {
+    fn central_received(&self) -> Result<Option<ReceivedFiles>> {
         let Some(text) = self.meta_get(CENTRAL_RECEIVED)? else {
             return Ok(None);
         };
@@ -373,17 +352,13 @@ impl Tx<'_> {
             })
     }
 
-    pub fn set_central_received(&self, received: &ReceivedFiles) -> Result<()> {
+    fn set_central_received(&self, received: &ReceivedFiles) -> Result<()> {
         let text = serde_json::to_string(received).map_err(Error::Encode)?;
         self.meta_set(CENTRAL_RECEIVED, &text)
     }
 
-    /// Results and log batches sent and not acknowledged, by the upward file they went in:
-    /// (file sequence, when, execution ids of its results, log batches, logs).
     #[allow(clippy::type_complexity)]
-    pub fn sent_by_file(
-        &self,
-    ) -> Result<Vec<(Option<i64>, Option<String>, Vec<String>, i64, i64)>> {
+    fn sent_by_file(&self) -> Result<Vec<(Option<i64>, Option<String>, Vec<String>, i64, i64)>> {
         let mut stmt = self.tx.prepare(
             "SELECT sent_seq, MAX(sent_at), json_group_array(id) FILTER (WHERE kind = 'result'),
                 SUM(kind = 'logs'), SUM(CASE kind WHEN 'logs' THEN n ELSE 0 END)
@@ -407,8 +382,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// How many results the centre holds in each sync status.
-    pub fn results_by_status(&self) -> Result<Vec<(SyncStatus, i64)>> {
+    fn results_by_status(&self) -> Result<Vec<(SyncStatus, i64)>> {
         let mut stmt = self
             .tx
             .prepare("SELECT sync_status, COUNT(*) FROM results GROUP BY sync_status ORDER BY 1")?;
@@ -418,8 +392,7 @@ impl Tx<'_> {
 
     // ---- centre: delivery logs --------------------------------------------------------
 
-    /// Whether a log id was ingested before.
-    pub fn log_known(&self, log_id: &str) -> Result<bool> {
+    fn log_known(&self, log_id: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row("SELECT 1 FROM log_ids WHERE log_id = ?1", [log_id], |_| {
@@ -429,13 +402,7 @@ impl Tx<'_> {
             .is_some())
     }
 
-    /// Store a sealed batch of logs of one execution, and its log ids.
-    pub fn add_log_batch(
-        &self,
-        batch: &HeldLogBatch,
-        sealed: &[u8],
-        log_ids: &[String],
-    ) -> Result<()> {
+    fn add_log_batch(&self, batch: &HeldLogBatch, sealed: &[u8], log_ids: &[String]) -> Result<()> {
         crate::failpoint::hit("store.log")?;
         self.tx.execute(
             "INSERT INTO log_batches (batch_id, execution_id, count, size, sealed, sync_status, added_at)
@@ -451,9 +418,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Log batches never sent whose result is in one of the given states:
-    /// (batch id, sealed size).
-    pub fn log_batches_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
+    fn log_batches_to_send(&self, states: &[String]) -> Result<Vec<(String, u64)>> {
         let sql = format!(
             "SELECT b.batch_id, length(b.sealed) FROM log_batches b JOIN results r ON r.execution_id = b.execution_id
              WHERE b.sync_status = 'pending' AND b.sealed IS NOT NULL AND r.state IN ({})
@@ -463,8 +428,7 @@ impl Tx<'_> {
         self.ids_and_sizes(&sql, states)
     }
 
-    /// One log batch with its sealed content.
-    pub fn sealed_log_batch(&self, batch_id: &str) -> Result<(HeldLogBatch, Vec<u8>)> {
+    fn sealed_log_batch(&self, batch_id: &str) -> Result<(HeldLogBatch, Vec<u8>)> {
         Ok(self.tx.query_row(
             "SELECT batch_id, execution_id, count, size, sealed FROM log_batches WHERE batch_id = ?1",
             [batch_id],
@@ -477,8 +441,7 @@ impl Tx<'_> {
         )?)
     }
 
-    /// After an export: a log batch written is `sent`, in upward file `seq`, now.
-    pub fn mark_log_batch_sent(&self, batch_id: &str, seq: i64) -> Result<()> {
+    fn mark_log_batch_sent(&self, batch_id: &str, seq: i64) -> Result<()> {
         self.tx.execute(
             "UPDATE log_batches SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3 WHERE batch_id = ?1",
             params![batch_id, seq, crate::time::now_rfc3339()],
@@ -486,8 +449,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Central stored a log batch; returns whether the batch is held here.
-    pub fn mark_log_batch_synchronized(&self, batch_id: &str, drop_content: bool) -> Result<bool> {
+    fn mark_log_batch_synchronized(&self, batch_id: &str, drop_content: bool) -> Result<bool> {
         let sql = if drop_content {
             "UPDATE log_batches SET sync_status = 'synchronized', sealed = NULL WHERE batch_id = ?1"
         } else {
@@ -496,18 +458,18 @@ impl Tx<'_> {
         Ok(self.tx.execute(sql, [batch_id])? > 0)
     }
 
-    /// Central kept a log batch aside: it is not sent again.
-    pub fn mark_log_batch_kept_aside(&self, batch_id: &str) -> Result<bool> {
+    fn mark_log_batch_kept_aside(&self, batch_id: &str) -> Result<bool> {
         Ok(self.tx.execute(
             "UPDATE log_batches SET sync_status = 'kept_aside' WHERE batch_id = ?1",
             [batch_id],
         )? > 0)
     }
+}
 
+impl CentralResults for Tx<'_> {
     // ---- central: results -------------------------------------------------------------
 
-    /// Revision and content hash of a result stored at central.
-    pub fn central_result_version(&self, central_id: &str) -> Result<Option<(i64, String)>> {
+    fn central_result_version(&self, central_id: &str) -> Result<Option<(i64, String)>> {
         Ok(self
             .tx
             .query_row(
@@ -518,9 +480,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Revision, content hash and `details.finishtime` (when a string) of a result stored
-    /// at central.
-    pub fn central_result_held(
+    fn central_result_held(
         &self,
         central_id: &str,
     ) -> Result<Option<(i64, String, Option<String>)>> {
@@ -536,9 +496,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Why a centre's execution was kept aside at central, the latest reason first met, if
-    /// it was.
-    pub fn quarantine_reason(&self, org: &str, execution_id: &str) -> Result<Option<String>> {
+    fn quarantine_reason(&self, org: &str, execution_id: &str) -> Result<Option<String>> {
         Ok(self
             .tx
             .query_row(
@@ -549,8 +507,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Keep a log batch aside with its reason (its content as received, or as it was found).
-    pub fn quarantine_logs(
+    fn quarantine_logs(
         &self,
         org: &str,
         batch_id: &str,
@@ -569,9 +526,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Store a result and its variables (replacing an earlier copy), in this transaction:
-    /// the id mapping and the variables are written together or not at all.
-    pub fn put_central_result(
+    fn put_central_result(
         &self,
         r: &CentralResult,
         bundle_id: &str,
@@ -612,8 +567,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Keep a copy aside (same id, other content); a copy already kept is kept once.
-    pub fn quarantine(&self, q: &Quarantined<'_>) -> Result<()> {
+    fn quarantine(&self, q: &Quarantined<'_>) -> Result<()> {
         self.tx.execute(
             "INSERT OR IGNORE INTO quarantine (org_id, execution_id, revision, content_sha256, reason, bundle_id, content, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -622,8 +576,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Visit every result at central with its variables, one at a time, in (org, id) order.
-    pub fn for_each_central_result(
+    fn for_each_central_result(
         &self,
         mut each: impl FnMut(CentralResult, Vec<Value>) -> Result<()>,
     ) -> Result<u64> {
@@ -662,8 +615,7 @@ impl Tx<'_> {
 
     // ---- central: logs ----------------------------------------------------------------
 
-    /// Store logs against central's execution id (a log id already stored is kept once).
-    pub fn put_central_logs(
+    fn put_central_logs(
         &self,
         org: &str,
         central_id: &str,
@@ -694,8 +646,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Keep a log batch until its result arrives.
-    pub fn add_waiting_logs(
+    fn add_waiting_logs(
         &self,
         org: &str,
         batch_id: &str,
@@ -709,11 +660,8 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Take the log batches that waited for an execution's result: (batch id, logs, or the
-    /// text found and why it cannot be read back). Nothing is dropped here: a batch that
-    /// cannot be read is the caller's to keep aside.
     #[allow(clippy::type_complexity)]
-    pub fn take_waiting_logs(
+    fn take_waiting_logs(
         &self,
         org: &str,
         execution_id: &str,
@@ -737,9 +685,7 @@ impl Tx<'_> {
             .collect())
     }
 
-    /// Visit every log at central: (org, central execution id, centre execution id, log),
-    /// grouped by organisation and the centre's execution id, in the order they happened.
-    pub fn for_each_central_log(
+    fn for_each_central_log(
         &self,
         mut each: impl FnMut(&str, &str, &str, Value) -> Result<()>,
     ) -> Result<u64> {
@@ -764,9 +710,7 @@ impl Tx<'_> {
 
     // ---- central: acknowledgements owed -----------------------------------------------
 
-    /// Record (or update) an acknowledgement owed to a centre; it travels in every data
-    /// bundle until the centre confirms one that carried it.
-    pub fn owe_ack(&self, org: &str, ack: &OwedAck) -> Result<()> {
+    fn owe_ack(&self, org: &str, ack: &OwedAck) -> Result<()> {
         crate::failpoint::hit("store.ack")?;
         let (item, reference, revision, sha, status, reason) = ack.row();
         self.tx.execute(
@@ -779,9 +723,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Record an acknowledgement owed to a centre unless one about the same item is already
-    /// owed (a stale copy's answer never hides the answer about the newer one).
-    pub fn owe_ack_unless_owed(&self, org: &str, ack: &OwedAck) -> Result<()> {
+    fn owe_ack_unless_owed(&self, org: &str, ack: &OwedAck) -> Result<()> {
         let (item, reference, revision, sha, status, reason) = ack.row();
         self.tx.execute(
             "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
@@ -792,8 +734,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Every acknowledgement owed to a centre.
-    pub fn owed_acks(&self, org: &str) -> Result<Vec<OwedAck>> {
+    fn owed_acks(&self, org: &str) -> Result<Vec<OwedAck>> {
         let mut stmt = self.tx.prepare(
             "SELECT item, ref, revision, content_sha256, status, reason FROM acks_out WHERE org_id = ?1 ORDER BY item, ref",
         )?;
@@ -817,8 +758,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The acknowledgements not yet carried by any bundle are carried by bundle `seq`.
-    pub fn acks_carried_by(&self, org: &str, seq: i64) -> Result<()> {
+    fn acks_carried_by(&self, org: &str, seq: i64) -> Result<()> {
         self.tx.execute(
             "UPDATE acks_out SET first_seq = ?1 WHERE org_id = ?2 AND first_seq IS NULL",
             params![seq, org],
@@ -826,8 +766,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The centre applied bundle `seq`: the acknowledgements it carried are delivered.
-    pub fn acks_delivered(&self, org: &str, seq: i64) -> Result<()> {
+    fn acks_delivered(&self, org: &str, seq: i64) -> Result<()> {
         self.tx.execute(
             "DELETE FROM acks_out WHERE org_id = ?1 AND first_seq IS NOT NULL AND first_seq <= ?2",
             params![org, seq],

@@ -6,6 +6,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::Tx;
 use crate::error::{Error, Result};
+use crate::store::prelude::*;
 
 /// A registered centre.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -73,136 +74,6 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
 
 const COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held, expected_fingerprint, revoked_at, revoked_reason";
 
-impl Tx<'_> {
-    pub fn center(&self, org: &str) -> Result<Option<Center>> {
-        Ok(self
-            .tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM centers WHERE org_id = ?1"),
-                [org],
-                center,
-            )
-            .optional()?)
-    }
-
-    pub fn centers(&self) -> Result<Vec<Center>> {
-        let mut stmt = self
-            .tx
-            .prepare(&format!("SELECT {COLUMNS} FROM centers ORDER BY org_id"))?;
-        let rows = stmt.query_map([], center)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Register a centre with the SHA-256 of its one-time token, and the fingerprint of the
-    /// key its reply must carry when central was given it up front.
-    pub fn add_center(
-        &self,
-        org: &str,
-        label: &str,
-        token_sha256: &str,
-        expected_fingerprint: Option<&str>,
-    ) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO centers (org_id, label, token_sha256, created_at, expected_fingerprint)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                org,
-                label,
-                token_sha256,
-                crate::time::now_rfc3339(),
-                expected_fingerprint
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// The centre's reply was accepted: its key is the one for the org.
-    pub fn set_center_enrolled(&self, org: &str, fingerprint: &str) -> Result<()> {
-        self.tx.execute(
-            "UPDATE centers SET fingerprint = ?1, enrolled_at = ?2 WHERE org_id = ?3",
-            params![fingerprint, crate::time::now_rfc3339(), org],
-        )?;
-        Ok(())
-    }
-
-    /// A centre's key rolled over: its bundles are now addressed to and checked with `fingerprint`.
-    pub fn set_center_key(&self, org: &str, fingerprint: &str) -> Result<()> {
-        self.tx.execute(
-            "UPDATE centers SET fingerprint = ?1 WHERE org_id = ?2",
-            params![fingerprint, org],
-        )?;
-        Ok(())
-    }
-
-    /// `center reenroll`: the centre waits for a new enrollment reply (new token, no key), and
-    /// central forgets what the old machine confirmed holding, so the next data bundle carries
-    /// the whole scope and every package. Its data sequence goes on; a revocation is lifted.
-    pub fn reset_center_for_reenrollment(
-        &self,
-        org: &str,
-        label: &str,
-        token_sha256: &str,
-    ) -> Result<()> {
-        self.tx.execute(
-            "UPDATE centers SET label = ?1, token_sha256 = ?2, fingerprint = NULL,
-             enrolled_at = NULL, expected_fingerprint = NULL, acked_seq = NULL, ack_upseq = 0,
-             packages_held = '[]', revoked_at = NULL, revoked_reason = NULL WHERE org_id = ?3",
-            params![label, token_sha256, org],
-        )?;
-        Ok(())
-    }
-
-    /// Central revokes a centre, with the reason; returns when (RFC 3339).
-    pub fn revoke_center(&self, org: &str, reason: &str) -> Result<String> {
-        let at = crate::time::now_rfc3339();
-        self.tx.execute(
-            "UPDATE centers SET revoked_at = ?1, revoked_reason = ?2 WHERE org_id = ?3",
-            params![at, reason, org],
-        )?;
-        Ok(at)
-    }
-
-    /// Refuse the bundle at `path` when it comes from centre `org` and central revoked it.
-    pub fn refuse_if_revoked(&self, path: &Path, org: &str) -> Result<()> {
-        match self.center(org)? {
-            Some(Center {
-                revoked_at: Some(at),
-                revoked_reason,
-                ..
-            }) => Err(Error::CenterRevoked {
-                path: path.to_path_buf(),
-                org: org.to_string(),
-                at,
-                reason: revoked_reason.unwrap_or_default(),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    pub fn set_center_next_seq(&self, org: &str, next_seq: i64) -> Result<()> {
-        self.tx.execute(
-            "UPDATE centers SET next_seq = ?1 WHERE org_id = ?2",
-            params![next_seq, org],
-        )?;
-        Ok(())
-    }
-
-    /// Record what the centre confirmed with the acknowledgement of upward sequence `upseq`.
-    pub fn set_center_ack(
-        &self,
-        org: &str,
-        acked_seq: Option<i64>,
-        upseq: i64,
-        packages: &[String],
-    ) -> Result<()> {
-        self.tx.execute(
-            "UPDATE centers SET acked_seq = ?1, ack_upseq = ?2, packages_held = ?3 WHERE org_id = ?4",
-            params![acked_seq, upseq, serde_json::to_string(packages).unwrap_or_default(), org],
-        )?;
-        Ok(())
-    }
-}
-
 /// A bundle as `status` shows it: sequence, when it was written or applied here (this
 /// site's clock), its id and file name.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -233,8 +104,142 @@ pub struct CenterFigures {
 }
 
 impl Tx<'_> {
-    /// What central holds from and owes to centre `org` (key `fingerprint`, when enrolled).
-    pub fn center_figures(&self, org: &str, fingerprint: Option<&str>) -> Result<CenterFigures> {
+    /// The first bundle matching `filter` (an SQL condition on `bundles` with `?1`, and its
+    /// order).
+    fn last_bundle(&self, filter: &str, arg: &str) -> Result<Option<LastBundle>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!(
+                    "SELECT seq, at, bundle_id, COALESCE(file_name, '') FROM bundles WHERE {filter} LIMIT 1"
+                ),
+                [arg],
+                last_bundle_row,
+            )
+            .optional()?)
+    }
+}
+
+impl CenterRegistry for Tx<'_> {
+    fn center(&self, org: &str) -> Result<Option<Center>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM centers WHERE org_id = ?1"),
+                [org],
+                center,
+            )
+            .optional()?)
+    }
+
+    fn centers(&self) -> Result<Vec<Center>> {
+        let mut stmt = self
+            .tx
+            .prepare(&format!("SELECT {COLUMNS} FROM centers ORDER BY org_id"))?;
+        let rows = stmt.query_map([], center)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn add_center(
+        &self,
+        org: &str,
+        label: &str,
+        token_sha256: &str,
+        expected_fingerprint: Option<&str>,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO centers (org_id, label, token_sha256, created_at, expected_fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                org,
+                label,
+                token_sha256,
+                crate::time::now_rfc3339(),
+                expected_fingerprint
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_center_enrolled(&self, org: &str, fingerprint: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET fingerprint = ?1, enrolled_at = ?2 WHERE org_id = ?3",
+            params![fingerprint, crate::time::now_rfc3339(), org],
+        )?;
+        Ok(())
+    }
+
+    fn set_center_key(&self, org: &str, fingerprint: &str) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET fingerprint = ?1 WHERE org_id = ?2",
+            params![fingerprint, org],
+        )?;
+        Ok(())
+    }
+
+    fn reset_center_for_reenrollment(
+        &self,
+        org: &str,
+        label: &str,
+        token_sha256: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET label = ?1, token_sha256 = ?2, fingerprint = NULL,
+             enrolled_at = NULL, expected_fingerprint = NULL, acked_seq = NULL, ack_upseq = 0,
+             packages_held = '[]', revoked_at = NULL, revoked_reason = NULL WHERE org_id = ?3",
+            params![label, token_sha256, org],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_center(&self, org: &str, reason: &str) -> Result<String> {
+        let at = crate::time::now_rfc3339();
+        self.tx.execute(
+            "UPDATE centers SET revoked_at = ?1, revoked_reason = ?2 WHERE org_id = ?3",
+            params![at, reason, org],
+        )?;
+        Ok(at)
+    }
+
+    fn refuse_if_revoked(&self, path: &Path, org: &str) -> Result<()> {
+        match self.center(org)? {
+            Some(Center {
+                revoked_at: Some(at),
+                revoked_reason,
+                ..
+            }) => Err(Error::CenterRevoked {
+                path: path.to_path_buf(),
+                org: org.to_string(),
+                at,
+                reason: revoked_reason.unwrap_or_default(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_center_next_seq(&self, org: &str, next_seq: i64) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET next_seq = ?1 WHERE org_id = ?2",
+            params![next_seq, org],
+        )?;
+        Ok(())
+    }
+
+    fn set_center_ack(
+        &self,
+        org: &str,
+        acked_seq: Option<i64>,
+        upseq: i64,
+        packages: &[String],
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE centers SET acked_seq = ?1, ack_upseq = ?2, packages_held = ?3 WHERE org_id = ?4",
+            params![acked_seq, upseq, serde_json::to_string(packages).unwrap_or_default(), org],
+        )?;
+        Ok(())
+    }
+
+    fn center_figures(&self, org: &str, fingerprint: Option<&str>) -> Result<CenterFigures> {
         let count = |sql: &str| -> Result<i64> { Ok(self.tx.query_row(sql, [org], |r| r.get(0))?) };
         let mut f = CenterFigures {
             results_received: count("SELECT COUNT(*) FROM central_results WHERE org_id = ?1")?,
@@ -265,10 +270,7 @@ impl Tx<'_> {
         Ok(f)
     }
 
-    /// Sequences of the results bundles applied from `sender` and from the keys it replaced
-    /// by rollovers (a rotation keeps numbering; a re-enrolled machine starts again, so a
-    /// key revoked without a replacement is not followed), ascending.
-    pub fn received_seqs(&self, sender: &str) -> Result<Vec<i64>> {
+    fn received_seqs(&self, sender: &str) -> Result<Vec<i64>> {
         let mut stmt = self.tx.prepare(
             "WITH RECURSIVE chain(f) AS (
                  SELECT ?1 UNION SELECT p.fingerprint FROM peers p JOIN chain c ON p.replaced_by = c.f)
@@ -280,29 +282,7 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The first bundle matching `filter` (an SQL condition on `bundles` with `?1`, and its
-    /// order).
-    fn last_bundle(&self, filter: &str, arg: &str) -> Result<Option<LastBundle>> {
-        Ok(self
-            .tx
-            .query_row(
-                &format!(
-                    "SELECT seq, at, bundle_id, COALESCE(file_name, '') FROM bundles WHERE {filter} LIMIT 1"
-                ),
-                [arg],
-                last_bundle_row,
-            )
-            .optional()?)
-    }
-
-    /// The bundle of `kind` this site wrote (`out`) or applied (`in`) with sequence `seq`
-    /// (the newest such row).
-    pub fn bundle_by_seq(
-        &self,
-        direction: &str,
-        kind: &str,
-        seq: i64,
-    ) -> Result<Option<LastBundle>> {
+    fn bundle_by_seq(&self, direction: &str, kind: &str, seq: i64) -> Result<Option<LastBundle>> {
         Ok(self
             .tx
             .query_row(
@@ -314,8 +294,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// The bundle of `kind` applied here last in time.
-    pub fn last_applied(&self, kind: &str) -> Result<Option<LastBundle>> {
+    fn last_applied(&self, kind: &str) -> Result<Option<LastBundle>> {
         self.last_bundle("direction = 'in' AND kind = ?1 ORDER BY rowid DESC", kind)
     }
 }

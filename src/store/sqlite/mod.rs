@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreFailure};
 use crate::progress::{self, Reporter};
+use crate::store::prelude::*;
+use crate::store::{AppliedBundle, HistoryHead, OtherSender, Peer, PinnedPeer};
 
 mod centers;
 mod entities;
@@ -442,7 +444,28 @@ fn busy(e: rusqlite::Error, path: &Path) -> Error {
                 path: path.to_path_buf(),
             }
         }
-        _ => Error::Sql(e),
+        _ => Error::from(e),
+    }
+}
+
+/// SQLite's errors become the backend-neutral [`Error::Store`], with their kind.
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        use rusqlite::ErrorCode as Code;
+        let kind = match e.sqlite_error_code() {
+            Some(Code::DatabaseBusy | Code::DatabaseLocked) => StoreFailure::Busy,
+            Some(Code::ConstraintViolation) => StoreFailure::Constraint,
+            _ => match e {
+                rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..)
+                | rusqlite::Error::IntegralValueOutOfRange(..) => StoreFailure::Shape,
+                _ => StoreFailure::Other,
+            },
+        };
+        Error::Store {
+            kind,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -527,15 +550,17 @@ impl<'a> Tx<'a> {
             self.commit()
         }
     }
+}
 
-    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+impl Ledger for Tx<'_> {
+    fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .tx
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
-    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+    fn meta_set(&self, key: &str, value: &str) -> Result<()> {
         self.tx.execute(
             "INSERT INTO meta (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -544,9 +569,7 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// Take the next value of a counter kept in `meta` (starting at 1). A counter that is
-    /// present but unreadable is an error: restarting it at 1 would reuse sequence numbers.
-    pub fn next_counter(&self, key: &str) -> Result<i64> {
+    fn next_counter(&self, key: &str) -> Result<i64> {
         let current =
             match self.meta_get(key)? {
                 None => 0,
@@ -570,7 +593,7 @@ impl<'a> Tx<'a> {
 
     // ---- peers ------------------------------------------------------------------------
 
-    pub fn pin_peer(
+    fn pin_peer(
         &self,
         fingerprint: &str,
         role: &str,
@@ -585,36 +608,43 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    /// A pinned peer's (role, org id, armored certificate).
-    pub fn peer(&self, fingerprint: &str) -> Result<Option<(String, Option<String>, String)>> {
+    fn peer(&self, fingerprint: &str) -> Result<Option<Peer>> {
         Ok(self
             .tx
             .query_row(
                 "SELECT role, org_id, cert FROM peers WHERE fingerprint = ?1",
                 [fingerprint],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| {
+                    Ok(Peer {
+                        role: r.get(0)?,
+                        org_id: r.get(1)?,
+                        cert: r.get(2)?,
+                    })
+                },
             )
             .optional()?)
     }
 
-    /// The current pinned peer of a role (a centre has exactly one: central); keys replaced
-    /// by a rollover or revoked are left out.
-    pub fn peer_by_role(&self, role: &str) -> Result<Option<(String, String)>> {
+    fn peer_by_role(&self, role: &str) -> Result<Option<PinnedPeer>> {
         Ok(self
             .tx
             .query_row(
                 "SELECT fingerprint, cert FROM peers WHERE role = ?1 AND retired_from_seq IS NULL
                  ORDER BY pinned_at LIMIT 1",
                 [role],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    Ok(PinnedPeer {
+                        fingerprint: r.get(0)?,
+                        cert: r.get(1)?,
+                    })
+                },
             )
             .optional()?)
     }
 
     // ---- bundles ----------------------------------------------------------------------
 
-    /// Whether this sender's bundle `bundle_id` was applied (or written) here already.
-    pub fn bundle_seen(&self, sender: &str, bundle_id: &str) -> Result<bool> {
+    fn bundle_seen(&self, sender: &str, bundle_id: &str) -> Result<bool> {
         Ok(self
             .tx
             .query_row(
@@ -626,23 +656,21 @@ impl<'a> Tx<'a> {
             .is_some())
     }
 
-    /// The other senders a bundle with this id came from (or was written by): (fingerprint,
-    /// org id of the pinned centre, none for central or this site). Ids are random, so any answer means someone copied one.
-    pub fn bundle_id_other_senders(
-        &self,
-        sender: &str,
-        bundle_id: &str,
-    ) -> Result<Vec<(String, Option<String>)>> {
+    fn bundle_id_other_senders(&self, sender: &str, bundle_id: &str) -> Result<Vec<OtherSender>> {
         let mut stmt = self.tx.prepare(
             "SELECT b.sender, p.org_id FROM bundles b LEFT JOIN peers p ON p.fingerprint = b.sender
              WHERE b.bundle_id = ?1 AND b.sender <> ?2 ORDER BY b.rowid",
         )?;
-        let rows = stmt.query_map([bundle_id, sender], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([bundle_id, sender], |r| {
+            Ok(OtherSender {
+                fingerprint: r.get(0)?,
+                org_id: r.get(1)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Highest sequence applied from `sender` for bundles of `kind`.
-    pub fn last_seq_in(&self, sender: &str, kind: &str) -> Result<Option<i64>> {
+    fn last_seq_in(&self, sender: &str, kind: &str) -> Result<Option<i64>> {
         Ok(self.tx.query_row(
             "SELECT MAX(seq) FROM bundles WHERE direction = 'in' AND sender = ?1 AND kind = ?2",
             params![sender, kind],
@@ -650,17 +678,20 @@ impl<'a> Tx<'a> {
         )?)
     }
 
-    /// The most recent bundles of `kind` applied here, newest first: (bundle id, sequence).
-    pub fn applied_bundles(&self, kind: &str, limit: i64) -> Result<Vec<(String, i64)>> {
+    fn applied_bundles(&self, kind: &str, limit: i64) -> Result<Vec<AppliedBundle>> {
         let mut stmt = self.tx.prepare(
             &format!("SELECT bundle_id, seq FROM bundles WHERE direction = 'in' AND kind = ?1 {SINCE_FLOOR} ORDER BY seq DESC, at DESC LIMIT ?2"),
         )?;
-        let rows = stmt.query_map(params![kind, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![kind, limit], |r| {
+            Ok(AppliedBundle {
+                bundle_id: r.get(0)?,
+                seq: r.get(1)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Sequence of the bundle of `kind` applied last in time (a recorded rollback counts).
-    pub fn last_applied_seq(&self, kind: &str) -> Result<Option<i64>> {
+    fn last_applied_seq(&self, kind: &str) -> Result<Option<i64>> {
         Ok(self
             .tx
             .query_row(
@@ -671,8 +702,7 @@ impl<'a> Tx<'a> {
             .optional()?)
     }
 
-    /// The parts of set `set_id` applied here (by part index).
-    pub fn set_parts_received(&self, set_id: &str) -> Result<Vec<u64>> {
+    fn set_parts_received(&self, set_id: &str) -> Result<Vec<u64>> {
         let mut st = self.tx.prepare(
             "SELECT set_index FROM bundles WHERE direction = 'in' AND set_id = ?1 ORDER BY set_index",
         )?;
@@ -684,12 +714,7 @@ impl<'a> Tx<'a> {
         Ok(parts)
     }
 
-    pub fn record_bundle(
-        &self,
-        direction: &str,
-        r: &BundleRecord<'_>,
-        file_name: &str,
-    ) -> Result<()> {
+    fn record_bundle(&self, direction: &str, r: &BundleRecord<'_>, file_name: &str) -> Result<()> {
         self.tx.execute(
             "INSERT OR IGNORE INTO bundles (bundle_id, direction, kind, sender, recipient, org_id, seq,
                 set_id, set_index, set_count, file_name, at, payload_size)
@@ -715,11 +740,9 @@ impl<'a> Tx<'a> {
 
     // ---- history ----------------------------------------------------------------------
 
-    /// Append a row to the hash-chained history; returns its number. The first row after
-    /// a prune that dropped every row continues from the prune point.
-    pub fn add_history(&self, h: NewHistory<'_>) -> Result<i64> {
+    fn add_history(&self, h: NewHistory<'_>) -> Result<i64> {
         let (last, prev) = match self.history_head()? {
-            Some(head) => head,
+            Some(head) => (head.n, head.hash),
             None => {
                 let start = self.history_start()?;
                 (start.row, start.hash)
@@ -751,7 +774,7 @@ impl<'a> Tx<'a> {
         Ok(row.n)
     }
 
-    pub fn history(&self, org: Option<&str>, limit: i64) -> Result<Vec<HistoryEntry>> {
+    fn history(&self, org: Option<&str>, limit: i64) -> Result<Vec<HistoryEntry>> {
         let mut stmt = self.tx.prepare(
             "SELECT n, at, action, org_id, bundle_id, kind, seq, status, counts, report, hash FROM history
              WHERE (?1 IS NULL OR org_id = ?1) ORDER BY n DESC LIMIT ?2",
@@ -777,21 +800,23 @@ impl<'a> Tx<'a> {
         Ok(out)
     }
 
-    /// The newest history row: (number, hash), or `None` for an empty history.
-    pub fn history_head(&self) -> Result<Option<(i64, String)>> {
+    fn history_head(&self) -> Result<Option<HistoryHead>> {
         Ok(self
             .tx
             .query_row(
                 "SELECT n, hash FROM history ORDER BY n DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    Ok(HistoryHead {
+                        n: r.get(0)?,
+                        hash: r.get(1)?,
+                    })
+                },
             )
             .optional()?)
     }
 
-    /// The stored hash of history row `n`, if the row exists (or is the prune point the
-    /// chain starts after).
-    pub fn history_hash(&self, n: i64) -> Result<Option<String>> {
+    fn history_hash(&self, n: i64) -> Result<Option<String>> {
         let stored = self
             .tx
             .query_row("SELECT hash FROM history WHERE n = ?1", [n], |r| r.get(0))
@@ -803,9 +828,7 @@ impl<'a> Tx<'a> {
         Ok((start.row == n && n > 0).then_some(start.hash))
     }
 
-    /// Recompute the hash chain from its start (the newest prune point, else the
-    /// beginning); returns the number of the first broken row, if any.
-    pub fn verify_history(&self) -> Result<Option<i64>> {
+    fn verify_history(&self) -> Result<Option<i64>> {
         let mut prev = self.history_start()?.hash;
         let mut broken = None;
         self.each_history_row(None, |row| {
@@ -819,8 +842,7 @@ impl<'a> Tx<'a> {
         Ok(broken)
     }
 
-    /// What each sync did to one entity, oldest first.
-    pub fn entity_actions(&self, entity_id: &str) -> Result<Vec<EntityAction>> {
+    fn entity_actions(&self, entity_id: &str) -> Result<Vec<EntityAction>> {
         let mut stmt = self.tx.prepare(
             "SELECT h.n, h.at, h.bundle_id, h.seq, e.type, e.action FROM entity_history e
              JOIN history h ON h.n = e.history_n WHERE e.entity_id = ?1 ORDER BY h.n",
@@ -838,7 +860,7 @@ impl<'a> Tx<'a> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn entity_history(
+    fn entity_history(
         &self,
         history_n: i64,
         entity_id: &str,
@@ -890,6 +912,12 @@ mod tests {
             .unwrap();
         assert!(tx.bundle_seen("B", "b1").unwrap());
         let others = tx.bundle_id_other_senders("B", "b1").unwrap();
-        assert_eq!(others, vec![("A".to_string(), None)]);
+        assert_eq!(
+            others,
+            vec![OtherSender {
+                fingerprint: "A".to_string(),
+                org_id: None
+            }]
+        );
     }
 }
