@@ -25,7 +25,7 @@ use crate::bundle::{self, Bundle, Kind, SetRef, Spec, Written};
 use crate::crypto;
 use crate::crypto::Cert;
 use crate::error::{Error, Result};
-use crate::limits::{self, quote, Breach, Limits};
+use crate::limits::{self, quote, Breach, Limits, MemberElements};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
 use crate::store::{
@@ -91,6 +91,29 @@ pub struct AppliedBundle {
 struct RawVariables<'a> {
     #[serde(borrow)]
     variables: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// A result's variables as the text sealed at the centre (what central stores of each):
+/// the spans the limit scan found when they are certain (one member `variables`, plainly
+/// named, as many elements as parsed), else the text parsed again, which also refuses two
+/// members named `variables` (JSON to serde's `Value`, where the last counts, but not one
+/// list of variables to store as sent).
+fn variables_as_sent<'p>(
+    plain: &'p [u8],
+    v: &Value,
+    elements: MemberElements,
+) -> std::result::Result<Vec<&'p str>, serde_json::Error> {
+    let parsed = v["variables"].as_array().map_or(0, Vec::len);
+    if elements.members == 1 && !elements.escaped_name && elements.spans.len() == parsed {
+        let texts: Option<Vec<&str>> = (elements.spans.into_iter())
+            .map(|span| std::str::from_utf8(&plain[span]).ok())
+            .collect();
+        if let Some(texts) = texts {
+            return Ok(texts);
+        }
+    }
+    let raw: RawVariables<'_> = serde_json::from_slice(plain)?;
+    Ok(raw.variables.into_iter().map(|r| r.get()).collect())
 }
 
 /// Bytes kept free in every file for the header, signature, trailer, OpenPGP and zstd
@@ -745,6 +768,9 @@ fn result_ack(meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> Res
     }
 }
 
+/// A sealed result opened: its plaintext, parsed, and where its variables' texts are.
+type OpenedResult = (Vec<u8>, Value, MemberElements);
+
 /// Applies the results and log batches of one bundle from one centre.
 struct Receiver<'t> {
     tx: &'t Tx<'t>,
@@ -890,15 +916,16 @@ impl Receiver<'_> {
         &self,
         meta: &ResultMeta,
         blob: &[u8],
-    ) -> std::result::Result<(Vec<u8>, Value), (String, Vec<u8>)> {
+    ) -> std::result::Result<OpenedResult, (String, Vec<u8>)> {
         let plain = open_sealed(self.key, blob, &self.limits)
             .map_err(|e| (format!("sealed result {e}"), Vec::new()))?;
         if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
             return Err(("content does not match its declared hash".into(), plain));
         }
-        if let Err(b) = limits::scan(&plain, &self.limits) {
-            return Err((format!("result {b}"), plain));
-        }
+        let elements = match limits::scan_member_elements(&plain, &self.limits, "variables") {
+            Ok(elements) => elements,
+            Err(b) => return Err((format!("result {b}"), plain)),
+        };
         let v: Value = match serde_json::from_slice(&plain) {
             Ok(v) => v,
             Err(e) => return Err((format!("not JSON ({})", quote(&e.to_string())), plain)),
@@ -912,12 +939,12 @@ impl Receiver<'_> {
                 ));
             }
         }
-        Ok((plain, v))
+        Ok((plain, v, elements))
     }
 
     /// One sealed result: decrypt, check, store under central's id (or keep aside).
     fn result(&mut self, meta: ResultMeta, blob: &[u8]) -> Result<()> {
-        let (plain, v) = match self.parse_result(&meta, blob) {
+        let (plain, v, elements) = match self.parse_result(&meta, blob) {
             Ok(p) => p,
             Err((reason, content)) => {
                 return self.quarantine(&meta, &reason, &String::from_utf8_lossy(&content))
@@ -959,9 +986,7 @@ impl Receiver<'_> {
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != AckStatus::Unchanged {
-            // Two members named `variables` are JSON to serde's Value (the last one counts)
-            // but not one list of variables to store as sent.
-            let raw: RawVariables<'_> = match serde_json::from_slice(&plain) {
+            let raw = match variables_as_sent(&plain, &v, elements) {
                 Ok(raw) => raw,
                 Err(e) => {
                     let reason =
@@ -969,7 +994,7 @@ impl Receiver<'_> {
                     return self.quarantine(&meta, &reason, &text());
                 }
             };
-            self.store_result(&meta, &central_id, &raw.variables, &v)?;
+            self.store_result(&meta, &central_id, &raw, &v)?;
         }
         self.tally.add(match status {
             AckStatus::Stored => "results stored",
@@ -986,7 +1011,7 @@ impl Receiver<'_> {
         &mut self,
         meta: &ResultMeta,
         central_id: &str,
-        raw: &[&serde_json::value::RawValue],
+        raw: &[&str],
         v: &Value,
     ) -> Result<()> {
         let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -998,7 +1023,7 @@ impl Receiver<'_> {
                 call_id_item: var["callIdItem"].as_str(),
                 test: var["test"].as_str(),
                 item: var["item"].as_str(),
-                json: text.get(),
+                json: text,
             })
             .collect();
         let result = CentralResult {
