@@ -12,7 +12,7 @@
 # baseline's floor (it never parses JSON), so the ratio is against the most favourable raw
 # pipeline.
 #
-# usage: bench/roundtrip.sh [--size small|large] [--runs N]
+# usage: [COURIER=binary] bench/roundtrip.sh [--size small|large] [--runs N]
 #   small: 1,000 results x 401 variables (401,000) + 50,000 logs     (default; ~1 GB disk)
 #   large: 20,000 results x 401 variables (8,020,000) + 1,000,000 logs (~25 GB disk)
 # Prints each step's median wall seconds, median CPU seconds (user+sys: less sensitive to other
@@ -34,8 +34,9 @@ case $size in
 esac
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-cargo build --release -q
-C="$here/target/release/courier"
+# COURIER=/path/to/courier benches that binary (e.g. a copy of an earlier build) instead of
+# building this tree's.
+if [ -n "${COURIER:-}" ]; then C=$COURIER; else cargo build --release -q; C="$here/target/release/courier"; fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/roundtrip.XXXXXX"); trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/in"
 python3 bench/gen_results.py "$RESULTS" "$VARS" "$work/in/results.jsonl" "$work/variables.csv"

@@ -256,6 +256,12 @@ impl Scanner {
     /// Feed a slice; stops at the first breach. The same walk as pushing byte by byte, with
     /// the inside of strings (most of a result's bytes) skipped in runs.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), Breach> {
+        self.feed_with(bytes, |_| {})
+    }
+
+    /// [`Scanner::feed`], telling `seen` of every byte pushed alone (all but the inside of
+    /// string runs: the structure of the text) with the walk's state before it.
+    fn feed_with(&mut self, bytes: &[u8], mut seen: impl FnMut(Pushed)) -> Result<(), Breach> {
         let mut i = 0;
         while i < bytes.len() {
             let run = self.skip_string_run(&bytes[i..]);
@@ -263,7 +269,16 @@ impl Scanner {
                 i += run;
                 continue;
             }
-            if !self.push(bytes[i]) {
+            let (depth, in_string, escaped) = (self.depth, self.in_string, self.escaped);
+            let going_on = self.push(bytes[i]);
+            seen(Pushed {
+                at: i,
+                byte: bytes[i],
+                depth,
+                in_string,
+                quote_closes: in_string && !escaped && !self.in_string,
+            });
+            if !going_on {
                 break;
             }
             i += 1;
@@ -278,6 +293,102 @@ impl Scanner {
 /// Check a whole document against the limits without building anything.
 pub fn scan(bytes: &[u8], limits: &Limits) -> Result<(), Breach> {
     Scanner::new(*limits).feed(bytes)
+}
+
+/// A byte the scanner pushed alone, with its state before the byte.
+#[derive(Debug, Clone, Copy)]
+struct Pushed {
+    at: usize,
+    byte: u8,
+    depth: u64,
+    in_string: bool,
+    /// The byte is the quote that ends a string.
+    quote_closes: bool,
+}
+
+/// Where the elements of one top-level member's array are in a document's text, found by
+/// the limit scan itself (no second pass): what central stores of each variable as sent,
+/// without parsing the result again to borrow them.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MemberElements {
+    /// Byte ranges of the array's elements, without the white space around them.
+    pub spans: Vec<std::ops::Range<usize>>,
+    /// How many top-level members carry the name (two are two lists, not one).
+    pub members: u32,
+    /// A top-level member name holds an escape, so names were not compared as parsed: the
+    /// spans must not be relied on.
+    pub escaped_name: bool,
+}
+
+/// The state of [`MemberElements`] while the scan walks a document.
+struct ElementWalk<'n> {
+    name: &'n [u8],
+    found: MemberElements,
+    expect_name: bool,
+    name_start: Option<usize>,
+    value_is_ours: bool,
+    in_array: bool,
+    start: Option<usize>,
+}
+
+impl ElementWalk<'_> {
+    fn see(&mut self, bytes: &[u8], p: Pushed) {
+        if p.in_string {
+            if let Some(from) = self.name_start.take_if(|_| p.quote_closes) {
+                let name = &bytes[from..p.at];
+                self.found.escaped_name |= name.contains(&b'\\');
+                self.value_is_ours = name == self.name;
+                self.found.members += u32::from(self.value_is_ours);
+            }
+            return;
+        }
+        match (p.depth, p.byte) {
+            (0, b'{') => self.expect_name = true,
+            (1, b',') => (self.expect_name, self.value_is_ours) = (true, false),
+            (1, b'"') if self.expect_name => {
+                (self.expect_name, self.name_start) = (false, Some(p.at + 1));
+            }
+            (1, b'[') if self.value_is_ours => {
+                (self.in_array, self.found.spans) = (true, Vec::new());
+            }
+            (2, b',' | b']') if self.in_array => {
+                if let Some(from) = self.start.take() {
+                    let text = &bytes[from..p.at];
+                    let end = from + text.len()
+                        - text
+                            .iter()
+                            .rev()
+                            .take_while(|b| b.is_ascii_whitespace())
+                            .count();
+                    self.found.spans.push(from..end);
+                }
+                self.in_array = p.byte == b',';
+            }
+            (2, b) if self.in_array && self.start.is_none() && !b.is_ascii_whitespace() => {
+                self.start = Some(p.at);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// [`scan`], also finding where the elements of the top-level member `name` (an array) are.
+pub fn scan_member_elements(
+    bytes: &[u8],
+    limits: &Limits,
+    name: &str,
+) -> Result<MemberElements, Breach> {
+    let mut walk = ElementWalk {
+        name: name.as_bytes(),
+        found: MemberElements::default(),
+        expect_name: false,
+        name_start: None,
+        value_is_ours: false,
+        in_array: false,
+        start: None,
+    };
+    Scanner::new(*limits).feed_with(bytes, |p| walk.see(bytes, p))?;
+    Ok(walk.found)
 }
 
 /// Scan, then parse: the one way untrusted JSON becomes a `Value`. `Err` is a one-line
@@ -938,6 +1049,42 @@ mod tests {
             ..small()
         };
         assert_eq!(scan(br#"["[[[[\"{{{{"]"#, &l), Ok(()));
+    }
+
+    #[test]
+    fn member_elements_are_the_texts_a_json_parser_borrows() {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            variables: Vec<&'a serde_json::value::RawValue>,
+        }
+        let docs = [
+            r#"{"variables":[]}"#,
+            r#"{"a":{"variables":[9]},"variables":[1, "x,]\"y" ,{"k":[1,2]},[[]], null ]}"#,
+            "{ \"b\" : [1,{\"variables\":2}],\n \"variables\" :\n[ {\"c\":\"]\"}\n,\t-1.5e3\n] , \"z\":[3]}",
+        ];
+        for doc in docs {
+            let deep_enough = Limits {
+                depth: 10,
+                ..roomy()
+            };
+            let found = scan_member_elements(doc.as_bytes(), &deep_enough, "variables").unwrap();
+            let raw: Raw<'_> = serde_json::from_str(doc).unwrap();
+            let spans: Vec<&str> = found.spans.iter().map(|r| &doc[r.clone()]).collect();
+            let parsed: Vec<&str> = raw.variables.iter().map(|r| r.get()).collect();
+            assert_eq!(spans, parsed, "{doc}");
+            assert_eq!((found.members, found.escaped_name), (1, false), "{doc}");
+        }
+        let twice = scan_member_elements(
+            br#"{"variables":[1],"variables":[2,3]}"#,
+            &roomy(),
+            "variables",
+        );
+        assert_eq!(twice.map(|f| (f.members, f.spans.len())), Ok((2, 2)));
+        let escaped = scan_member_elements(br#"{"variabl\u0065s":[1]}"#, &roomy(), "variables");
+        assert!(escaped.unwrap().escaped_name);
+        let deep = scan_member_elements(b"[[[[1]]]]", &small(), "variables");
+        assert_eq!(deep, Err(scan(b"[[[[1]]]]", &small()).unwrap_err()));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::bundle::{self, Bundle, Kind, SetRef, Spec, Written};
 use crate::crypto;
 use crate::crypto::Cert;
 use crate::error::{Error, Result};
-use crate::limits::{self, quote, Breach, Limits};
+use crate::limits::{self, quote, Breach, Limits, MemberElements};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
 use crate::store::prelude::*;
@@ -92,6 +92,29 @@ pub struct AppliedBundle {
 struct RawVariables<'a> {
     #[serde(borrow)]
     variables: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// A result's variables as the text sealed at the centre (what central stores of each):
+/// the spans the limit scan found when they are certain (one member `variables`, plainly
+/// named, as many elements as parsed), else the text parsed again, which also refuses two
+/// members named `variables` (JSON to serde's `Value`, where the last counts, but not one
+/// list of variables to store as sent).
+fn variables_as_sent<'p>(
+    plain: &'p [u8],
+    v: &Value,
+    elements: MemberElements,
+) -> std::result::Result<Vec<&'p str>, serde_json::Error> {
+    let parsed = v["variables"].as_array().map_or(0, Vec::len);
+    if elements.members == 1 && !elements.escaped_name && elements.spans.len() == parsed {
+        let texts: Option<Vec<&str>> = (elements.spans.into_iter())
+            .map(|span| std::str::from_utf8(&plain[span]).ok())
+            .collect();
+        if let Some(texts) = texts {
+            return Ok(texts);
+        }
+    }
+    let raw: RawVariables<'_> = serde_json::from_slice(plain)?;
+    Ok(raw.variables.into_iter().map(|r| r.get()).collect())
 }
 
 /// Bytes kept free in every file for the header, signature, trailer, OpenPGP and zstd
@@ -597,23 +620,18 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     }
     let mut rx = Receiver {
         tx: &tx,
-        key: &key,
         org: &org,
         bundle_id: &h.bundle_id,
         limits: site.config.settings.limits,
         progress: site.progress(),
         tally: Tally::default(),
     };
-    let mut entries = Entries::default();
-    b.read_payload(&key, cert, |name, r| entries.entry(&mut rx, path, name, r))?;
+    let center_ack = read_entries(b, &key, cert, &mut rx)?;
     let tally = rx.tally;
     let rolled = crate::rollover::on_import(&tx, path, h)?;
     // What a retired key's machine says it holds is not what the centre holds now.
     let current = tx.center(&org)?.and_then(|c| c.fingerprint);
-    if let (Some(ack), true) = (
-        &entries.ack,
-        current.as_ref() == Some(&h.sender.fingerprint),
-    ) {
+    if let (Some(ack), true) = (&center_ack, current.as_ref() == Some(&h.sender.fingerprint)) {
         apply_center_ack(&tx, &org, h.sequence as i64, ack)?;
     }
     tx.record_bundle(
@@ -656,50 +674,108 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     })
 }
 
+/// Payload entries opened ahead of the store writer: a bound on the plaintexts held (each
+/// within `settings.limits.record_bytes`).
+const OPENED_AHEAD: usize = 4;
+
+/// One payload entry opened by the reader thread, handed to the store writer with the
+/// sealed bytes it was read from (for progress).
+enum Opened {
+    Ack(CenterAck),
+    Result(ResultMeta, OpenResult, u64),
+    Logs(LogMeta, std::result::Result<Vec<Value>, String>, u64),
+}
+
+/// The payload read, decrypted, decompressed, hashed, scanned and parsed on a thread of its
+/// own, while `rx` stores what it hands over through a bounded channel, in payload order,
+/// in the one transaction of the import. The first error of either side ends both (the
+/// writer's first, as entries are applied in order); the centre's acknowledgement is returned.
+fn read_entries(
+    b: &Bundle,
+    key: &crypto::SecretKey,
+    cert: &Cert,
+    rx: &mut Receiver<'_>,
+) -> Result<Option<CenterAck>> {
+    let limits = rx.limits;
+    std::thread::scope(|s| {
+        let (send, opened) = std::sync::mpsc::sync_channel::<Result<Opened>>(OPENED_AHEAD);
+        s.spawn(move || {
+            let mut entries = Entries::default();
+            let read = b.read_payload(key, cert, |name, r| {
+                let Some(item) = entries.open(key, &limits, &b.path, name, r)? else {
+                    return Ok(());
+                };
+                send.send(Ok(item))
+                    .map_err(|_| Error::Internal("the store writer stopped".into()))
+            });
+            if let Err(e) = read {
+                // Nobody listens when the writer stopped first: its error is the one told.
+                let _ = send.send(Err(e));
+            }
+        });
+        let mut ack = None;
+        for item in opened {
+            match item? {
+                Opened::Ack(a) => ack = Some(a),
+                Opened::Result(meta, result, len) => {
+                    rx.result(meta, result)?;
+                    rx.progress.advance(1, len);
+                }
+                Opened::Logs(meta, logs, len) => {
+                    rx.logs(meta, logs)?;
+                    rx.progress.advance(1, len);
+                }
+            }
+        }
+        Ok(ack)
+    })
+}
+
 /// The payload of a results bundle, entry by entry: the centre's acknowledgement, and
 /// each sealed result or log batch right after its metadata.
 #[derive(Default)]
 struct Entries {
     pending_result: Option<(String, ResultMeta)>,
     pending_logs: Option<(String, LogMeta)>,
-    ack: Option<CenterAck>,
 }
 
 impl Entries {
-    fn entry(
+    /// One entry read and opened; `None` for metadata (kept until its sealed entry).
+    fn open(
         &mut self,
-        rx: &mut Receiver<'_>,
+        key: &crypto::SecretKey,
+        lim: &Limits,
         path: &Path,
         name: &str,
         r: &mut dyn Read,
-    ) -> Result<()> {
-        let lim = rx.limits;
+    ) -> Result<Option<Opened>> {
         let bad = |what: String| Error::bad_payload(path, format!("{what}; refused"));
         let sealed_max = lim.record_bytes + SEALED_OVERHEAD;
         if name == "ack.json" {
             let bytes = bundle::read_small(path, name, r, 16 << 20)?;
-            let v = limits::parse(&bytes, &lim).map_err(|e| bad(format!("ack.json: {e}")))?;
-            self.ack = Some(crate::schema::read_doc(path, name, "center-ack", v)?);
+            let v = limits::parse(&bytes, lim).map_err(|e| bad(format!("ack.json: {e}")))?;
+            let ack = crate::schema::read_doc(path, name, "center-ack", v)?;
+            return Ok(Some(Opened::Ack(ack)));
         } else if let Some(stem) = entry_stem(name, "results/", ".json") {
-            let meta = read_meta(path, name, r, &lim, "result-meta")?;
+            let meta = read_meta(path, name, r, lim, "result-meta")?;
             self.pending_result = Some((stem.to_string(), meta));
         } else if let Some(stem) = entry_stem(name, "results/", ".pgp") {
             let meta = follows(&mut self.pending_result, name, stem).map_err(bad)?;
             let blob = bundle::read_small(path, name, r, sealed_max)?;
-            rx.result(meta, &blob)?;
-            rx.progress.advance(1, blob.len() as u64);
+            let opened = open_result(key, lim, &meta, &blob);
+            return Ok(Some(Opened::Result(meta, opened, blob.len() as u64)));
         } else if let Some(stem) = entry_stem(name, "logs/", ".json") {
-            let meta = read_meta(path, name, r, &lim, "log-meta")?;
+            let meta = read_meta(path, name, r, lim, "log-meta")?;
             self.pending_logs = Some((stem.to_string(), meta));
         } else if let Some(stem) = entry_stem(name, "logs/", ".pgp") {
             let meta = follows(&mut self.pending_logs, name, stem).map_err(bad)?;
             let blob = bundle::read_small(path, name, r, sealed_max)?;
-            rx.logs(meta, &blob)?;
-            rx.progress.advance(1, blob.len() as u64);
+            let logs = open_logs(key, lim, &meta, &blob);
+            return Ok(Some(Opened::Logs(meta, logs, blob.len() as u64)));
         } else {
             return Err(bad(format!("unexpected payload entry {name}")));
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -749,10 +825,13 @@ fn result_ack(meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> Res
     }
 }
 
+/// A sealed result opened: its plaintext, parsed, and where its variables' texts are; or
+/// why it is kept aside, with its plaintext when it was read at all.
+type OpenResult = std::result::Result<(Vec<u8>, Value, MemberElements), (String, Vec<u8>)>;
+
 /// Applies the results and log batches of one bundle from one centre.
 struct Receiver<'t> {
     tx: &'t Tx<'t>,
-    key: &'t crypto::SecretKey,
     org: &'t str,
     bundle_id: &'t str,
     limits: Limits,
@@ -887,41 +966,9 @@ impl Receiver<'_> {
         }))
     }
 
-    /// Open a sealed result and parse it within the limits: `Err((reason, content))` when it
-    /// must be kept aside, `content` being the plaintext when it was read at all (stored
-    /// once, as the quarantine's content; reasons never quote it).
-    fn parse_result(
-        &self,
-        meta: &ResultMeta,
-        blob: &[u8],
-    ) -> std::result::Result<(Vec<u8>, Value), (String, Vec<u8>)> {
-        let plain = open_sealed(self.key, blob, &self.limits)
-            .map_err(|e| (format!("sealed result {e}"), Vec::new()))?;
-        if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
-            return Err(("content does not match its declared hash".into(), plain));
-        }
-        if let Err(b) = limits::scan(&plain, &self.limits) {
-            return Err((format!("result {b}"), plain));
-        }
-        let v: Value = match serde_json::from_slice(&plain) {
-            Ok(v) => v,
-            Err(e) => return Err((format!("not JSON ({})", quote(&e.to_string())), plain)),
-        };
-        if let Some(vars) = v.get("variables").and_then(Value::as_array) {
-            let (found, limit) = (vars.len() as u64, self.limits.variables);
-            if found > limit {
-                return Err((
-                    format!("result {}", Breach::Variables { found, limit }),
-                    plain,
-                ));
-            }
-        }
-        Ok((plain, v))
-    }
-
-    /// One sealed result: decrypt, check, store under central's id (or keep aside).
-    fn result(&mut self, meta: ResultMeta, blob: &[u8]) -> Result<()> {
-        let (plain, v) = match self.parse_result(&meta, blob) {
+    /// One sealed result, opened: check, store under central's id (or keep aside).
+    fn result(&mut self, meta: ResultMeta, opened: OpenResult) -> Result<()> {
+        let (plain, v, elements) = match opened {
             Ok(p) => p,
             Err((reason, content)) => {
                 return self.quarantine(&meta, &reason, &String::from_utf8_lossy(&content))
@@ -963,9 +1010,7 @@ impl Receiver<'_> {
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != AckStatus::Unchanged {
-            // Two members named `variables` are JSON to serde's Value (the last one counts)
-            // but not one list of variables to store as sent.
-            let raw: RawVariables<'_> = match serde_json::from_slice(&plain) {
+            let raw = match variables_as_sent(&plain, &v, elements) {
                 Ok(raw) => raw,
                 Err(e) => {
                     let reason =
@@ -973,7 +1018,7 @@ impl Receiver<'_> {
                     return self.quarantine(&meta, &reason, &text());
                 }
             };
-            self.store_result(&meta, &central_id, &raw.variables, &v)?;
+            self.store_result(&meta, &central_id, &raw, &v)?;
         }
         self.tally.add(match status {
             AckStatus::Stored => "results stored",
@@ -990,7 +1035,7 @@ impl Receiver<'_> {
         &mut self,
         meta: &ResultMeta,
         central_id: &str,
-        raw: &[&serde_json::value::RawValue],
+        raw: &[&str],
         v: &Value,
     ) -> Result<()> {
         let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
@@ -1002,7 +1047,7 @@ impl Receiver<'_> {
                 call_id_item: var["callIdItem"].as_str(),
                 test: var["test"].as_str(),
                 item: var["item"].as_str(),
-                json: text.get(),
+                json: text,
             })
             .collect();
         let result = CentralResult {
@@ -1062,9 +1107,13 @@ impl Receiver<'_> {
         Ok(())
     }
 
-    /// One sealed log batch: stored against central's execution id, or kept waiting.
-    fn logs(&mut self, meta: LogMeta, blob: &[u8]) -> Result<()> {
-        let logs = match self.open_logs(&meta, blob) {
+    /// One sealed log batch, opened: stored against central's execution id, or kept waiting.
+    fn logs(
+        &mut self,
+        meta: LogMeta,
+        opened: std::result::Result<Vec<Value>, String>,
+    ) -> Result<()> {
+        let logs = match opened {
             Ok(logs) => logs,
             Err(what) => {
                 self.tally.add("log batches refused");
@@ -1093,25 +1142,64 @@ impl Receiver<'_> {
         }
         Ok(())
     }
+}
 
-    fn open_logs(&self, meta: &LogMeta, blob: &[u8]) -> std::result::Result<Vec<Value>, String> {
-        let plain =
-            open_sealed(self.key, blob, &self.limits).map_err(|e| format!("sealed logs {e}"))?;
-        limits::scan(&plain, &self.limits).map_err(|b| format!("log batch {b}"))?;
-        let logs: Vec<Value> = serde_json::from_slice(&plain)
-            .map_err(|e| format!("not a JSON array ({})", quote(&e.to_string())))?;
-        let (found, limit) = (logs.len() as u64, self.limits.logs_per_batch);
-        if found > limit {
-            return Err(format!("log batch {}", Breach::Logs { found, limit }));
-        }
-        for l in &logs {
-            crate::schema::check("log", l).map_err(|e| format!("a log fails the schema: {e}"))?;
-            if l["delivery_execution_id"].as_str() != Some(meta.execution_id.as_str()) {
-                return Err("a log names another execution than its batch".into());
-            }
-        }
-        Ok(logs)
+/// Open a sealed result and parse it within the limits: `Err((reason, content))` when it
+/// must be kept aside, `content` being the plaintext when it was read at all (stored
+/// once, as the quarantine's content; reasons never quote it).
+fn open_result(
+    key: &crypto::SecretKey,
+    lim: &Limits,
+    meta: &ResultMeta,
+    blob: &[u8],
+) -> OpenResult {
+    let plain =
+        open_sealed(key, blob, lim).map_err(|e| (format!("sealed result {e}"), Vec::new()))?;
+    if hex::encode(Sha256::digest(&plain)) != meta.content_sha256 {
+        return Err(("content does not match its declared hash".into(), plain));
     }
+    let elements = match limits::scan_member_elements(&plain, lim, "variables") {
+        Ok(elements) => elements,
+        Err(b) => return Err((format!("result {b}"), plain)),
+    };
+    let v: Value = match serde_json::from_slice(&plain) {
+        Ok(v) => v,
+        Err(e) => return Err((format!("not JSON ({})", quote(&e.to_string())), plain)),
+    };
+    if let Some(vars) = v.get("variables").and_then(Value::as_array) {
+        let (found, limit) = (vars.len() as u64, lim.variables);
+        if found > limit {
+            return Err((
+                format!("result {}", Breach::Variables { found, limit }),
+                plain,
+            ));
+        }
+    }
+    Ok((plain, v, elements))
+}
+
+/// A sealed log batch opened and checked: its logs, or why it is refused.
+fn open_logs(
+    key: &crypto::SecretKey,
+    lim: &Limits,
+    meta: &LogMeta,
+    blob: &[u8],
+) -> std::result::Result<Vec<Value>, String> {
+    let plain = open_sealed(key, blob, lim).map_err(|e| format!("sealed logs {e}"))?;
+    limits::scan(&plain, lim).map_err(|b| format!("log batch {b}"))?;
+    let logs: Vec<Value> = serde_json::from_slice(&plain)
+        .map_err(|e| format!("not a JSON array ({})", quote(&e.to_string())))?;
+    let (found, limit) = (logs.len() as u64, lim.logs_per_batch);
+    if found > limit {
+        return Err(format!("log batch {}", Breach::Logs { found, limit }));
+    }
+    for l in &logs {
+        crate::schema::check("log", l).map_err(|e| format!("a log fails the schema: {e}"))?;
+        if l["delivery_execution_id"].as_str() != Some(meta.execution_id.as_str()) {
+            return Err("a log names another execution than its batch".into());
+        }
+    }
+    Ok(logs)
 }
 
 /// What central does with a copy of a result, given the copy it holds.
