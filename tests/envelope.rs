@@ -737,6 +737,55 @@ fn parts_of_two_bundles_mixed_are_refused() {
     );
 }
 
+/// THREATS "parts of two bundles mixed together: every part is bound to its bundle id, index
+/// and count". Two genuine multi-file sets of one sender with the same content (the centre's
+/// home copied before its export), so that part i of each has a payload of the same length:
+/// part i's payload of one set under part i's header of the other passes every length check
+/// and is refused by the binding alone, the error naming the bundle, set and part the signed
+/// header claims; central's store is unchanged. The genuine files then apply.
+#[test]
+fn parts_of_two_sets_of_one_sender_mixed_are_refused_by_the_set_binding() {
+    let w = World::synced();
+    let results = fixtures().join("data/results/ORG-001-day1.jsonl");
+    let logs = fixtures().join("data/logs/ORG-001-day1.jsonl");
+    ok(courier(&w.a, &["results", "add", s(&results)]));
+    ok(courier(&w.a, &["logs", "add", s(&logs)]));
+    let twin = w.path("center-a-twin");
+    copy_dir(&w.a, &twin);
+    let x = w.export_up(&w.a, "up-x", &["--max-file-size", "32K"]);
+    let y = w.export_up(&twin, "up-y", &["--max-file-size", "32K"]);
+    assert!(x.len() >= 2 && x.len() == y.len(), "{x:?} {y:?}");
+    let mut refusals = 0;
+    for (i, (fx, fy)) in x.iter().zip(&y).enumerate() {
+        let (bx, by) = (std::fs::read(fx).unwrap(), std::fs::read(fy).unwrap());
+        let (hx, _, _) = regions(&bx);
+        let (hy, _, _) = regions(&by);
+        assert_eq!(hx, hy, "part {}: payloads of the same length", i + 1);
+        let header = Bundle::open(fy).unwrap().header;
+        assert_ne!(header.set.id, Bundle::open(fx).unwrap().header.set.id);
+        let mut mixed = bx[..hx].to_vec();
+        mixed.extend_from_slice(&by[hy..]);
+        let f = write(
+            &w.path(&format!("mixed-sets/part{}.courier", i + 1)),
+            &mixed,
+        );
+        let binding = format!(
+            "payload hash does not match the signed header (bundle {}, set {} part {} of {})",
+            header.bundle_id,
+            header.set.id,
+            i + 1,
+            y.len()
+        );
+        refused(courier(&w.central, &["verify", s(&f)]), 1, &binding);
+        import_refused(&w.central, &f, &binding);
+        refusals += 1;
+    }
+    assert_eq!(refusals, x.len());
+    for f in &x {
+        assert!(ok(courier(&w.central, &["import", s(f)])).contains("applied"));
+    }
+}
+
 // ---- unknown version -----------------------------------------------------------------------
 
 /// THREATS "a newer format version than this program knows": refused with "unsupported
