@@ -616,42 +616,60 @@ fn a_refused_payload_leaves_no_package_file() {
     );
 }
 
-/// A bundle of the enrollment-reply kind, which carries its own certificate, signed by a key
-/// nobody enrolled and addressed to centre A.
-fn self_certified(w: &World) -> PathBuf {
+/// A bundle of kind `kind` from `sender` (fingerprint filled in) to the site at `to`, which
+/// carries its own certificate, signed by a key nobody enrolled, with one payload entry.
+fn self_certified_bundle(
+    w: &World,
+    kind: Kind,
+    mut sender: Party,
+    to: &Path,
+    entry: (&str, &[u8]),
+) -> PathBuf {
     let evil = crypto::generate("courier center ORG-001", None).unwrap();
-    let evil_fpr = crypto::fingerprint(&evil);
+    sender.fingerprint = crypto::fingerprint(&evil);
     let evil_key = SecretKey::unlock(evil.clone(), None).unwrap();
-    let a = open(&w.a);
+    let site = open(to);
     let spec = Spec {
-        kind: Kind::EnrollmentReply,
+        kind,
         bundle_id: bundle::new_id(),
         set: SetRef {
             id: bundle::new_id(),
             index: 1,
             count: 1,
         },
-        sender: Party {
-            fingerprint: evil_fpr,
-            role: Role::Center,
-            org_id: Some("ORG-001".into()),
-        },
+        sender,
         recipient: Party {
-            fingerprint: a.config.fingerprint.clone(),
-            role: Role::Center,
-            org_id: Some("ORG-001".into()),
+            fingerprint: site.config.fingerprint.clone(),
+            role: site.role(),
+            org_id: site.config.org_id.clone(),
         },
         org_id: "ORG-001".into(),
         sequence: 1,
         sender_certificate: Some(crypto::armor_public(&evil).unwrap()),
         rollover: Vec::new(),
     };
-    let out = w.path("self/reply.courier");
-    let (written, ()) = bundle::write(&out, spec, &evil_key, &a.certificate().unwrap(), |p| {
-        p.add_bytes("enrollment.json", b"{}")
+    let out = w.path(&format!("self/{}.courier", kind.as_str()));
+    let (written, ()) = bundle::write(&out, spec, &evil_key, &site.certificate().unwrap(), |p| {
+        p.add_bytes(entry.0, entry.1)
     })
     .unwrap();
     written.persist().unwrap()
+}
+
+/// An enrollment reply (the kind that carries its own certificate) addressed to centre A.
+fn self_certified(w: &World) -> PathBuf {
+    let sender = Party {
+        fingerprint: String::new(),
+        role: Role::Center,
+        org_id: Some("ORG-001".into()),
+    };
+    self_certified_bundle(
+        w,
+        Kind::EnrollmentReply,
+        sender,
+        &w.a,
+        ("enrollment.json", b"{}"),
+    )
 }
 
 /// THREATS "signed by a key nobody enrolled": a bundle that carries its own certificate (the
@@ -675,6 +693,47 @@ fn a_self_certified_bundle_is_refused_at_a_centre() {
     let o = courier(&w.a, &["verify", s(&f)]);
     assert_eq!(o.status.code(), Some(1), "verify: {}", stdout(&o));
     import_refused(&w.a, &f, "refused");
+}
+
+/// THREATS "signed by a key nobody enrolled", past the role check: a bundle of the kind each
+/// site takes (data at a centre, results at central) that carries its own certificate is
+/// judged by the key pinned at enrollment, never by the certificate it brings: refused as
+/// signed by an unknown key, naming that key, and nothing changes.
+#[test]
+fn a_self_certified_bundle_of_the_right_kind_is_refused_by_key_pinning() {
+    let w = World::enrolled();
+    let as_central = Party {
+        fingerprint: String::new(),
+        role: Role::Central,
+        org_id: None,
+    };
+    let as_center = Party {
+        fingerprint: String::new(),
+        role: Role::Center,
+        org_id: Some("ORG-001".into()),
+    };
+    let acks = br#"{"results":[],"logs":[]}"#.as_slice();
+    let cases = [
+        (Kind::Data, as_central, &w.a, ("acks.json", acks)),
+        (Kind::Results, as_center, &w.central, ("ack.json", acks)),
+    ];
+    let mut refusals = 0;
+    for (kind, sender, home, entry) in cases {
+        let f = self_certified_bundle(&w, kind, sender, home, entry);
+        let fpr = Bundle::open(&f).unwrap().header.sender.fingerprint;
+        for verb in ["verify", "import"] {
+            let before = snapshot(home, true);
+            let err = refused(courier(home, &[verb, s(&f)]), 1, "signed by unknown key");
+            assert!(err.contains(&fpr), "{kind:?} {verb}: names the key: {err}");
+            assert!(
+                !err.contains("bundle is for a"),
+                "{kind:?}: not a role refusal: {err}"
+            );
+            assert_eq!(snapshot(home, true), before, "{kind:?} {verb}");
+            refusals += 1;
+        }
+    }
+    assert_eq!(refusals, 4);
 }
 
 // ---- wrong recipient -----------------------------------------------------------------------
