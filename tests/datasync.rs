@@ -728,18 +728,29 @@ fn an_older_data_bundle_is_superseded_unless_a_rollback_is_allowed() {
 }
 
 /// ORG-001's bundle taken to ORG-002's centre is refused, the message names ORG-001, and
-/// the store is unchanged.
+/// the store is unchanged. The file is renamed first so that no org id is in its name:
+/// the intended recipient can only come from the header.
 #[test]
 fn misdirected_bundle_refused() {
     let w = World::enrolled();
     w.load_fixtures();
     let files = w.export_down("ORG-001", "down-1");
+    assert_eq!(files.len(), 1);
+    let renamed = w.path("stick/from-central.courier");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::rename(&files[0], &renamed).unwrap();
+    assert!(!renamed.to_str().unwrap().contains("ORG-"), "{renamed:?}");
     let before = snapshot(&w.b, true);
-    refused(
-        courier(&w.b, &["import", files[0].to_str().unwrap()]),
+    let err = refused(
+        courier(&w.b, &["import", renamed.to_str().unwrap()]),
         1,
-        "ORG-001",
+        "meant for centre ORG-001",
     );
+    assert!(
+        err.contains("from-central.courier"),
+        "names the file: {err}"
+    );
+    assert!(err.contains("ORG-002"), "says which site this is: {err}");
     assert_eq!(snapshot(&w.b, true), before);
     assert!(list(&w.b, &[]).is_empty());
 }
