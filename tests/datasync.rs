@@ -387,6 +387,7 @@ fn centre_entities_equal_central_records_minus_excluded_properties() {
 fn no_personal_value_in_plaintext_at_the_centre() {
     let w = synced_world();
     let mut needles: BTreeSet<String> = BTreeSet::new();
+    let mut users = 0;
     for r in fixture_records("central.jsonl")
         .iter()
         .chain(&fixture_records("update.jsonl"))
@@ -394,7 +395,8 @@ fn no_personal_value_in_plaintext_at_the_centre() {
         if !USER_TYPES.contains(&r["type"].as_str().unwrap()) {
             continue;
         }
-        for p in [LABEL, LAST_NAME, MAIL] {
+        users += 1;
+        for p in PERSONAL {
             needles.insert(
                 r["properties"][p]
                     .as_str()
@@ -403,7 +405,11 @@ fn no_personal_value_in_plaintext_at_the_centre() {
             );
         }
     }
-    assert!(needles.contains("Lovelace") && needles.contains("Katherine Johnson"));
+    // Every personal property of every user: label, first name, last name, mail.
+    assert_eq!(users, 15, "the fixture's users");
+    for name in ["Ada", "Lovelace", "Katherine Johnson", "Edsger"] {
+        assert!(needles.contains(name), "{name} among the needles");
+    }
     for home in [&w.a, &w.b] {
         let files = files_under(home);
         assert!(
@@ -422,10 +428,12 @@ fn no_personal_value_in_plaintext_at_the_centre() {
         }
     }
     let store = std::fs::read(w.central.join("store.sqlite")).expect("central store");
-    assert!(
-        contains(&store, b"Lovelace"),
-        "central's store holds the names: the search is sound"
-    );
+    for name in ["Lovelace", "Edsger"] {
+        assert!(
+            contains(&store, name.as_bytes()),
+            "central's store holds {name}: the search is sound"
+        );
+    }
 }
 
 /// A centre's packages are byte-identical to the fixture zips; the delivery both orgs use
