@@ -1126,6 +1126,71 @@ fn an_import_while_the_store_is_held_says_store_busy() {
     ok(courier(&w.a, &["import", s(&f)]));
 }
 
+/// THREATS "two imports at once on one store", courier against courier: while a second
+/// courier command is inside its write (a long `results add`, kept there by not reading its
+/// progress lines: its stderr pipe fills and it waits, holding the store), `import` gives up
+/// with exit 4 "store busy" and applies nothing; once the first command ends, the first
+/// command's work is all there and the same file imports.
+#[test]
+fn an_import_while_another_courier_writes_says_store_busy() {
+    use std::io::BufRead;
+    let w = World::synced();
+    ok(courier(
+        &w.central,
+        &["load", s(&fixtures().join("data/update.jsonl"))],
+    ));
+    let f = w.export_down("ORG-001", "down-2");
+    assert_eq!(f.len(), 1);
+    let fixture =
+        std::fs::read_to_string(fixtures().join("data/results/ORG-001-day1.jsonl")).unwrap();
+    let first = fixture.lines().next().unwrap();
+    let n = 2000;
+    let lines: Vec<String> = (0..n)
+        .map(|i| first.replace("i1764144000001", &format!("busy{i:06}")))
+        .collect();
+    let many = write(&w.path("many.jsonl"), (lines.join("\n") + "\n").as_bytes());
+    let before = count(&w.a, "bundles");
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["--home", s(&w.a), "results", "add", s(&many)])
+        .env_remove("COURIER_HOME")
+        .env("COURIER_PROGRESS_EVERY", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line: the holder is inside its write, which lasts until its last
+    // line is read (n lines are far more than a pipe holds).
+    let mut progress = std::io::BufReader::new(holder.stderr.take().unwrap()).lines();
+    let line = progress.next().expect("a progress line").unwrap();
+    assert!(line.contains("1 record(s)"), "{line}");
+    let o = courier_env(
+        &w.a,
+        &["import", s(&f[0])],
+        &[("COURIER_BUSY_TIMEOUT_MS", "200")],
+    );
+    let err = refused(o, 4, "store busy");
+    assert!(err.contains("store.sqlite"), "names the store: {err}");
+    let rest = progress.count();
+    let done = holder.wait_with_output().unwrap();
+    assert!(done.status.success(), "the holder: {}", stdout(&done));
+    assert_eq!(rest + 1, n, "one progress line per record");
+    assert!(
+        stdout(&done).contains(&format!("{n} added")),
+        "{}",
+        stdout(&done)
+    );
+    assert_eq!(
+        count(&w.a, "bundles"),
+        before,
+        "the refused import recorded nothing"
+    );
+    let out = ok(courier(&w.a, &["import", s(&f[0])]));
+    assert!(
+        out.contains("ORG-001-data-000002.courier: applied"),
+        "{out}"
+    );
+}
+
 // ---- inspect -------------------------------------------------------------------------------
 
 /// `inspect --json` shows what a bundle is without any key or site: format, kind, sender,
