@@ -492,3 +492,11 @@ pub fn reenroll(central: &Path, org: &str, out: &Path) -> String {
         ],
     ))
 }
+
+/// Central's id for a centre's execution, computed here as docs/FORMAT.md states it (the
+/// first 32 hex digits of SHA-256 of `org LF execution id`), not by courier's own function.
+pub fn central_execution_id(org: &str, execution: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{org}\n{execution}").as_bytes());
+    format!("urn:courier:execution:{}", &hex::encode(digest)[..32])
+}

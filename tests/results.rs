@@ -139,7 +139,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn central_id(execution: &str) -> String {
-    courier::upsync::central_execution_id("ORG-001", execution)
+    crate::common::central_execution_id("ORG-001", execution)
+}
+
+/// The computation above, pinned to values worked out once outside courier
+/// (`printf 'ORG-001\n<execution id>' | sha256sum`).
+#[test]
+fn central_execution_ids_are_the_documented_digest() {
+    assert_eq!(
+        central_id(&exec(1)),
+        "urn:courier:execution:9b9aa91030c6cab6fdd1ed8a96d7da62"
+    );
+    assert_eq!(
+        central_id(&exec(4)),
+        "urn:courier:execution:d80035793c45f6348b7f93cae508688a"
+    );
 }
 
 fn log_key(v: &Value) -> String {
