@@ -112,7 +112,9 @@ impl World {
         let w = World::enrolled();
         w.load_fixtures();
         for (home, org) in [(&w.a, "ORG-001"), (&w.b, "ORG-002")] {
-            for f in w.export_down(org, &format!("down-{org}")) {
+            let files = w.export_down(org, &format!("down-{org}"));
+            assert_eq!(files.len(), 1, "{org}: one data bundle: {files:?}");
+            for f in files {
                 ok(courier(home, &["import", f.to_str().unwrap()]));
             }
         }

@@ -233,14 +233,22 @@ fn scripted_exam_day() {
     }
     ack_down(&w, "down-1", &[&w.a]);
 
+    let (mut finished, mut active) = (0, 0);
     for r in results_list(&w.a) {
         let id = r["deliveryExecutionId"].as_str().unwrap();
         if r["state"] == FINISHED {
             assert_eq!(r["syncStatus"], "synchronized", "{id}");
+            finished += 1;
         } else {
             assert_eq!(r["syncStatus"], "pending", "{id}: Active, never sent");
+            active += 1;
         }
     }
+    assert_eq!(
+        (finished, active),
+        (4, 1),
+        "every result of the day was looked at"
+    );
 
     // Results at central: each once, the latest version, variable for variable.
     let mut ingested: BTreeMap<String, Value> = BTreeMap::new();
@@ -573,7 +581,12 @@ fn results_are_not_readable_at_the_centre() {
     for n in needles {
         assert!(fixture_text.contains(n), "{n} is in the fixtures");
     }
-    for f in files_under(&w.a) {
+    let held = files_under(&w.a);
+    assert!(
+        held.iter().any(|f| f.ends_with("store.sqlite")),
+        "the store is among the files searched: {held:?}"
+    );
+    for f in held {
         let bytes = std::fs::read(&f).unwrap();
         for n in needles {
             assert!(
