@@ -859,9 +859,14 @@ impl Bundle {
             });
         }
         if hex::encode(hasher.finalize()) != self.header.payload.sha256 {
+            // The signed header binds the payload to its bundle id and its place in its set.
+            let h = &self.header;
             return Err(Error::Damaged {
                 path: self.path.clone(),
-                what: "payload hash does not match the signed header".into(),
+                what: format!(
+                    "payload hash does not match the signed header (bundle {}, set {} part {} of {})",
+                    h.bundle_id, h.set.id, h.set.index, h.set.count
+                ),
             });
         }
         Ok(())

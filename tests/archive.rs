@@ -101,12 +101,23 @@ fn an_archive_verifies_with_only_the_public_certificate() {
             "manifest.json.sig"
         ]
     );
-    for (entry, schema) in [(0, "history-archive-row"), (1, "history-archive-entity")] {
+    let entity_actions = v["entity_actions"].as_u64().unwrap() as usize;
+    for (entry, schema, rows) in [
+        (0, "history-archive-row", rows.len()),
+        (1, "history-archive-entity", entity_actions),
+    ] {
         let text = String::from_utf8(e[entry].1.clone()).unwrap();
+        let mut checked = 0;
         for line in text.lines() {
             let doc: Value = serde_json::from_str(line).unwrap();
             courier::schema::check(schema, &doc).unwrap_or_else(|m| panic!("{schema}: {m}"));
+            checked += 1;
         }
+        assert_eq!(
+            checked, rows,
+            "{schema}: every row of {} checked",
+            e[entry].0
+        );
     }
     let manifest: Value = serde_json::from_slice(&e[2].1).unwrap();
     courier::schema::check("history-archive-manifest", &manifest).unwrap();

@@ -112,7 +112,9 @@ impl World {
         let w = World::enrolled();
         w.load_fixtures();
         for (home, org) in [(&w.a, "ORG-001"), (&w.b, "ORG-002")] {
-            for f in w.export_down(org, &format!("down-{org}")) {
+            let files = w.export_down(org, &format!("down-{org}"));
+            assert_eq!(files.len(), 1, "{org}: one data bundle: {files:?}");
+            for f in files {
                 ok(courier(home, &["import", f.to_str().unwrap()]));
             }
         }
@@ -665,4 +667,12 @@ pub fn pg_cluster(test: &str) -> Option<PgCluster> {
         }
         Err(why) => panic!("{test}: {why}"),
     }
+}
+
+/// Central's id for a centre's execution, computed here as docs/FORMAT.md states it (the
+/// first 32 hex digits of SHA-256 of `org LF execution id`), not by courier's own function.
+pub fn central_execution_id(org: &str, execution: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{org}\n{execution}").as_bytes());
+    format!("urn:courier:execution:{}", &hex::encode(digest)[..32])
 }

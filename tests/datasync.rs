@@ -387,6 +387,7 @@ fn centre_entities_equal_central_records_minus_excluded_properties() {
 fn no_personal_value_in_plaintext_at_the_centre() {
     let w = synced_world();
     let mut needles: BTreeSet<String> = BTreeSet::new();
+    let mut users = 0;
     for r in fixture_records("central.jsonl")
         .iter()
         .chain(&fixture_records("update.jsonl"))
@@ -394,7 +395,8 @@ fn no_personal_value_in_plaintext_at_the_centre() {
         if !USER_TYPES.contains(&r["type"].as_str().unwrap()) {
             continue;
         }
-        for p in [LABEL, LAST_NAME, MAIL] {
+        users += 1;
+        for p in PERSONAL {
             needles.insert(
                 r["properties"][p]
                     .as_str()
@@ -403,7 +405,11 @@ fn no_personal_value_in_plaintext_at_the_centre() {
             );
         }
     }
-    assert!(needles.contains("Lovelace") && needles.contains("Katherine Johnson"));
+    // Every personal property of every user: label, first name, last name, mail.
+    assert_eq!(users, 15, "the fixture's users");
+    for name in ["Ada", "Lovelace", "Katherine Johnson", "Edsger"] {
+        assert!(needles.contains(name), "{name} among the needles");
+    }
     for home in [&w.a, &w.b] {
         let files = files_under(home);
         assert!(
@@ -422,10 +428,12 @@ fn no_personal_value_in_plaintext_at_the_centre() {
         }
     }
     let store = std::fs::read(w.central.join("store.sqlite")).expect("central store");
-    assert!(
-        contains(&store, b"Lovelace"),
-        "central's store holds the names: the search is sound"
-    );
+    for name in ["Lovelace", "Edsger"] {
+        assert!(
+            contains(&store, name.as_bytes()),
+            "central's store holds {name}: the search is sound"
+        );
+    }
 }
 
 /// A centre's packages are byte-identical to the fixture zips; the delivery both orgs use
@@ -728,18 +736,29 @@ fn an_older_data_bundle_is_superseded_unless_a_rollback_is_allowed() {
 }
 
 /// ORG-001's bundle taken to ORG-002's centre is refused, the message names ORG-001, and
-/// the store is unchanged.
+/// the store is unchanged. The file is renamed first so that no org id is in its name:
+/// the intended recipient can only come from the header.
 #[test]
 fn misdirected_bundle_refused() {
     let w = World::enrolled();
     w.load_fixtures();
     let files = w.export_down("ORG-001", "down-1");
+    assert_eq!(files.len(), 1);
+    let renamed = w.path("stick/from-central.courier");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::rename(&files[0], &renamed).unwrap();
+    assert!(!renamed.to_str().unwrap().contains("ORG-"), "{renamed:?}");
     let before = snapshot(&w.b, true);
-    refused(
-        courier(&w.b, &["import", files[0].to_str().unwrap()]),
+    let err = refused(
+        courier(&w.b, &["import", renamed.to_str().unwrap()]),
         1,
-        "ORG-001",
+        "meant for centre ORG-001",
     );
+    assert!(
+        err.contains("from-central.courier"),
+        "names the file: {err}"
+    );
+    assert!(err.contains("ORG-002"), "says which site this is: {err}");
     assert_eq!(snapshot(&w.b, true), before);
     assert!(list(&w.b, &[]).is_empty());
 }

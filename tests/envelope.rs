@@ -616,42 +616,60 @@ fn a_refused_payload_leaves_no_package_file() {
     );
 }
 
-/// A bundle of the enrollment-reply kind, which carries its own certificate, signed by a key
-/// nobody enrolled and addressed to centre A.
-fn self_certified(w: &World) -> PathBuf {
+/// A bundle of kind `kind` from `sender` (fingerprint filled in) to the site at `to`, which
+/// carries its own certificate, signed by a key nobody enrolled, with one payload entry.
+fn self_certified_bundle(
+    w: &World,
+    kind: Kind,
+    mut sender: Party,
+    to: &Path,
+    entry: (&str, &[u8]),
+) -> PathBuf {
     let evil = crypto::generate("courier center ORG-001", None).unwrap();
-    let evil_fpr = crypto::fingerprint(&evil);
+    sender.fingerprint = crypto::fingerprint(&evil);
     let evil_key = SecretKey::unlock(evil.clone(), None).unwrap();
-    let a = open(&w.a);
+    let site = open(to);
     let spec = Spec {
-        kind: Kind::EnrollmentReply,
+        kind,
         bundle_id: bundle::new_id(),
         set: SetRef {
             id: bundle::new_id(),
             index: 1,
             count: 1,
         },
-        sender: Party {
-            fingerprint: evil_fpr,
-            role: Role::Center,
-            org_id: Some("ORG-001".into()),
-        },
+        sender,
         recipient: Party {
-            fingerprint: a.config.fingerprint.clone(),
-            role: Role::Center,
-            org_id: Some("ORG-001".into()),
+            fingerprint: site.config.fingerprint.clone(),
+            role: site.role(),
+            org_id: site.config.org_id.clone(),
         },
         org_id: "ORG-001".into(),
         sequence: 1,
         sender_certificate: Some(crypto::armor_public(&evil).unwrap()),
         rollover: Vec::new(),
     };
-    let out = w.path("self/reply.courier");
-    let (written, ()) = bundle::write(&out, spec, &evil_key, &a.certificate().unwrap(), |p| {
-        p.add_bytes("enrollment.json", b"{}")
+    let out = w.path(&format!("self/{}.courier", kind.as_str()));
+    let (written, ()) = bundle::write(&out, spec, &evil_key, &site.certificate().unwrap(), |p| {
+        p.add_bytes(entry.0, entry.1)
     })
     .unwrap();
     written.persist().unwrap()
+}
+
+/// An enrollment reply (the kind that carries its own certificate) addressed to centre A.
+fn self_certified(w: &World) -> PathBuf {
+    let sender = Party {
+        fingerprint: String::new(),
+        role: Role::Center,
+        org_id: Some("ORG-001".into()),
+    };
+    self_certified_bundle(
+        w,
+        Kind::EnrollmentReply,
+        sender,
+        &w.a,
+        ("enrollment.json", b"{}"),
+    )
 }
 
 /// THREATS "signed by a key nobody enrolled": a bundle that carries its own certificate (the
@@ -675,6 +693,47 @@ fn a_self_certified_bundle_is_refused_at_a_centre() {
     let o = courier(&w.a, &["verify", s(&f)]);
     assert_eq!(o.status.code(), Some(1), "verify: {}", stdout(&o));
     import_refused(&w.a, &f, "refused");
+}
+
+/// THREATS "signed by a key nobody enrolled", past the role check: a bundle of the kind each
+/// site takes (data at a centre, results at central) that carries its own certificate is
+/// judged by the key pinned at enrollment, never by the certificate it brings: refused as
+/// signed by an unknown key, naming that key, and nothing changes.
+#[test]
+fn a_self_certified_bundle_of_the_right_kind_is_refused_by_key_pinning() {
+    let w = World::enrolled();
+    let as_central = Party {
+        fingerprint: String::new(),
+        role: Role::Central,
+        org_id: None,
+    };
+    let as_center = Party {
+        fingerprint: String::new(),
+        role: Role::Center,
+        org_id: Some("ORG-001".into()),
+    };
+    let acks = br#"{"results":[],"logs":[]}"#.as_slice();
+    let cases = [
+        (Kind::Data, as_central, &w.a, ("acks.json", acks)),
+        (Kind::Results, as_center, &w.central, ("ack.json", acks)),
+    ];
+    let mut refusals = 0;
+    for (kind, sender, home, entry) in cases {
+        let f = self_certified_bundle(&w, kind, sender, home, entry);
+        let fpr = Bundle::open(&f).unwrap().header.sender.fingerprint;
+        for verb in ["verify", "import"] {
+            let before = snapshot(home, true);
+            let err = refused(courier(home, &[verb, s(&f)]), 1, "signed by unknown key");
+            assert!(err.contains(&fpr), "{kind:?} {verb}: names the key: {err}");
+            assert!(
+                !err.contains("bundle is for a"),
+                "{kind:?}: not a role refusal: {err}"
+            );
+            assert_eq!(snapshot(home, true), before, "{kind:?} {verb}");
+            refusals += 1;
+        }
+    }
+    assert_eq!(refusals, 4);
 }
 
 // ---- wrong recipient -----------------------------------------------------------------------
@@ -735,6 +794,55 @@ fn parts_of_two_bundles_mixed_are_refused() {
         2,
         &["incomplete bundle", "damaged bundle"],
     );
+}
+
+/// THREATS "parts of two bundles mixed together: every part is bound to its bundle id, index
+/// and count". Two genuine multi-file sets of one sender with the same content (the centre's
+/// home copied before its export), so that part i of each has a payload of the same length:
+/// part i's payload of one set under part i's header of the other passes every length check
+/// and is refused by the binding alone, the error naming the bundle, set and part the signed
+/// header claims; central's store is unchanged. The genuine files then apply.
+#[test]
+fn parts_of_two_sets_of_one_sender_mixed_are_refused_by_the_set_binding() {
+    let w = World::synced();
+    let results = fixtures().join("data/results/ORG-001-day1.jsonl");
+    let logs = fixtures().join("data/logs/ORG-001-day1.jsonl");
+    ok(courier(&w.a, &["results", "add", s(&results)]));
+    ok(courier(&w.a, &["logs", "add", s(&logs)]));
+    let twin = w.path("center-a-twin");
+    copy_dir(&w.a, &twin);
+    let x = w.export_up(&w.a, "up-x", &["--max-file-size", "32K"]);
+    let y = w.export_up(&twin, "up-y", &["--max-file-size", "32K"]);
+    assert!(x.len() >= 2 && x.len() == y.len(), "{x:?} {y:?}");
+    let mut refusals = 0;
+    for (i, (fx, fy)) in x.iter().zip(&y).enumerate() {
+        let (bx, by) = (std::fs::read(fx).unwrap(), std::fs::read(fy).unwrap());
+        let (hx, _, _) = regions(&bx);
+        let (hy, _, _) = regions(&by);
+        assert_eq!(hx, hy, "part {}: payloads of the same length", i + 1);
+        let header = Bundle::open(fy).unwrap().header;
+        assert_ne!(header.set.id, Bundle::open(fx).unwrap().header.set.id);
+        let mut mixed = bx[..hx].to_vec();
+        mixed.extend_from_slice(&by[hy..]);
+        let f = write(
+            &w.path(&format!("mixed-sets/part{}.courier", i + 1)),
+            &mixed,
+        );
+        let binding = format!(
+            "payload hash does not match the signed header (bundle {}, set {} part {} of {})",
+            header.bundle_id,
+            header.set.id,
+            i + 1,
+            y.len()
+        );
+        refused(courier(&w.central, &["verify", s(&f)]), 1, &binding);
+        import_refused(&w.central, &f, &binding);
+        refusals += 1;
+    }
+    assert_eq!(refusals, x.len());
+    for f in &x {
+        assert!(ok(courier(&w.central, &["import", s(f)])).contains("applied"));
+    }
 }
 
 // ---- unknown version -----------------------------------------------------------------------
@@ -1016,6 +1124,71 @@ fn an_import_while_the_store_is_held_says_store_busy() {
     drop(conn);
     assert_eq!(snapshot(&w.a, true), before);
     ok(courier(&w.a, &["import", s(&f)]));
+}
+
+/// THREATS "two imports at once on one store", courier against courier: while a second
+/// courier command is inside its write (a long `results add`, kept there by not reading its
+/// progress lines: its stderr pipe fills and it waits, holding the store), `import` gives up
+/// with exit 4 "store busy" and applies nothing; once the first command ends, the first
+/// command's work is all there and the same file imports.
+#[test]
+fn an_import_while_another_courier_writes_says_store_busy() {
+    use std::io::BufRead;
+    let w = World::synced();
+    ok(courier(
+        &w.central,
+        &["load", s(&fixtures().join("data/update.jsonl"))],
+    ));
+    let f = w.export_down("ORG-001", "down-2");
+    assert_eq!(f.len(), 1);
+    let fixture =
+        std::fs::read_to_string(fixtures().join("data/results/ORG-001-day1.jsonl")).unwrap();
+    let first = fixture.lines().next().unwrap();
+    let n = 2000;
+    let lines: Vec<String> = (0..n)
+        .map(|i| first.replace("i1764144000001", &format!("busy{i:06}")))
+        .collect();
+    let many = write(&w.path("many.jsonl"), (lines.join("\n") + "\n").as_bytes());
+    let before = count(&w.a, "bundles");
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_courier"))
+        .args(["--home", s(&w.a), "results", "add", s(&many)])
+        .env_remove("COURIER_HOME")
+        .env("COURIER_PROGRESS_EVERY", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line: the holder is inside its write, which lasts until its last
+    // line is read (n lines are far more than a pipe holds).
+    let mut progress = std::io::BufReader::new(holder.stderr.take().unwrap()).lines();
+    let line = progress.next().expect("a progress line").unwrap();
+    assert!(line.contains("1 record(s)"), "{line}");
+    let o = courier_env(
+        &w.a,
+        &["import", s(&f[0])],
+        &[("COURIER_BUSY_TIMEOUT_MS", "200")],
+    );
+    let err = refused(o, 4, "store busy");
+    assert!(err.contains("store.sqlite"), "names the store: {err}");
+    let rest = progress.count();
+    let done = holder.wait_with_output().unwrap();
+    assert!(done.status.success(), "the holder: {}", stdout(&done));
+    assert_eq!(rest + 1, n, "one progress line per record");
+    assert!(
+        stdout(&done).contains(&format!("{n} added")),
+        "{}",
+        stdout(&done)
+    );
+    assert_eq!(
+        count(&w.a, "bundles"),
+        before,
+        "the refused import recorded nothing"
+    );
+    let out = ok(courier(&w.a, &["import", s(&f[0])]));
+    assert!(
+        out.contains("ORG-001-data-000002.courier: applied"),
+        "{out}"
+    );
 }
 
 // ---- inspect -------------------------------------------------------------------------------

@@ -377,7 +377,7 @@ impl Case {
                 if r.sync_status != courier::store::SyncStatus::Synchronized {
                     return Err(format!("centre {org}: result {r:?} is not synchronized"));
                 }
-                let id = courier::upsync::central_execution_id(org, &r.execution_id);
+                let id = crate::common::central_execution_id(org, &r.execution_id);
                 let at_central = tx.central_result_held(&id).unwrap().map(|h| (h.0, h.1));
                 if at_central != Some((r.revision, r.content_sha256.clone())) {
                     return Err(format!(

@@ -139,7 +139,21 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 fn central_id(execution: &str) -> String {
-    courier::upsync::central_execution_id("ORG-001", execution)
+    crate::common::central_execution_id("ORG-001", execution)
+}
+
+/// The computation above, pinned to values worked out once outside courier
+/// (`printf 'ORG-001\n<execution id>' | sha256sum`).
+#[test]
+fn central_execution_ids_are_the_documented_digest() {
+    assert_eq!(
+        central_id(&exec(1)),
+        "urn:courier:execution:9b9aa91030c6cab6fdd1ed8a96d7da62"
+    );
+    assert_eq!(
+        central_id(&exec(4)),
+        "urn:courier:execution:d80035793c45f6348b7f93cae508688a"
+    );
 }
 
 fn log_key(v: &Value) -> String {
@@ -219,14 +233,22 @@ fn scripted_exam_day() {
     }
     ack_down(&w, "down-1", &[&w.a]);
 
+    let (mut finished, mut active) = (0, 0);
     for r in results_list(&w.a) {
         let id = r["deliveryExecutionId"].as_str().unwrap();
         if r["state"] == FINISHED {
             assert_eq!(r["syncStatus"], "synchronized", "{id}");
+            finished += 1;
         } else {
             assert_eq!(r["syncStatus"], "pending", "{id}: Active, never sent");
+            active += 1;
         }
     }
+    assert_eq!(
+        (finished, active),
+        (4, 1),
+        "every result of the day was looked at"
+    );
 
     // Results at central: each once, the latest version, variable for variable.
     let mut ingested: BTreeMap<String, Value> = BTreeMap::new();
@@ -559,7 +581,12 @@ fn results_are_not_readable_at_the_centre() {
     for n in needles {
         assert!(fixture_text.contains(n), "{n} is in the fixtures");
     }
-    for f in files_under(&w.a) {
+    let held = files_under(&w.a);
+    assert!(
+        held.iter().any(|f| f.ends_with("store.sqlite")),
+        "the store is among the files searched: {held:?}"
+    );
+    for f in held {
         let bytes = std::fs::read(&f).unwrap();
         for n in needles {
             assert!(

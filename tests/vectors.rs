@@ -101,18 +101,11 @@ fn vector_files(prefix: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Every `ok_*` vector applies, and applies again as a no-op.
-#[test]
-fn ok_vectors_apply() {
-    let files = vector_files("ok_");
-    assert!(
-        files.len() >= 2,
-        "ok_ vectors missing: run the regenerate test"
-    );
-    let h = homes();
-    // The results vector speaks for ORG-001's deliveries and test takers: central accepts
-    // them only once it has sent them to ORG-001 (issue 7, scope of results).
-    let fixture_data = crate::common::fixtures().join("data/central.jsonl");
+/// Central loads the fixture data and exports ORG-001's scope: the results vectors speak
+/// for ORG-001's deliveries and test takers, which central accepts only once it has sent
+/// them to ORG-001 (issue 7, scope of results).
+fn send_scope(h: &Homes) {
+    let fixture_data = fixtures().join("data/central.jsonl");
     ok(courier(
         &h.central,
         &["load", fixture_data.to_str().unwrap()],
@@ -122,6 +115,18 @@ fn ok_vectors_apply() {
         &h.central,
         &["export", "--to", "ORG-001", "--out", down.to_str().unwrap()],
     ));
+}
+
+/// Every `ok_*` vector applies, and applies again as a no-op.
+#[test]
+fn ok_vectors_apply() {
+    let files = vector_files("ok_");
+    assert!(
+        files.len() >= 2,
+        "ok_ vectors missing: run the regenerate test"
+    );
+    let h = homes();
+    send_scope(&h);
     for f in &files {
         let home = recipient_home(&h, f);
         let out = ok(courier(home, &["import", f.to_str().unwrap()]));
@@ -152,7 +157,8 @@ fn fail_vectors_are_refused() {
         "fail_ vectors missing: run the regenerate test"
     );
     let h = homes();
-    // The data vectors need the state of a centre that already applied ok_data.
+    // The data vectors need the state of a centre that already applied ok_data; the
+    // central ones, of a central that sent ORG-001 its scope and applied ok_results.
     ok(courier(
         &h.a,
         &[
@@ -160,27 +166,58 @@ fn fail_vectors_are_refused() {
             vectors().join("ok_data.courier").to_str().unwrap(),
         ],
     ));
+    send_scope(&h);
+    let ok_results = vectors().join("ok_results.courier");
+    ok(courier(
+        &h.central,
+        &["import", ok_results.to_str().unwrap()],
+    ));
+    let (mut at_central, mut at_center) = (0, 0);
     for f in &files {
-        if f.with_extension("setup").exists() {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let roles = if f.with_extension("setup").exists() {
             // A vector that needs a state of its own (a key pinned, a centre revoked).
             let fresh = homes();
             run_setup(&fresh, f);
-            assert_refused(&fresh, f);
+            assert_refused(&fresh, f)
         } else {
-            assert_refused(&h, f);
+            assert_refused(&h, f)
+        };
+        // A vector named for central is aimed at central (by its header, when it has one).
+        if name.starts_with("fail_central_") {
+            assert!(roles.contains(&"central"), "{name}: refused at {roles:?}");
         }
+        at_central += usize::from(roles.contains(&"central"));
+        at_center += usize::from(roles.contains(&"center"));
     }
+    assert!(
+        at_central >= 15 && at_center >= 20,
+        "refused at central {at_central}, at a centre {at_center}"
+    );
     assert!(!h.a.join("..").join("evil").exists() && !Path::new("/tmp/courier-evil").exists());
 }
 
-/// `verify` and `import` refuse vector `f` at its recipient in `h` with the error its
-/// `.expect` file states, on one line naming the file, and leave the store unchanged.
-fn assert_refused(h: &Homes, f: &Path) {
+/// `verify` and `import` refuse vector `f` at its recipient in `h` (at central and at a
+/// centre when its header cannot be read) with the error its `.expect` file states, on one
+/// line naming the file, and leave the store unchanged. Returns the roles it was tried at.
+fn assert_refused(h: &Homes, f: &Path) -> Vec<&'static str> {
     let expect_file = f.with_extension("expect");
     let expected = std::fs::read_to_string(&expect_file)
         .unwrap_or_else(|_| panic!("{} has no .expect file", f.display()));
     let expected = expected.trim();
-    let home = recipient_home(h, f);
+    let targets: Vec<(&'static str, &Path)> = match Bundle::open(f) {
+        Ok(_) if recipient_home(h, f) == h.central => vec![("central", &h.central)],
+        Ok(_) => vec![("center", &h.a)],
+        Err(_) => vec![("central", &h.central), ("center", &h.a)],
+    };
+    for (_, home) in &targets {
+        assert_refused_at(home, f, expected);
+    }
+    targets.into_iter().map(|(role, _)| role).collect()
+}
+
+/// `verify` and `import` at `home` refuse `f` with `expected` (see [`assert_refused`]).
+fn assert_refused_at(home: &Path, f: &Path, expected: &str) {
     let before = snapshot(home, true);
     for verb in ["verify", "import"] {
         let o = courier(home, &[verb, f.to_str().unwrap()]);
@@ -677,6 +714,7 @@ fn regenerate_rollover() {
     );
     write_revoked_center();
     regenerate_revoked_central();
+    regenerate_central();
 }
 
 /// A data bundle to ORG-001 at `sequence`, signed by `key`, with these rollover statements:
@@ -759,4 +797,199 @@ fn write_revoked_center() {
         "central center revoke ORG-002 --reason stolen\n",
     )
     .unwrap();
+}
+
+/// A results bundle from ORG-001 to central on ok_results' header: bundle id `id`,
+/// `sequence`, this tar archive as payload, signed by `key` (its fingerprint in the header
+/// unless `claim` names another), sealed to central's key.
+fn to_central(
+    id: &str,
+    sequence: u64,
+    tar: &[u8],
+    key: &SecretKey,
+    claim: Option<&str>,
+) -> Vec<u8> {
+    let central_cert = crypto::parse_cert(&std::fs::read(key_file("central")).unwrap())
+        .unwrap()
+        .strip_secret_key_material();
+    let mut hdr = Bundle::open(&vectors().join("ok_results.courier"))
+        .unwrap()
+        .header;
+    hdr.bundle_id = format!("{id:0>32}");
+    hdr.sequence = sequence;
+    hdr.sender.fingerprint = claim.map_or_else(|| key.fingerprint(), str::to_string);
+    hdr.counts = Default::default();
+    hdr.payload.content_size = tar.len() as u64;
+    assemble(hdr, &seal_payload(tar, key, &central_cert), key)
+}
+
+/// Rewrite the vectors aimed at central (`fail_central_*`, issue 13): results bundles from
+/// ORG-001 built on ok_results, each refused at central for one reason.
+#[test]
+#[ignore = "rewrites fixtures/vectors; run by hand"]
+fn regenerate_central() {
+    let ok_results = std::fs::read(vectors().join("ok_results.courier")).unwrap();
+    let header_start = 17
+        + Bundle::open(&vectors().join("ok_results.courier"))
+            .unwrap()
+            .header
+            .payload
+            .length as usize;
+    let a = secret("center-ORG-001");
+    let intruder = secret("intruder");
+    let ack = raw_tar(
+        "ack.json",
+        br#"{"applied":[],"last_seq":null,"inventory_sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","packages":[]}"#,
+    );
+    let mut t = ok_results.clone();
+    t[17 + 100] ^= 0x01;
+    let hash = "payload hash does not match the signed header";
+    write("fail_central_tampered_payload.courier", &t, Some(hash));
+    let mut t = ok_results.clone();
+    let pos = header_start
+        + ok_results[header_start..]
+            .windows(11)
+            .position(|w| w == b"\"created\":\"")
+            .unwrap()
+        + 12;
+    t[pos] = if t[pos] == b'1' { b'2' } else { b'1' };
+    write(
+        "fail_central_tampered_header.courier",
+        &t,
+        Some("bad signature"),
+    );
+    let mut t = ok_results.clone();
+    t[ok_results.len() - 30] ^= 0x40;
+    write(
+        "fail_central_tampered_signature.courier",
+        &t,
+        Some("bad signature"),
+    );
+    let half = &ok_results[..ok_results.len() / 2];
+    write(
+        "fail_central_truncated.courier",
+        half,
+        Some("incomplete bundle"),
+    );
+    write(
+        "fail_central_unknown_sender.courier",
+        &to_central("21", 7, &ack, &intruder, None),
+        Some("signed by unknown key"),
+    );
+    let a_fpr = a.fingerprint();
+    write(
+        "fail_central_forged_sender.courier",
+        &to_central("22", 7, &ack, &intruder, Some(&a_fpr)),
+        Some("bad signature"),
+    );
+    let evil = raw_tar("../courier-evil", b"owned");
+    write(
+        "fail_central_unsafe_path.courier",
+        &to_central("23", 7, &evil, &a, None),
+        Some("(import) unsafe path"),
+    );
+    let abs = raw_tar("/tmp/courier-evil", b"owned");
+    write(
+        "fail_central_absolute_path.courier",
+        &to_central("24", 8, &abs, &a, None),
+        Some("(import) unsafe path"),
+    );
+    write_central_headers(&a, &ack);
+    // ORG-001's key speaking for ORG-002.
+    let other_org = {
+        let central_cert = crypto::parse_cert(&std::fs::read(key_file("central")).unwrap())
+            .unwrap()
+            .strip_secret_key_material();
+        let mut hdr = Bundle::open(&vectors().join("ok_results.courier"))
+            .unwrap()
+            .header;
+        hdr.bundle_id = format!("{:0>32}", "27");
+        hdr.sequence = 13;
+        hdr.org_id = "ORG-002".into();
+        hdr.sender.org_id = Some("ORG-002".into());
+        hdr.counts = Default::default();
+        hdr.payload.content_size = ack.len() as u64;
+        assemble(hdr, &seal_payload(&ack, &a, &central_cert), &a)
+    };
+    write(
+        "fail_central_other_org.courier",
+        &other_org,
+        Some("the header claims organisation ORG-002"),
+    );
+    // ok_results' payload under the header, signature and trailer of another bundle from
+    // ORG-001 to central (results files are not refused for their sequence: §6).
+    let other = to_central("30", 14, &ack, &a, None);
+    let o_start = other.len() - tail_len(&other);
+    let mut t = ok_results[..header_start].to_vec();
+    t.extend_from_slice(&other[o_start..]);
+    write(
+        "fail_central_mixed_parts.courier",
+        &t,
+        Some("damaged bundle"),
+    );
+}
+
+/// The length of what follows the payload in a bundle file: header, signature, trailer.
+fn tail_len(bytes: &[u8]) -> usize {
+    let n = bytes.len();
+    let len = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    len(n - 16) + len(n - 8) + 24
+}
+
+/// The central vectors whose header says what is wrong: a size, a feature, a recipient, a
+/// kind.
+fn write_central_headers(a: &SecretKey, ack: &[u8]) {
+    let central_cert = crypto::parse_cert(&std::fs::read(key_file("central")).unwrap())
+        .unwrap()
+        .strip_secret_key_material();
+    let base = Bundle::open(&vectors().join("ok_results.courier"))
+        .unwrap()
+        .header;
+    let sealed = |hdr: Header, tar: &[u8]| assemble(hdr, &seal_payload(tar, a, &central_cert), a);
+    let big = raw_tar("ack.json", &[b' '; 100_000]);
+    let mut hdr = base.clone();
+    hdr.bundle_id = format!("{:0>32}", "25");
+    hdr.sequence = 9;
+    hdr.counts = Default::default();
+    hdr.payload.content_size = 4096;
+    write(
+        "fail_central_oversize_content.courier",
+        &sealed(hdr, &big),
+        Some("(import) larger than its signed header declares"),
+    );
+    let mut hdr = base.clone();
+    hdr.bundle_id = format!("{:0>32}", "26");
+    hdr.sequence = 10;
+    hdr.counts = Default::default();
+    hdr.requires = vec!["key-rotation".into()];
+    hdr.payload.content_size = ack.len() as u64;
+    write(
+        "fail_central_unknown_required_feature.courier",
+        &sealed(hdr, ack),
+        Some("requires feature 'key-rotation'"),
+    );
+    // Addressed to another central (the intruder's key), sealed to this one's.
+    let mut hdr = base.clone();
+    hdr.bundle_id = format!("{:0>32}", "28");
+    hdr.sequence = 11;
+    hdr.counts = Default::default();
+    hdr.recipient.fingerprint = secret("intruder").fingerprint();
+    hdr.payload.content_size = ack.len() as u64;
+    write(
+        "fail_central_wrong_recipient.courier",
+        &sealed(hdr, ack),
+        Some("meant for central"),
+    );
+    // A data bundle (central's kind of file for a centre) addressed to central.
+    let mut hdr = base;
+    hdr.bundle_id = format!("{:0>32}", "29");
+    hdr.kind = courier::bundle::Kind::Data;
+    hdr.sequence = 12;
+    hdr.counts = Default::default();
+    hdr.payload.content_size = ack.len() as u64;
+    write(
+        "fail_central_data_kind.courier",
+        &sealed(hdr, ack),
+        Some("a data bundle is for a center site"),
+    );
 }

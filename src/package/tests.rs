@@ -546,16 +546,63 @@ fn lying_declared_size_is_caught_while_reading() {
     );
 }
 
-/// Damaged copies of a valid sample are refused or pass, but never panic.
+/// The byte ranges of a zip archive that hold its entries' (compressed) file data.
+fn data_ranges(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut archive = ZipArchive::new(Cursor::new(bytes)).expect("zip");
+    (0..archive.len())
+        .filter_map(|i| {
+            let e = archive.by_index_raw(i).expect("entry");
+            let start = usize::try_from(e.data_start()).expect("offset");
+            let len = usize::try_from(e.compressed_size()).expect("size");
+            (len > 0).then_some(start..start + len)
+        })
+        .collect()
+}
+
+/// Damaged copies of a valid sample, and what is decided about each (never a panic): every
+/// truncated copy is refused as an unreadable archive; a byte flipped inside an entry's file
+/// data is refused (checksum or decompression); a byte flipped anywhere else is refused
+/// with a reason, or accepted only as the same package (same tests, items and files).
 #[test]
-fn damaged_archives_do_not_panic() {
+fn damaged_archives_are_refused_or_read_as_the_same_package() {
     let original = std::fs::read(samples("valid").join("2.1-basic-Basic.zip")).expect("sample");
+    let summary = check_bytes(original.clone()).expect("the sample passes");
+    let data = data_ranges(&original);
+    assert!(!data.is_empty());
+    let (mut truncated, mut in_data, mut elsewhere_refused, mut elsewhere_same) = (0, 0, 0, 0);
     for position in (0..original.len()).step_by(5) {
+        let problem = check_bytes(original[..position].to_vec()).expect_err("truncated");
+        assert!(
+            problem.reason.contains("not a readable zip archive"),
+            "cut at {position}: {problem}"
+        );
+        truncated += 1;
         let mut flipped = original.clone();
         flipped[position] ^= 0x5A;
-        let _ = check_bytes(flipped);
-        let _ = check_bytes(original[..position].to_vec());
+        let decision = check_bytes(flipped);
+        if data.iter().any(|r| r.contains(&position)) {
+            let problem = decision.expect_err("a flip in file data is refused");
+            assert!(!problem.reason.is_empty(), "byte {position}: a reason");
+            in_data += 1;
+        } else {
+            match decision {
+                Err(problem) => {
+                    assert!(!problem.reason.is_empty(), "byte {position}: a reason");
+                    elsewhere_refused += 1;
+                }
+                Ok(s) => {
+                    assert_eq!(s, summary, "byte {position}: accepted as another package");
+                    elsewhere_same += 1;
+                }
+            }
+        }
     }
+    assert_eq!(truncated, original.len().div_ceil(5));
+    assert!(in_data > 10, "flips in file data: {in_data}");
+    assert!(
+        elsewhere_refused > 0 && elsewhere_same > 0,
+        "flips elsewhere: {elsewhere_refused} refused, {elsewhere_same} accepted"
+    );
 }
 
 #[test]
