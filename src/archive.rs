@@ -107,6 +107,9 @@ pub struct ArchiveCheck {
     /// The hash of the row asked for while checking (prune), when the archive holds it.
     #[serde(skip)]
     pub hash_at: Option<String>,
+    /// The `bundles/NAME` entries as the manifest lists them.
+    #[serde(skip)]
+    pub held: Vec<EntryDigest>,
 }
 
 fn bad(path: &Path, what: impl Into<String>) -> Error {
@@ -953,7 +956,14 @@ fn believe(path: &Path, cert: &Cert, seen: Seen) -> Result<ArchiveCheck> {
         ));
     }
     check_bundles(path, &seen)?;
+    let held = seen
+        .entries
+        .iter()
+        .filter(|e| e.name.starts_with(BUNDLES))
+        .cloned()
+        .collect();
     Ok(ArchiveCheck {
+        held,
         file: path.to_path_buf(),
         site: manifest.site,
         created: manifest.created,
@@ -1099,6 +1109,58 @@ fn commit_prune(
         start_row: cut,
         recorded_in: Some(recorded),
     })
+}
+
+/// What `history prune --delete-bundles` deleted, and what it could not read or delete.
+#[derive(Debug, Default)]
+pub struct Deleted {
+    pub files: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// `history prune --delete-bundles`: delete from the folders `import --archive` moved files
+/// into each file whose size and SHA-256 are those of a `bundles/NAME` entry of the archive
+/// at `archived` (verified again with this site's certificate first): its bytes are there.
+pub fn delete_held_bundles(site: &Site, archived: &Path) -> Result<Deleted> {
+    let check = check(archived, &site.certificate()?, None)?;
+    let held: HashSet<(u64, String)> = check.held.into_iter().map(|e| (e.size, e.sha256)).collect();
+    let folders = {
+        let mut store = site.store()?;
+        let tx = store.read()?;
+        crate::import::archive_folders(&tx)?
+    };
+    let mut deleted = Deleted::default();
+    for dir in folders {
+        let files = files_in(&dir).unwrap_or_else(|e| {
+            let what = format!(
+                "{}: bundle folder not read ({e}); nothing deleted there",
+                dir.display()
+            );
+            deleted.warnings.push(what);
+            Vec::new()
+        });
+        for path in files {
+            let digest = File::open(&path).and_then(|mut f| {
+                let mut w = HashingWriter::new(std::io::sink());
+                std::io::copy(&mut f, &mut w)?;
+                let (sha256, size) = w.finish();
+                Ok((size, sha256))
+            });
+            let done = match digest {
+                Ok(d) if held.contains(&d) => std::fs::remove_file(&path).map(|_| true),
+                Ok(_) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(true) => deleted.files.push(path),
+                Ok(false) => {}
+                Err(e) => deleted
+                    .warnings
+                    .push(format!("{}: {e}; not deleted", path.display())),
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 /// `history verify-archive FILE --certificate CERT`: read the certificate (as `keys

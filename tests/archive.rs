@@ -596,4 +596,23 @@ fn altered_or_foreign_bundles_in_an_archive_are_refused_and_prune_still_verifies
     let (code, v) = history_verify(&w.central);
     assert_eq!((code, &v["intact"]), (0, &Value::Bool(true)), "{v}");
     assert_eq!(folder_files(&c_done), before);
+    // --delete-bundles: the files the archive holds go, a file it does not hold stays.
+    std::fs::write(c_done.join("other.courier"), b"not in the archive").unwrap();
+    let args = [
+        "history",
+        "prune",
+        "--before",
+        "2999-01-01",
+        "--archived",
+        s(&file),
+        "--delete-bundles",
+    ];
+    let out = ok(courier(&w.central, &args));
+    assert!(
+        out.contains(&format!("{} archived bundle file(s) deleted", before.len())),
+        "{out}"
+    );
+    let left: Vec<String> = folder_files(&c_done).into_iter().map(|e| e.0).collect();
+    assert_eq!(left, ["other.courier"]);
+    assert_eq!(history_verify(&w.central).0, 0);
 }

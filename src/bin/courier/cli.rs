@@ -695,6 +695,10 @@ pub enum HistoryCommand {
         /// The archive holding them (`history export`), verified with this site's key first.
         #[arg(long, value_name = "FILE")]
         archived: PathBuf,
+        /// Then delete, from the folders `import --archive` moved files into, every file
+        /// whose size and SHA-256 are those of a bundle the archive holds.
+        #[arg(long)]
+        delete_bundles: bool,
     },
 }
 

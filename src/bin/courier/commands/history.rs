@@ -162,7 +162,11 @@ fn archive(ctx: &Ctx, command: cli::HistoryCommand) -> Result<u8> {
                 );
             }
         }
-        Prune { before, archived } => {
+        Prune {
+            before,
+            archived,
+            delete_bundles,
+        } => {
             let site = ctx.open()?;
             let p = archive::prune(&site, &before, &archived)?;
             match (p.first_row, p.last_row) {
@@ -176,6 +180,15 @@ fn archive(ctx: &Ctx, command: cli::HistoryCommand) -> Result<u8> {
                     "nothing to prune: no row before {before} that {} holds is still in the store",
                     archived.display()
                 ),
+            }
+            if delete_bundles {
+                let d = archive::delete_held_bundles(&site, &archived)?;
+                warn(&d.warnings);
+                out!(
+                    "{} archived bundle file(s) deleted: {} holds their bytes",
+                    d.files.len(),
+                    archived.display()
+                );
             }
         }
     }
