@@ -7,12 +7,14 @@
 //! of the archive must be zeros, the entries' contents are named with their SHA-256 in a
 //! manifest, and the manifest is signed with the site's key. docs/FORMAT.md §11 specifies it.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::Bundle;
 use crate::crypto::{self, Cert, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::site::Site;
@@ -85,6 +87,10 @@ pub struct Exported {
     pub bytes: u64,
     pub history: ChainSpan,
     pub entity_actions: u64,
+    /// Bundle files carried under `bundles/`.
+    pub bundles: usize,
+    /// Archive folders or files that could not be read (left out; the export went on).
+    pub warnings: Vec<String>,
     pub manifest_sha256: String,
 }
 
@@ -102,6 +108,9 @@ pub struct ArchiveCheck {
     /// The hash of the row asked for while checking (prune), when the archive holds it.
     #[serde(skip)]
     pub hash_at: Option<String>,
+    /// The `bundles/NAME` entries as the manifest lists them.
+    #[serde(skip)]
+    pub held: Vec<EntryDigest>,
 }
 
 fn bad(path: &Path, what: impl Into<String>) -> Error {
@@ -112,7 +121,7 @@ fn bad(path: &Path, what: impl Into<String>) -> Error {
 }
 
 /// The header courier writes for an entry: the only one a reader accepts.
-fn entry_header(name: &str, size: u64) -> Result<tar::Header> {
+pub fn entry_header(name: &str, size: u64) -> Result<tar::Header> {
     let mut h = tar::Header::new_ustar();
     h.set_path(name)
         .map_err(|e| Error::Internal(format!("archive entry {name}: {e}")))?;
@@ -137,40 +146,42 @@ pub fn before_bound(before: &str) -> Result<String> {
 
 // ---- writing ------------------------------------------------------------------------
 
-/// `history export`: write the history's rows (all, or those written before `before`)
-/// and what they did to entities into `out`, signed with the site's key. The rows are
-/// spooled to an unnamed temporary file beside `out`, never held in memory.
-pub fn export(site: &Site, out: &Path, before: Option<&str>, force: bool) -> Result<Exported> {
+/// `history export`: write the history's rows (all, or those written before `before`),
+/// what they did to entities, and the bundle files of those rows found in the folders
+/// `import --archive` used or in `bundle_dirs`, into `out`, signed with the site's key.
+/// The rows are spooled to an unnamed temporary file beside `out`, never held in memory;
+/// bundle files are copied through.
+pub fn export(
+    site: &Site,
+    out: &Path,
+    before: Option<&str>,
+    bundle_dirs: &[PathBuf],
+    force: bool,
+) -> Result<Exported> {
     crate::site::check_output(out, force)?;
     let before = before.map(before_bound).transpose()?;
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.read()?;
-    let through = match &before {
-        Some(date) => tx.history_prefix_before(date)?,
-        None => tx.history_head()?.map(|h| h.n),
-    };
-    let Some(through) = through else {
-        return Err(Error::Usage {
-            what: match &before {
-                Some(date) => {
-                    format!("no history row here was written before {date}: nothing to archive")
-                }
-                None => "the history here is empty: nothing to archive".into(),
-            },
-        });
-    };
+    let through = last_row_to_export(&tx, before.as_deref())?;
     let tmp = crate::fs::temp_beside(out)?;
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tar = tar::Builder::new(BufWriter::new(tmp.as_file()));
-    let (spool, history_entry, history) = spool_rows(&tx, through, dir)?;
+    let mut ids = RowIds::new();
+    let (spool, history_entry, history) = spool_rows(&tx, through, dir, &mut ids)?;
     append(&mut tar, &history_entry, spool, out)?;
     let (spool, entities_entry, entity_actions) = spool_actions(&tx, through, dir)?;
     append(&mut tar, &entities_entry, spool, out)?;
+    let folders = bundle_folders(&tx, bundle_dirs)?;
     drop(tx);
+    let mut warnings = Vec::new();
+    let mut entries = vec![history_entry, entities_entry];
+    for b in find_bundles(&folders, &ids, &mut warnings) {
+        entries.extend(append_bundle(&mut tar, &b, out, &mut warnings)?);
+    }
     let cert = key.public();
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -183,7 +194,7 @@ pub fn export(site: &Site, out: &Path, before: Option<&str>, force: bool) -> Res
         before,
         history,
         entity_actions,
-        entries: vec![history_entry, entities_entry],
+        entries,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(Error::Encode)?;
     let signature = crypto::sign_detached(&key, &bytes)?;
@@ -200,7 +211,25 @@ pub fn export(site: &Site, out: &Path, before: Option<&str>, force: bool) -> Res
         bytes: size,
         history: manifest.history,
         entity_actions: manifest.entity_actions,
+        bundles: manifest.entries.len() - 2,
+        warnings,
         manifest_sha256: sha256_hex(&bytes),
+    })
+}
+
+/// The last row an export holds: the last before the bound, or the last of all.
+fn last_row_to_export(tx: &crate::store::Tx<'_>, before: Option<&str>) -> Result<i64> {
+    let through = match before {
+        Some(date) => tx.history_prefix_before(date)?,
+        None => tx.history_head()?.map(|h| h.n),
+    };
+    through.ok_or_else(|| Error::Usage {
+        what: match before {
+            Some(date) => {
+                format!("no history row here was written before {date}: nothing to archive")
+            }
+            None => "the history here is empty: nothing to archive".into(),
+        },
     })
 }
 
@@ -237,11 +266,16 @@ fn write_line(w: &mut dyn Write, value: &impl Serialize, dir: &Path) -> Result<(
     w.write_all(b"\n").at(dir)
 }
 
-/// history.jsonl: the rows up to `through`, and the span of the chain they are.
+/// The bundle (or set) ids that history rows name, each with the first row naming it.
+type RowIds = HashMap<String, i64>;
+
+/// history.jsonl: the rows up to `through`, and the span of the chain they are; the ids
+/// they name go into `ids`.
 fn spool_rows(
     tx: &crate::store::Tx<'_>,
     through: i64,
     dir: &Path,
+    ids: &mut RowIds,
 ) -> Result<(File, EntryDigest, ChainSpan)> {
     let start = tx.history_start()?;
     let mut span = ChainSpan {
@@ -259,6 +293,9 @@ fn spool_rows(
             }
             span.rows += 1;
             span.last_row = row.n;
+            if let Some(id) = &row.bundle_id {
+                ids.entry(id.clone()).or_insert(row.n);
+            }
             write_line(w, &row, dir)?;
             span.end_hash = row.hash;
             Ok(true)
@@ -281,6 +318,156 @@ fn spool_actions(
         })
     })?;
     Ok((file, entry, count))
+}
+
+/// The folders to look for bundle files in: those `import --archive` moved files into,
+/// then those given, each once.
+fn bundle_folders(tx: &crate::store::Tx<'_>, given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut folders = crate::import::archive_folders(tx)?;
+    for dir in given {
+        let dir = dir
+            .canonicalize()
+            .or_else(|_| std::path::absolute(dir))
+            .at(dir)?;
+        if !folders.contains(&dir) {
+            folders.push(dir);
+        }
+    }
+    Ok(folders)
+}
+
+/// A bundle file to carry: the first row naming it, its entry's name (after `bundles/`).
+struct FoundBundle {
+    row: i64,
+    name: String,
+    path: PathBuf,
+    bundle_id: String,
+}
+
+/// The files of a folder (not hidden, not folders), by name.
+fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let path = e?.path();
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if !hidden && std::fs::metadata(&path)?.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The bundle id and set id in a bundle file's clear header (no key needed).
+fn header_ids(path: &Path) -> Result<(String, String)> {
+    let mut file = File::open(path).map_err(|e| Error::input(path, &e))?;
+    let len = file.metadata().at(path)?.len();
+    let h = Bundle::read_from(path, &mut file, len)?.header;
+    Ok((h.bundle_id, h.set.id))
+}
+
+/// The bundle files in `folders` whose bundle or set a row in `ids` names, ordered by
+/// that row, then by name, each given an entry name of its own (`NAME.2`... after the
+/// first). A folder or file that cannot be read, or a file that is not a bundle, is a
+/// warning and left out.
+fn find_bundles(folders: &[PathBuf], ids: &RowIds, warnings: &mut Vec<String>) -> Vec<FoundBundle> {
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    for dir in folders {
+        let files = files_in(dir).unwrap_or_else(|e| {
+            warnings.push(format!(
+                "{}: bundle folder not read ({e}); the bundles in it are not in the archive",
+                dir.display()
+            ));
+            Vec::new()
+        });
+        for path in files.into_iter().filter(|p| seen.insert(p.clone())) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                warnings.push(format!(
+                    "{}: the name is not UTF-8; left out of the archive",
+                    path.display()
+                ));
+                continue;
+            };
+            match header_ids(&path) {
+                Ok((id, set)) => {
+                    if let Some(row) = ids.get(&id).or_else(|| ids.get(&set)) {
+                        let name = name.to_string();
+                        found.push(FoundBundle {
+                            row: *row,
+                            name,
+                            path,
+                            bundle_id: id,
+                        });
+                    }
+                }
+                Err(e) => warnings.push(format!("{e}; left out of the archive")),
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.row, &a.name, &a.path).cmp(&(b.row, &b.name, &b.path)));
+    let mut names = HashSet::new();
+    for b in &mut found {
+        let stem = b.name.clone();
+        for n in 2.. {
+            if names.insert(b.name.clone()) {
+                break;
+            }
+            b.name = format!("{stem}.{n}");
+        }
+    }
+    found
+}
+
+/// Copy one bundle file into the archive as `bundles/NAME`, streamed and hashed. A file
+/// that can no longer be read, or now holds another bundle, is a warning and left out.
+fn append_bundle<W: Write>(
+    tar: &mut tar::Builder<W>,
+    b: &FoundBundle,
+    out: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Option<EntryDigest>> {
+    let name = format!("{BUNDLES}{}", b.name);
+    let header = match entry_header(&name, 0) {
+        Ok(_) => File::open(&b.path).map_err(|e| Error::input(&b.path, &e)),
+        Err(_) => Err(Error::InputUnreadable {
+            path: b.path.clone(),
+            what: "its name is too long for a tar entry".into(),
+        }),
+    }
+    .and_then(|mut file| {
+        let len = file.metadata().at(&b.path)?.len();
+        let h = Bundle::read_from(&b.path, &mut file, len)?.header;
+        file.rewind().at(&b.path)?;
+        Ok((file, len, h.bundle_id))
+    });
+    let (file, len) = match header {
+        Ok((file, len, id)) if id == b.bundle_id => (file, len),
+        Ok(_) => {
+            warnings.push(format!("{}: it changed while the archive was written (another bundle now); left out of the archive", b.path.display()));
+            return Ok(None);
+        }
+        Err(e) => {
+            warnings.push(format!("{e}; left out of the archive"));
+            return Ok(None);
+        }
+    };
+    let mut r = HashingReader::new(file.take(len));
+    tar.append(&entry_header(&name, len)?, &mut r).at(out)?;
+    let (sha256, read) = r.finish();
+    if read != len {
+        return Err(Error::InputUnreadable {
+            path: b.path.clone(),
+            what: "it was cut short while the archive was written; run history export again".into(),
+        });
+    }
+    Ok(Some(EntryDigest {
+        name,
+        size: len,
+        sha256,
+    }))
 }
 
 fn append<W: Write>(
@@ -423,6 +610,9 @@ fn may_follow(last: Option<u8>, st: u8) -> bool {
     )
 }
 
+/// A `bundles/NAME` entry's header's bundle and set ids, or why it is not a bundle.
+type EntryIds = std::result::Result<(String, String), String>;
+
 /// What the walk over the entries found, before the manifest is believed.
 #[derive(Default)]
 struct Seen {
@@ -430,6 +620,11 @@ struct Seen {
     span: Option<ChainSpan>,
     hash_at: Option<String>,
     entity_actions: u64,
+    /// The bundle and set ids the history rows name.
+    row_ids: HashSet<String>,
+    /// Each `bundles/NAME` entry: its header's bundle and set ids, or why it is no bundle.
+    bundles: Vec<(String, EntryIds)>,
+    bundle_names: HashSet<String>,
     manifest: Vec<u8>,
     signature: Vec<u8>,
 }
@@ -479,10 +674,15 @@ fn read_entry(
     want: Option<i64>,
 ) -> Result<()> {
     let path = walk.path;
+    let start = walk.offset;
+    if st == 2 && !seen.bundle_names.insert(name.to_string()) {
+        let at = start - BLOCK as u64;
+        return Err(bad(path, format!("entry {name} comes twice (byte {at})")));
+    }
     let mut hashed = HashingReader::new(walk.content(size));
     match st {
         0 => {
-            let (span, hash_at) = check_chain(&mut hashed, path, want)?;
+            let (span, hash_at) = check_chain(&mut hashed, path, want, &mut seen.row_ids)?;
             seen.span = Some(span);
             seen.hash_at = hash_at;
         }
@@ -513,6 +713,10 @@ fn read_entry(
     crypto::drain(&mut hashed).at(path)?;
     let (sha256, read) = hashed.finish();
     walk.end_entry(name, size, read)?;
+    if st == 2 {
+        let ids = entry_bundle_ids(path, start, size, name)?;
+        seen.bundles.push((name.to_string(), ids));
+    }
     if st < 3 {
         seen.entries.push(EntryDigest {
             name: name.to_string(),
@@ -521,6 +725,57 @@ fn read_entry(
         });
     }
     Ok(())
+}
+
+/// The bundle and set ids in the header of the bundle that entry `name` holds (`size`
+/// bytes from byte `start` of the archive at `path`), or why it is not a bundle.
+fn entry_bundle_ids(path: &Path, start: u64, size: u64, name: &str) -> Result<EntryIds> {
+    let file = File::open(path).map_err(|e| Error::input(path, &e))?;
+    let mut window = Window {
+        file,
+        start,
+        len: size,
+        pos: 0,
+    };
+    Ok(Bundle::read_from(Path::new(name), &mut window, size)
+        .map(|b| (b.header.bundle_id, b.header.set.id))
+        .map_err(|e| e.to_string()))
+}
+
+/// An entry's content inside the archive file, read as a file of its own.
+struct Window {
+    file: File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl Read for Window {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.len.saturating_sub(self.pos);
+        let max = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if max == 0 {
+            return Ok(0);
+        }
+        self.file.seek(SeekFrom::Start(self.start + self.pos))?;
+        let n = self.file.read(&mut buf[..max])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for Window {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let pos = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = pos.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the entry")
+        })?;
+        Ok(self.pos)
+    }
 }
 
 /// A reader that keeps the SHA-256 and count of what passed through it.
@@ -586,6 +841,7 @@ fn check_chain(
     r: impl Read,
     path: &Path,
     want: Option<i64>,
+    ids: &mut HashSet<String>,
 ) -> Result<(ChainSpan, Option<String>)> {
     let mut span: Option<ChainSpan> = None;
     let mut hash_at = None;
@@ -630,6 +886,7 @@ fn check_chain(
         if want == Some(row.n) {
             hash_at = Some(row.hash);
         }
+        ids.extend(row.bundle_id);
         Ok(())
     })?;
     let span = span.ok_or_else(|| bad(path, format!("{HISTORY} holds no row")))?;
@@ -699,22 +956,50 @@ fn believe(path: &Path, cert: &Cert, seen: Seen) -> Result<ArchiveCheck> {
             "the history rows are not the ones the manifest describes",
         ));
     }
-    let bundles = seen
+    check_bundles(path, &seen)?;
+    let held = seen
         .entries
         .iter()
         .filter(|e| e.name.starts_with(BUNDLES))
-        .count();
+        .cloned()
+        .collect();
     Ok(ArchiveCheck {
+        held,
         file: path.to_path_buf(),
         site: manifest.site,
         created: manifest.created,
         before: manifest.before,
         history: manifest.history,
         entity_actions: manifest.entity_actions,
-        bundles,
+        bundles: seen.bundles.len(),
         manifest_sha256: sha256_hex(&seen.manifest),
         hash_at: seen.hash_at,
     })
+}
+
+/// Every `bundles/NAME` entry is a bundle file whose bundle (or the set it is a part of)
+/// a history row of the archive names.
+fn check_bundles(path: &Path, seen: &Seen) -> Result<()> {
+    for (name, ids) in &seen.bundles {
+        match ids {
+            Err(why) => {
+                return Err(bad(
+                    path,
+                    format!("entry {name} is not a bundle file ({why})"),
+                ))
+            }
+            Ok((id, set)) if !seen.row_ids.contains(id) && !seen.row_ids.contains(set) => {
+                return Err(bad(
+                    path,
+                    format!(
+                        "entry {name} is bundle {id}, which no history row of the archive names"
+                    ),
+                ))
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }
 
 // ---- pruning ------------------------------------------------------------------------
@@ -825,6 +1110,58 @@ fn commit_prune(
         start_row: cut,
         recorded_in: Some(recorded),
     })
+}
+
+/// What `history prune --delete-bundles` deleted, and what it could not read or delete.
+#[derive(Debug, Default)]
+pub struct Deleted {
+    pub files: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// `history prune --delete-bundles`: delete from the folders `import --archive` moved files
+/// into each file whose size and SHA-256 are those of a `bundles/NAME` entry of the archive
+/// at `archived` (verified again with this site's certificate first): its bytes are there.
+pub fn delete_held_bundles(site: &Site, archived: &Path) -> Result<Deleted> {
+    let check = check(archived, &site.certificate()?, None)?;
+    let held: HashSet<(u64, String)> = check.held.into_iter().map(|e| (e.size, e.sha256)).collect();
+    let folders = {
+        let mut store = site.store()?;
+        let tx = store.read()?;
+        crate::import::archive_folders(&tx)?
+    };
+    let mut deleted = Deleted::default();
+    for dir in folders {
+        let files = files_in(&dir).unwrap_or_else(|e| {
+            let what = format!(
+                "{}: bundle folder not read ({e}); nothing deleted there",
+                dir.display()
+            );
+            deleted.warnings.push(what);
+            Vec::new()
+        });
+        for path in files {
+            let digest = File::open(&path).and_then(|mut f| {
+                let mut w = HashingWriter::new(std::io::sink());
+                std::io::copy(&mut f, &mut w)?;
+                let (sha256, size) = w.finish();
+                Ok((size, sha256))
+            });
+            let done = match digest {
+                Ok(d) if held.contains(&d) => std::fs::remove_file(&path).map(|_| true),
+                Ok(_) => Ok(false),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(true) => deleted.files.push(path),
+                Ok(false) => {}
+                Err(e) => deleted
+                    .warnings
+                    .push(format!("{}: {e}; not deleted", path.display())),
+            }
+        }
+    }
+    Ok(deleted)
 }
 
 /// `history verify-archive FILE --certificate CERT`: read the certificate (as `keys

@@ -587,7 +587,7 @@ pub struct Bundle {
 }
 
 /// Read the first line and return the format version, refusing what is not a bundle.
-fn read_version(path: &Path, file: &mut File) -> Result<u64> {
+fn read_version(path: &Path, file: &mut impl Read) -> Result<u64> {
     let mut first = [0u8; 40];
     let mut got = 0;
     while got < first.len() {
@@ -652,7 +652,12 @@ fn damaged(path: &Path, what: String) -> Error {
 
 /// The trailer at the end: its magic, then plausible header and signature lengths that fit
 /// the file after the first line. Returns (header length, signature length).
-fn read_trailer(path: &Path, file: &mut File, file_len: u64, offset: u64) -> Result<(u64, u64)> {
+fn read_trailer(
+    path: &Path,
+    file: &mut (impl Read + Seek),
+    file_len: u64,
+    offset: u64,
+) -> Result<(u64, u64)> {
     let incomplete = |what: String| Error::Incomplete {
         path: path.into(),
         what,
@@ -807,10 +812,16 @@ impl Bundle {
                     .into(),
             });
         }
-        read_version(path, &mut file)?;
-        let offset = (MAGIC.len() + 2) as u64;
         let file_len = file.metadata().at(path)?.len();
-        let (header_len, sig_len) = read_trailer(path, &mut file, file_len, offset)?;
+        Bundle::read_from(path, &mut file, file_len)
+    }
+
+    /// The structure of the bundle that `file` holds from its position 0 on, `file_len`
+    /// bytes long (a file, or an entry inside another file); `path` names it in errors.
+    pub fn read_from(path: &Path, file: &mut (impl Read + Seek), file_len: u64) -> Result<Bundle> {
+        read_version(path, file)?;
+        let offset = (MAGIC.len() + 2) as u64;
+        let (header_len, sig_len) = read_trailer(path, file, file_len, offset)?;
         let header_start = file_len - (header_len + sig_len + TRAILER_LEN);
         file.seek(SeekFrom::Start(header_start)).at(path)?;
         let mut header_bytes = vec![0u8; header_len as usize];

@@ -327,7 +327,7 @@ pub fn import_all(
                     note(site, &entry, &mut r);
                 }
                 if let (Some(dir), false) = (&opts.archive, opts.dry_run) {
-                    match archive(&p, dir) {
+                    match archive(site, &p, dir) {
                         Ok(to) => r
                             .message
                             .push_str(&format!("; archived to {}", to.display())),
@@ -380,8 +380,10 @@ fn in_apply_order(found: Vec<Found>) -> Vec<Found> {
 }
 
 /// Move a file into the archive folder (rename, or copy and remove across filesystems),
-/// never overwriting a file already there.
-fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
+/// never overwriting a file already there. The folder is remembered first (`history
+/// export` carries the bundles it holds): a file is never moved into a folder the site
+/// does not know of.
+fn archive(site: &Site, file: &Path, dir: &Path) -> Result<PathBuf> {
     use crate::error::IoContext;
     std::fs::create_dir_all(dir).at(dir)?;
     let name = file.file_name().ok_or_else(|| Error::Usage {
@@ -393,6 +395,7 @@ fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
         to = dir.join(format!("{}.{n}", name.to_string_lossy()));
         n += 1;
     }
+    remember_archive_folder(site, dir)?;
     crate::failpoint::hit("import.archive")?;
     if std::fs::rename(file, &to).is_err() {
         std::fs::copy(file, &to).at(&to)?;
@@ -402,6 +405,49 @@ fn archive(file: &Path, dir: &Path) -> Result<PathBuf> {
         std::fs::remove_file(file).at(file)?;
     }
     Ok(to)
+}
+
+/// The `meta` key holding the folders `import --archive` moved files into: a JSON list of
+/// absolute paths, in the order first used.
+const ARCHIVE_FOLDERS: &str = "archive_folders";
+
+/// The folders `import --archive` moved files into here (`history export` reads them).
+pub fn archive_folders(tx: &crate::store::Tx<'_>) -> Result<Vec<PathBuf>> {
+    let Some(text) = tx.meta_get(ARCHIVE_FOLDERS)? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Internal(format!(
+            "meta key {ARCHIVE_FOLDERS} is not a JSON list of folders ({e})"
+        ))
+    })
+}
+
+/// Add `dir` (made absolute) to [`archive_folders`], in a transaction of its own, unless it
+/// is there already. Not in the import's transaction: the file moves after that commit.
+fn remember_archive_folder(site: &Site, dir: &Path) -> Result<()> {
+    use crate::error::IoContext;
+    let dir = dir.canonicalize().at(dir)?;
+    if dir.to_str().is_none() {
+        return Err(Error::Usage {
+            what: format!(
+                "archive folder {} is not UTF-8: give a folder with a plain name",
+                dir.display()
+            ),
+        });
+    }
+    let mut store = site.store()?;
+    if archive_folders(&store.read()?)?.contains(&dir) {
+        return Ok(());
+    }
+    let tx = store.begin()?;
+    let mut folders = archive_folders(&tx)?;
+    if !folders.contains(&dir) {
+        folders.push(dir);
+        let text = serde_json::to_string(&folders).map_err(Error::Encode)?;
+        tx.meta_set(ARCHIVE_FOLDERS, &text)?;
+    }
+    tx.commit()
 }
 
 /// One line of `audit.jsonl` in the home (schemas/audit-entry.schema.json): a refused

@@ -40,6 +40,18 @@ fn verify_archive(w: &World, file: &Path, cert: &Path) -> std::process::Output {
     o
 }
 
+/// `history verify-archive` without `--json` and without a home: its output (exit 0).
+fn verify_text(w: &World, file: &Path, cert: &Path) -> String {
+    let args = [
+        "history",
+        "verify-archive",
+        s(file),
+        "--certificate",
+        s(cert),
+    ];
+    ok(courier(&w.path("no-such-home"), &args))
+}
+
 /// The checked archive's report, validated against its schema.
 fn verified(w: &World, file: &Path, cert: &Path) -> Value {
     let v: Value = serde_json::from_str(&ok(verify_archive(w, file, cert))).expect("JSON");
@@ -123,16 +135,7 @@ fn an_archive_verifies_with_only_the_public_certificate() {
     courier::schema::check("history-archive-manifest", &manifest).unwrap();
     assert_eq!(manifest["history"], v["history"]);
     // Text output too, exit 0.
-    let text = ok(courier(
-        &w.path("no-such-home"),
-        &[
-            "history",
-            "verify-archive",
-            s(&file),
-            "--certificate",
-            s(&cert),
-        ],
-    ));
+    let text = verify_text(&w, &file, &cert);
     assert!(text.contains("history archive intact"), "{text}");
 }
 
@@ -356,4 +359,271 @@ fn export_needs_rows_and_leaves_no_file_behind() {
         2,
         "--force",
     );
+}
+
+// ---- bundles archived by `import --archive` ------------------------------------------
+
+/// A clock past every row the real one writes: rows written under it fall after `LATER_THAN`.
+const LATER: (&str, &str) = ("COURIER_NOW", "2030-01-01T00:00:00Z");
+const LATER_THAN: &str = "2029-01-01";
+
+/// `import FOLDER --archive DIR` at `home` (under the clock `env`).
+fn import_archived(home: &Path, folder: &Path, dir: &Path, env: &[(&str, &str)]) {
+    let args = ["import", s(folder), "--archive", s(dir)];
+    ok(courier_env(home, &args, env));
+}
+
+/// The files of a folder by name, with their bytes.
+fn folder_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The `bundles/NAME` entries of an archive (name without `bundles/`), sorted by name.
+fn bundle_entries(file: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = entries(file)
+        .into_iter()
+        .filter_map(|(n, b)| Some((n.strip_prefix("bundles/")?.to_string(), b)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `history export` with extra arguments; returns the file and stderr.
+fn export_with(home: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["history", "export", "--out", s(out)];
+    args.extend_from_slice(extra);
+    let o = courier(home, &args);
+    ok(o.clone());
+    stderr(&o)
+}
+
+/// Two rounds of sync, each file imported with `--archive`: the centre's data bundles into
+/// `a-done`, central's results parts into `central-done`; the second round under the clock
+/// [`LATER`]. Returns the world, the two folders and the first round's file names
+/// (centre's, central's).
+fn archived_world() -> (World, PathBuf, PathBuf, Vec<String>, Vec<String>) {
+    let w = World::enrolled();
+    w.load_fixtures();
+    let (a_done, c_done) = (w.path("a-done"), w.path("central-done"));
+    let names = |files: Vec<PathBuf>| -> Vec<String> {
+        let mut v: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let down1 = names(w.export_down("ORG-001", "down-1"));
+    import_archived(&w.a, &w.path("down-1"), &a_done, &[]);
+    let results = fixtures().join("data/results/ORG-001-day1.jsonl");
+    ok(courier(&w.a, &["results", "add", s(&results)]));
+    let up1 = names(w.export_up(&w.a, "up-1", &["--max-file-size", "32K"]));
+    assert!(up1.len() >= 2, "a set of parts: {up1:?}");
+    import_archived(&w.central, &w.path("up-1"), &c_done, &[]);
+    // The second round, later.
+    let (down2, up2) = (w.path("down-2"), w.path("up-2"));
+    let export = ["export", "--to", "ORG-001", "--out", s(&down2)];
+    ok(courier_env(&w.central, &export, &[LATER]));
+    import_archived(&w.a, &down2, &a_done, &[LATER]);
+    ok(courier_env(&w.a, &["export", "--out", s(&up2)], &[LATER]));
+    import_archived(&w.central, &up2, &c_done, &[LATER]);
+    (w, a_done, c_done, down1, up1)
+}
+
+#[test]
+fn an_archive_holds_the_bundles_archived_by_import() {
+    let (w, a_done, c_done, down1, up1) = archived_world();
+    assert_eq!(folder_files(&a_done).len(), down1.len() + 1);
+    for (home, done, first, name) in [
+        (&w.a, &a_done, &down1, "a"),
+        (&w.central, &c_done, &up1, "c"),
+    ] {
+        let cert = certificate(&w, home, &format!("{name}.asc"));
+        // Everything: exactly the files the archive folder holds, byte for byte.
+        let all = w.path(&format!("{name}-all.tar"));
+        assert_eq!(export_with(home, &all, &[]), "", "no warning");
+        assert_eq!(bundle_entries(&all), folder_files(done));
+        let v = verified(&w, &all, &cert);
+        assert_eq!(v["bundles"], folder_files(done).len());
+        // The same again: the same entries in the same order.
+        let again = w.path(&format!("{name}-again.tar"));
+        export_with(home, &again, &[]);
+        let order = |f: &Path| -> Vec<String> { entries(f).into_iter().map(|e| e.0).collect() };
+        assert_eq!(order(&all), order(&again));
+        // --before: the bundles of the first round only.
+        let early = w.path(&format!("{name}-early.tar"));
+        export_with(home, &early, &["--before", LATER_THAN]);
+        let held: Vec<String> = bundle_entries(&early).into_iter().map(|e| e.0).collect();
+        assert_eq!(&held, first);
+        assert_eq!(verified(&w, &early, &cert)["bundles"], first.len());
+        let text = verify_text(&w, &early, &cert);
+        assert!(text.contains(&format!("{} bundles", first.len())), "{text}");
+    }
+}
+
+#[test]
+fn bundles_given_with_bundles_dir_and_missing_folders() {
+    let (w, a_done, c_done, _, _) = archived_world();
+    // Central's own data bundles, now in the centre's folder: named by central's export rows.
+    let out = w.path("c-with-a.tar");
+    let warned = export_with(&w.central, &out, &["--bundles", s(&a_done)]);
+    assert_eq!(warned, "");
+    let mut both = folder_files(&c_done);
+    both.extend(folder_files(&a_done));
+    both.sort();
+    assert_eq!(bundle_entries(&out), both);
+    // A file that is no bundle, and a folder gone: warnings naming them, the export goes on.
+    std::fs::write(a_done.join("notes.txt"), "not a bundle").unwrap();
+    let gone = w.path("gone");
+    let out = w.path("c-warned.tar");
+    let warned = export_with(
+        &w.central,
+        &out,
+        &["--bundles", s(&a_done), "--bundles", s(&gone)],
+    );
+    assert!(
+        warned.contains("notes.txt") && warned.contains("gone"),
+        "{warned}"
+    );
+    assert_eq!(warned.lines().count(), 2, "{warned}");
+    assert_eq!(bundle_entries(&out), both);
+    // The centre's folder moved away: a warning, exit 0, the archive without its bundles.
+    std::fs::rename(&a_done, w.path("a-done-moved")).unwrap();
+    let out = w.path("a-moved.tar");
+    let warned = export_with(&w.a, &out, &[]);
+    assert!(
+        warned.contains("a-done") && warned.contains("not read"),
+        "{warned}"
+    );
+    assert!(bundle_entries(&out).is_empty());
+    let cert = certificate(&w, &w.a, "a.asc");
+    assert_eq!(verified(&w, &out, &cert)["bundles"], 0);
+}
+
+/// The archive's entries rebuilt as courier writes them, with `extra` inserted before the
+/// manifest and listed in it; signed again with the site's key at `resign`, or keeping
+/// the old signature.
+fn with_entry(file: &Path, extra: (&str, &[u8]), resign: Option<&Path>) -> Vec<u8> {
+    let mut e = entries(file);
+    let signature = e.pop().unwrap().1;
+    let mut manifest: Value = serde_json::from_slice(&e.pop().unwrap().1).unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(extra.1));
+    manifest["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": extra.0, "size": extra.1.len(), "sha256": digest}));
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    let signature = match resign {
+        Some(home) => {
+            let site = courier::site::Site::open(home, courier::site::Passphrase::none()).unwrap();
+            courier::crypto::sign_detached(&site.secret_key().unwrap(), &manifest).unwrap()
+        }
+        None => signature,
+    };
+    e.push((extra.0.to_string(), extra.1.to_vec()));
+    e.push(("manifest.json".into(), manifest));
+    e.push(("manifest.json.sig".into(), signature));
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, bytes) in &e {
+        let h = courier::archive::entry_header(name, bytes.len() as u64).unwrap();
+        tar.append(&h, &bytes[..]).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+#[test]
+fn altered_or_foreign_bundles_in_an_archive_are_refused_and_prune_still_verifies() {
+    let (w, _, c_done, _, _) = archived_world();
+    let file = export(&w, &w.central, "c.tar");
+    let cert = certificate(&w, &w.central, "c.asc");
+    verified(&w, &file, &cert);
+    // A byte flipped inside a bundle entry's content: its hash is not the manifest's.
+    let good = std::fs::read(&file).unwrap();
+    let first = &bundle_entries(&file)[0].1;
+    let at = good
+        .windows(first.len())
+        .position(|w| w == &first[..])
+        .unwrap()
+        + first.len() / 2;
+    let mut bytes = good.clone();
+    bytes[at] ^= 0x01;
+    let copy = w.path("altered.tar");
+    std::fs::write(&copy, &bytes).unwrap();
+    refused(verify_archive(&w, &copy, &cert), 1, "SHA-256 differ");
+    // The same entry name twice (a rebuild signed with the site's key): refused by name.
+    let (name, bytes) = &bundle_entries(&file)[0];
+    let twice = format!("bundles/{name}");
+    let rebuilt = with_entry(&file, (&twice, bytes), Some(&w.central));
+    std::fs::write(&copy, rebuilt).unwrap();
+    refused(
+        verify_archive(&w, &copy, &cert),
+        1,
+        &format!("entry {twice} comes twice"),
+    );
+    // A bundle no row names (centre B's data bundle), listed in a manifest re-written: the
+    // manifest is no longer the one the site signed.
+    let foreign = std::fs::read(&w.export_down("ORG-002", "down-b")[0]).unwrap();
+    let a_file = export(&w, &w.a, "a.tar");
+    let a_cert = certificate(&w, &w.a, "a.asc");
+    let entry = ("bundles/ORG-002-data.courier", &foreign[..]);
+    std::fs::write(&copy, with_entry(&a_file, entry, None)).unwrap();
+    let err = refused(
+        verify_archive(&w, &copy, &a_cert),
+        1,
+        "not signed by the certificate given",
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    // Signed by the site's own key (a holder of it forging, or a bug): the bundle itself is
+    // refused, naming the entry.
+    std::fs::write(&copy, with_entry(&a_file, entry, Some(&w.a))).unwrap();
+    refused(
+        verify_archive(&w, &copy, &a_cert),
+        1,
+        "entry bundles/ORG-002-data.courier is bundle",
+    );
+    // Not a bundle at all.
+    std::fs::write(
+        &copy,
+        with_entry(&a_file, ("bundles/x", b"hello"), Some(&w.a)),
+    )
+    .unwrap();
+    refused(
+        verify_archive(&w, &copy, &a_cert),
+        1,
+        "entry bundles/x is not a bundle file",
+    );
+    // Pruned after the archive: the chain still verifies, the archived files stay.
+    let before = folder_files(&c_done);
+    ok(prune(&w.central, "2999-01-01", &file));
+    let (code, v) = history_verify(&w.central);
+    assert_eq!((code, &v["intact"]), (0, &Value::Bool(true)), "{v}");
+    assert_eq!(folder_files(&c_done), before);
+    // --delete-bundles: the files the archive holds go, a file it does not hold stays.
+    std::fs::write(c_done.join("other.courier"), b"not in the archive").unwrap();
+    let args = [
+        "history",
+        "prune",
+        "--before",
+        "2999-01-01",
+        "--archived",
+        s(&file),
+        "--delete-bundles",
+    ];
+    let out = ok(courier(&w.central, &args));
+    assert!(
+        out.contains(&format!("{} archived bundle file(s) deleted", before.len())),
+        "{out}"
+    );
+    let left: Vec<String> = folder_files(&c_done).into_iter().map(|e| e.0).collect();
+    assert_eq!(left, ["other.courier"]);
+    assert_eq!(history_verify(&w.central).0, 0);
 }

@@ -646,7 +646,8 @@ pub struct HistoryArgs {
 /// Archiving the history: `courier history export | verify-archive | prune`.
 #[derive(Debug, Subcommand)]
 pub enum HistoryCommand {
-    /// Write the history (all rows, or those before a date) as one signed archive file.
+    /// Write the history (all rows, or those before a date) and the bundle files those rows
+    /// name (moved away by `import --archive`, or in --bundles DIR) as one signed archive file.
     #[command(
         after_help = "Examples:\n  courier --home central history export --out history-2026.tar --before 2027-01-01\n  courier --home central keys export --out central.asc   # the certificate that checks it"
     )]
@@ -658,6 +659,11 @@ pub enum HistoryCommand {
         /// (YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ; UTC).
         #[arg(long, value_name = "DATE")]
         before: Option<String>,
+        /// Also look in DIR for bundle files to carry (may be repeated). The folders
+        /// `import --archive` moved files into are always looked in; a bundle file is
+        /// carried when a row of the archive names its bundle (or its set).
+        #[arg(long = "bundles", value_name = "DIR")]
+        bundles: Vec<PathBuf>,
         /// Replace FILE if it exists (else an existing file is left alone, exit 2).
         #[arg(long)]
         force: bool,
@@ -689,6 +695,10 @@ pub enum HistoryCommand {
         /// The archive holding them (`history export`), verified with this site's key first.
         #[arg(long, value_name = "FILE")]
         archived: PathBuf,
+        /// Then delete, from the folders `import --archive` moved files into, every file
+        /// whose size and SHA-256 are those of a bundle the archive holds.
+        #[arg(long)]
+        delete_bundles: bool,
     },
 }
 

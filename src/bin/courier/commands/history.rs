@@ -8,7 +8,7 @@ use courier::error::{exit, Result};
 
 use super::Ctx;
 use crate::cli;
-use crate::output::{err, out, print_json};
+use crate::output::{err, out, print_json, warn};
 
 pub fn history(ctx: &Ctx, a: cli::HistoryArgs) -> Result<u8> {
     if let Some(command) = a.command {
@@ -118,16 +118,23 @@ fn status_words(status: &str) -> &str {
 fn archive(ctx: &Ctx, command: cli::HistoryCommand) -> Result<u8> {
     use cli::HistoryCommand::*;
     match command {
-        Export { out, before, force } => {
+        Export {
+            out,
+            before,
+            bundles,
+            force,
+        } => {
             // Opened to read only: exporting adds no history row.
             let site = ctx.open_read_only()?;
-            let e = archive::export(&site, &out, before.as_deref(), force)?;
+            let e = archive::export(&site, &out, before.as_deref(), &bundles, force)?;
+            warn(&e.warnings);
             out!(
-                "history rows {}-{} ({} rows, {} entity actions) archived in {} ({} bytes), signed by {}",
+                "history rows {}-{} ({} rows, {} entity actions, {} bundles) archived in {} ({} bytes), signed by {}",
                 e.history.first_row,
                 e.history.last_row,
                 e.history.rows,
                 e.entity_actions,
+                e.bundles,
                 e.file.display(),
                 e.bytes,
                 site.config.fingerprint
@@ -155,7 +162,11 @@ fn archive(ctx: &Ctx, command: cli::HistoryCommand) -> Result<u8> {
                 );
             }
         }
-        Prune { before, archived } => {
+        Prune {
+            before,
+            archived,
+            delete_bundles,
+        } => {
             let site = ctx.open()?;
             let p = archive::prune(&site, &before, &archived)?;
             match (p.first_row, p.last_row) {
@@ -169,6 +180,15 @@ fn archive(ctx: &Ctx, command: cli::HistoryCommand) -> Result<u8> {
                     "nothing to prune: no row before {before} that {} holds is still in the store",
                     archived.display()
                 ),
+            }
+            if delete_bundles {
+                let d = archive::delete_held_bundles(&site, &archived)?;
+                warn(&d.warnings);
+                out!(
+                    "{} archived bundle file(s) deleted: {} holds their bytes",
+                    d.files.len(),
+                    archived.display()
+                );
             }
         }
     }
