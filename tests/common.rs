@@ -181,7 +181,18 @@ pub fn bundles_in(dir: &Path) -> Vec<PathBuf> {
 /// Every row of every table of a site's store, as sorted text: equal snapshots mean an
 /// unchanged store. `history` is left out only when `with_history` is false.
 pub fn snapshot(home: &Path, with_history: bool) -> String {
-    let conn = rusqlite::Connection::open(home.join("store.sqlite")).expect("store opens");
+    let skip: &[&str] = if with_history {
+        &[]
+    } else {
+        &["history", "entity_history"]
+    };
+    dump_store(&home.join("store.sqlite"), skip, &[])
+}
+
+/// Every row of every table of the store at `db` but `skip_tables`, sorted, each value
+/// named by its column, columns in `skip_columns` left out.
+pub fn dump_store(db: &Path, skip_tables: &[&str], skip_columns: &[&str]) -> String {
+    let conn = rusqlite::Connection::open(db).expect("store opens");
     let mut tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .unwrap()
@@ -189,21 +200,21 @@ pub fn snapshot(home: &Path, with_history: bool) -> String {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    if !with_history {
-        tables.retain(|t| t != "history" && t != "entity_history");
-    }
+    tables.retain(|t| !skip_tables.contains(&t.as_str()));
     let mut out = String::new();
     for t in tables {
         let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-        let cols = stmt.column_count();
+        let names: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
         let mut rows: Vec<String> = stmt
             .query_map([], |r| {
-                let mut s = String::new();
-                for i in 0..cols {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    s.push_str(&format!("{v:?}|"));
+                let mut line = String::new();
+                for (i, c) in names.iter().enumerate() {
+                    if !skip_columns.contains(&c.as_str()) {
+                        let v: rusqlite::types::Value = r.get(i)?;
+                        line.push_str(&format!("{c}={v:?}|"));
+                    }
                 }
-                Ok(s)
+                Ok(line)
             })
             .unwrap()
             .collect::<Result<_, _>>()

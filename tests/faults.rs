@@ -136,35 +136,7 @@ fn mask_ids(text: &str) -> String {
 /// The rows of one store, sorted, volatile columns left out and the world's folder (in the
 /// history's reports) written `{w}`.
 fn dump(db: &Path, world: &Path) -> String {
-    let conn = rusqlite::Connection::open(db).expect("store opens");
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut out = String::new();
-    for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-        let names: Vec<String> = stmt.column_names().iter().map(|c| c.to_string()).collect();
-        let mut rows: Vec<String> = stmt
-            .query_map([], |r| {
-                let mut line = String::new();
-                for (i, c) in names.iter().enumerate() {
-                    if !VOLATILE.contains(&c.as_str()) {
-                        let v: rusqlite::types::Value = r.get(i)?;
-                        line.push_str(&format!("{c}={v:?}|"));
-                    }
-                }
-                Ok(line)
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        rows.sort();
-        out.push_str(&format!("== {t}\n{}\n", rows.join("\n")));
-    }
+    let out = dump_store(db, &[], VOLATILE);
     mask_ids(&out.replace(s(world), "{w}"))
 }
 
