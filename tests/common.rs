@@ -518,15 +518,24 @@ pub struct PgCluster {
     pub port: u16,
 }
 
-/// The folder holding PostgreSQL's server programs: `PG_BIN`, then the PATH, then Debian's
-/// /usr/lib/postgresql/VERSION/bin (newest first). `None` when PostgreSQL is not installed.
+/// The folder holding PostgreSQL's programs (initdb, pg_ctl and psql side by side): `PG_BIN`,
+/// then the PATH, then Debian's /usr/lib/postgresql/VERSION/bin (newest first). An `initdb` on the
+/// PATH that is a link (some images link initdb and pg_ctl into /usr/local/bin, without psql)
+/// stands for the folder it points into. `None` when PostgreSQL is not installed.
 fn pg_bin() -> Option<PathBuf> {
-    let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    let programs = ["initdb", "pg_ctl", "psql"];
+    let has = |d: &Path| programs.iter().all(|p| d.join(p).is_file());
     if let Some(d) = std::env::var_os("PG_BIN").map(PathBuf::from) {
         return has(&d).then_some(d);
     }
+    let real = |d: PathBuf| {
+        std::fs::canonicalize(d.join("initdb"))
+            .ok()
+            .and_then(|f| f.parent().map(Path::to_path_buf))
+            .unwrap_or(d)
+    };
     let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|p| std::env::split_paths(&p).map(real).collect::<Vec<_>>())
         .unwrap_or_default();
     let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|rd| rd.flatten().map(|e| e.path().join("bin")).collect())
@@ -545,7 +554,7 @@ impl PgCluster {
     /// authentication on 127.0.0.1), or say why it cannot: PostgreSQL is not installed.
     pub fn start() -> Result<PgCluster, String> {
         let bin = pg_bin().ok_or(
-            "PostgreSQL is not installed (no initdb/pg_ctl on the PATH, \
+            "PostgreSQL is not installed (no initdb, pg_ctl and psql on the PATH, \
              in PG_BIN or under /usr/lib/postgresql); .ci/run installs Debian's postgresql",
         )?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

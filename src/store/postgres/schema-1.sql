@@ -1,5 +1,5 @@
 -- courier central on PostgreSQL (issue 15): migration 1, the whole central schema as SQLite
--- migrations 1-9 leave it (src/store/sqlite/mod.rs), for a central only: a centre's tables
+-- migrations 1-10 leave it (src/store/sqlite/mod.rs), for a central only: a centre's tables
 -- (results, log_batches, log_ids) stay SQLite's. Column names and meanings are SQLite's, so
 -- the same queries read both; where SQLite orders by its implicit `rowid`, the table has an
 -- explicit `rowid` identity column (BY DEFAULT, so `courier store migrate` keeps the values).
@@ -47,6 +47,7 @@ CREATE TABLE bundles (
     bundle_id TEXT NOT NULL, direction TEXT NOT NULL, kind TEXT NOT NULL,
     sender TEXT NOT NULL, recipient TEXT NOT NULL, org_id TEXT, seq BIGINT NOT NULL,
     set_id TEXT, set_index BIGINT, set_count BIGINT, file_name TEXT, at TEXT NOT NULL,
+    payload_size BIGINT,
     PRIMARY KEY (sender, bundle_id));
 CREATE INDEX bundles_by_id ON bundles(bundle_id);
 
