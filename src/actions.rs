@@ -11,7 +11,6 @@ use crate::downsync::{self, ExportReport};
 use crate::error::{Error, Result};
 use crate::import::{find_paths, Found};
 use crate::site::{self, Role, Site};
-use crate::store::prelude::*;
 use crate::store::{EntityAction, HistoryEntry, OwnKey, PeerKey};
 use crate::upsync;
 

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::site::Site;
-use crate::store::prelude::*;
 
 /// The signed head, in the site's home.
 pub const HEAD_FILE: &str = "history-head.json";

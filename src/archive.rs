@@ -18,7 +18,6 @@ use crate::bundle::Bundle;
 use crate::crypto::{self, Cert, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::site::Site;
-use crate::store::prelude::*;
 use crate::store::{ArchivedAction, HistoryRow};
 
 /// The manifest's `format`.
@@ -286,7 +285,7 @@ fn spool_rows(
         end_hash: String::new(),
     };
     let (file, entry) = spool(dir, HISTORY, |w| {
-        tx.each_history_row(Some(through), |row| {
+        tx.each_history_row(Some(through), &mut |row| {
             if span.rows == 0 {
                 span.first_row = row.n;
                 span.start_hash = row.prev_hash.clone();
@@ -312,7 +311,7 @@ fn spool_actions(
 ) -> Result<(File, EntryDigest, u64)> {
     let mut count = 0;
     let (file, entry) = spool(dir, ENTITIES, |w| {
-        tx.each_archived_action(through, |a| {
+        tx.each_archived_action(through, &mut |a| {
             count += 1;
             write_line(w, &a, dir)
         })

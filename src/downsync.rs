@@ -26,7 +26,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::outcome::{ImportOptions, Outcome};
 use crate::progress::Progress;
 use crate::site::{Role, Settings, Site};
-use crate::store::prelude::*;
 use crate::store::{Center, NewHistory, OwedAck, ScopeItem, StoredEntity, Tx};
 use crate::wire::ReceivedFiles;
 pub use crate::wire::{inventory_digest, Acks, EntityLine, ExportReport, ScopeLine};

@@ -20,7 +20,6 @@ use crate::bundle::{self, Bundle, Kind, Spec};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::site::{write_atomic, Role, Site};
-use crate::store::prelude::*;
 use crate::store::{NewHistory, Peer};
 
 /// The signed body of an enrollment file (schemas/enrollment-body.schema.json).

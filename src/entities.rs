@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Reading};
 use crate::site::{Role, Settings, Site};
-use crate::store::prelude::*;
 use crate::store::{NewHistory, StoredEntity, Tx};
 
 /// Entity types in the order they flow.

@@ -13,7 +13,6 @@ use crate::crypto;
 use crate::crypto::Cert;
 use crate::error::{Error, Result};
 use crate::site::{Role, Site};
-use crate::store::prelude::*;
 use crate::store::OtherSender;
 
 pub use crate::fs::{expand_paths, find_paths, Found};

@@ -15,7 +15,6 @@ use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
-use crate::store::prelude::*;
 use crate::store::{CentralResult, HeldLogBatch, HeldResult, NewHistory, SyncStatus, Tx};
 use crate::wire::{AckStatus, Acks, LogAckStatus};
 
@@ -734,7 +733,7 @@ pub fn export_results(site: &Site, format: Format, out: &Path) -> Result<u64> {
 
 /// Results as JSON Lines, one result a line; returns how many.
 fn results_as_jsonl(tx: &Tx<'_>, p: &dyn Progress, out: &Path, w: &mut dyn Write) -> Result<u64> {
-    tx.for_each_central_result(|r, variables| {
+    tx.for_each_central_result(&mut |r, variables| {
         p.advance(1, 0);
         let row = json!({
             "deliveryId": r.delivery_id,
@@ -777,7 +776,7 @@ fn results_as_csv(tx: &Tx<'_>, p: &dyn Progress, out: &Path, w: &mut dyn Write) 
     let mut c = csv::Writer::from_writer(w);
     c.write_record(RESULT_CSV_COLUMNS)
         .map_err(|e| csv_err(out, e))?;
-    let n = tx.for_each_central_result(|r, variables| {
+    let n = tx.for_each_central_result(&mut |r, variables| {
         p.advance(1, 0);
         for (i, v) in variables.iter().enumerate() {
             c.write_record(result_csv_row(&r, i, v))
@@ -841,7 +840,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
                 "created_by",
             ])
             .map_err(|e| csv_err(out, e))?;
-            let n = tx.for_each_central_log(|org, central_id, exec, v| {
+            let n = tx.for_each_central_log(&mut |org, central_id, exec, v| {
                 p.advance(1, 0);
                 c.write_record([
                     &scalar(&v["id"]),
@@ -858,7 +857,7 @@ pub fn export_logs(site: &Site, format: Format, out: &Path) -> Result<u64> {
             c.flush().at(out)?;
             Ok(n)
         }
-        Format::Jsonl => tx.for_each_central_log(|org, central_id, exec, mut v| {
+        Format::Jsonl => tx.for_each_central_log(&mut |org, central_id, exec, mut v| {
             p.advance(1, 0);
             v["delivery_execution_id"] = Value::String(central_id.to_string());
             v["centerExecutionId"] = Value::String(exec.to_string());
@@ -960,7 +959,7 @@ pub fn export_results_tao(site: &Site, out: &Path, params: &SyncParams) -> Resul
     write_output(out, p, |w| {
         let mut body = OpenBody::default();
         let per_body = params.per_body(TAO_RESULTS_PER_BODY);
-        let n = tx.for_each_central_result(|r, variables| {
+        let n = tx.for_each_central_result(&mut |r, variables| {
             let php = |w: &mut dyn Write, v: &Value| crate::tao::write_php_json(w, v);
             let first = body.before(w, &r.org_id, "results", per_body, params);
             if !first.at(out)? {
@@ -1002,7 +1001,7 @@ pub fn export_logs_tao(site: &Site, out: &Path, params: &SyncParams) -> Result<u
         let mut body = OpenBody::default();
         let mut group: Option<String> = None;
         let per_body = params.per_body(TAO_LOGS_PER_BODY);
-        let n = tx.for_each_central_log(|org, _central_id, exec, v| {
+        let n = tx.for_each_central_log(&mut |org, _central_id, exec, v| {
             if body.opens(org, per_body) && group.take().is_some() {
                 w.write_all(b"]").at(out)?;
             }

@@ -15,7 +15,6 @@ use std::path::Path;
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::site::{Role, Site};
-use crate::store::prelude::*;
 use crate::store::{NewHistory, PinnedPeer, Tx};
 
 /// The reason written into central's revocation certificate.

@@ -17,7 +17,6 @@ use crate::bundle::{Header, RolloverStatement};
 use crate::crypto::{self, Cert, SecretKey};
 use crate::error::{Error, Result};
 use crate::site::{Role, Site};
-use crate::store::prelude::*;
 use crate::store::{NewHistory, Peer, Tx};
 
 /// The signed body of a rollover statement (schemas/rollover-body.schema.json).

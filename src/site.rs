@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{self, SecretKey, UnlockError};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{self, Progress};
-use crate::store::prelude::*;
 use crate::store::Store;
 
 pub use crate::bundle::Role;

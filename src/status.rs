@@ -15,7 +15,6 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::site::{Role, Site};
-use crate::store::prelude::*;
 use crate::store::{Center, LastBundle, Tx, Unsent};
 use crate::wire::{FileFate, ReceivedFiles};
 

@@ -9,6 +9,7 @@
 //! the same traits (docs/DESIGN.md, "The store"). Errors are backend-neutral
 //! ([`Error::Store`](crate::error::Error::Store) with a [`StoreFailure`](crate::error::StoreFailure) kind).
 
+use std::ops::Deref;
 use std::path::Path;
 
 use serde_json::Value;
@@ -25,6 +26,94 @@ pub mod prelude {
     pub use super::{
         CenterRegistry, CentralResults, EntityStore, HeldResults, HistoryArchive, Keyring, Ledger,
     };
+}
+
+/// A transaction of one backend: every domain trait, and its end. Commands never name a
+/// backend: they hold a [`Tx`], which derefs to this.
+pub trait Transaction:
+    Ledger + HistoryArchive + Keyring + CenterRegistry + EntityStore + HeldResults + CentralResults
+{
+    /// Make every change durable, or fail and change nothing.
+    fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Drop every change.
+    fn rollback(self: Box<Self>) -> Result<()>;
+}
+
+/// The one transaction of a command, whichever backend holds the store. Dropped without
+/// [`Tx::commit`], it changes nothing.
+pub struct Tx<'a> {
+    inner: Box<dyn Transaction + 'a>,
+}
+
+impl<'a> Tx<'a> {
+    /// Wrap a backend's transaction.
+    fn new(inner: impl Transaction + 'a) -> Tx<'a> {
+        Tx {
+            inner: Box::new(inner),
+        }
+    }
+
+    pub fn commit(self) -> Result<()> {
+        crate::failpoint::hit("store.commit")?;
+        self.inner.commit()
+    }
+
+    /// Commit, or for a dry run roll back everything this transaction did.
+    pub fn finish(self, dry_run: bool) -> Result<()> {
+        if dry_run {
+            self.inner.rollback()
+        } else {
+            self.commit()
+        }
+    }
+}
+
+impl<'a> Deref for Tx<'a> {
+    type Target = dyn Transaction + 'a;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.inner
+    }
+}
+
+/// A site's store. Today every store is one SQLite file ([`SqliteStore`]).
+pub struct Store {
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite(SqliteStore),
+}
+
+impl Store {
+    /// Open the SQLite store at `path` (creating it when absent) and migrate.
+    pub fn open(path: &Path) -> Result<Store> {
+        Store::open_reporting(path, crate::progress::silent())
+    }
+
+    /// Open and migrate; a wait of more than a second for another command holding the
+    /// store is told to `progress` once.
+    pub fn open_reporting(path: &Path, progress: crate::progress::Reporter) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Sqlite(SqliteStore::open_reporting(path, progress)?),
+        })
+    }
+
+    /// Start the one write transaction of a command. Fails with "store busy" when another
+    /// courier holds the store for longer than the busy timeout.
+    pub fn begin(&mut self) -> Result<Tx<'_>> {
+        match &mut self.backend {
+            Backend::Sqlite(s) => Ok(Tx::new(s.begin()?)),
+        }
+    }
+
+    /// Read-only access for queries outside a write.
+    pub fn read(&mut self) -> Result<Tx<'_>> {
+        match &mut self.backend {
+            Backend::Sqlite(s) => Ok(Tx::new(s.read()?)),
+        }
+    }
 }
 
 /// A pinned peer ([`Ledger::peer`]).
@@ -157,14 +246,14 @@ pub trait HistoryArchive {
     fn each_history_row(
         &self,
         through: Option<i64>,
-        f: impl FnMut(HistoryRow) -> Result<bool>,
+        f: &mut dyn FnMut(HistoryRow) -> Result<bool>,
     ) -> Result<()>;
 
     /// Call `f` with what each sync up to row `through` did to each entity, in row order.
     fn each_archived_action(
         &self,
         through: i64,
-        f: impl FnMut(ArchivedAction) -> Result<()>,
+        f: &mut dyn FnMut(ArchivedAction) -> Result<()>,
     ) -> Result<()>;
 
     /// The newest row of the longest run of rows, from the start, written before `date`
@@ -231,6 +320,13 @@ pub trait Keyring {
 /// Central: the test centres registered, their enrollment, sequence and acknowledgement
 /// state, and the figures `status` shows about them.
 pub trait CenterRegistry {
+    /// Results held at central counted by when their stored copy arrived, in time order:
+    /// `stored_at` cut to its first `prefix_len` characters (13: the hour, 10: the day).
+    fn arrivals(&self, prefix_len: usize) -> Result<Vec<(String, i64)>>;
+
+    /// The results bundles central applied, by centre and sequence.
+    fn received_bundles(&self) -> Result<Vec<ReceivedBundle>>;
+
     fn center(&self, org: &str) -> Result<Option<Center>>;
 
     fn centers(&self) -> Result<Vec<Center>>;
@@ -489,7 +585,7 @@ pub trait CentralResults {
     /// Visit every result at central with its variables, one at a time, in (org, id) order.
     fn for_each_central_result(
         &self,
-        each: impl FnMut(CentralResult, Vec<Value>) -> Result<()>,
+        each: &mut dyn FnMut(CentralResult, Vec<Value>) -> Result<()>,
     ) -> Result<u64>;
 
     // ---- central: logs ----------------------------------------------------------------
@@ -525,7 +621,7 @@ pub trait CentralResults {
     /// grouped by organisation and the centre's execution id, in the order they happened.
     fn for_each_central_log(
         &self,
-        each: impl FnMut(&str, &str, &str, Value) -> Result<()>,
+        each: &mut dyn FnMut(&str, &str, &str, Value) -> Result<()>,
     ) -> Result<u64>;
 
     // ---- central: acknowledgements owed -----------------------------------------------

@@ -28,7 +28,6 @@ use crate::error::{Error, Result};
 use crate::limits::{self, quote, Breach, Limits, MemberElements};
 use crate::outcome::Outcome;
 use crate::site::{Role, Site};
-use crate::store::prelude::*;
 use crate::store::{
     CentralResult, ItemKind, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
 };

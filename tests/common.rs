@@ -322,7 +322,7 @@ impl Forger {
         let (central_fpr, armored) = {
             let mut store = site.store().expect("store");
             let tx = store.read().expect("read");
-            courier::store::Ledger::peer_by_role(&tx, "central")
+            tx.peer_by_role("central")
                 .map(|p| p.map(|p| (p.fingerprint, p.cert)))
                 .expect("peers")
                 .expect("the centre is enrolled")

@@ -21,7 +21,6 @@ use std::sync::OnceLock;
 use courier::entities::{ELIG_CENTER, ELIG_DELIVERY, ELIG_TAKER};
 use courier::import::{FileStatus, ImportOptions};
 use courier::site::{Passphrase, Site};
-use courier::store::prelude::*;
 use proptest::prelude::*;
 use serde_json::Value;
 

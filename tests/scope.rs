@@ -156,7 +156,6 @@ fn result_entries(k: usize, sealed: &(Value, Vec<u8>)) -> Vec<(String, Vec<u8>)>
 /// The dishonest operator also writes its forged results and log batches into its own
 /// store, as `sent`, so that central's answers about them have rows to land on.
 fn plant(home: &Path, results: &[&(Value, Vec<u8>)], batches: &[&(Value, Vec<u8>)]) {
-    use courier::store::prelude::*;
     use courier::store::{HeldLogBatch, HeldResult, SyncStatus};
     let site = courier::site::Site::open(home, courier::site::Passphrase::none()).unwrap();
     let mut store = site.store().unwrap();

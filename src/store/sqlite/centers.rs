@@ -4,7 +4,7 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::Tx;
+use super::SqliteTx;
 use crate::error::{Error, Result};
 use crate::store::prelude::*;
 
@@ -103,7 +103,7 @@ pub struct CenterFigures {
     pub received_seqs: Vec<i64>,
 }
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     /// The first bundle matching `filter` (an SQL condition on `bundles` with `?1`, and its
     /// order).
     fn last_bundle(&self, filter: &str, arg: &str) -> Result<Option<LastBundle>> {
@@ -120,7 +120,31 @@ impl Tx<'_> {
     }
 }
 
-impl CenterRegistry for Tx<'_> {
+impl CenterRegistry for SqliteTx<'_> {
+    fn arrivals(&self, prefix_len: usize) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT substr(stored_at, 1, ?1) AS slot, COUNT(*) FROM central_results
+             GROUP BY slot ORDER BY slot",
+        )?;
+        let rows = stmt.query_map([prefix_len as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn received_bundles(&self) -> Result<Vec<ReceivedBundle>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT COALESCE(org_id, ''), seq, payload_size FROM bundles
+             WHERE direction = 'in' AND kind = 'results' ORDER BY org_id, seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ReceivedBundle {
+                org_id: r.get(0)?,
+                seq: r.get(1)?,
+                payload_size: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn center(&self, org: &str) -> Result<Option<Center>> {
         Ok(self
             .tx
@@ -306,35 +330,6 @@ pub struct ReceivedBundle {
     pub seq: i64,
     /// Payload bytes; `None` when applied before sizes were recorded.
     pub payload_size: Option<i64>,
-}
-
-impl Tx<'_> {
-    /// Results held at central counted by when their stored copy arrived, in time order:
-    /// `stored_at` cut to its first `prefix_len` characters (13: the hour, 10: the day).
-    pub fn arrivals(&self, prefix_len: usize) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT substr(stored_at, 1, ?1) AS slot, COUNT(*) FROM central_results
-             GROUP BY slot ORDER BY slot",
-        )?;
-        let rows = stmt.query_map([prefix_len as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The results bundles central applied, by centre and sequence.
-    pub fn received_bundles(&self) -> Result<Vec<ReceivedBundle>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT COALESCE(org_id, ''), seq, payload_size FROM bundles
-             WHERE direction = 'in' AND kind = 'results' ORDER BY org_id, seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(ReceivedBundle {
-                org_id: r.get(0)?,
-                seq: r.get(1)?,
-                payload_size: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
 }
 
 fn last_bundle_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LastBundle> {

@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
-use super::Tx;
+use super::SqliteTx;
 use crate::error::Result;
 use crate::store::prelude::*;
 
@@ -68,7 +68,7 @@ fn json_column<T: serde::de::DeserializeOwned>(
     })
 }
 
-impl EntityStore for Tx<'_> {
+impl EntityStore for SqliteTx<'_> {
     fn entity(&self, id: &str) -> Result<Option<StoredEntity>> {
         Ok(self
             .tx

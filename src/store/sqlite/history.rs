@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::Tx;
+use super::SqliteTx;
 use crate::error::{Error, Result};
 use crate::store::prelude::*;
 
@@ -94,7 +94,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
     })
 }
 
-impl HistoryArchive for Tx<'_> {
+impl HistoryArchive for SqliteTx<'_> {
     fn history_start(&self) -> Result<HistoryStart> {
         let start = self
             .tx
@@ -118,7 +118,7 @@ impl HistoryArchive for Tx<'_> {
     fn each_history_row(
         &self,
         through: Option<i64>,
-        mut f: impl FnMut(HistoryRow) -> Result<bool>,
+        f: &mut dyn FnMut(HistoryRow) -> Result<bool>,
     ) -> Result<()> {
         let mut stmt = self.tx.prepare(
             "SELECT n, at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash
@@ -136,7 +136,7 @@ impl HistoryArchive for Tx<'_> {
     fn each_archived_action(
         &self,
         through: i64,
-        mut f: impl FnMut(ArchivedAction) -> Result<()>,
+        f: &mut dyn FnMut(ArchivedAction) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.tx.prepare(
             "SELECT history_n, entity_id, type, action FROM entity_history

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{Tx, SINCE_FLOOR};
+use super::{SqliteTx, SINCE_FLOOR};
 use crate::error::Result;
 use crate::store::prelude::*;
 
@@ -67,7 +67,7 @@ fn peer_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerKey> {
     })
 }
 
-impl Keyring for Tx<'_> {
+impl Keyring for SqliteTx<'_> {
     fn peer_retired(&self, fingerprint: &str) -> Result<Option<Retired>> {
         Ok(self
             .tx

@@ -1,11 +1,11 @@
 //! The site store: SQLite, behind a narrow interface.
 //!
 //! Only this module and its submodules speak SQL: the rest of courier calls domain-level
-//! methods on [`Tx`] (`put_entity`, `results_to_send`, `put_central_result`, `owe_ack`, ...),
+//! methods on [`SqliteTx`] (`put_entity`, `results_to_send`, `put_central_result`, `owe_ack`, ...),
 //! grouped by concern in `centers`, `entities` and `results`. A PostgreSQL store for very
 //! large centrals implements the same methods; nothing outside `store/` changes. Migrations are an append-only list
 //! applied by `PRAGMA user_version`; a store newer than this program is refused untouched.
-//! Every change an import makes happens in one [`Tx`] (`BEGIN IMMEDIATE`), so a power cut
+//! Every change an import makes happens in one [`SqliteTx`] (`BEGIN IMMEDIATE`), so a power cut
 //! leaves all of a bundle or none of it, and a second writer gets "store busy".
 
 use std::cell::RefCell;
@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::error::{Error, Result, StoreFailure};
 use crate::progress::{self, Reporter};
 use crate::store::prelude::*;
-use crate::store::{AppliedBundle, HistoryHead, OtherSender, Peer, PinnedPeer};
+use crate::store::{AppliedBundle, HistoryHead, OtherSender, Peer, PinnedPeer, Transaction};
 
 mod centers;
 mod entities;
@@ -286,20 +286,20 @@ pub(crate) const SINCE_FLOOR: &str = "AND rowid > (SELECT COALESCE(MAX(CAST(valu
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// An open store.
-pub struct Store {
+pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
 }
 
-impl Store {
+impl SqliteStore {
     /// Open (creating when absent) and migrate.
-    pub fn open(path: &Path) -> Result<Store> {
-        Store::open_reporting(path, progress::silent())
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        SqliteStore::open_reporting(path, progress::silent())
     }
 
     /// Open and migrate; a wait of more than a second for another command holding the
     /// store is told to `progress` once ([`Progress::notice`](crate::progress::Progress)).
-    pub fn open_reporting(path: &Path, progress: Reporter) -> Result<Store> {
+    pub fn open_reporting(path: &Path, progress: Reporter) -> Result<SqliteStore> {
         let conn = Connection::open(path)?;
         // How long a second writer waits before "store busy" (COURIER_BUSY_TIMEOUT_MS).
         let wait = match std::env::var("COURIER_BUSY_TIMEOUT_MS") {
@@ -328,7 +328,7 @@ impl Store {
         // 150 MiB an exam-day import may use.
         conn.pragma_update(None, "cache_size", -32_000)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store {
+        let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
         };
@@ -368,23 +368,23 @@ impl Store {
 
     /// Start the one write transaction of a command. Fails with "store busy" when another
     /// courier holds the store for longer than the busy timeout.
-    pub fn begin(&mut self) -> Result<Tx<'_>> {
+    pub fn begin(&mut self) -> Result<SqliteTx<'_>> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| busy(e, &path))?;
         crate::failpoint::hit("store.begin")?;
-        Ok(Tx { tx, path })
+        Ok(SqliteTx { tx, path })
     }
 
     /// Read-only access for queries outside a write.
-    pub fn read(&mut self) -> Result<Tx<'_>> {
+    pub fn read(&mut self) -> Result<SqliteTx<'_>> {
         let path = self.path.clone();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)?;
-        Ok(Tx { tx, path })
+        Ok(SqliteTx { tx, path })
     }
 }
 
@@ -469,8 +469,8 @@ impl From<rusqlite::Error> for Error {
     }
 }
 
-/// A write (or read) transaction. Dropped without [`Tx::commit`], it changes nothing.
-pub struct Tx<'a> {
+/// A write (or read) transaction. Dropped without [`SqliteTx::commit`], it changes nothing.
+pub struct SqliteTx<'a> {
     pub(crate) tx: rusqlite::Transaction<'a>,
     path: PathBuf,
 }
@@ -535,24 +535,17 @@ pub struct NewHistory<'s> {
     pub report: String,
 }
 
-impl<'a> Tx<'a> {
-    pub fn commit(self) -> Result<()> {
-        crate::failpoint::hit("store.commit")?;
+impl Transaction for SqliteTx<'_> {
+    fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().map_err(|e| busy(e, &self.path))
     }
 
-    /// Commit, or for a dry run roll back everything this transaction did.
-    pub fn finish(self, dry_run: bool) -> Result<()> {
-        if dry_run {
-            self.tx.rollback()?;
-            Ok(())
-        } else {
-            self.commit()
-        }
+    fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(self.tx.rollback()?)
     }
 }
 
-impl Ledger for Tx<'_> {
+impl Ledger for SqliteTx<'_> {
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .tx
@@ -831,7 +824,7 @@ impl Ledger for Tx<'_> {
     fn verify_history(&self) -> Result<Option<i64>> {
         let mut prev = self.history_start()?.hash;
         let mut broken = None;
-        self.each_history_row(None, |row| {
+        self.each_history_row(None, &mut |row| {
             if row.prev_hash != prev || row.hash != row.computed_hash() {
                 broken = Some(row.n);
                 return Ok(false);
@@ -898,7 +891,7 @@ mod tests {
                 .unwrap();
             }
         }
-        let mut store = Store::open(&path).unwrap();
+        let mut store = SqliteStore::open(&path).unwrap();
         let tx = store.begin().unwrap();
         assert!(tx.bundle_seen("A", "b1").unwrap());
         assert!(!tx.bundle_seen("B", "b1").unwrap());

@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::Value;
 
-use super::Tx;
+use super::SqliteTx;
 use crate::error::{Error, Result};
 use crate::store::prelude::*;
 use crate::text::text_enum;
@@ -165,7 +165,7 @@ impl OwedAck {
     }
 }
 
-impl Tx<'_> {
+impl SqliteTx<'_> {
     /// Run a query selecting (id, size) with the execution states as parameters.
     fn ids_and_sizes(&self, sql: &str, states: &[String]) -> Result<Vec<(String, u64)>> {
         let mut stmt = self.tx.prepare(sql)?;
@@ -176,7 +176,7 @@ impl Tx<'_> {
     }
 }
 
-impl HeldResults for Tx<'_> {
+impl HeldResults for SqliteTx<'_> {
     // ---- centre: results ------------------------------------------------------------
 
     fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, SyncStatus)>> {
@@ -466,7 +466,7 @@ impl HeldResults for Tx<'_> {
     }
 }
 
-impl CentralResults for Tx<'_> {
+impl CentralResults for SqliteTx<'_> {
     // ---- central: results -------------------------------------------------------------
 
     fn central_result_version(&self, central_id: &str) -> Result<Option<(i64, String)>> {
@@ -578,7 +578,7 @@ impl CentralResults for Tx<'_> {
 
     fn for_each_central_result(
         &self,
-        mut each: impl FnMut(CentralResult, Vec<Value>) -> Result<()>,
+        each: &mut dyn FnMut(CentralResult, Vec<Value>) -> Result<()>,
     ) -> Result<u64> {
         let mut results = self.tx.prepare(
             "SELECT central_id, org_id, execution_id, delivery_id, test_taker, state, details, revision, content_sha256, rid
@@ -687,7 +687,7 @@ impl CentralResults for Tx<'_> {
 
     fn for_each_central_log(
         &self,
-        mut each: impl FnMut(&str, &str, &str, Value) -> Result<()>,
+        each: &mut dyn FnMut(&str, &str, &str, Value) -> Result<()>,
     ) -> Result<u64> {
         let mut stmt = self.tx.prepare(
             "SELECT org_id, central_id, execution_id, data FROM central_logs ORDER BY org_id, execution_id, created_at, log_id",
