@@ -17,6 +17,8 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::wire::ReceivedFiles;
 
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 pub use sqlite::*;
@@ -77,13 +79,16 @@ impl<'a> Deref for Tx<'a> {
     }
 }
 
-/// A site's store. Today every store is one SQLite file ([`SqliteStore`]).
+/// A site's store: one SQLite file ([`SqliteStore`]), or for a large central a PostgreSQL
+/// database (feature `postgres`).
 pub struct Store {
     backend: Backend,
 }
 
 enum Backend {
     Sqlite(SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(postgres::PgStore),
 }
 
 impl Store {
@@ -100,11 +105,21 @@ impl Store {
         })
     }
 
+    /// Connect to central's PostgreSQL database at `url` (no password inside) and migrate.
+    #[cfg(feature = "postgres")]
+    pub fn connect(url: &str, password: Option<&str>) -> Result<Store> {
+        Ok(Store {
+            backend: Backend::Postgres(postgres::PgStore::connect(url, password)?),
+        })
+    }
+
     /// Start the one write transaction of a command. Fails with "store busy" when another
     /// courier holds the store for longer than the busy timeout.
     pub fn begin(&mut self) -> Result<Tx<'_>> {
         match &mut self.backend {
             Backend::Sqlite(s) => Ok(Tx::new(s.begin()?)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => Ok(Tx::new(p.begin()?)),
         }
     }
 
@@ -112,6 +127,8 @@ impl Store {
     pub fn read(&mut self) -> Result<Tx<'_>> {
         match &mut self.backend {
             Backend::Sqlite(s) => Ok(Tx::new(s.read()?)),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(p) => Ok(Tx::new(p.read()?)),
         }
     }
 }

@@ -105,3 +105,41 @@ fn the_postgres_schema_holds_every_column_of_a_sqlite_central() {
         "PostgreSQL's columns (left) against SQLite's (right)"
     );
 }
+
+/// `Store::connect` applies central's schema to an empty database once (a second connection
+/// finds it current), and refuses, untouched, a database whose schema is newer than this
+/// program's.
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn the_schema_is_applied_once_and_a_newer_one_is_refused() {
+    let Some(pg) = pg_cluster("postgres::the_schema_is_applied_once_and_a_newer_one_is_refused")
+    else {
+        return;
+    };
+    let versions = || {
+        pg.psql("courier", "SELECT version FROM courier_schema")
+            .unwrap()
+    };
+    drop(courier::store::Store::connect(&pg.url(), None).expect("first connection migrates"));
+    assert_eq!(versions().trim(), "1");
+    drop(courier::store::Store::connect(&pg.url(), None).expect("second connection"));
+    assert_eq!(versions().trim(), "1", "applied once");
+    pg.psql(
+        "courier",
+        "INSERT INTO courier_schema (version, applied_at) VALUES (99, 'later')",
+    )
+    .unwrap();
+    let refused = courier::store::Store::connect(&pg.url(), None).err();
+    assert!(
+        matches!(
+            refused,
+            Some(courier::Error::StoreTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(versions().lines().count(), 2, "nothing changed");
+}

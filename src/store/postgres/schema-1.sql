@@ -7,7 +7,7 @@
 -- a database holding a newer version than the program knows is refused untouched.
 -- Not yet wired in: no Rust code reads this file yet (docs/DESIGN.md, "The store interface").
 
-CREATE TABLE courier_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS courier_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
 
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
