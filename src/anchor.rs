@@ -260,7 +260,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
 /// signed row is still there with the signed hash.
 fn compare_with_store(tx: &Tx<'_>, head: &Head, mut v: Verification) -> Result<Verification> {
     let start = tx.history_start()?;
-    let (start_row, start_hash) = signed_start(&head);
+    let (start_row, start_hash) = signed_start(head);
     if (start.row, start.hash.as_str()) != (start_row, start_hash) {
         v.start_moved = true;
         v.problem = Some(format!(
