@@ -696,25 +696,20 @@ fn read_entries(
     rx: &mut Receiver<'_>,
 ) -> Result<Option<CenterAck>> {
     let limits = rx.limits;
-    std::thread::scope(|s| {
-        let (send, opened) = std::sync::mpsc::sync_channel::<Result<Opened>>(OPENED_AHEAD);
-        s.spawn(move || {
+    let mut ack = None;
+    crate::results::read_ahead(
+        OPENED_AHEAD,
+        |hand| {
             let mut entries = Entries::default();
-            let read = b.read_payload(key, cert, |name, r| {
-                let Some(item) = entries.open(key, &limits, &b.path, name, r)? else {
-                    return Ok(());
-                };
-                send.send(Ok(item))
-                    .map_err(|_| Error::Internal("the store writer stopped".into()))
-            });
-            if let Err(e) = read {
-                // Nobody listens when the writer stopped first: its error is the one told.
-                let _ = send.send(Err(e));
-            }
-        });
-        let mut ack = None;
-        for item in opened {
-            match item? {
+            b.read_payload(key, cert, |name, r| {
+                match entries.open(key, &limits, &b.path, name, r)? {
+                    Some(item) => hand(item),
+                    None => Ok(()),
+                }
+            })
+        },
+        |item| {
+            match item {
                 Opened::Ack(a) => ack = Some(a),
                 Opened::Result(meta, result, len) => {
                     rx.result(meta, result)?;
@@ -725,9 +720,10 @@ fn read_entries(
                     rx.progress.advance(1, len);
                 }
             }
-        }
-        Ok(ack)
-    })
+            Ok(())
+        },
+    )?;
+    Ok(ack)
 }
 
 /// The payload of a results bundle, entry by entry: the centre's acknowledgement, and
