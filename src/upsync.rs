@@ -534,6 +534,13 @@ pub fn central_execution_id(org: &str, execution_id: &str) -> String {
 /// incompressible content; measured under 1 KiB for 16 MiB, kept generous).
 const SEALED_OVERHEAD: u64 = 1 << 20;
 
+thread_local! {
+    /// One zstd decompression context per thread, reset for every sealed result and log
+    /// batch opened, instead of a fresh one (allocated and initialised) each time.
+    static OPEN_ZSTD: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Why a sealed result or log batch could not be opened: `Err` is a one-line reason.
 fn open_sealed(
     key: &crypto::SecretKey,
@@ -548,10 +555,18 @@ fn open_sealed(
     })?;
     let cap = limits.record_bytes;
     let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(&compressed[..])
-        .map_err(|e| quote(&e.to_string()))?
-        .take(cap + 1)
-        .read_to_end(&mut out)
+    OPEN_ZSTD
+        .with(|c| {
+            let mut c = c.borrow_mut();
+            let dctx = match c.as_mut() {
+                Some(d) => d,
+                None => c.insert(zstd::zstd_safe::DCtx::create()),
+            };
+            let read = zstd::stream::read::Decoder::with_context(&compressed[..], dctx)
+                .take(cap + 1)
+                .read_to_end(&mut out);
+            read
+        })
         .map_err(|e| format!("is not a zstd stream ({})", quote(&e.to_string())))?;
     if out.len() as u64 > cap {
         return Err(format!(
