@@ -19,6 +19,7 @@ mod held;
 mod keys;
 mod ledger;
 mod results;
+mod rows;
 
 /// The schema versions, oldest first: each is applied once, in one transaction.
 const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql")];
