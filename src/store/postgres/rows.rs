@@ -49,6 +49,31 @@ impl PgTx<'_> {
     ) -> Result<Option<T>> {
         self.row(sql, params)?.map(|r| get(&r, 0)).transpose()
     }
+
+    /// Call `each` with the rows of a query, fetched `batch` at a time through a portal:
+    /// never more than a batch in memory, and the transaction free for other statements
+    /// (`each`'s own) between fetches. Returns how many rows there were.
+    pub(super) fn each_batch(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+        batch: i32,
+        each: &mut dyn FnMut(Vec<Row>) -> Result<()>,
+    ) -> Result<u64> {
+        let portal = self.tx.borrow_mut().bind(sql, params)?;
+        let mut count = 0;
+        loop {
+            let rows = self.tx.borrow_mut().query_portal(&portal, batch)?;
+            let last = rows.len() < batch as usize;
+            count += rows.len() as u64;
+            if !rows.is_empty() {
+                each(rows)?;
+            }
+            if last {
+                return Ok(count);
+            }
+        }
+    }
 }
 
 /// A column of a row; a type other than the code reads is [`StoreFailure::Shape`], not a panic.
