@@ -688,3 +688,35 @@ pub trait CentralResults {
     /// The centre applied bundle `seq`: the acknowledgements it carried are delivered.
     fn acks_delivered(&self, org: &str, seq: i64) -> Result<()>;
 }
+
+// ---- shared by the backends ------------------------------------------------------------
+
+/// The columns of an entity row, in the order both backends read them.
+const ENTITY_COLUMNS: &str = "id, type, checksum, properties, sealed, sealed_names, package";
+
+/// Entity types in flow order (test-center, administrator, ..., delivery last), as an SQL
+/// expression both backends sort by.
+const ENTITY_FLOW_ORDER: &str = "CASE type WHEN 'test-center' THEN 0 WHEN 'administrator' THEN 1
+    WHEN 'proctor' THEN 2 WHEN 'test-taker' THEN 3 WHEN 'eligibility' THEN 4 ELSE 5 END";
+
+/// A JSON column of entity `id`, parsed; one that does not parse is an error naming the
+/// entity, never an empty value (which would be sent on, or compared, as if the entity had
+/// no properties). The backend wraps the message in its own error.
+fn entity_json<T: serde::de::DeserializeOwned>(
+    id: &str,
+    column: &str,
+    text: &str,
+) -> std::result::Result<T, String> {
+    serde_json::from_str(text)
+        .map_err(|e| format!("entity {id}: stored {column} are not valid JSON ({e})"))
+}
+
+/// How an entity's properties and sealed property names are stored: JSON text, the names
+/// `None` when there are none.
+fn entity_json_columns(e: &StoredEntity) -> (String, Option<String>) {
+    (
+        Value::Object(e.properties.clone()).to_string(),
+        (!e.sealed_names.is_empty())
+            .then(|| serde_json::to_string(&e.sealed_names).unwrap_or_default()),
+    )
+}

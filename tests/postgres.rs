@@ -3,7 +3,13 @@
 //! `cargo test --release --test integration -- --ignored postgres::`; each test starts its own
 //! throwaway cluster ([`PgCluster`]) and says on stderr when it skipped and why.
 
-use crate::common::*;
+use courier::store::{
+    CentralResult, OwedAck, Quarantined, ScopeItem, Store, StoredEntity, StoredVariable, Tx,
+};
+use courier::wire::{AckStatus, LogAck, LogAckStatus, ResultAck};
+use serde_json::{json, Value};
+
+use crate::common::{self, *};
 
 /// The harness itself: a cluster starts on a free port, takes SQL in the `courier`
 /// database, and is gone (server stopped, folder removed) once dropped.
@@ -146,7 +152,7 @@ fn the_schema_is_applied_once_and_a_newer_one_is_refused() {
 
 // ---- Ledger, HistoryArchive, Keyring and CenterRegistry on both backends ------------------
 
-use courier::store::{BundleRecord, NewHistory, Store, Tx};
+use courier::store::{BundleRecord, NewHistory};
 
 /// Times (`YYYY-MM-DDTHH:MM:SSZ`) and 64-digit hashes (which cover a time) replaced by
 /// `<time>` and `<hash>`: the two walks run a moment apart.
@@ -617,4 +623,451 @@ fn a_password_in_the_address_or_an_unreachable_server_is_one_clear_line() {
     assert!(line.starts_with(url) && !line.contains('\n'), "{line}");
     assert!(line.contains("check that the server runs"), "{line}");
     assert!(courier::store::password_for(url, None).is_ok());
+}
+
+// ---- the domain traits on both backends (issue 15, pgB) -----------------------------------
+
+/// What one walk over a store answered, one line per answer (`{:?}`), to compare backends.
+type Answers = Vec<String>;
+
+/// Run `walk` on a fresh SQLite store and on the cluster's PostgreSQL store, each in one
+/// transaction (committed), and assert that both answered the same; returns the answers.
+fn on_both_stores(pg: &PgCluster, walk: impl Fn(&Tx<'_>) -> Answers) -> Answers {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |mut store: Store| {
+        let tx = store.begin().unwrap();
+        let answers = walk(&tx);
+        tx.commit().unwrap();
+        answers
+    };
+    let on_sqlite = run(Store::open(&dir.path().join("store.sqlite")).unwrap());
+    let on_pg = run(Store::connect(&pg.url(), None).unwrap());
+    assert_eq!(on_sqlite.len(), on_pg.len(), "as many answers");
+    for (s, p) in on_sqlite.iter().zip(&on_pg) {
+        assert_eq!(
+            s, p,
+            "SQLite (left) and PostgreSQL (right) answered differently"
+        );
+    }
+    on_pg
+}
+
+/// Keep an answer.
+fn note(a: &mut Answers, answer: impl std::fmt::Debug) {
+    a.push(format!("{answer:?}"));
+}
+
+/// Ids whose byte order is not a natural language's: both backends sort them byte-wise.
+const IDS: &[&str] = &["b", "B", "a_1", "a-1", "é", "Z9"];
+
+fn entity(id: &str, kind: &str, n: u32, package: Option<&str>) -> StoredEntity {
+    let mut properties = serde_json::Map::new();
+    properties.insert("label".into(), json!(format!("{id} ünïcode {n}")));
+    properties.insert("n".into(), json!(n));
+    StoredEntity {
+        id: id.into(),
+        kind: kind.into(),
+        checksum: format!("sum-{id}-{n}"),
+        properties,
+        sealed: n.is_multiple_of(2).then(|| vec![0, 1, 2, 255, n as u8]),
+        sealed_names: if n.is_multiple_of(2) {
+            vec!["name".into(), "mail".into()]
+        } else {
+            vec![]
+        },
+        package: package.map(str::to_string),
+    }
+}
+
+/// Entities put, replaced and deleted, read back every way; packages known, added, unused
+/// dropped; scope lists recorded, read since a sequence and forgotten; (delivery, test
+/// taker) pairs sent.
+fn entities_walk(tx: &Tx<'_>) -> Answers {
+    let mut a = Answers::new();
+    let kinds = [
+        "delivery",
+        "test-taker",
+        "eligibility",
+        "test-center",
+        "proctor",
+        "administrator",
+    ];
+    for (i, id) in IDS.iter().enumerate() {
+        let package = (kinds[i] == "delivery").then_some("p1");
+        tx.put_entity(&entity(id, kinds[i], i as u32, package))
+            .unwrap();
+    }
+    tx.put_entity(&entity("d2", "delivery", 8, Some("p-missing")))
+        .unwrap();
+    tx.put_entity(&entity("B", "test-taker", 7, None)).unwrap(); // replaced
+    note(&mut a, tx.delete_entity("Z9").unwrap());
+    note(&mut a, tx.delete_entity("Z9").unwrap());
+    for id in ["b", "B", "é", "Z9", "none"] {
+        note(&mut a, tx.entity(id).unwrap());
+        note(&mut a, tx.entity_checksum(id).unwrap());
+        note(&mut a, tx.entity_kind(id).unwrap());
+        note(&mut a, tx.holds(id, "test-taker").unwrap());
+    }
+    for kind in kinds {
+        note(&mut a, tx.entities_of_type(kind).unwrap());
+    }
+    note(&mut a, tx.all_entities().unwrap());
+    let mut inventory = tx.inventory().unwrap();
+    inventory.sort_by(|x, y| x.id.cmp(&y.id));
+    a.push(format!("{inventory:?}"));
+
+    for (sha, name) in [
+        ("p1", "one.zip"),
+        ("p0", "zero.zip"),
+        ("p1", "again.zip"),
+        ("p2", "two.zip"),
+    ] {
+        tx.add_package(sha, 10, name).unwrap();
+    }
+    note(&mut a, tx.package_known("p1").unwrap());
+    note(&mut a, tx.package_known("p9").unwrap());
+    note(&mut a, tx.package_hashes().unwrap());
+    note(&mut a, tx.deliveries_without_package().unwrap());
+    let mut dropped = tx.drop_unused_packages().unwrap();
+    dropped.sort();
+    a.push(format!("{dropped:?}"));
+    note(&mut a, tx.package_hashes().unwrap());
+
+    let item = |id: &str, seq: i64| ScopeItem {
+        id: id.into(),
+        kind: "test-taker".into(),
+        checksum: format!("c{seq}"),
+    };
+    for seq in 1..=3 {
+        let items: Vec<ScopeItem> = IDS.iter().map(|id| item(id, seq)).collect();
+        tx.record_scope("org-1", seq, &items).unwrap();
+    }
+    tx.record_scope("org-2", 1, &[item("x", 1)]).unwrap();
+    note(&mut a, tx.scopes_since("org-1", 2).unwrap());
+    tx.forget_scopes_before("org-1", 3).unwrap();
+    note(&mut a, tx.scopes_since("org-1", 0).unwrap());
+    note(&mut a, tx.scopes_since("org-2", 0).unwrap());
+
+    tx.record_sent_pairs("org-1", 1, &[("d1", "t1"), ("d1", "t2")])
+        .unwrap();
+    tx.record_sent_pairs("org-1", 2, &[("d1", "t1"), ("d2", "t1"), ("d2", "t1")])
+        .unwrap();
+    for (org, d, t) in [
+        ("org-1", "d1", "t1"),
+        ("org-1", "d2", "t2"),
+        ("org-2", "d1", "t1"),
+    ] {
+        note(&mut a, tx.pair_sent(org, d, t).unwrap());
+        note(&mut a, tx.delivery_sent(org, d).unwrap());
+    }
+    a
+}
+
+/// EntityStore answers the same on PostgreSQL as on SQLite, in the same order (text byte-wise).
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn entities_packages_scopes_and_pairs_answer_as_on_sqlite() {
+    let Some(pg) =
+        common::pg_cluster("postgres::entities_packages_scopes_and_pairs_answer_as_on_sqlite")
+    else {
+        return;
+    };
+    let answers = on_both_stores(&pg, entities_walk);
+    assert_eq!(answers[0..2], ["true", "false"], "deleted once");
+    assert!(
+        answers.iter().any(|a| a == r#"["p0", "p2"]"#),
+        "unused packages dropped: {answers:?}"
+    );
+    let first_seq = pg
+        .psql(
+            "courier",
+            "SELECT first_seq FROM sent_pairs WHERE delivery_id = 'd1' AND test_taker = 't1'",
+        )
+        .unwrap();
+    assert_eq!(
+        first_seq.trim(),
+        "1",
+        "a pair sent before keeps its first sequence"
+    );
+}
+
+/// `n` variables of a result, as the import stores them: a few query fields (some absent),
+/// and the JSON text as received.
+fn variable_texts(seed: usize, n: usize) -> Vec<(Option<String>, Option<String>, String)> {
+    (0..n)
+        .map(|i| {
+            let item = (i % 3 != 0).then(|| format!("item-{}", i % 7));
+            let test = (i % 5 != 0).then(|| format!("test-{seed}"));
+            let json = json!({"identifier": format!("v{i}"), "value": format!("{seed}·{i} \"q\" \\ ✓"), "n": i})
+                .to_string();
+            (test, item, json)
+        })
+        .collect()
+}
+
+fn central_result(org: &str, exec: &str, revision: i64, finishtime: Value) -> CentralResult {
+    CentralResult {
+        central_id: format!("urn:central:{org}:{exec}"),
+        org_id: org.into(),
+        execution_id: exec.into(),
+        delivery_id: "d1".into(),
+        test_taker: "t1".into(),
+        state: "finished".into(),
+        details: json!({"finishtime": finishtime, "score": revision}),
+        revision,
+        content_sha256: format!("sha-{exec}-{revision}"),
+    }
+}
+
+fn put_result(tx: &Tx<'_>, r: &CentralResult, vars: &[(Option<String>, Option<String>, String)]) {
+    let stored: Vec<StoredVariable<'_>> = vars
+        .iter()
+        .map(|(test, item, json)| StoredVariable {
+            call_id_test: test.as_deref().map(|_| "call-test"),
+            call_id_item: item.as_deref(),
+            test: test.as_deref(),
+            item: item.as_deref(),
+            json,
+        })
+        .collect();
+    tx.put_central_result(r, "bundle-1", &stored).unwrap();
+}
+
+/// Results put (one with a few hundred variables, replaced by a shorter copy), read back by
+/// version and held, kept aside, and streamed back in (org, execution) order, more than one
+/// fetch of them, with the transaction used inside the callback.
+fn results_walk(tx: &Tx<'_>) -> Answers {
+    let mut a = Answers::new();
+    put_result(
+        tx,
+        &central_result("org-1", "big", 1, json!("1700000000.5 x")),
+        &variable_texts(1, 400),
+    );
+    put_result(
+        tx,
+        &central_result("org-1", "big", 2, json!("1700000001.5 x")),
+        &variable_texts(2, 320),
+    );
+    for (i, exec) in IDS.iter().enumerate() {
+        put_result(
+            tx,
+            &central_result("org-2", exec, 1, json!(i)),
+            &variable_texts(i, i * 3),
+        );
+    }
+    for i in 0..150 {
+        put_result(
+            tx,
+            &central_result("org-3", &format!("e{i:03}"), 1, Value::Null),
+            &variable_texts(i, 2),
+        );
+    }
+    for id in [
+        "urn:central:org-1:big",
+        "urn:central:org-2:é",
+        "urn:central:none",
+    ] {
+        note(&mut a, tx.central_result_version(id).unwrap());
+        note(&mut a, tx.central_result_held(id).unwrap());
+    }
+    for (sha, reason) in [("s1", "first"), ("s2", "second"), ("s1", "first again")] {
+        let q = Quarantined {
+            org_id: "org-1",
+            execution_id: "big",
+            revision: 3,
+            content_sha256: sha,
+            reason,
+            bundle_id: "bundle-2",
+            content: "{}",
+        };
+        tx.quarantine(&q).unwrap();
+    }
+    note(&mut a, tx.quarantine_reason("org-1", "big").unwrap());
+    note(&mut a, tx.quarantine_reason("org-1", "none").unwrap());
+    tx.quarantine_logs("org-1", "batch-q", "big", "out of scope", None, "[]")
+        .unwrap();
+    tx.quarantine_logs(
+        "org-1",
+        "batch-q",
+        "big",
+        "kept aside",
+        Some("bundle-3"),
+        "[1]",
+    )
+    .unwrap();
+    let mut streamed = Vec::new();
+    let count = tx
+        .for_each_central_result(&mut |r, vars| {
+            let again = tx.central_result_version(&r.central_id)?;
+            let texts: Vec<String> = vars.iter().map(Value::to_string).collect();
+            streamed.push(format!("{r:?} {again:?} {texts:?}"));
+            Ok(())
+        })
+        .unwrap();
+    a.push(format!("{count}"));
+    a.extend(streamed);
+    a
+}
+
+/// CentralResults' results half answers the same on PostgreSQL as on SQLite; variables come
+/// back byte for byte, in order; the quarantine keeps a copy once, its latest reason first.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn central_results_put_held_quarantined_and_streamed_as_on_sqlite() {
+    let Some(pg) = common::pg_cluster(
+        "postgres::central_results_put_held_quarantined_and_streamed_as_on_sqlite",
+    ) else {
+        return;
+    };
+    let answers = on_both_stores(&pg, results_walk);
+    assert_eq!(answers[0], r#"Some((2, "sha-big-2"))"#);
+    assert_eq!(
+        answers[1],
+        r#"Some((2, "sha-big-2", Some("1700000001.5 x")))"#
+    );
+    assert_eq!(
+        answers[3], r#"Some((1, "sha-é-1", None))"#,
+        "a number is no finishtime"
+    );
+    assert_eq!(answers[6], r#"Some("second")"#);
+    assert_eq!(
+        answers[8],
+        (1 + IDS.len() + 150).to_string(),
+        "every result streamed"
+    );
+    let stored = pg
+        .psql(
+            "courier",
+            "SELECT string_agg(v.data, E'\\n' ORDER BY v.n) FROM variables v
+             JOIN central_results r USING (rid) WHERE r.execution_id = 'big'",
+        )
+        .unwrap();
+    let sent: Vec<String> = variable_texts(2, 320).into_iter().map(|v| v.2).collect();
+    assert_eq!(
+        stored.trim_end(),
+        sent.join("\n"),
+        "variables byte for byte, in order"
+    );
+    let kept = pg
+        .psql("courier", "SELECT count(*) FROM quarantine")
+        .unwrap();
+    assert_eq!(kept.trim(), "2", "a copy kept aside is kept once");
+}
+
+fn log(id: Value, exec: &str, at: &str) -> Value {
+    json!({"id": id, "event_id": format!("ev-{exec}"), "created_at": at, "created_by": "proctor ✓",
+           "data": {"text": "a \"quoted\" line"}})
+}
+
+/// Logs put (more than a fetch of them, a log id twice in a batch and a batch twice: kept
+/// once), waiting logs added and taken, acknowledgements owed, carried and delivered.
+fn logs_and_acks_walk(tx: &Tx<'_>) -> Answers {
+    let mut a = Answers::new();
+    let many: Vec<Value> = (0..1500)
+        .map(|i| {
+            log(
+                json!(format!("l{:04}", (i * 7) % 1500)),
+                "big",
+                &format!("t{:03}", i % 400),
+            )
+        })
+        .collect();
+    tx.put_central_logs("org-1", "urn:central:org-1:big", "big", &many)
+        .unwrap();
+    let mut batch = vec![log(json!(17), "é", "t1"), log(json!("x"), "é", "t0")];
+    batch.push(log(json!(17), "é", "t9")); // the same id: the first is kept
+    tx.put_central_logs("org-2", "urn:central:org-2:é", "é", &batch)
+        .unwrap();
+    tx.put_central_logs("org-2", "urn:central:org-2:é", "é", &batch)
+        .unwrap();
+    tx.put_central_logs("org-2", "urn:central:org-2:é", "é", &[])
+        .unwrap();
+    let mut streamed = Vec::new();
+    let count = tx
+        .for_each_central_log(&mut |org, central, exec, l| {
+            let known = tx.central_result_version(central)?;
+            streamed.push(format!("{org} {central} {exec} {l} {known:?}"));
+            Ok(())
+        })
+        .unwrap();
+    a.push(format!("{count}"));
+    a.extend(streamed);
+
+    tx.add_waiting_logs("org-1", "w2", "later", &batch).unwrap();
+    tx.add_waiting_logs("org-1", "w1", "later", &many[..3])
+        .unwrap();
+    tx.add_waiting_logs("org-1", "w1", "later", &[]).unwrap(); // kept once
+    tx.add_waiting_logs("org-2", "w3", "later", &[]).unwrap();
+    note(&mut a, tx.take_waiting_logs("org-1", "later").unwrap());
+    note(&mut a, tx.take_waiting_logs("org-1", "later").unwrap());
+    note(&mut a, tx.take_waiting_logs("org-2", "later").unwrap());
+
+    let result = |exec: &str, status| {
+        OwedAck::Result(ResultAck {
+            execution_id: exec.into(),
+            revision: 2,
+            content_sha256: format!("sha-{exec}"),
+            status,
+            reason: None,
+        })
+    };
+    let logs = |batch: &str, status| {
+        OwedAck::Logs(LogAck {
+            batch_id: batch.into(),
+            status,
+            reason: Some("why".into()),
+        })
+    };
+    tx.owe_ack("org-1", &result("b", AckStatus::Stored))
+        .unwrap();
+    tx.owe_ack("org-1", &logs("B", LogAckStatus::Waiting))
+        .unwrap();
+    tx.owe_ack_unless_owed("org-1", &result("b", AckStatus::Stale))
+        .unwrap(); // already owed
+    tx.owe_ack_unless_owed("org-1", &result("a", AckStatus::Conflict))
+        .unwrap();
+    tx.owe_ack("org-2", &result("b", AckStatus::OutOfScope))
+        .unwrap();
+    note(&mut a, tx.owed_acks("org-1").unwrap());
+    tx.acks_carried_by("org-1", 5).unwrap();
+    tx.owe_ack("org-1", &logs("B", LogAckStatus::Stored))
+        .unwrap(); // updated: not carried yet
+    tx.acks_carried_by("org-1", 6).unwrap();
+    tx.owe_ack("org-1", &result("c", AckStatus::Unchanged))
+        .unwrap();
+    tx.acks_delivered("org-1", 5).unwrap();
+    note(&mut a, tx.owed_acks("org-1").unwrap());
+    tx.acks_delivered("org-1", 6).unwrap();
+    note(&mut a, tx.owed_acks("org-1").unwrap());
+    note(&mut a, tx.owed_acks("org-2").unwrap());
+    a
+}
+
+/// CentralResults' logs and acknowledgements answer the same on PostgreSQL as on SQLite.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn central_logs_waiting_logs_and_acks_as_on_sqlite() {
+    let Some(pg) = common::pg_cluster("postgres::central_logs_waiting_logs_and_acks_as_on_sqlite")
+    else {
+        return;
+    };
+    let answers = on_both_stores(&pg, logs_and_acks_walk);
+    assert_eq!(answers[0], (1500 + 2).to_string(), "a log id is kept once");
+    assert!(answers
+        .iter()
+        .any(|l| l.contains(r#""created_at":"t1""#) && l.contains("org-2")));
+    assert!(
+        !answers.iter().any(|l| l.contains(r#""created_at":"t9""#)),
+        "the first copy kept"
+    );
+    let tail = &answers[answers.len() - 4..];
+    assert_eq!(
+        tail[1].matches("Result(").count() + tail[1].matches("Logs(").count(),
+        2
+    );
+    assert_eq!(
+        tail[2].matches("Result(").count(),
+        1,
+        "only the ack owed since: {tail:?}"
+    );
 }

@@ -1,89 +1,230 @@
-//! PostgreSQL: [`EntityStore`] (not yet written: every method says so).
+//! PostgreSQL: [`EntityStore`], ported from SQLite's (src/store/sqlite/entities.rs): the same
+//! rows, order and answers. Text is ordered byte-wise (`COLLATE "C"`), as SQLite orders it,
+//! whatever the database's collation; lists of rows go in as arrays (`UNNEST`), one statement.
 
-#![allow(unused_variables)]
+use ::postgres::Row;
 
-use super::{not_yet, PgTx};
+use super::rows::{get, shape};
+use super::PgTx;
 use crate::error::Result;
 use crate::store::*;
 
+fn stored_entity(r: &Row) -> Result<StoredEntity> {
+    let id: String = get(r, 0)?;
+    let props: String = get(r, 3)?;
+    let names: Option<String> = get(r, 5)?;
+    Ok(StoredEntity {
+        properties: entity_json(&id, "properties", &props).map_err(shape)?,
+        sealed_names: match names {
+            Some(n) => entity_json(&id, "sealed_names", &n).map_err(shape)?,
+            None => Default::default(),
+        },
+        kind: get(r, 1)?,
+        checksum: get(r, 2)?,
+        sealed: get(r, 4)?,
+        package: get(r, 6)?,
+        id,
+    })
+}
+
+fn scope_item(r: &Row, first: usize) -> Result<ScopeItem> {
+    Ok(ScopeItem {
+        id: get(r, first)?,
+        kind: get(r, first + 1)?,
+        checksum: get(r, first + 2)?,
+    })
+}
+
+impl PgTx<'_> {
+    fn entities(&self, sql: &str, params: &super::rows::Params<'_>) -> Result<Vec<StoredEntity>> {
+        self.all_rows(sql, params)?
+            .iter()
+            .map(stored_entity)
+            .collect()
+    }
+}
+
 impl EntityStore for PgTx<'_> {
     fn entity(&self, id: &str) -> Result<Option<StoredEntity>> {
-        Err(not_yet("entity"))
+        self.one_row(
+            &format!("SELECT {ENTITY_COLUMNS} FROM entities WHERE id = $1"),
+            &[&id],
+        )?
+        .map(|r| stored_entity(&r))
+        .transpose()
     }
 
     fn entity_checksum(&self, id: &str) -> Result<Option<String>> {
-        Err(not_yet("entity_checksum"))
+        self.opt_value("SELECT checksum FROM entities WHERE id = $1", &[&id])
     }
 
     fn entity_kind(&self, id: &str) -> Result<Option<String>> {
-        Err(not_yet("entity_kind"))
+        self.opt_value("SELECT type FROM entities WHERE id = $1", &[&id])
     }
 
     fn holds(&self, id: &str, kind: &str) -> Result<bool> {
-        Err(not_yet("holds"))
+        self.exists(
+            "SELECT 1 FROM entities WHERE id = $1 AND type = $2",
+            &[&id, &kind],
+        )
     }
 
     fn entities_of_type(&self, kind: &str) -> Result<Vec<StoredEntity>> {
-        Err(not_yet("entities_of_type"))
+        self.entities(
+            &format!(
+                "SELECT {ENTITY_COLUMNS} FROM entities WHERE type = $1 ORDER BY id COLLATE \"C\""
+            ),
+            &[&kind],
+        )
     }
 
     fn all_entities(&self) -> Result<Vec<StoredEntity>> {
-        Err(not_yet("all_entities"))
+        self.entities(
+            &format!(
+                "SELECT {ENTITY_COLUMNS} FROM entities ORDER BY {ENTITY_FLOW_ORDER}, id COLLATE \"C\""
+            ),
+            &[],
+        )
     }
 
     fn inventory(&self) -> Result<Vec<ScopeItem>> {
-        Err(not_yet("inventory"))
+        self.all_rows(
+            "SELECT id, type, checksum FROM entities ORDER BY id COLLATE \"C\"",
+            &[],
+        )?
+        .iter()
+        .map(|r| scope_item(r, 0))
+        .collect()
     }
 
     fn put_entity(&self, e: &StoredEntity) -> Result<()> {
-        Err(not_yet("put_entity"))
+        crate::failpoint::hit("store.entity")?;
+        let (properties, sealed_names) = entity_json_columns(e);
+        self.exec(
+            "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET type = excluded.type, checksum = excluded.checksum,
+               properties = excluded.properties, sealed = excluded.sealed, sealed_names = excluded.sealed_names,
+               package = excluded.package, updated_at = excluded.updated_at",
+            &[
+                &e.id,
+                &e.kind,
+                &e.checksum,
+                &properties,
+                &e.sealed,
+                &sealed_names,
+                &e.package,
+                &crate::time::now_rfc3339(),
+            ],
+        )?;
+        Ok(())
     }
 
     fn delete_entity(&self, id: &str) -> Result<bool> {
-        Err(not_yet("delete_entity"))
+        Ok(self.exec("DELETE FROM entities WHERE id = $1", &[&id])? > 0)
     }
 
+    // ---- packages ---------------------------------------------------------------------
+
     fn package_known(&self, sha256: &str) -> Result<bool> {
-        Err(not_yet("package_known"))
+        self.exists("SELECT 1 FROM packages WHERE sha256 = $1", &[&sha256])
     }
 
     fn add_package(&self, sha256: &str, size: u64, name: &str) -> Result<()> {
-        Err(not_yet("add_package"))
+        crate::failpoint::hit("store.package")?;
+        self.exec(
+            "INSERT INTO packages (sha256, size, name, added_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (sha256) DO NOTHING",
+            &[&sha256, &(size as i64), &name, &crate::time::now_rfc3339()],
+        )?;
+        Ok(())
     }
 
     fn package_hashes(&self) -> Result<Vec<String>> {
-        Err(not_yet("package_hashes"))
+        self.column(
+            "SELECT sha256 FROM packages ORDER BY sha256 COLLATE \"C\"",
+            &[],
+        )
     }
 
     fn drop_unused_packages(&self) -> Result<Vec<String>> {
-        Err(not_yet("drop_unused_packages"))
+        let mut dropped: Vec<String> = self.column(
+            "DELETE FROM packages
+             WHERE sha256 NOT IN (SELECT package FROM entities WHERE package IS NOT NULL)
+             RETURNING sha256",
+            &[],
+        )?;
+        dropped.sort();
+        Ok(dropped)
     }
 
     fn deliveries_without_package(&self) -> Result<Vec<String>> {
-        Err(not_yet("deliveries_without_package"))
+        self.column(
+            "SELECT e.id FROM entities e LEFT JOIN packages p ON p.sha256 = e.package
+             WHERE e.type = 'delivery' AND e.package IS NOT NULL AND p.sha256 IS NULL
+             ORDER BY e.id COLLATE \"C\"",
+            &[],
+        )
     }
 
+    // ---- central: scope lists sent ------------------------------------------------------
+
     fn record_scope(&self, org: &str, seq: i64, items: &[ScopeItem]) -> Result<()> {
-        Err(not_yet("record_scope"))
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let kinds: Vec<&str> = items.iter().map(|i| i.kind.as_str()).collect();
+        let sums: Vec<&str> = items.iter().map(|i| i.checksum.as_str()).collect();
+        self.exec(
+            "INSERT INTO export_scope (org_id, seq, id, type, checksum)
+             SELECT $1, $2, i.id, i.type, i.checksum
+             FROM UNNEST($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS i (id, type, checksum)",
+            &[&org, &seq, &ids, &kinds, &sums],
+        )?;
+        Ok(())
     }
 
     fn scopes_since(&self, org: &str, from_seq: i64) -> Result<Vec<(i64, ScopeItem)>> {
-        Err(not_yet("scopes_since"))
+        self.all_rows(
+            "SELECT seq, id, type, checksum FROM export_scope WHERE org_id = $1 AND seq >= $2
+             ORDER BY seq, id COLLATE \"C\"",
+            &[&org, &from_seq],
+        )?
+        .iter()
+        .map(|r| Ok((get(r, 0)?, scope_item(r, 1)?)))
+        .collect()
     }
 
     fn record_sent_pairs(&self, org: &str, seq: i64, pairs: &[(&str, &str)]) -> Result<()> {
-        Err(not_yet("record_sent_pairs"))
+        let deliveries: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+        let takers: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+        self.exec(
+            "INSERT INTO sent_pairs (org_id, delivery_id, test_taker, first_seq)
+             SELECT $1, p.delivery_id, p.test_taker, $2
+             FROM UNNEST($3::TEXT[], $4::TEXT[]) AS p (delivery_id, test_taker)
+             ON CONFLICT (org_id, delivery_id, test_taker) DO NOTHING",
+            &[&org, &seq, &deliveries, &takers],
+        )?;
+        Ok(())
     }
 
     fn pair_sent(&self, org: &str, delivery: &str, taker: &str) -> Result<bool> {
-        Err(not_yet("pair_sent"))
+        self.exists(
+            "SELECT 1 FROM sent_pairs WHERE org_id = $1 AND delivery_id = $2 AND test_taker = $3",
+            &[&org, &delivery, &taker],
+        )
     }
 
     fn delivery_sent(&self, org: &str, delivery: &str) -> Result<bool> {
-        Err(not_yet("delivery_sent"))
+        self.exists(
+            "SELECT 1 FROM sent_pairs WHERE org_id = $1 AND delivery_id = $2 LIMIT 1",
+            &[&org, &delivery],
+        )
     }
 
     fn forget_scopes_before(&self, org: &str, seq: i64) -> Result<()> {
-        Err(not_yet("forget_scopes_before"))
+        self.exec(
+            "DELETE FROM export_scope WHERE org_id = $1 AND seq < $2",
+            &[&org, &seq],
+        )?;
+        Ok(())
     }
 }

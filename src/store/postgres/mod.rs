@@ -30,6 +30,7 @@ mod keys;
 mod ledger;
 mod password;
 mod results;
+mod rows;
 
 pub use password::password_for;
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::SqliteTx;
 use crate::error::Result;
 use crate::store::prelude::*;
+use crate::store::{entity_json, entity_json_columns, ENTITY_COLUMNS, ENTITY_FLOW_ORDER};
 
 /// An entity as stored.
 #[derive(Debug, Clone)]
@@ -31,8 +32,6 @@ pub struct ScopeItem {
     pub checksum: String,
 }
 
-const ENTITY_COLUMNS: &str = "id, type, checksum, properties, sealed, sealed_names, package";
-
 fn stored_entity(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntity> {
     let id: String = r.get(0)?;
     let props: String = r.get(3)?;
@@ -51,19 +50,18 @@ fn stored_entity(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntity> {
     })
 }
 
-/// A JSON column of an entity; one that does not parse is an error naming the entity, never
-/// an empty value (which would be sent on, or compared, as if the entity had no properties).
+/// A JSON column of an entity ([`entity_json`]), as SQLite's conversion error.
 fn json_column<T: serde::de::DeserializeOwned>(
     id: &str,
     index: usize,
     column: &str,
     text: &str,
 ) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
+    entity_json(id, column, text).map_err(|message| {
         rusqlite::Error::FromSqlConversionFailure(
             index,
             rusqlite::types::Type::Text,
-            format!("entity {id}: stored {column} are not valid JSON ({e})").into(),
+            message.into(),
         )
     })
 }
@@ -120,9 +118,7 @@ impl EntityStore for SqliteTx<'_> {
 
     fn all_entities(&self) -> Result<Vec<StoredEntity>> {
         let mut stmt = self.tx.prepare(&format!(
-            "SELECT {ENTITY_COLUMNS} FROM entities ORDER BY
-               CASE type WHEN 'test-center' THEN 0 WHEN 'administrator' THEN 1 WHEN 'proctor' THEN 2
-                         WHEN 'test-taker' THEN 3 WHEN 'eligibility' THEN 4 ELSE 5 END, id"
+            "SELECT {ENTITY_COLUMNS} FROM entities ORDER BY {ENTITY_FLOW_ORDER}, id"
         ))?;
         let rows = stmt.query_map([], stored_entity)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -142,6 +138,7 @@ impl EntityStore for SqliteTx<'_> {
 
     fn put_entity(&self, e: &StoredEntity) -> Result<()> {
         crate::failpoint::hit("store.entity")?;
+        let (properties, sealed_names) = entity_json_columns(e);
         self.tx.execute(
             "INSERT INTO entities (id, type, checksum, properties, sealed, sealed_names, package, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -152,9 +149,9 @@ impl EntityStore for SqliteTx<'_> {
                 e.id,
                 e.kind,
                 e.checksum,
-                Value::Object(e.properties.clone()).to_string(),
+                properties,
                 e.sealed,
-                (!e.sealed_names.is_empty()).then(|| serde_json::to_string(&e.sealed_names).unwrap_or_default()),
+                sealed_names,
                 e.package,
                 crate::time::now_rfc3339()
             ],

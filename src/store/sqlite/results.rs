@@ -143,7 +143,9 @@ pub enum OwedAck {
 impl OwedAck {
     /// The row of `acks_out`: item, ref, revision, content hash, status, reason.
     #[allow(clippy::type_complexity)]
-    fn row(&self) -> (&str, &str, Option<i64>, Option<&str>, &str, Option<&str>) {
+    pub(in crate::store) fn row(
+        &self,
+    ) -> (&str, &str, Option<i64>, Option<&str>, &str, Option<&str>) {
         match self {
             OwedAck::Result(a) => (
                 "result",
