@@ -596,3 +596,41 @@ fn central_logs_waiting_logs_and_acks_as_on_sqlite() {
         "only the ack owed since: {tail:?}"
     );
 }
+
+/// A centre's methods on central's PostgreSQL store refuse, naming the method, with the
+/// site exit code; they change nothing and the transaction goes on.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn a_centres_held_results_are_refused_on_postgres() {
+    let Some(pg) = common::pg_cluster("postgres::a_centres_held_results_are_refused_on_postgres")
+    else {
+        return;
+    };
+    let mut store = Store::connect(&pg.url(), None).unwrap();
+    let tx = store.begin().unwrap();
+    let refusals = [
+        tx.result_version("e1").err(),
+        tx.held_results().err(),
+        tx.log_known("l1").err(),
+        tx.mark_log_batch_kept_aside("b1").err(),
+    ];
+    for e in refusals {
+        let e: courier::Error = e.expect("refused");
+        assert!(matches!(e, courier::Error::CentreStoreOnly { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), courier::error::exit::SITE);
+        assert!(e.to_string().contains("a centre's store is SQLite"), "{e}");
+    }
+    assert_eq!(
+        tx.result_version("e1")
+            .unwrap_err()
+            .to_string()
+            .split(':')
+            .next(),
+        Some("result_version")
+    );
+    tx.put_entity(&entity("after", "delivery", 1, None))
+        .unwrap();
+    tx.commit().unwrap();
+    let held = pg.psql("courier", "SELECT count(*) FROM entities").unwrap();
+    assert_eq!(held.trim(), "1", "the transaction went on");
+}
