@@ -164,6 +164,9 @@ pub enum Error {
         needed: &'static str,
         actual: String,
     },
+    /// A centre's store method (results and logs held) asked of central's PostgreSQL store.
+    #[error("{method}: a centre's store is SQLite; PostgreSQL holds central only: keep a centre's site on its SQLite store (no --store)")]
+    CentreStoreOnly { method: &'static str },
     #[error("{}: the secret key is passphrase-protected; set COURIER_PASSPHRASE or pass --passphrase-file FILE", .home.display())]
     PassphraseNeeded { home: PathBuf },
     #[error("{}: wrong passphrase for the secret key; check COURIER_PASSPHRASE or --passphrase-file", .home.display())]
@@ -318,6 +321,7 @@ impl Error {
             NoSite { .. }
             | SiteExists { .. }
             | WrongRole { .. }
+            | CentreStoreOnly { .. }
             | PassphraseNeeded { .. }
             | WrongPassphrase { .. }
             | StoreBusy { .. }

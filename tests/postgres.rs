@@ -1071,3 +1071,95 @@ fn central_logs_waiting_logs_and_acks_as_on_sqlite() {
         "only the ack owed since: {tail:?}"
     );
 }
+
+/// A centre's methods on central's PostgreSQL store refuse, naming the method, with the
+/// site exit code; they change nothing and the transaction goes on.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn a_centres_held_results_are_refused_on_postgres() {
+    let Some(pg) = common::pg_cluster("postgres::a_centres_held_results_are_refused_on_postgres")
+    else {
+        return;
+    };
+    let mut store = Store::connect(&pg.url(), None).unwrap();
+    let tx = store.begin().unwrap();
+    let refusals = [
+        tx.result_version("e1").err(),
+        tx.held_results().err(),
+        tx.log_known("l1").err(),
+        tx.mark_log_batch_kept_aside("b1").err(),
+    ];
+    for e in refusals {
+        let e: courier::Error = e.expect("refused");
+        assert!(matches!(e, courier::Error::CentreStoreOnly { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), courier::error::exit::SITE);
+        assert!(e.to_string().contains("a centre's store is SQLite"), "{e}");
+    }
+    assert_eq!(
+        tx.result_version("e1")
+            .unwrap_err()
+            .to_string()
+            .split(':')
+            .next(),
+        Some("result_version")
+    );
+    tx.put_entity(&entity("after", "delivery", 1, None))
+        .unwrap();
+    tx.commit().unwrap();
+    let held = pg.psql("courier", "SELECT count(*) FROM entities").unwrap();
+    assert_eq!(held.trim(), "1", "the transaction went on");
+}
+
+/// Figures, not a check: how fast central's bulk writes go on each backend (results of 400
+/// variables put in one transaction, then streamed back). Runs only with
+/// `COURIER_PG_FIGURES=RESULTS` (how many results); prints one line per backend.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn bulk_write_figures() {
+    let Ok(Ok(results)) = std::env::var("COURIER_PG_FIGURES").map(|n| n.parse::<usize>()) else {
+        eprintln!(
+            "SKIPPED postgres::bulk_write_figures: set COURIER_PG_FIGURES=RESULTS to measure"
+        );
+        return;
+    };
+    let Some(pg) = common::pg_cluster("postgres::bulk_write_figures") else {
+        return;
+    };
+    let vars = variable_texts(0, 400);
+    let dir = tempfile::tempdir().unwrap();
+    let stores = [
+        (
+            "sqlite",
+            Store::open(&dir.path().join("store.sqlite")).unwrap(),
+        ),
+        ("postgres", Store::connect(&pg.url(), None).unwrap()),
+    ];
+    for (name, mut store) in stores {
+        let started = std::time::Instant::now();
+        let tx = store.begin().unwrap();
+        for i in 0..results {
+            put_result(
+                &tx,
+                &central_result("org-1", &format!("e{i:06}"), 1, json!("1")),
+                &vars,
+            );
+        }
+        tx.commit().unwrap();
+        let put = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        let tx = store.read().unwrap();
+        let mut rows = 0;
+        tx.for_each_central_result(&mut |_, v| {
+            rows += v.len();
+            Ok(())
+        })
+        .unwrap();
+        let read = started.elapsed().as_secs_f64();
+        let n = (results * vars.len()) as f64;
+        eprintln!(
+            "{name}: {results} results x 400 variables put in {put:.2} s ({:.0} variables/s), streamed back in {read:.2} s ({:.0} variables/s)",
+            n / put,
+            rows as f64 / read
+        );
+    }
+}
