@@ -143,3 +143,86 @@ fn the_schema_is_applied_once_and_a_newer_one_is_refused() {
     );
     assert_eq!(versions().lines().count(), 2, "nothing changed");
 }
+
+/// `init central --store URL` keeps central's store in PostgreSQL: the URL (and never a
+/// password) is in courier.json's settings, which the config schema accepts, the schema is
+/// applied to the database, and no store.sqlite is created in the home.
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn init_central_with_a_postgres_store_writes_the_url_and_no_sqlite_file() {
+    let Some(pg) = pg_cluster(
+        "postgres::init_central_with_a_postgres_store_writes_the_url_and_no_sqlite_file",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    let url = pg.url();
+    ok(courier(
+        &central,
+        &["init", "central", "--name", "Central", "--store", &url],
+    ));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(central.join("courier.json")).unwrap()).unwrap();
+    assert_eq!(config["settings"]["store"], url.as_str());
+    courier::schema::check("config", &config).expect("courier.json matches its schema");
+    assert!(!central.join("store.sqlite").exists(), "no SQLite store");
+    assert_eq!(
+        pg.psql("courier", "SELECT MAX(version) FROM courier_schema")
+            .unwrap()
+            .trim(),
+        "1",
+        "the schema is applied"
+    );
+}
+
+/// A store URL holding a password is refused before anything is created (courier.json is
+/// copied from host to host: a password belongs in a file, PGPASSWORD or .pgpass), and so
+/// are a URL that is not PostgreSQL's and `--store` at a centre. No server is needed.
+#[test]
+fn init_refuses_a_store_url_with_a_password_and_a_store_at_a_centre() {
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    for (url, needle) in [
+        (
+            "postgres://courier:secret@127.0.0.1/courier",
+            "--store holds a password",
+        ),
+        (
+            "postgres://courier@127.0.0.1/courier?password=secret",
+            "--store holds a password",
+        ),
+        ("mysql://courier@127.0.0.1/courier", "not a PostgreSQL URL"),
+        ("postgres://courier@127.0.0.1", "names no database"),
+    ] {
+        let err = refused(
+            courier(
+                &central,
+                &["init", "central", "--name", "Central", "--store", url],
+            ),
+            2,
+            needle,
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(!err.contains("secret"), "the password is not echoed: {err}");
+        assert!(!central.join("courier.json").exists(), "{url}: no site");
+        assert!(!central.join("store.sqlite").exists(), "{url}: no store");
+    }
+    let box_ = dir.path().join("box");
+    refused(
+        courier(
+            &box_,
+            &[
+                "init",
+                "center",
+                "--org",
+                "ORG-001",
+                "--store",
+                "postgres://courier@127.0.0.1/courier",
+            ],
+        ),
+        2,
+        "--store",
+    );
+    assert!(!box_.join("courier.json").exists());
+}

@@ -33,6 +33,15 @@ pub struct Cli {
         help_heading = "Site options"
     )]
     pub passphrase_file: Option<PathBuf>,
+    /// Central on PostgreSQL: read the database password from the first line of FILE (else
+    /// $COURIER_STORE_PASSWORD_FILE, then PGPASSWORD).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Site options"
+    )]
+    pub store_password_file: Option<PathBuf>,
     /// No progress display and no "waiting for the store" notice on stderr (warnings and
     /// errors are still printed). Without it, load, import, export, results/logs add and
     /// results/logs export show a bar on a terminal, and otherwise a line every few seconds.
@@ -170,12 +179,16 @@ pub enum Command {
 pub enum InitCommand {
     /// Create the central site.
     #[command(
-        after_help = "Examples:\n  courier --home central init central --name \"Central\"\n  courier --home central init central --name \"Central\" --protect --passphrase-file pass.txt"
+        after_help = "Examples:\n  courier --home central init central --name \"Central\"\n  courier --home central init central --name \"Central\" --protect --passphrase-file pass.txt\n  courier --home central init central --name \"Central\" --store postgres://courier@db.example/courier --store-password-file pg.txt"
     )]
     Central {
         /// Central's display name, shown to centres when they enroll.
         #[arg(long, value_name = "NAME")]
         name: String,
+        /// Keep central's store in this PostgreSQL database (postgres://USER@HOST[:PORT]/DB, no
+        /// password: see --store-password-file) instead of store.sqlite in the home.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         #[command(flatten)]
         protect: Protect,
     },

@@ -40,7 +40,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     use commands::*;
-    let ctx = Ctx::new(cli.home.clone(), cli.passphrase_file.as_deref(), cli.quiet)?;
+    let ctx = Ctx::new(
+        cli.home.clone(),
+        cli.passphrase_file.as_deref(),
+        cli.store_password_file.clone(),
+        cli.quiet,
+    )?;
     let code = match cli.command {
         Command::Init(a) => site::init(&ctx, a),
         Command::Keys(a) => site::keys(&ctx, a),
