@@ -12,6 +12,10 @@
 //! passphrase given: `results add` during an exam) stay unanchored until the next command
 //! that can; `verify` counts them. A copy of an older head file put back together with an
 //! older store is not detected here: keep archived history (or a bundle's peer) for that.
+//!
+//! The head also names where the chain starts (row and hash: row 0 until `history prune`
+//! cuts it), so rows deleted at the *start*, behind a forged prune point, fail too. `history
+//! prune` signs the new start itself, in the same command (it needs the key).
 
 use std::path::PathBuf;
 
@@ -19,10 +23,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::site::Site;
+use crate::store::Tx;
 
 /// The signed head, in the site's home.
 pub const HEAD_FILE: &str = "history-head.json";
-const FORMAT: &str = "courier-history-head/1";
+const FORMAT: &str = "courier-history-head/2";
+/// Heads signed before the start was part of the statement (the start is row 0).
+const FORMAT_1: &str = "courier-history-head/1";
 
 /// The document kept in [`HEAD_FILE`] (schemas/history-head.schema.json).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,14 +42,34 @@ pub struct Head {
     pub row: i64,
     /// That row's chain hash.
     pub hash: String,
+    /// Where the chain started when signed (the prune point; 0 and zeros when never pruned).
+    /// Absent from heads of format 1 (read as row 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_row: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_hash: Option<String>,
     pub signed_at: String,
     /// Detached OpenPGP signature over [`statement`], hex.
     pub signature: String,
 }
 
-/// The bytes a head's signature covers.
-fn statement(site: &str, row: i64, hash: &str) -> String {
-    format!("{FORMAT}\nsite {site}\nrow {row}\nhash {hash}\n")
+/// The bytes a head's signature covers: format 2 names the chain's start, format 1 did not.
+fn statement(head: &Head) -> String {
+    let (site, row, hash) = (&head.site, head.row, &head.hash);
+    match (&head.start_row, &head.start_hash) {
+        (Some(start), Some(start_hash)) if head.format == FORMAT => {
+            format!("{FORMAT}\nsite {site}\nstart {start} {start_hash}\nrow {row}\nhash {hash}\n")
+        }
+        _ => format!("{FORMAT_1}\nsite {site}\nrow {row}\nhash {hash}\n"),
+    }
+}
+
+/// The start a head was signed with (a format-1 head: the chain's beginning).
+fn signed_start(head: &Head) -> (i64, &str) {
+    match (&head.start_row, &head.start_hash, head.format.as_str()) {
+        (Some(r), Some(h), FORMAT) => (*r, h.as_str()),
+        _ => (0, NO_ROW),
+    }
 }
 
 /// What [`anchor`] did.
@@ -67,7 +94,8 @@ pub enum Mode {
     /// is signed, so tampering is never signed over.
     Extend,
     /// `history --anchor`: as [`Mode::Extend`], and an operator may also sign a history that
-    /// has no head yet (one written before courier signed its history).
+    /// has no head yet (one written before courier signed its history), or whose start moved
+    /// after the head was signed (a `history prune` whose own signature did not complete).
     Start,
 }
 
@@ -95,15 +123,13 @@ const NO_ROW: &str = "0000000000000000000000000000000000000000000000000000000000
 /// Sign the head of the history when it moved since it was last signed (see [`Mode`]).
 pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
     let check = verify(site)?;
-    let (row, hash) = {
+    let (row, hash, start) = {
         let mut store = site.store()?;
         let tx = store.read()?;
+        let start = tx.history_start()?;
         match tx.history_head()? {
-            Some(head) => (head.n, head.hash),
-            None => {
-                let start = tx.history_start()?;
-                (start.row, start.hash)
-            }
+            Some(head) => (head.n, head.hash, start),
+            None => (start.row, start.hash.clone(), start),
         }
     };
     let has_head = head_path(site).exists();
@@ -111,8 +137,11 @@ pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
         true
     } else {
         // No head over an intact chain: a new site's first rows, or a history from before
-        // courier signed it; only an operator starts the signatures on a non-empty one.
-        !has_head && check.chain_intact && (row == 0 || mode == Mode::Start)
+        // courier signed it; only an operator starts the signatures on a non-empty one, or
+        // signs a start that moved (an interrupted prune).
+        check.chain_intact
+            && ((!has_head && (row == 0 || mode == Mode::Start))
+                || (check.start_moved && mode == Mode::Start))
     };
     if !may_sign {
         return Ok(Anchored::Refused(
@@ -129,16 +158,18 @@ pub fn anchor(site: &Site, mode: Mode) -> Result<Anchored> {
         Err(Error::PassphraseNeeded { .. }) => return Ok(Anchored::KeyLocked),
         Err(e) => return Err(e),
     };
-    let fpr = key.fingerprint();
-    let sig = crate::crypto::sign_detached(&key, statement(&fpr, row, &hash).as_bytes())?;
-    let head = Head {
+    let mut head = Head {
         format: FORMAT.into(),
-        site: fpr,
+        site: key.fingerprint(),
         row,
         hash,
+        start_row: Some(start.row),
+        start_hash: Some(start.hash),
         signed_at: crate::time::now_rfc3339(),
-        signature: hex::encode(sig),
+        signature: String::new(),
     };
+    let sig = crate::crypto::sign_detached(&key, statement(&head).as_bytes())?;
+    head.signature = hex::encode(sig);
     let path = head_path(site);
     let json = serde_json::to_vec_pretty(&head).map_err(Error::Encode)?;
     crate::fs::write_atomic(&path, &json)?;
@@ -164,6 +195,9 @@ pub struct Verification {
     /// The hash chain alone holds (whatever the signed head says).
     #[serde(skip)]
     pub chain_intact: bool,
+    /// The only thing wrong: the chain starts elsewhere than where the head was signed.
+    #[serde(skip)]
+    pub start_moved: bool,
 }
 
 /// Check the chain and its signed head.
@@ -180,6 +214,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
         unanchored: 0,
         problem: None,
         chain_intact: false,
+        start_moved: false,
     };
     if let Some(n) = tx.verify_history()? {
         v.problem = Some(format!(
@@ -207,7 +242,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
         Some(retired) if head.site != site.config.fingerprint => retired,
         _ => site.certificate()?,
     };
-    let statement = statement(&head.site, head.row, &head.hash);
+    let statement = statement(&head);
     let signed = hex::decode(&head.signature)
         .map_err(|e| e.to_string())
         .and_then(|sig| crate::crypto::verify_detached(&cert, statement.as_bytes(), &sig));
@@ -218,16 +253,32 @@ pub fn verify(site: &Site) -> Result<Verification> {
         return Ok(v);
     }
     v.signed_row = Some(head.row);
-    let signed_hash = if head.row == 0 {
-        Some(NO_ROW.to_string())
+    compare_with_store(&tx, &head, v)
+}
+
+/// The signed head against the store: the chain starts where it did when signed, and the
+/// signed row is still there with the signed hash.
+fn compare_with_store(tx: &Tx<'_>, head: &Head, mut v: Verification) -> Result<Verification> {
+    let start = tx.history_start()?;
+    let (start_row, start_hash) = signed_start(head);
+    if (start.row, start.hash.as_str()) != (start_row, start_hash) {
+        v.start_moved = true;
+        v.problem = Some(format!(
+            "the history starts at row {} but its signed head says row {start_row}: rows were cut after it was signed (if a `courier history prune` was interrupted before it signed, `courier history --anchor` signs the new start)",
+            start.row
+        ));
+        return Ok(v);
+    }
+    let signed_hash = if head.row == start.row {
+        Some(start.hash)
     } else {
         tx.history_hash(head.row)?
     };
     match signed_hash {
         None => {
             v.problem = Some(format!(
-                "the history ends at row {rows} but its signed head names row {}: rows were deleted",
-                head.row
+                "the history ends at row {} but its signed head names row {}: rows were deleted",
+                v.rows, head.row
             ));
         }
         Some(h) if h != head.hash => {
@@ -238,7 +289,7 @@ pub fn verify(site: &Site) -> Result<Verification> {
         }
         Some(_) => {
             v.intact = true;
-            v.unanchored = rows - head.row;
+            v.unanchored = v.rows - head.row;
         }
     }
     Ok(v)

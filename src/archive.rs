@@ -1019,7 +1019,8 @@ pub struct Pruned {
 
 /// `history prune`: drop the rows written before `before` that the archive at `archived`
 /// holds, once it verifies with this site's certificate. The history must be intact and
-/// signed up to the cut; the cut becomes the chain's start, so `history --verify` holds.
+/// signed up to the cut; the cut becomes the chain's start, signed at once with the site's
+/// key (which must unlock), so `history --verify` holds.
 pub fn prune(site: &Site, before: &str, archived: &Path) -> Result<Pruned> {
     let date = before_bound(before)?;
     let intact = crate::anchor::verify(site)?;
@@ -1076,6 +1077,9 @@ fn commit_prune(
     cut: i64,
     cut_hash: &str,
 ) -> Result<Pruned> {
+    // The new start is signed right after the commit (src/anchor.rs): the key must unlock
+    // before anything is dropped.
+    site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
     if tx.history_start()?.row != start_row || tx.history_hash(cut)?.as_deref() != Some(cut_hash) {
@@ -1102,6 +1106,8 @@ fn commit_prune(
         ..Default::default()
     })?;
     tx.commit()?;
+    drop(store);
+    crate::anchor::anchor(site, crate::anchor::Mode::Start)?;
     Ok(Pruned {
         rows,
         first_row: Some(start_row + 1),

@@ -130,6 +130,56 @@ fn rows_deleted_at_the_end_are_detected() {
     assert_eq!(code, 1, "{v}");
 }
 
+/// Rows deleted at the start behind a forged prune point (the chain from it still holds,
+/// the signed row is still there) are detected: the signed head names where the chain
+/// started, and a later command does not sign over it.
+#[test]
+fn rows_cut_at_the_start_behind_a_forged_prune_point_are_detected() {
+    let w = central_with_history();
+    let conn = store(&w.central);
+    let (cut, hash): (i64, String) = conn
+        .query_row(
+            "SELECT n, hash FROM history ORDER BY n LIMIT 1 OFFSET 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    conn.execute("DELETE FROM entity_history WHERE history_n <= ?1", [cut])
+        .unwrap();
+    conn.execute("DELETE FROM history WHERE n <= ?1", [cut])
+        .unwrap();
+    conn.execute(
+        "INSERT INTO history_prunes (n, hash, rows, archive_manifest_sha256, at)
+         VALUES (?1, ?2, ?1, ?3, '2026-01-01T00:00:00Z')",
+        rusqlite::params![cut, hash, "0".repeat(64)],
+    )
+    .unwrap();
+    drop(conn);
+    let (code, v) = verify(&w.central);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["intact"], false);
+    let problem = v["problem"].as_str().unwrap();
+    assert!(problem.contains("rows were cut after it was signed"), "{v}");
+    assert!(
+        problem.contains(&format!("starts at row {cut}")),
+        "names the start: {v}"
+    );
+    let o = courier(
+        &w.central,
+        &["load", s(&fixtures().join("data/central.jsonl"))],
+    );
+    assert!(
+        stderr(&o).contains("the sync history was not signed"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        verify(&w.central).0,
+        1,
+        "still refused after another command"
+    );
+}
+
 #[test]
 fn an_edit_hidden_by_a_recomputed_chain_is_detected() {
     let w = central_with_history();
