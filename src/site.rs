@@ -506,6 +506,18 @@ impl Site {
         self
     }
 
+    /// From now on this central's store is the PostgreSQL database at `url` (courier.json
+    /// rewritten; `store migrate --switch`). The SQLite file stays where it is.
+    pub fn switch_store(&mut self, url: &str) -> Result<()> {
+        crate::store::check_store_url(url)?;
+        let mut config = self.config.clone();
+        config.settings.store = Some(url.to_string());
+        let json = serde_json::to_vec_pretty(&config).map_err(Error::Encode)?;
+        write_atomic(&self.home.join(CONFIG_FILE), &json)?;
+        self.config = config;
+        Ok(())
+    }
+
     /// The PostgreSQL password's file this site was told about, if any.
     pub fn store_password_file(&self) -> Option<&Path> {
         self.store_password_file.as_deref()

@@ -18,6 +18,8 @@ use crate::error::Result;
 use crate::wire::ReceivedFiles;
 
 #[cfg(feature = "postgres")]
+pub mod copy;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
@@ -184,7 +186,7 @@ pub fn check_store_url(url: &str) -> Result<()> {
 /// A PostgreSQL store's password: the first line of `file` when given, else `PGPASSWORD`;
 /// `None` lets the server decide (trust, or a refusal naming the missing password).
 #[cfg(feature = "postgres")]
-fn store_password(file: Option<&Path>) -> Result<Option<String>> {
+pub fn store_password(file: Option<&Path>) -> Result<Option<String>> {
     if let Some(f) = file {
         let text = std::fs::read_to_string(f).map_err(|e| crate::error::Error::input(f, &e))?;
         return Ok(Some(text.lines().next().unwrap_or("").to_string()));

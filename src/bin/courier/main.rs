@@ -66,6 +66,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Status(a) => status::status(&ctx, a),
         Command::Report(a) => status::report(&ctx, a),
         Command::History(a) => history::history(&ctx, a),
+        Command::Store(a) => status::store(&ctx, a),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(&out),
         Command::Demo(a) => demo::demo(a),
