@@ -176,6 +176,10 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    #[error("{url}: cannot connect to the PostgreSQL store: {what}; check that the server runs and that the URL, user and password (--store-password-file, PGPASSWORD or ~/.pgpass) are right")]
+    StoreUnreachable { url: String, what: String },
+    #[error("{url}: the store's address holds a password, which would be saved in courier.json; remove it and give the password with --store-password-file, PGPASSWORD or ~/.pgpass")]
+    PasswordInStoreUrl { url: String },
     #[error("centre {org} has not enrolled yet; import its enrollment reply first")]
     CenterNotEnrolled { org: String },
     #[error("{site} is not enrolled with a central yet; run 'courier enroll' first")]
@@ -318,13 +322,17 @@ impl Error {
             | WrongPassphrase { .. }
             | StoreBusy { .. }
             | StoreTooNew { .. }
+            | StoreUnreachable { .. }
             | CenterNotEnrolled { .. }
             | NotEnrolled { .. }
             | Config { .. }
             | HistoryNotIntact { .. }
             | ExportToRevoked { .. }
             | CentralRevoked { .. } => exit::SITE,
-            Usage { .. } | OutputExists { .. } | DemoFolderNotEmpty { .. } => exit::USAGE,
+            Usage { .. }
+            | PasswordInStoreUrl { .. }
+            | OutputExists { .. }
+            | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. }
             | DiskFull { .. }
             | StoreDamaged { .. }

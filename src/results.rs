@@ -202,14 +202,21 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     let mut warnings = Vec::new();
     let p = site.progress();
     p.files(files.len() as u64);
+    let limits = site.config.settings.limits;
     for file in files {
         let before = report.records();
-        for_each_keyed_record(file, &site.config.settings.limits, p, |at, parsed| {
-            if let Ok(v) = &parsed {
-                RecordKind::expect(RecordKind::Result, file, at.location, v)?;
-            }
-            add_result(&tx, &cert, file, at, parsed, &mut report)
-        })?;
+        read_ahead(
+            RESULTS_AHEAD,
+            |hand| {
+                for_each_keyed_record(file, &limits, p, |at, parsed| {
+                    if let Ok(v) = &parsed {
+                        RecordKind::expect(RecordKind::Result, file, at.location, v)?;
+                    }
+                    hand(prepare_result(&cert, at, parsed)?)
+                })
+            },
+            |prepared| add_result(&tx, file, prepared, &mut report),
+        )?;
         if report.records() == before {
             warnings.push(empty_file_warning(
                 file,
@@ -249,43 +256,113 @@ struct IncomingResult {
     finishtime: Option<String>,
 }
 
-/// One result record of `results add`: checked, then stored (added or replaced), counted as
-/// unchanged, or reported (refused, stale, conflicting).
-fn add_result(
-    tx: &Tx<'_>,
+/// Results read ahead of the store writer in `results add`: a bound on the records held
+/// (each within `limits.record_bytes`, with its sealed copy).
+const RESULTS_AHEAD: usize = 4;
+
+/// Items produced on a thread of their own (`produce` hands each over) and consumed on the
+/// calling thread in the order produced, through a channel holding at most `depth`: the
+/// reading, parsing and sealing on one core, the store writes (one transaction) on the
+/// other. The first error of either side ends both: a producer's error comes after the
+/// items before it, so the consumer meets errors in input order; when the consumer stops
+/// first, the producer's next hand-over fails and its own error is dropped.
+pub(crate) fn read_ahead<T: Send>(
+    depth: usize,
+    produce: impl FnOnce(&mut dyn FnMut(T) -> Result<()>) -> Result<()> + Send,
+    mut consume: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
+    std::thread::scope(|s| {
+        let (send, items) = std::sync::mpsc::sync_channel::<Result<T>>(depth);
+        s.spawn(move || {
+            let mut hand = |item: T| {
+                send.send(Ok(item))
+                    .map_err(|_| Error::Internal("the store writer stopped".into()))
+            };
+            if let Err(e) = produce(&mut hand) {
+                // Nobody listens when the consumer stopped first: its error is the one told.
+                let _ = send.send(Err(e));
+            }
+        });
+        for item in items {
+            consume(item?)?;
+        }
+        Ok(())
+    })
+}
+
+/// A result record as the reader thread of `results add` leaves it: refused with a reason,
+/// or checked (all but what needs the store), serialised, hashed and sealed to central.
+struct Prepared {
+    location: String,
+    checked: std::result::Result<Checked, String>,
+}
+
+/// A result that passed the checks made without the store, ready to be stored.
+struct Checked {
+    r: IncomingResult,
+    sha: String,
+    size: i64,
+    sealed: Vec<u8>,
+}
+
+/// The work on one result record that needs no store: schema, execution filed under,
+/// finish time, then the canonical JSON hashed and sealed (sealed whether or not the store
+/// then finds it unchanged: that is the price of doing it beside the store writes).
+fn prepare_result(
     cert: &crate::crypto::Cert,
-    file: &Path,
     at: crate::entities::RecordAt<'_>,
     parsed: std::result::Result<Value, String>,
-    report: &mut AddReport,
-) -> Result<()> {
-    let refusal = |reason: String| Refusal {
-        file: file.to_path_buf(),
-        record: at.location.to_string(),
-        reason,
-    };
-    let checked = match parsed {
-        Ok(v) => check_result(tx, at.key, v)?,
+) -> Result<Prepared> {
+    let checked = match parsed.and_then(|v| check_result(at.key, v)) {
+        Ok((v, r)) => {
+            let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
+            Ok(Checked {
+                r,
+                sha: sha256_hex(&plain),
+                size: plain.len() as i64,
+                sealed: seal_for_central(cert, &plain)?,
+            })
+        }
         Err(e) => Err(e),
     };
-    let (v, r) = match checked {
-        Ok(checked) => checked,
+    Ok(Prepared {
+        location: at.location.to_string(),
+        checked,
+    })
+}
+
+/// One result record of `results add`, prepared by the reader thread: checked against the
+/// store, then stored (added or replaced), counted as unchanged, or reported (refused,
+/// stale, conflicting).
+fn add_result(tx: &Tx<'_>, file: &Path, p: Prepared, report: &mut AddReport) -> Result<()> {
+    let refusal = |reason: String| Refusal {
+        file: file.to_path_buf(),
+        record: p.location.clone(),
+        reason,
+    };
+    let c = match p.checked {
+        Ok(c) => match held_here(tx, &c.r)? {
+            None => c,
+            Some(e) => {
+                report.refused.push(refusal(e));
+                return Ok(());
+            }
+        },
         Err(e) => {
             report.refused.push(refusal(e));
             return Ok(());
         }
     };
-    let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
-    let sha = sha256_hex(&plain);
-    let old = tx.result_version(&r.exec)?;
-    if old.as_ref().is_some_and(|(_, s, _)| *s != sha) && !newer_than_held(tx, &r, refusal, report)?
+    let old = tx.result_version(&c.r.exec)?;
+    if old.as_ref().is_some_and(|(_, s, _)| *s != c.sha)
+        && !newer_than_held(tx, &c.r, refusal, report)?
     {
         return Ok(());
     }
-    let Some((revision, sync)) = next_revision(old.as_ref(), &sha, report) else {
+    let Some((revision, sync)) = next_revision(old.as_ref(), &c.sha, report) else {
         return Ok(());
     };
-    let sealed = seal_for_central(cert, &plain)?;
+    let r = c.r;
     tx.put_result(
         &HeldResult {
             execution_id: r.exec,
@@ -293,13 +370,13 @@ fn add_result(
             test_taker: r.taker,
             state: r.state,
             revision,
-            content_sha256: sha,
-            size: plain.len() as i64,
+            content_sha256: c.sha,
+            size: c.size,
             sync_status: sync,
             reason: None,
             finishtime: r.finishtime,
         },
-        &sealed,
+        &c.sealed,
     )
 }
 
@@ -332,18 +409,14 @@ fn newer_than_held(
     Ok(false)
 }
 
-/// Checks a parsed result: its schema, the execution it is filed under, its finish time, and
-/// that its delivery and test taker are held by this centre. `Ok(Err(reason))` refuses it.
+/// Checks a parsed result without the store: its schema, the execution it is filed under,
+/// its finish time. `Err(reason)` refuses it.
 fn check_result(
-    tx: &Tx<'_>,
     key: Option<&str>,
     v: Value,
-) -> Result<std::result::Result<(Value, IncomingResult), String>> {
-    if let Err(e) = crate::schema::check("result", &v)
-        .and_then(|()| crate::tao::filed_under(key, &v["deliveryExecutionId"]))
-    {
-        return Ok(Err(e));
-    }
+) -> std::result::Result<(Value, IncomingResult), String> {
+    crate::schema::check("result", &v)?;
+    crate::tao::filed_under(key, &v["deliveryExecutionId"])?;
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let r = IncomingResult {
         exec: text(&v["deliveryExecutionId"]),
@@ -357,25 +430,30 @@ fn check_result(
     };
     if let Some(t) = &r.finishtime {
         if crate::time::Microtime::parse(t).is_none() {
-            return Ok(Err(format!(
+            return Err(format!(
                 "finishtime {:?} is not a TAO microtime (\"0.FRACTION SECONDS\")",
                 t.chars().take(60).collect::<String>()
-            )));
+            ));
         }
     }
+    Ok((v, r))
+}
+
+/// The reason to refuse a result whose delivery or test taker this centre does not hold.
+fn held_here(tx: &Tx<'_>, r: &IncomingResult) -> Result<Option<String>> {
     if !tx.holds(&r.delivery, "delivery")? {
-        return Ok(Err(format!(
+        return Ok(Some(format!(
             "delivery {} is not held by this centre",
             r.delivery
         )));
     }
     if !tx.holds(&r.taker, "test-taker")? {
-        return Ok(Err(format!(
+        return Ok(Some(format!(
             "test taker {} is not held by this centre",
             r.taker
         )));
     }
-    Ok(Ok((v, r)))
+    Ok(None)
 }
 
 /// The revision and sync status a result is stored with, counted in the report as added or

@@ -17,12 +17,16 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::wire::ReceivedFiles;
 
+mod chain;
 #[cfg(feature = "postgres")]
 pub mod copy;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
+pub use chain::{ArchivedAction, HistoryRow, HistoryStart, NO_HASH};
+#[cfg(feature = "postgres")]
+pub use postgres::password_for;
 pub use sqlite::*;
 
 /// The traits of a store transaction, for `use crate::store::prelude::*`.
@@ -120,7 +124,7 @@ impl Store {
     pub fn connect_with_password_file(url: &str, password_file: Option<&Path>) -> Result<Store> {
         #[cfg(feature = "postgres")]
         {
-            let password = store_password(password_file)?;
+            let password = password_for(url, password_file)?;
             Store::connect(url, password.as_deref())
         }
         #[cfg(not(feature = "postgres"))]
@@ -183,15 +187,22 @@ pub fn check_store_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// A PostgreSQL store's password: the first line of `file` when given, else `PGPASSWORD`;
-/// `None` lets the server decide (trust, or a refusal naming the missing password).
-#[cfg(feature = "postgres")]
-pub fn store_password(file: Option<&Path>) -> Result<Option<String>> {
-    if let Some(f) = file {
-        let text = std::fs::read_to_string(f).map_err(|e| crate::error::Error::input(f, &e))?;
-        return Ok(Some(text.lines().next().unwrap_or("").to_string()));
+/// [`CenterRegistry::refuse_if_revoked`], once the centre was read: refuse the bundle at
+/// `path` when central revoked centre `org`.
+pub(crate) fn refuse_revoked(center: Option<Center>, path: &Path, org: &str) -> Result<()> {
+    match center {
+        Some(Center {
+            revoked_at: Some(at),
+            revoked_reason,
+            ..
+        }) => Err(crate::error::Error::CenterRevoked {
+            path: path.to_path_buf(),
+            org: org.to_string(),
+            at,
+            reason: revoked_reason.unwrap_or_default(),
+        }),
+        _ => Ok(()),
     }
-    Ok(std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()))
 }
 
 /// A pinned peer ([`Ledger::peer`]).
@@ -398,6 +409,13 @@ pub trait Keyring {
 /// Central: the test centres registered, their enrollment, sequence and acknowledgement
 /// state, and the figures `status` shows about them.
 pub trait CenterRegistry {
+    /// Imports of one centre's files are serialised: take centre `org`'s lock, held until this
+    /// transaction ends (another transaction holding it is waited for, up to the store's lock
+    /// timeout, then "busy"). Imports of different centres do not wait for each other. Take
+    /// it before reading anything of the centre's. On SQLite, where one writer holds the whole
+    /// store, there is nothing to take.
+    fn lock_center(&self, org: &str) -> Result<()>;
+
     /// Results held at central counted by when their stored copy arrived, in time order:
     /// `stored_at` cut to its first `prefix_len` characters (13: the hour, 10: the day).
     fn arrivals(&self, prefix_len: usize) -> Result<Vec<(String, i64)>>;

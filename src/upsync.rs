@@ -534,6 +534,13 @@ pub fn central_execution_id(org: &str, execution_id: &str) -> String {
 /// incompressible content; measured under 1 KiB for 16 MiB, kept generous).
 const SEALED_OVERHEAD: u64 = 1 << 20;
 
+thread_local! {
+    /// One zstd decompression context per thread, reset for every sealed result and log
+    /// batch opened, instead of a fresh one (allocated and initialised) each time.
+    static OPEN_ZSTD: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Why a sealed result or log batch could not be opened: `Err` is a one-line reason.
 fn open_sealed(
     key: &crypto::SecretKey,
@@ -548,10 +555,18 @@ fn open_sealed(
     })?;
     let cap = limits.record_bytes;
     let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(&compressed[..])
-        .map_err(|e| quote(&e.to_string()))?
-        .take(cap + 1)
-        .read_to_end(&mut out)
+    OPEN_ZSTD
+        .with(|c| {
+            let mut c = c.borrow_mut();
+            let dctx = match c.as_mut() {
+                Some(d) => d,
+                None => c.insert(zstd::zstd_safe::DCtx::create()),
+            };
+            let read = zstd::stream::read::Decoder::with_context(&compressed[..], dctx)
+                .take(cap + 1)
+                .read_to_end(&mut out);
+            read
+        })
         .map_err(|e| format!("is not a zstd stream ({})", quote(&e.to_string())))?;
     if out.len() as u64 > cap {
         return Err(format!(
@@ -611,6 +626,12 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
+    // The centre's lock first, before anything of the centre's is read: on PostgreSQL several
+    // workers import at once, and two files of one centre must not both read its sequence
+    // state, replay record or result versions before either commits (one would apply the
+    // same file twice, or a later file on a stale state). Held until the transaction ends;
+    // different centres do not wait for each other; nothing to take on SQLite.
+    tx.lock_center(&org)?;
     // Checked again inside the import's transaction: a revocation made since the checks of
     // verify_file still wins.
     tx.refuse_if_revoked(path, &org)?;
@@ -696,25 +717,20 @@ fn read_entries(
     rx: &mut Receiver<'_>,
 ) -> Result<Option<CenterAck>> {
     let limits = rx.limits;
-    std::thread::scope(|s| {
-        let (send, opened) = std::sync::mpsc::sync_channel::<Result<Opened>>(OPENED_AHEAD);
-        s.spawn(move || {
+    let mut ack = None;
+    crate::results::read_ahead(
+        OPENED_AHEAD,
+        |hand| {
             let mut entries = Entries::default();
-            let read = b.read_payload(key, cert, |name, r| {
-                let Some(item) = entries.open(key, &limits, &b.path, name, r)? else {
-                    return Ok(());
-                };
-                send.send(Ok(item))
-                    .map_err(|_| Error::Internal("the store writer stopped".into()))
-            });
-            if let Err(e) = read {
-                // Nobody listens when the writer stopped first: its error is the one told.
-                let _ = send.send(Err(e));
-            }
-        });
-        let mut ack = None;
-        for item in opened {
-            match item? {
+            b.read_payload(key, cert, |name, r| {
+                match entries.open(key, &limits, &b.path, name, r)? {
+                    Some(item) => hand(item),
+                    None => Ok(()),
+                }
+            })
+        },
+        |item| {
+            match item {
                 Opened::Ack(a) => ack = Some(a),
                 Opened::Result(meta, result, len) => {
                     rx.result(meta, result)?;
@@ -725,9 +741,10 @@ fn read_entries(
                     rx.progress.advance(1, len);
                 }
             }
-        }
-        Ok(ack)
-    })
+            Ok(())
+        },
+    )?;
+    Ok(ack)
 }
 
 /// The payload of a results bundle, entry by entry: the centre's acknowledgement, and

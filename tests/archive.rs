@@ -274,6 +274,43 @@ fn prune_keeps_the_history_verifiable_and_the_rows_after_the_cut() {
     assert_eq!(count(&w.central, "history_prunes"), 2);
 }
 
+/// `history prune` signs the history's new start with the site's key: with a protected key
+/// and no passphrase it is refused before anything is dropped (store and signed head
+/// unchanged); with the passphrase it prunes and the history verifies.
+#[test]
+fn prune_with_a_protected_key_needs_its_passphrase() {
+    let w = World::new();
+    let p = w.path("protected");
+    let pass = [("COURIER_PASSPHRASE", "correct horse")];
+    ok(courier_env(
+        &p,
+        &["init", "central", "--name", "Central", "--protect"],
+        &pass,
+    ));
+    let data = fixtures().join("data/central.jsonl");
+    ok(courier_env(&p, &["load", s(&data)], &pass));
+    let out = w.path("protected.tar");
+    ok(courier_env(
+        &p,
+        &["history", "export", "--out", s(&out)],
+        &pass,
+    ));
+    prune_refused(&p, &out, 4, "passphrase");
+    let args = [
+        "history",
+        "prune",
+        "--before",
+        "2999-01-01",
+        "--archived",
+        s(&out),
+    ];
+    let said = ok(courier_env(&p, &args, &pass));
+    assert!(said.contains("dropped"), "{said}");
+    let (code, v) = history_verify(&p);
+    assert_eq!((code, &v["intact"]), (0, &Value::Bool(true)), "{v}");
+    assert_eq!(v["unanchored"], 0, "the prune's own row is signed: {v}");
+}
+
 /// `history prune --before DATE --archived ARCHIVE` at `home`.
 fn prune(home: &Path, date: &str, archive: &Path) -> std::process::Output {
     courier(

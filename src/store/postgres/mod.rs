@@ -5,10 +5,20 @@
 //! column names), applied in one transaction and recorded in `courier_schema`; a database
 //! holding a newer version than this program knows is refused untouched. A centre's store stays
 //! SQLite: [`HeldResults`](crate::store::HeldResults) is refused here.
+//!
+//! Several importers may write at once (each its own connection and transaction, READ
+//! COMMITTED). What they share is guarded by transaction-scoped advisory locks, held until
+//! commit or rollback ([`Lock`]): the history's chain head, the counters in `meta`, and one
+//! lock per centre ([`CenterRegistry::lock_center`](crate::store::CenterRegistry::lock_center)).
+//! Text is compared and sorted byte for byte (`COLLATE "C"`), as SQLite does, whatever the
+//! database's collation; NULLs sort as in SQLite (first in ascending order).
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
+use std::path::PathBuf;
 
-use postgres::{Client, NoTls};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, StoreFailure};
 use crate::store::Transaction;
@@ -18,7 +28,10 @@ mod entities;
 mod held;
 mod keys;
 mod ledger;
+mod password;
 mod results;
+
+pub use password::password_for;
 
 /// The schema versions, oldest first: each is applied once, in one transaction.
 const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql")];
@@ -37,13 +50,14 @@ impl PgStore {
     /// Connect to `url` (`postgres://USER@HOST[:PORT]/DB`), with `password` when given, and
     /// apply the migrations this database lacks.
     pub fn connect(url: &str, password: Option<&str>) -> Result<PgStore> {
-        let mut config: postgres::Config = url.parse().map_err(|e| Error::Usage {
-            what: format!("{url:?} is not a PostgreSQL connection string: {e}"),
-        })?;
+        let mut config = password::parse_url(url)?;
         if let Some(p) = password {
             config.password(p);
         }
-        let client = config.connect(NoTls)?;
+        let client = config.connect(NoTls).map_err(|e| Error::StoreUnreachable {
+            url: url.to_string(),
+            what: one_line(&e),
+        })?;
         let mut store = PgStore {
             client,
             shown: url.to_string(),
@@ -89,6 +103,7 @@ impl PgStore {
         crate::failpoint::hit("store.begin")?;
         Ok(PgTx {
             tx: RefCell::new(tx),
+            shown: self.shown.clone().into(),
         })
     }
 
@@ -97,6 +112,7 @@ impl PgStore {
         let tx = self.client.build_transaction().read_only(true).start()?;
         Ok(PgTx {
             tx: RefCell::new(tx),
+            shown: self.shown.clone().into(),
         })
     }
 }
@@ -105,6 +121,145 @@ impl PgStore {
 /// `postgres` crate `&mut`: the transaction sits in a `RefCell`, borrowed for one statement.
 pub struct PgTx<'a> {
     tx: RefCell<postgres::Transaction<'a>>,
+    /// The connection string (no password), naming the store in errors.
+    shown: PathBuf,
+}
+
+/// Statement parameters, as the `postgres` crate takes them.
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+/// Rows fetched at a time by [`PgTx::each`].
+const BATCH: i32 = 1000;
+
+/// What an advisory lock guards. Courier's locks are transaction-scoped
+/// (`pg_advisory_xact_lock`): taken before the guarded rows are read, released by commit or
+/// rollback, waited for (up to the session's `lock_timeout`, then "busy").
+pub(super) enum Lock<'k> {
+    /// The history's chain head: `add_history` reads it and appends after it.
+    History,
+    /// The counters kept in `meta` (`next_counter`).
+    Counters,
+    /// One centre's state: its imports are serialised, different centres' run in parallel.
+    Center(&'k str),
+}
+
+/// The first of the two 32-bit keys of courier's fixed locks (`'c' 'o' 'u' 'r'`); the second
+/// says which. PostgreSQL keeps two-key locks apart from one-key (64-bit) locks.
+const FIXED_LOCK_CLASS: i32 = 0x636f_7572;
+
+impl Lock<'_> {
+    /// A centre's lock key: the first 8 bytes, big-endian, of SHA-256 of
+    /// `courier center lock` LF org id, as a signed 64-bit key. Stable across programs and
+    /// versions (any tool may take it to pause one centre's imports); a collision between two
+    /// org ids would only serialise their imports.
+    pub(super) fn center_key(org: &str) -> i64 {
+        let digest = Sha256::new()
+            .chain_update(b"courier center lock\n")
+            .chain_update(org.as_bytes())
+            .finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_be_bytes(first)
+    }
+}
+
+impl<'a> PgTx<'a> {
+    /// Take `lock` until this transaction ends (waiting for another transaction holding it).
+    pub(super) fn lock(&self, lock: Lock<'_>) -> Result<()> {
+        match lock {
+            Lock::History => self.exec(
+                "SELECT pg_advisory_xact_lock($1, 1)::TEXT",
+                &[&FIXED_LOCK_CLASS],
+            ),
+            Lock::Counters => self.exec(
+                "SELECT pg_advisory_xact_lock($1, 2)::TEXT",
+                &[&FIXED_LOCK_CLASS],
+            ),
+            Lock::Center(org) => self.exec(
+                "SELECT pg_advisory_xact_lock($1)::TEXT",
+                &[&Lock::center_key(org)],
+            ),
+        }
+        .map(drop)
+    }
+
+    fn db(&self) -> RefMut<'_, postgres::Transaction<'a>> {
+        self.tx.borrow_mut()
+    }
+
+    /// Run a statement; how many rows it changed.
+    pub(super) fn exec(&self, sql: &str, params: &Params<'_>) -> Result<u64> {
+        Ok(self.db().execute(sql, params)?)
+    }
+
+    /// The first row of a query, read by `read`, if there is one.
+    pub(super) fn row<T>(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+        read: impl FnOnce(&Row) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<Option<T>> {
+        let found = self.db().query_opt(sql, params)?;
+        Ok(found.as_ref().map(read).transpose()?)
+    }
+
+    /// The one value of a query that always returns one row (`SELECT MAX(..)`, `COUNT(*)`).
+    pub(super) fn value<T>(&self, sql: &str, params: &Params<'_>) -> Result<T>
+    where
+        T: for<'r> postgres::types::FromSql<'r>,
+    {
+        Ok(self.db().query_one(sql, params)?.try_get(0)?)
+    }
+
+    /// Every row of a small query (a few per centre or key), read by `read`.
+    pub(super) fn rows<T>(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+        read: impl Fn(&Row) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<Vec<T>> {
+        let found = self.db().query(sql, params)?;
+        Ok(found
+            .iter()
+            .map(read)
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Call `f` with each row of a query, [`BATCH`] rows fetched at a time (never the whole
+    /// result in memory); `f` returns `false` to stop. `f` may use this transaction.
+    pub(super) fn each(
+        &self,
+        sql: &str,
+        params: &Params<'_>,
+        f: &mut dyn FnMut(&Row) -> Result<bool>,
+    ) -> Result<()> {
+        let portal = self.db().bind(sql, params)?;
+        loop {
+            let batch = self.db().query_portal(&portal, BATCH)?;
+            for r in &batch {
+                if !f(r)? {
+                    return Ok(());
+                }
+            }
+            if batch.len() < BATCH as usize {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// An error of the `postgres` crate as one line (its source chain joined), for messages.
+fn one_line(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text.replace('\n', " ")
 }
 
 impl Transaction for PgTx<'_> {

@@ -5,7 +5,7 @@ use std::path::Path;
 use rusqlite::{params, OptionalExtension};
 
 use super::SqliteTx;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::store::prelude::*;
 
 /// A registered centre.
@@ -40,6 +40,24 @@ pub struct Center {
     pub packages_held: Vec<String>,
 }
 
+impl Center {
+    /// A centre's status: "revoked" once revoked, else "enrolled" once it has a key, else
+    /// "not-enrolled".
+    pub fn status_of(revoked_at: Option<&str>, fingerprint: Option<&str>) -> &'static str {
+        match (revoked_at, fingerprint) {
+            (Some(_), _) => "revoked",
+            (None, Some(_)) => "enrolled",
+            (None, None) => "not-enrolled",
+        }
+    }
+
+    /// The packages a centre reported holding, from their stored JSON text.
+    pub fn packages_from(stored: &str) -> std::result::Result<Vec<String>, String> {
+        serde_json::from_str(stored)
+            .map_err(|e| format!("centre's packages held are not valid JSON ({e})"))
+    }
+}
+
 fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
     let held: String = r.get(8)?;
     let fingerprint: Option<String> = r.get(3)?;
@@ -48,11 +66,7 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
         org_id: r.get(0)?,
         label: r.get(1)?,
         token_sha256: r.get(2)?,
-        status: match (&revoked_at, &fingerprint) {
-            (Some(_), _) => "revoked",
-            (None, Some(_)) => "enrolled",
-            (None, None) => "not-enrolled",
-        },
+        status: Center::status_of(revoked_at.as_deref(), fingerprint.as_deref()),
         revoked_at,
         revoked_reason: r.get(11)?,
         fingerprint,
@@ -60,19 +74,15 @@ fn center(r: &rusqlite::Row<'_>) -> rusqlite::Result<Center> {
         next_seq: r.get(5)?,
         acked_seq: r.get(6)?,
         ack_upseq: r.get(7)?,
-        packages_held: serde_json::from_str(&held).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(
-                8,
-                rusqlite::types::Type::Text,
-                format!("centre's packages held are not valid JSON ({e})").into(),
-            )
+        packages_held: Center::packages_from(&held).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, e.into())
         })?,
         expected_fingerprint: r.get(9)?,
         earlier_keys: Vec::new(),
     })
 }
 
-const COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held, expected_fingerprint, revoked_at, revoked_reason";
+pub(crate) const CENTER_COLUMNS: &str = "org_id, label, token_sha256, fingerprint, enrolled_at, next_seq, acked_seq, ack_upseq, packages_held, expected_fingerprint, revoked_at, revoked_reason";
 
 /// A bundle as `status` shows it: sequence, when it was written or applied here (this
 /// site's clock), its id and file name.
@@ -121,6 +131,12 @@ impl SqliteTx<'_> {
 }
 
 impl CenterRegistry for SqliteTx<'_> {
+    /// Nothing to take: a SQLite store has one writer at a time, whose transaction holds the
+    /// whole store (`BEGIN IMMEDIATE`).
+    fn lock_center(&self, _org: &str) -> Result<()> {
+        Ok(())
+    }
+
     fn arrivals(&self, prefix_len: usize) -> Result<Vec<(String, i64)>> {
         let mut stmt = self.tx.prepare(
             "SELECT substr(stored_at, 1, ?1) AS slot, COUNT(*) FROM central_results
@@ -149,7 +165,7 @@ impl CenterRegistry for SqliteTx<'_> {
         Ok(self
             .tx
             .query_row(
-                &format!("SELECT {COLUMNS} FROM centers WHERE org_id = ?1"),
+                &format!("SELECT {CENTER_COLUMNS} FROM centers WHERE org_id = ?1"),
                 [org],
                 center,
             )
@@ -157,9 +173,9 @@ impl CenterRegistry for SqliteTx<'_> {
     }
 
     fn centers(&self) -> Result<Vec<Center>> {
-        let mut stmt = self
-            .tx
-            .prepare(&format!("SELECT {COLUMNS} FROM centers ORDER BY org_id"))?;
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {CENTER_COLUMNS} FROM centers ORDER BY org_id"
+        ))?;
         let rows = stmt.query_map([], center)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -226,19 +242,7 @@ impl CenterRegistry for SqliteTx<'_> {
     }
 
     fn refuse_if_revoked(&self, path: &Path, org: &str) -> Result<()> {
-        match self.center(org)? {
-            Some(Center {
-                revoked_at: Some(at),
-                revoked_reason,
-                ..
-            }) => Err(Error::CenterRevoked {
-                path: path.to_path_buf(),
-                org: org.to_string(),
-                at,
-                reason: revoked_reason.unwrap_or_default(),
-            }),
-            _ => Ok(()),
-        }
+        crate::store::refuse_revoked(self.center(org)?, path, org)
     }
 
     fn set_center_next_seq(&self, org: &str, next_seq: i64) -> Result<()> {

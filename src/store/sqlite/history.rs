@@ -1,81 +1,13 @@
-//! The hash chain of the sync history as rows that can leave the store (`history export`)
-//! and the prune point it starts after once archived rows are dropped (`history prune`).
+//! SQLite: the sync history as rows that can leave the store (`history export`) and the
+//! prune point it starts after once archived rows are dropped (`history prune`); the chain's
+//! arithmetic is shared with every backend (`store::chain`).
 
 use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::SqliteTx;
 use crate::error::{Error, Result};
 use crate::store::prelude::*;
-
-/// The hash before the first row of a history never pruned.
-pub const NO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// One history row with everything its chain hash covers, as a history archive carries
-/// it (schemas/history-archive-row.schema.json). `counts` is the stored JSON text, kept as
-/// text: the hash covers it byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryRow {
-    pub n: i64,
-    pub at: String,
-    pub action: String,
-    pub org_id: Option<String>,
-    pub bundle_id: Option<String>,
-    pub kind: Option<String>,
-    pub seq: Option<i64>,
-    pub status: String,
-    pub counts: String,
-    pub report: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl HistoryRow {
-    /// The chain hash of this row: SHA-256 of `prev_hash` (its hex text) followed by the
-    /// JSON array `[at, action, org_id, bundle_id, kind, seq, status, counts, report]`.
-    pub fn computed_hash(&self) -> String {
-        let fields = serde_json::json!([
-            self.at,
-            self.action,
-            self.org_id,
-            self.bundle_id,
-            self.kind,
-            self.seq,
-            self.status,
-            self.counts,
-            self.report
-        ]);
-        hex::encode(
-            Sha256::new()
-                .chain_update(self.prev_hash.as_bytes())
-                .chain_update(fields.to_string())
-                .finalize(),
-        )
-    }
-}
-
-/// Where the stored chain starts: after row `row` whose hash was `hash` (the newest prune
-/// point), or row 0 and [`NO_HASH`] for a history never pruned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryStart {
-    pub row: i64,
-    pub hash: String,
-}
-
-/// What one sync did to one entity, as a history archive carries it
-/// (schemas/history-archive-entity.schema.json).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArchivedAction {
-    /// The history row of the sync.
-    pub sync: i64,
-    pub entity_id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub action: String,
-}
+use crate::store::{ArchivedAction, HistoryRow, HistoryStart};
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
     Ok(HistoryRow {
@@ -109,10 +41,7 @@ impl HistoryArchive for SqliteTx<'_> {
                 },
             )
             .optional()?;
-        Ok(start.unwrap_or_else(|| HistoryStart {
-            row: 0,
-            hash: NO_HASH.to_string(),
-        }))
+        Ok(start.unwrap_or_else(HistoryStart::beginning))
     }
 
     fn each_history_row(

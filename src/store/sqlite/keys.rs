@@ -47,6 +47,27 @@ pub struct PeerKey {
     pub reason: Option<String>,
 }
 
+impl PeerKey {
+    /// A pinned key's status from its retirement: "current", "replaced" or "revoked".
+    pub fn status_of(retired_from_seq: Option<i64>, replaced_by: Option<&str>) -> &'static str {
+        match (retired_from_seq, replaced_by) {
+            (None, _) => "current",
+            (Some(_), Some(_)) => "replaced",
+            (Some(_), None) => "revoked",
+        }
+    }
+}
+
+impl OwnKey {
+    /// An own key's status: "replaced" once another key replaced it, else "current".
+    pub fn status_of(replaced_by: Option<&str>) -> &'static str {
+        match replaced_by {
+            Some(_) => "replaced",
+            None => "current",
+        }
+    }
+}
+
 fn peer_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerKey> {
     let replaced_by: Option<String> = r.get(5)?;
     let from: Option<i64> = r.get(6)?;
@@ -55,11 +76,7 @@ fn peer_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerKey> {
         role: r.get(1)?,
         org_id: r.get(2)?,
         pinned_at: r.get(3)?,
-        status: match (&from, &replaced_by) {
-            (None, _) => "current",
-            (Some(_), Some(_)) => "replaced",
-            (Some(_), None) => "revoked",
-        },
+        status: PeerKey::status_of(from, replaced_by.as_deref()),
         reason: r.get(4)?,
         replaced_by,
         retired_from_seq: from,
@@ -215,11 +232,7 @@ impl Keyring for SqliteTx<'_> {
             Ok(OwnKey {
                 fingerprint: r.get(0)?,
                 created_at: r.get(1)?,
-                status: if replaced_by.is_some() {
-                    "replaced"
-                } else {
-                    "current"
-                },
+                status: OwnKey::status_of(replaced_by.as_deref()),
                 replaced_by,
                 retired_at: r.get(3)?,
             })

@@ -25,9 +25,9 @@ mod history;
 mod keys;
 mod results;
 
+pub(crate) use centers::CENTER_COLUMNS;
 pub use centers::{Center, CenterFigures, LastBundle, ReceivedBundle};
 pub use entities::{ScopeItem, StoredEntity};
-pub use history::{ArchivedAction, HistoryRow, HistoryStart};
 pub use keys::{OwnKey, PeerKey, Retired};
 pub use results::{
     CentralResult, HeldLogBatch, HeldResult, ItemKind, OwedAck, Quarantined, SentItem,
@@ -563,25 +563,7 @@ impl Ledger for SqliteTx<'_> {
     }
 
     fn next_counter(&self, key: &str) -> Result<i64> {
-        let current =
-            match self.meta_get(key)? {
-                None => 0,
-                Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    Error::StoreDamaged {
-                        path: self.path.clone(),
-                        what: format!(
-                            "counter '{key}' holds {:?}, not a sequence number",
-                            v.chars().take(40).collect::<String>()
-                        ),
-                    }
-                })?,
-            };
-        let n = current.checked_add(1).ok_or_else(|| Error::StoreDamaged {
-            path: self.path.clone(),
-            what: format!("counter '{key}' is exhausted"),
-        })?;
-        self.meta_set(key, &n.to_string())?;
-        Ok(n)
+        crate::store::chain::next_counter(self, key, &self.path)
     }
 
     // ---- peers ------------------------------------------------------------------------
@@ -734,35 +716,11 @@ impl Ledger for SqliteTx<'_> {
     // ---- history ----------------------------------------------------------------------
 
     fn add_history(&self, h: NewHistory<'_>) -> Result<i64> {
-        let (last, prev) = match self.history_head()? {
-            Some(head) => (head.n, head.hash),
-            None => {
-                let start = self.history_start()?;
-                (start.row, start.hash)
-            }
-        };
-        let at = crate::time::now_rfc3339();
-        let counts = h.counts.to_string();
-        let row = HistoryRow {
-            n: last + 1,
-            at,
-            action: h.action.to_string(),
-            org_id: h.org_id.map(str::to_string),
-            bundle_id: h.bundle_id.map(str::to_string),
-            kind: h.kind.map(str::to_string),
-            seq: h.seq,
-            status: h.status.to_string(),
-            counts,
-            report: h.report,
-            prev_hash: prev,
-            hash: String::new(),
-        };
-        let hash = row.computed_hash();
-        crate::failpoint::hit("store.history")?;
+        let row = crate::store::chain::next_row(self, h)?;
         self.tx.execute(
             "INSERT INTO history (n, at, action, org_id, bundle_id, kind, seq, status, counts, report, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![row.n, row.at, row.action, row.org_id, row.bundle_id, row.kind, row.seq, row.status, row.counts, row.report, row.prev_hash, hash],
+            params![row.n, row.at, row.action, row.org_id, row.bundle_id, row.kind, row.seq, row.status, row.counts, row.report, row.prev_hash, row.hash],
         )?;
         Ok(row.n)
     }
@@ -814,25 +772,11 @@ impl Ledger for SqliteTx<'_> {
             .tx
             .query_row("SELECT hash FROM history WHERE n = ?1", [n], |r| r.get(0))
             .optional()?;
-        if stored.is_some() {
-            return Ok(stored);
-        }
-        let start = self.history_start()?;
-        Ok((start.row == n && n > 0).then_some(start.hash))
+        crate::store::chain::hash_of(self, n, stored)
     }
 
     fn verify_history(&self) -> Result<Option<i64>> {
-        let mut prev = self.history_start()?.hash;
-        let mut broken = None;
-        self.each_history_row(None, &mut |row| {
-            if row.prev_hash != prev || row.hash != row.computed_hash() {
-                broken = Some(row.n);
-                return Ok(false);
-            }
-            prev = row.hash;
-            Ok(true)
-        })?;
-        Ok(broken)
+        crate::store::chain::verify(self)
     }
 
     fn entity_actions(&self, entity_id: &str) -> Result<Vec<EntityAction>> {

@@ -166,6 +166,23 @@ impl OwedAck {
 }
 
 impl SqliteTx<'_> {
+    /// `execute` through the connection's statement cache: the statements run once per
+    /// result or log on the hot paths of `results add`, `logs add` and `import` are
+    /// prepared once per connection, not once per row.
+    fn cached_exec(&self, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+        self.tx.prepare_cached(sql)?.execute(p)
+    }
+
+    /// `query_row` through the connection's statement cache (see [`Self::cached_exec`]).
+    fn cached_row<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.tx.prepare_cached(sql)?.query_row(p, f)
+    }
+
     /// Run a query selecting (id, size) with the execution states as parameters.
     fn ids_and_sizes(&self, sql: &str, states: &[String]) -> Result<Vec<(String, u64)>> {
         let mut stmt = self.tx.prepare(sql)?;
@@ -181,8 +198,7 @@ impl HeldResults for SqliteTx<'_> {
 
     fn result_version(&self, execution_id: &str) -> Result<Option<(i64, String, SyncStatus)>> {
         Ok(self
-            .tx
-            .query_row(
+            .cached_row(
                 "SELECT revision, content_sha256, sync_status FROM results WHERE execution_id = ?1",
                 [execution_id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -192,8 +208,7 @@ impl HeldResults for SqliteTx<'_> {
 
     fn result_finishtime(&self, execution_id: &str) -> Result<Option<String>> {
         Ok(self
-            .tx
-            .query_row(
+            .cached_row(
                 "SELECT finishtime FROM results WHERE execution_id = ?1",
                 [execution_id],
                 |r| r.get(0),
@@ -205,8 +220,7 @@ impl HeldResults for SqliteTx<'_> {
     fn put_result(&self, r: &HeldResult, sealed: &[u8]) -> Result<()> {
         crate::failpoint::hit("store.result")?;
         let now = crate::time::now_rfc3339();
-        self.tx.execute(
-            "INSERT INTO results (execution_id, delivery_id, test_taker, state, revision, content_sha256, size,
+        self.cached_exec("INSERT INTO results (execution_id, delivery_id, test_taker, state, revision, content_sha256, size,
                 sealed, sync_status, reason, added_at, updated_at, finishtime)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
              ON CONFLICT (execution_id) DO UPDATE SET delivery_id = excluded.delivery_id,
@@ -294,8 +308,7 @@ impl HeldResults for SqliteTx<'_> {
     }
 
     fn sealed_result(&self, execution_id: &str) -> Result<(HeldResult, Vec<u8>)> {
-        Ok(self.tx.query_row(
-            "SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason,
+        Ok(self.cached_row("SELECT execution_id, delivery_id, test_taker, state, revision, content_sha256, size, sync_status, reason,
                 finishtime, sealed
              FROM results WHERE execution_id = ?1",
             [execution_id],
@@ -305,7 +318,7 @@ impl HeldResults for SqliteTx<'_> {
 
     fn mark_result_sent(&self, execution_id: &str, seq: i64) -> Result<()> {
         crate::failpoint::hit("store.mark")?;
-        self.tx.execute(
+        self.cached_exec(
             "UPDATE results SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3
              WHERE execution_id = ?1 AND sync_status IN ('pending', 'to_be_resynced', 'sent')",
             params![execution_id, seq, crate::time::now_rfc3339()],
@@ -325,7 +338,7 @@ impl HeldResults for SqliteTx<'_> {
     }
 
     fn mark_result_conflict(&self, execution_id: &str, reason: &str) -> Result<()> {
-        self.tx.execute(
+        self.cached_exec(
             "UPDATE results SET sync_status = 'conflict', reason = ?1 WHERE execution_id = ?2",
             params![reason, execution_id],
         )?;
@@ -333,7 +346,7 @@ impl HeldResults for SqliteTx<'_> {
     }
 
     fn mark_result_kept(&self, execution_id: &str, status: SyncStatus, reason: &str) -> Result<()> {
-        self.tx.execute(
+        self.cached_exec(
             "UPDATE results SET sync_status = ?1, reason = ?2 WHERE execution_id = ?3",
             params![status, reason, execution_id],
         )?;
@@ -394,8 +407,7 @@ impl HeldResults for SqliteTx<'_> {
 
     fn log_known(&self, log_id: &str) -> Result<bool> {
         Ok(self
-            .tx
-            .query_row("SELECT 1 FROM log_ids WHERE log_id = ?1", [log_id], |_| {
+            .cached_row("SELECT 1 FROM log_ids WHERE log_id = ?1", [log_id], |_| {
                 Ok(())
             })
             .optional()?
@@ -404,8 +416,7 @@ impl HeldResults for SqliteTx<'_> {
 
     fn add_log_batch(&self, batch: &HeldLogBatch, sealed: &[u8], log_ids: &[String]) -> Result<()> {
         crate::failpoint::hit("store.log")?;
-        self.tx.execute(
-            "INSERT INTO log_batches (batch_id, execution_id, count, size, sealed, sync_status, added_at)
+        self.cached_exec("INSERT INTO log_batches (batch_id, execution_id, count, size, sealed, sync_status, added_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
             params![batch.batch_id, batch.execution_id, batch.count, batch.size, sealed, crate::time::now_rfc3339()],
         )?;
@@ -429,8 +440,7 @@ impl HeldResults for SqliteTx<'_> {
     }
 
     fn sealed_log_batch(&self, batch_id: &str) -> Result<(HeldLogBatch, Vec<u8>)> {
-        Ok(self.tx.query_row(
-            "SELECT batch_id, execution_id, count, size, sealed FROM log_batches WHERE batch_id = ?1",
+        Ok(self.cached_row("SELECT batch_id, execution_id, count, size, sealed FROM log_batches WHERE batch_id = ?1",
             [batch_id],
             |r| {
                 Ok((
@@ -442,8 +452,7 @@ impl HeldResults for SqliteTx<'_> {
     }
 
     fn mark_log_batch_sent(&self, batch_id: &str, seq: i64) -> Result<()> {
-        self.tx.execute(
-            "UPDATE log_batches SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3 WHERE batch_id = ?1",
+        self.cached_exec("UPDATE log_batches SET sync_status = 'sent', sent_seq = ?2, sent_at = ?3 WHERE batch_id = ?1",
             params![batch_id, seq, crate::time::now_rfc3339()],
         )?;
         Ok(())
@@ -459,7 +468,7 @@ impl HeldResults for SqliteTx<'_> {
     }
 
     fn mark_log_batch_kept_aside(&self, batch_id: &str) -> Result<bool> {
-        Ok(self.tx.execute(
+        Ok(self.cached_exec(
             "UPDATE log_batches SET sync_status = 'kept_aside' WHERE batch_id = ?1",
             [batch_id],
         )? > 0)
@@ -471,8 +480,7 @@ impl CentralResults for SqliteTx<'_> {
 
     fn central_result_version(&self, central_id: &str) -> Result<Option<(i64, String)>> {
         Ok(self
-            .tx
-            .query_row(
+            .cached_row(
                 "SELECT revision, content_sha256 FROM central_results WHERE central_id = ?1",
                 [central_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -484,10 +492,7 @@ impl CentralResults for SqliteTx<'_> {
         &self,
         central_id: &str,
     ) -> Result<Option<(i64, String, Option<String>)>> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT revision, content_sha256,
+        Ok(self.cached_row("SELECT revision, content_sha256,
                     CASE json_type(details, '$.finishtime') WHEN 'text' THEN json_extract(details, '$.finishtime') END
                  FROM central_results WHERE central_id = ?1",
                 [central_id],
@@ -497,10 +502,7 @@ impl CentralResults for SqliteTx<'_> {
     }
 
     fn quarantine_reason(&self, org: &str, execution_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT reason FROM quarantine WHERE org_id = ?1 AND execution_id = ?2 ORDER BY n DESC LIMIT 1",
+        Ok(self.cached_row("SELECT reason FROM quarantine WHERE org_id = ?1 AND execution_id = ?2 ORDER BY n DESC LIMIT 1",
                 params![org, execution_id],
                 |r| r.get(0),
             )
@@ -516,8 +518,7 @@ impl CentralResults for SqliteTx<'_> {
         bundle_id: Option<&str>,
         content: &str,
     ) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO quarantined_logs (org_id, batch_id, execution_id, reason, bundle_id, content, at)
+        self.cached_exec("INSERT INTO quarantined_logs (org_id, batch_id, execution_id, reason, bundle_id, content, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (org_id, batch_id) DO UPDATE SET execution_id = excluded.execution_id,
                reason = excluded.reason, bundle_id = excluded.bundle_id, content = excluded.content, at = excluded.at",
@@ -533,8 +534,7 @@ impl CentralResults for SqliteTx<'_> {
         variables: &[StoredVariable<'_>],
     ) -> Result<()> {
         crate::failpoint::hit("store.result")?;
-        let rid: i64 = self.tx.query_row(
-            "INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
+        let rid: i64 = self.cached_row("INSERT INTO central_results (central_id, org_id, execution_id, delivery_id, test_taker, state, details,
                 revision, content_sha256, bundle_id, stored_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (central_id) DO UPDATE SET delivery_id = excluded.delivery_id, test_taker = excluded.test_taker,
@@ -547,8 +547,7 @@ impl CentralResults for SqliteTx<'_> {
             ],
             |row| row.get(0),
         )?;
-        self.tx
-            .execute("DELETE FROM variables WHERE rid = ?1", [rid])?;
+        self.cached_exec("DELETE FROM variables WHERE rid = ?1", [rid])?;
         let mut ins = self.tx.prepare_cached(
             "INSERT INTO variables (rid, n, call_id_test, call_id_item, test, item, data)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -568,8 +567,7 @@ impl CentralResults for SqliteTx<'_> {
     }
 
     fn quarantine(&self, q: &Quarantined<'_>) -> Result<()> {
-        self.tx.execute(
-            "INSERT OR IGNORE INTO quarantine (org_id, execution_id, revision, content_sha256, reason, bundle_id, content, at)
+        self.cached_exec("INSERT OR IGNORE INTO quarantine (org_id, execution_id, revision, content_sha256, reason, bundle_id, content, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![q.org_id, q.execution_id, q.revision, q.content_sha256, q.reason, q.bundle_id, q.content, crate::time::now_rfc3339()],
         )?;
@@ -653,8 +651,7 @@ impl CentralResults for SqliteTx<'_> {
         execution_id: &str,
         logs: &[Value],
     ) -> Result<()> {
-        self.tx.execute(
-            "INSERT OR IGNORE INTO waiting_logs (org_id, batch_id, execution_id, content) VALUES (?1, ?2, ?3, ?4)",
+        self.cached_exec("INSERT OR IGNORE INTO waiting_logs (org_id, batch_id, execution_id, content) VALUES (?1, ?2, ?3, ?4)",
             params![org, batch_id, execution_id, Value::from(logs.to_vec()).to_string()],
         )?;
         Ok(())
@@ -672,7 +669,7 @@ impl CentralResults for SqliteTx<'_> {
         let rows: Vec<(String, String)> = stmt
             .query_map(params![org, execution_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        self.tx.execute(
+        self.cached_exec(
             "DELETE FROM waiting_logs WHERE org_id = ?1 AND execution_id = ?2",
             params![org, execution_id],
         )?;
@@ -713,8 +710,7 @@ impl CentralResults for SqliteTx<'_> {
     fn owe_ack(&self, org: &str, ack: &OwedAck) -> Result<()> {
         crate::failpoint::hit("store.ack")?;
         let (item, reference, revision, sha, status, reason) = ack.row();
-        self.tx.execute(
-            "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
+        self.cached_exec("INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
              ON CONFLICT (org_id, item, ref) DO UPDATE SET revision = excluded.revision,
                content_sha256 = excluded.content_sha256, status = excluded.status, reason = excluded.reason, first_seq = NULL",
@@ -725,8 +721,7 @@ impl CentralResults for SqliteTx<'_> {
 
     fn owe_ack_unless_owed(&self, org: &str, ack: &OwedAck) -> Result<()> {
         let (item, reference, revision, sha, status, reason) = ack.row();
-        self.tx.execute(
-            "INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
+        self.cached_exec("INSERT INTO acks_out (org_id, item, ref, revision, content_sha256, status, reason, first_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
              ON CONFLICT (org_id, item, ref) DO NOTHING",
             params![org, item, reference, revision, sha, status, reason],
@@ -759,7 +754,7 @@ impl CentralResults for SqliteTx<'_> {
     }
 
     fn acks_carried_by(&self, org: &str, seq: i64) -> Result<()> {
-        self.tx.execute(
+        self.cached_exec(
             "UPDATE acks_out SET first_seq = ?1 WHERE org_id = ?2 AND first_seq IS NULL",
             params![seq, org],
         )?;
@@ -767,7 +762,7 @@ impl CentralResults for SqliteTx<'_> {
     }
 
     fn acks_delivered(&self, org: &str, seq: i64) -> Result<()> {
-        self.tx.execute(
+        self.cached_exec(
             "DELETE FROM acks_out WHERE org_id = ?1 AND first_seq IS NOT NULL AND first_seq <= ?2",
             params![org, seq],
         )?;
