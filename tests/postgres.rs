@@ -255,7 +255,6 @@ fn store_migrate_copies_a_sqlite_central_and_switches_only_when_asked() {
     assert_eq!(summary["switched"], false);
     let tables = summary["tables"].as_array().unwrap();
     for t in [
-        "meta",
         "peers",
         "centers",
         "entities",
