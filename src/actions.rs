@@ -240,7 +240,8 @@ pub fn change_passphrase(
         Some(p) => crate::site::Passphrase::given(p),
         None => crate::site::Passphrase::none(),
     };
-    let site = Site::open(&site.home, pass)?;
+    let site = Site::open(&site.home, pass)?
+        .with_store_password_file(site.store_password_file().map(Into::into));
     let anchored = crate::anchor::anchor(&site, crate::anchor::Mode::Extend)?;
     Ok((change, anchored))
 }

@@ -179,6 +179,8 @@ fn create_sites(out: &mut dyn Write, dir: &Path) -> Result<(Site, Vec<Site>)> {
             org_id: None,
             protect: false,
             key: None,
+            store: None,
+            store_password_file: None,
         },
         Passphrase::none(),
     )?;
@@ -196,6 +198,8 @@ fn create_sites(out: &mut dyn Write, dir: &Path) -> Result<(Site, Vec<Site>)> {
                 org_id: Some(org.into()),
                 protect: false,
                 key: None,
+                store: None,
+                store_password_file: None,
             },
             Passphrase::none(),
         )?;

@@ -25,6 +25,8 @@ pub mod failpoint;
 pub mod fs;
 pub mod import;
 pub mod limits;
+#[cfg(feature = "postgres")]
+pub mod migrate;
 pub mod outcome;
 pub mod package;
 pub mod progress;

@@ -120,6 +120,10 @@ pub const SCHEMAS: &[(&str, &str)] = &[
     ),
     ("history", include_str!("../schemas/history.schema.json")),
     (
+        "store-migrate",
+        include_str!("../schemas/store-migrate.schema.json"),
+    ),
+    (
         "center-list",
         include_str!("../schemas/center-list.schema.json"),
     ),

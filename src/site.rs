@@ -63,6 +63,10 @@ pub struct Settings {
     /// hours have passed since it was sent (`--resend`: at once for what central is known
     /// to miss, a file it never applied while it applied later ones).
     pub resend_after_hours: u64,
+    /// Central: its store on PostgreSQL, `postgres://USER@HOST[:PORT]/DB` (never a
+    /// password); absent: `store.sqlite` in the home.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
 }
 
 pub const RDFS_LABEL: &str = "http://www.w3.org/2000/01/rdf-schema#label";
@@ -120,6 +124,7 @@ impl Default for Settings {
             limits: crate::limits::Limits::default(),
             late_after_days: 3,
             resend_after_hours: 48,
+            store: None,
         }
     }
 }
@@ -234,6 +239,16 @@ pub struct Site {
     /// Where long work reports its progress and a busy store its wait ([`progress::Silent`]
     /// unless the binary sets one with [`Site::with_progress`]).
     progress: progress::Reporter,
+    /// A PostgreSQL store's password file (first line): `--store-password-file`, else
+    /// `$COURIER_STORE_PASSWORD_FILE`.
+    store_password_file: Option<PathBuf>,
+}
+
+/// `$COURIER_STORE_PASSWORD_FILE`, when set and not empty.
+fn store_password_file_from_env() -> Option<PathBuf> {
+    std::env::var_os("COURIER_STORE_PASSWORD_FILE")
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from)
 }
 
 /// What `init` needs to know.
@@ -244,6 +259,11 @@ pub struct InitOptions {
     pub protect: bool,
     /// Restore this secret key (as written by `keys export --secret`) instead of generating one.
     pub key: Option<Vec<u8>>,
+    /// Central: keep the store in this PostgreSQL database (`postgres://USER@HOST[:PORT]/DB`,
+    /// no password) instead of `store.sqlite`. A centre refuses it.
+    pub store: Option<String>,
+    /// The PostgreSQL password's file (else `$COURIER_STORE_PASSWORD_FILE`, `PGPASSWORD`, `.pgpass`).
+    pub store_password_file: Option<PathBuf>,
 }
 
 /// The user id of a new site's key, from what `init` was told: central's name, a centre's
@@ -304,6 +324,16 @@ impl Site {
             });
         }
         let userid = user_id(&opts)?;
+        if let Some(url) = &opts.store {
+            if opts.role != Role::Central {
+                return Err(Error::Usage {
+                    what:
+                        "a centre keeps its store in its home: --store is for 'init central' only"
+                            .into(),
+                });
+            }
+            crate::store::check_store_url(url)?;
+        }
         let pass = if opts.protect {
             Some(passphrase.get().ok_or(Error::PassphraseNeeded {
                 home: home.to_path_buf(),
@@ -325,19 +355,29 @@ impl Site {
             org_id: opts.org_id,
             fingerprint: crypto::fingerprint(&cert),
             created: crate::time::now_rfc3339(),
-            settings: Settings::default(),
+            settings: Settings {
+                store: opts.store,
+                ..Settings::default()
+            },
         };
-        // The store is created before the config: a site exists once its config does.
-        drop(Store::open(&home.join(STORE_FILE))?);
-        private_file(&home.join(STORE_FILE))?;
-        let json = serde_json::to_vec_pretty(&config).map_err(Error::Encode)?;
-        write_atomic(&home.join(CONFIG_FILE), &json)?;
-        Ok(Site {
+        let site = Site {
             home: home.to_path_buf(),
             config,
             passphrase,
             progress: progress::silent(),
-        })
+            store_password_file: opts
+                .store_password_file
+                .or_else(store_password_file_from_env),
+        };
+        // The store is created (or connected to and migrated) before the config: a site
+        // exists once its config does.
+        drop(site.store()?);
+        if site.config.settings.store.is_none() {
+            private_file(&site.store_path())?;
+        }
+        let json = serde_json::to_vec_pretty(&site.config).map_err(Error::Encode)?;
+        write_atomic(&home.join(CONFIG_FILE), &json)?;
+        Ok(site)
     }
 
     /// Open an existing site.
@@ -373,6 +413,7 @@ impl Site {
             config,
             passphrase,
             progress: progress::silent(),
+            store_password_file: store_password_file_from_env(),
         })
     }
 
@@ -439,14 +480,47 @@ impl Site {
         None
     }
 
+    /// Where the store is, for messages: `store.sqlite` in the home, or the PostgreSQL URL.
     pub fn store_path(&self) -> PathBuf {
-        self.home.join(STORE_FILE)
+        match &self.config.settings.store {
+            Some(url) => PathBuf::from(url),
+            None => self.home.join(STORE_FILE),
+        }
     }
 
-    /// Open the store (applying migrations). A wait for a busy store is reported to the
-    /// site's progress reporter.
+    /// Open the store (applying migrations): the PostgreSQL database `settings.store` names,
+    /// else `store.sqlite`. A wait for a busy SQLite store is reported to the site's progress
+    /// reporter.
     pub fn store(&self) -> Result<Store> {
-        Store::open_reporting(&self.store_path(), self.progress.clone())
+        match &self.config.settings.store {
+            Some(url) => Store::connect_with_password_file(url, self.store_password_file()),
+            None => Store::open_reporting(&self.store_path(), self.progress.clone()),
+        }
+    }
+
+    /// Read a PostgreSQL store's password from `file` (first line) from now on.
+    pub fn with_store_password_file(mut self, file: Option<PathBuf>) -> Site {
+        if file.is_some() {
+            self.store_password_file = file;
+        }
+        self
+    }
+
+    /// From now on this central's store is the PostgreSQL database at `url` (courier.json
+    /// rewritten; `store migrate --switch`). The SQLite file stays where it is.
+    pub fn switch_store(&mut self, url: &str) -> Result<()> {
+        crate::store::check_store_url(url)?;
+        let mut config = self.config.clone();
+        config.settings.store = Some(url.to_string());
+        let json = serde_json::to_vec_pretty(&config).map_err(Error::Encode)?;
+        write_atomic(&self.home.join(CONFIG_FILE), &json)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The PostgreSQL password's file this site was told about, if any.
+    pub fn store_password_file(&self) -> Option<&Path> {
+        self.store_password_file.as_deref()
     }
 
     /// Report long work and waits to `progress` from now on.

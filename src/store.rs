@@ -19,6 +19,8 @@ use crate::wire::ReceivedFiles;
 
 mod chain;
 #[cfg(feature = "postgres")]
+pub mod copy;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
@@ -117,6 +119,23 @@ impl Store {
         })
     }
 
+    /// Connect to central's PostgreSQL database at `url`, its password read as
+    /// [`store_password`] finds it. Without the `postgres` feature, a usage error.
+    pub fn connect_with_password_file(url: &str, password_file: Option<&Path>) -> Result<Store> {
+        #[cfg(feature = "postgres")]
+        {
+            let password = password_for(url, password_file)?;
+            Store::connect(url, password.as_deref())
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = password_file;
+            Err(crate::error::Error::Usage {
+                what: format!("the store {url} is on PostgreSQL, but this courier was built without the 'postgres' feature"),
+            })
+        }
+    }
+
     /// Start the one write transaction of a command. Fails with "store busy" when another
     /// courier holds the store for longer than the busy timeout.
     pub fn begin(&mut self) -> Result<Tx<'_>> {
@@ -135,6 +154,37 @@ impl Store {
             Backend::Postgres(p) => Ok(Tx::new(p.read()?)),
         }
     }
+}
+
+/// Check a PostgreSQL store's address for courier.json: `postgres://USER@HOST[:PORT]/DB`
+/// (or `postgresql://`), with no password in it: the config is copied from host to host, a
+/// password belongs in a file (`--store-password-file`), `PGPASSWORD` or `.pgpass`.
+pub fn check_store_url(url: &str) -> Result<()> {
+    let usage = |what: String| crate::error::Error::Usage { what };
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return Err(usage(format!(
+            "--store {url:?} is not a PostgreSQL URL: give postgres://USER@HOST[:PORT]/DB"
+        )));
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let user = authority.rsplit_once('@').map(|(u, _)| u);
+    let query = rest.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if user.is_some_and(|u| u.contains(':'))
+        || query.split('&').any(|kv| kv.starts_with("password="))
+    {
+        return Err(usage(
+            "--store holds a password: courier.json never does; give postgres://USER@HOST[:PORT]/DB and the password with --store-password-file FILE, COURIER_STORE_PASSWORD_FILE, PGPASSWORD or ~/.pgpass".into(),
+        ));
+    }
+    if !rest.contains('/') || rest.ends_with('/') {
+        return Err(usage(format!(
+            "--store {url:?} names no database: give postgres://USER@HOST[:PORT]/DB"
+        )));
+    }
+    Ok(())
 }
 
 /// [`CenterRegistry::refuse_if_revoked`], once the centre was read: refuse the bundle at

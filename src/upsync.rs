@@ -626,6 +626,12 @@ pub fn apply(site: &Site, b: &Bundle, cert: &Cert, dry_run: bool) -> Result<Outc
     let key = site.secret_key()?;
     let mut store = site.store()?;
     let tx = store.begin()?;
+    // The centre's lock first, before anything of the centre's is read: on PostgreSQL several
+    // workers import at once, and two files of one centre must not both read its sequence
+    // state, replay record or result versions before either commits (one would apply the
+    // same file twice, or a later file on a stale state). Held until the transaction ends;
+    // different centres do not wait for each other; nothing to take on SQLite.
+    tx.lock_center(&org)?;
     // Checked again inside the import's transaction: a revocation made since the checks of
     // verify_file still wins.
     tx.refuse_if_revoked(path, &org)?;

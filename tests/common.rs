@@ -34,7 +34,50 @@ pub fn courier_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         c.env(k, v);
     }
+    if args.starts_with(&["init", "central"]) && !args.contains(&"--store") {
+        if let Some(url) = central_store_url() {
+            c.args(["--store", &url]);
+        }
+    }
     c.output().expect("courier runs")
+}
+
+/// With `COURIER_TEST_CENTRAL_STORE=postgres`, every central the tests create keeps its store
+/// in a fresh database (`t_N`) of one PostgreSQL cluster shared by the test process: the
+/// scenarios run against both backends. The cluster is started on first use and, since a
+/// static is never dropped, a watcher process stops it and removes its folder once the test
+/// process has exited ([`PgCluster::stop_after_exit`]).
+pub fn central_on_postgres() -> bool {
+    std::env::var("COURIER_TEST_CENTRAL_STORE").as_deref() == Ok("postgres")
+}
+
+static CENTRAL_CLUSTER: std::sync::OnceLock<PgCluster> = std::sync::OnceLock::new();
+
+/// The store URL for a new central: a new database when centrals run on PostgreSQL.
+fn central_store_url() -> Option<String> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    if !central_on_postgres() {
+        return None;
+    }
+    let pg = CENTRAL_CLUSTER.get_or_init(|| {
+        let pg = PgCluster::start()
+            .unwrap_or_else(|why| panic!("COURIER_TEST_CENTRAL_STORE=postgres: {why}"));
+        pg.stop_after_exit();
+        pg
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    pg.psql("postgres", &format!("CREATE DATABASE t_{n}"))
+        .expect("a database for a central");
+    Some(format!("postgres://courier@127.0.0.1:{}/t_{n}", pg.port))
+}
+
+/// SQL on the PostgreSQL database a central's courier.json names, if it names one.
+pub fn central_psql(home: &Path, sql: &str) -> Option<String> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join("courier.json")).ok()?).ok()?;
+    let url = config["settings"]["store"].as_str()?;
+    let db = url.rsplit('/').next()?;
+    Some(CENTRAL_CLUSTER.get()?.psql(db, sql).expect("psql"))
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -186,6 +229,18 @@ pub fn snapshot(home: &Path, with_history: bool) -> String {
     } else {
         &["history", "entity_history"]
     };
+    if let Some(tables) = central_psql(
+        home,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    ) {
+        // A central on PostgreSQL: every table's rows, in a stable order, as psql shows them.
+        let mut dump = String::new();
+        for t in tables.lines().filter(|t| !skip.contains(t)) {
+            let rows = central_psql(home, &format!("SELECT * FROM {t} ORDER BY {t}::text"));
+            dump.push_str(&format!("== {t}\n{}", rows.unwrap_or_default()));
+        }
+        return dump;
+    }
     dump_store(&home.join("store.sqlite"), skip, &[])
 }
 
@@ -227,6 +282,9 @@ pub fn dump_store(db: &Path, skip_tables: &[&str], skip_columns: &[&str]) -> Str
 
 /// Number of rows in a table of a site's store.
 pub fn count(home: &Path, table: &str) -> i64 {
+    if let Some(n) = central_psql(home, &format!("SELECT COUNT(*) FROM {table}")) {
+        return n.trim().parse().expect("a count");
+    }
     let conn = rusqlite::Connection::open(home.join("store.sqlite")).expect("store opens");
     conn.query_row(&format!("SELECT COUNT(*) FROM \"{table}\""), [], |r| {
         r.get(0)
@@ -658,6 +716,34 @@ impl PgCluster {
             ));
         }
         Ok(stdout(&out))
+    }
+}
+
+impl PgCluster {
+    /// For a cluster kept in a static (never dropped): a watcher process waits for this
+    /// process to end, then stops the server and removes its folder.
+    fn stop_after_exit(&self) {
+        let data = self.dir.path().join("data");
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = match self.as_user {
+            Some(user) => format!("runuser -u {user} -- '{}'", pg_ctl.display()),
+            None => format!("'{}'", pg_ctl.display()),
+        };
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {stop} -D '{data}' -m immediate -w stop; rm -rf '{dir}'",
+            pid = std::process::id(),
+            data = data.display(),
+            dir = self.dir.path().display(),
+        );
+        // Never waited for: it outlives this process on purpose.
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the cluster's watcher starts");
     }
 }
 

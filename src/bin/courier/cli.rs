@@ -33,6 +33,15 @@ pub struct Cli {
         help_heading = "Site options"
     )]
     pub passphrase_file: Option<PathBuf>,
+    /// Central on PostgreSQL: read the database password from the first line of FILE (else
+    /// $COURIER_STORE_PASSWORD_FILE, then PGPASSWORD).
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Site options"
+    )]
+    pub store_password_file: Option<PathBuf>,
     /// No progress display and no "waiting for the store" notice on stderr (warnings and
     /// errors are still printed). Without it, load, import, export, results/logs add and
     /// results/logs export show a bar on a terminal, and otherwise a line every few seconds.
@@ -141,6 +150,12 @@ pub enum Command {
         after_help = "Examples:\n  courier --home central history --org ORG-042 --limit 10\n  courier --home box history --entity \"https://central.example/tao.rdf#tt-042a\"\n  courier --home central history --verify"
     )]
     History(HistoryArgs),
+    /// Central: move the store (store migrate --to postgres://...).
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  courier --home central store migrate --to postgres://courier@db.example/courier --store-password-file pg.txt\n  courier --home central store migrate --to postgres://courier@db.example/courier --switch --json"
+    )]
+    Store(StoreCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell) on standard output.
     #[command(
         after_help = "Examples:\n  courier completions bash > /etc/bash_completion.d/courier\n  courier completions zsh > ~/.zfunc/_courier\n  courier completions fish > ~/.config/fish/completions/courier.fish"
@@ -170,12 +185,16 @@ pub enum Command {
 pub enum InitCommand {
     /// Create the central site.
     #[command(
-        after_help = "Examples:\n  courier --home central init central --name \"Central\"\n  courier --home central init central --name \"Central\" --protect --passphrase-file pass.txt"
+        after_help = "Examples:\n  courier --home central init central --name \"Central\"\n  courier --home central init central --name \"Central\" --protect --passphrase-file pass.txt\n  courier --home central init central --name \"Central\" --store postgres://courier@db.example/courier --store-password-file pg.txt"
     )]
     Central {
         /// Central's display name, shown to centres when they enroll.
         #[arg(long, value_name = "NAME")]
         name: String,
+        /// Keep central's store in this PostgreSQL database (postgres://USER@HOST[:PORT]/DB, no
+        /// password: see --store-password-file) instead of store.sqlite in the home.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         #[command(flatten)]
         protect: Protect,
     },
@@ -641,6 +660,30 @@ pub struct HistoryArgs {
     /// Print JSON instead of a line per entry.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `courier store migrate`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy this SQLite central's store into an empty PostgreSQL database, in one
+    /// transaction, and verify the copy (rows per table, the history chain and its head).
+    ///
+    /// courier.json is left as it is unless --switch is given: then every later command uses
+    /// the database. Stop imports while it runs (the SQLite store is held meanwhile).
+    #[command(
+        after_help = "Examples:\n  courier --home central store migrate --to postgres://courier@db.example/courier\n  courier --home central store migrate --to postgres://courier@db.example/courier --switch"
+    )]
+    Migrate {
+        /// The empty database: postgres://USER@HOST[:PORT]/DB (no password: see --store-password-file).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Once verified, make courier.json's settings.store name the database.
+        #[arg(long)]
+        switch: bool,
+        /// Print the per-table summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Archiving the history: `courier history export | verify-archive | prune`.

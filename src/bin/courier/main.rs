@@ -40,7 +40,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     use commands::*;
-    let ctx = Ctx::new(cli.home.clone(), cli.passphrase_file.as_deref(), cli.quiet)?;
+    let ctx = Ctx::new(
+        cli.home.clone(),
+        cli.passphrase_file.as_deref(),
+        cli.store_password_file.clone(),
+        cli.quiet,
+    )?;
     let code = match cli.command {
         Command::Init(a) => site::init(&ctx, a),
         Command::Keys(a) => site::keys(&ctx, a),
@@ -61,6 +66,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Status(a) => status::status(&ctx, a),
         Command::Report(a) => status::report(&ctx, a),
         Command::History(a) => history::history(&ctx, a),
+        Command::Store(a) => status::store(&ctx, a),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { out } => docs::man(&out),
         Command::Demo(a) => demo::demo(a),

@@ -29,15 +29,23 @@ pub struct Ctx {
     pub pass: Passphrase,
     /// Where the site reports long work and waits (see progress.rs).
     pub progress: Reporter,
+    /// `--store-password-file`: a PostgreSQL store's password.
+    pub store_password_file: Option<PathBuf>,
     opened: std::cell::Cell<bool>,
 }
 
 impl Ctx {
-    pub fn new(home: Option<PathBuf>, passphrase_file: Option<&Path>, quiet: bool) -> Result<Ctx> {
+    pub fn new(
+        home: Option<PathBuf>,
+        passphrase_file: Option<&Path>,
+        store_password_file: Option<PathBuf>,
+        quiet: bool,
+    ) -> Result<Ctx> {
         Ok(Ctx {
             home: resolve_home(home),
             pass: Passphrase::from_sources(passphrase_file)?,
             progress: crate::progress::reporter(quiet)?,
+            store_password_file,
             opened: std::cell::Cell::new(false),
         })
     }
@@ -51,7 +59,9 @@ impl Ctx {
 
     /// Open the site, warning (one line on stderr) when other local users can read it.
     pub fn open(&self) -> Result<Site> {
-        let site = Site::open(&self.home, self.pass.clone())?.with_progress(self.progress.clone());
+        let site = Site::open(&self.home, self.pass.clone())?
+            .with_progress(self.progress.clone())
+            .with_store_password_file(self.store_password_file.clone());
         self.opened.set(true);
         if let Some((path, mode)) = site.exposed() {
             err!(
@@ -72,7 +82,9 @@ impl Ctx {
             return;
         }
         use courier::anchor::{anchor, Anchored, Mode};
-        match Site::open(&self.home, self.pass.clone()).and_then(|site| anchor(&site, Mode::Extend)) {
+        let site = Site::open(&self.home, self.pass.clone())
+            .map(|s| s.with_store_password_file(self.store_password_file.clone()));
+        match site.and_then(|site| anchor(&site, Mode::Extend)) {
             Ok(Anchored::Refused(problem)) => err!(
                 "courier: warning: the sync history was not signed: {problem}; see `courier history --verify`"
             ),

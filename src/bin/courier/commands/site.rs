@@ -17,13 +17,19 @@ fn read_key(p: &cli::Protect) -> Result<Option<Vec<u8>>> {
 
 pub fn init(ctx: &Ctx, init: cli::InitCommand) -> Result<u8> {
     let (opts, json) = match init {
-        cli::InitCommand::Central { name, protect } => (
+        cli::InitCommand::Central {
+            name,
+            store,
+            protect,
+        } => (
             InitOptions {
                 role: Role::Central,
                 name: Some(name),
                 org_id: None,
                 protect: protect.protect,
                 key: read_key(&protect)?,
+                store,
+                store_password_file: ctx.store_password_file.clone(),
             },
             protect.json,
         ),
@@ -34,6 +40,8 @@ pub fn init(ctx: &Ctx, init: cli::InitCommand) -> Result<u8> {
                 org_id: Some(org),
                 protect: protect.protect,
                 key: read_key(&protect)?,
+                store: None,
+                store_password_file: None,
             },
             protect.json,
         ),

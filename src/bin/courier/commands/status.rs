@@ -160,3 +160,42 @@ fn print_center(c: &CenterStatus) {
     );
     out!("last data bundle applied: {}", bundle(&c.last_data));
 }
+
+/// `courier store migrate --to URL`: the library copies and verifies; this prints the
+/// per-table summary.
+pub fn store(ctx: &Ctx, cmd: cli::StoreCommand) -> Result<u8> {
+    let cli::StoreCommand::Migrate { to, switch, json } = cmd;
+    #[cfg(feature = "postgres")]
+    {
+        let mut site = ctx.open()?;
+        let m = courier::migrate::to_postgres(&mut site, &to, switch)?;
+        if json {
+            print_json(&m);
+            return Ok(exit::OK);
+        }
+        out!("copied {} table(s) into {}:", m.tables.len(), m.to);
+        for t in &m.tables {
+            out!("  {:<20} {:>12} row(s)", t.table, t.postgres_rows);
+        }
+        out!(
+            "verified: rows equal in every table, history intact up to row {}",
+            m.history_head.unwrap_or(0)
+        );
+        if m.switched {
+            out!(
+                "courier.json now names {}: this central uses PostgreSQL",
+                m.to
+            );
+        } else {
+            out!("courier.json unchanged: this central still uses store.sqlite; to move, stop imports and set settings.store to {} (or migrate into a new empty database with --switch)", m.to);
+        }
+        Ok(exit::OK)
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = (ctx, to, switch, json);
+        Err(courier::error::Error::Usage {
+            what: "this courier was built without the 'postgres' feature: store migrate is not available".into(),
+        })
+    }
+}
