@@ -27,6 +27,7 @@ use crate::crypto::Cert;
 use crate::error::{Error, Result};
 use crate::limits::{self, quote, Breach, Limits, MemberElements};
 use crate::outcome::Outcome;
+use crate::schema::result::{self as result_schema, ResultRecord};
 use crate::site::{Role, Site};
 use crate::store::{
     CentralResult, ItemKind, NewHistory, OwedAck, Quarantined, StoredVariable, SyncStatus, Tx,
@@ -98,12 +99,11 @@ struct RawVariables<'a> {
 /// named, as many elements as parsed), else the text parsed again, which also refuses two
 /// members named `variables` (JSON to serde's `Value`, where the last counts, but not one
 /// list of variables to store as sent).
-fn variables_as_sent<'p>(
-    plain: &'p [u8],
-    v: &Value,
+fn variables_as_sent(
+    plain: &[u8],
+    parsed: usize,
     elements: MemberElements,
-) -> std::result::Result<Vec<&'p str>, serde_json::Error> {
-    let parsed = v["variables"].as_array().map_or(0, Vec::len);
+) -> std::result::Result<Vec<&str>, serde_json::Error> {
     if elements.members == 1 && !elements.escaped_name && elements.spans.len() == parsed {
         let texts: Option<Vec<&str>> = (elements.spans.into_iter())
             .map(|span| std::str::from_utf8(&plain[span]).ok())
@@ -841,9 +841,17 @@ fn result_ack(meta: &ResultMeta, status: AckStatus, reason: Option<&str>) -> Res
     }
 }
 
-/// A sealed result opened: its plaintext, parsed, and where its variables' texts are; or
-/// why it is kept aside, with its plaintext when it was read at all.
-type OpenResult = std::result::Result<(Vec<u8>, Value, MemberElements), (String, Vec<u8>)>;
+/// A sealed result opened: its plaintext, what central keeps of it (or why it fails the
+/// result schema), and where its variables' texts are; or why it is kept aside, with its
+/// plaintext when it was read at all.
+type OpenResult = std::result::Result<
+    (
+        Vec<u8>,
+        std::result::Result<Box<ResultRecord>, String>,
+        MemberElements,
+    ),
+    (String, Vec<u8>),
+>;
 
 /// Applies the results and log batches of one bundle from one centre.
 struct Receiver<'t> {
@@ -957,9 +965,8 @@ impl Receiver<'_> {
     /// Whether a result belongs to the sender's scope: central sent this centre, in some
     /// data bundle, an eligibility naming the result's delivery with its test taker, together
     /// with that delivery and that test taker. `Some(reason)` when it does not.
-    fn check_scope(&self, meta: &ResultMeta, v: &Value) -> Result<Option<String>> {
-        let delivery = v["deliveryId"].as_str().unwrap_or_default();
-        let taker = v["details"]["test-taker"].as_str().unwrap_or_default();
+    fn check_scope(&self, meta: &ResultMeta, r: &ResultRecord) -> Result<Option<String>> {
+        let (delivery, taker) = (r.delivery_id.as_str(), r.test_taker());
         if meta.delivery_id != delivery || meta.test_taker != taker {
             return Ok(Some(
                 "out of scope: its metadata names another delivery or test taker than its content"
@@ -984,7 +991,7 @@ impl Receiver<'_> {
 
     /// One sealed result, opened: check, store under central's id (or keep aside).
     fn result(&mut self, meta: ResultMeta, opened: OpenResult) -> Result<()> {
-        let (plain, v, elements) = match opened {
+        let (plain, record, elements) = match opened {
             Ok(p) => p,
             Err((reason, content)) => {
                 return self.quarantine(&meta, &reason, &String::from_utf8_lossy(&content))
@@ -992,19 +999,21 @@ impl Receiver<'_> {
         };
         // The content as text (borrowed when it is UTF-8), made only when kept aside.
         let text = || String::from_utf8_lossy(&plain);
-        if let Err(e) = crate::schema::check("result", &v) {
-            return self.quarantine(&meta, &format!("fails the result schema: {e}"), &text());
-        }
-        if v["deliveryExecutionId"].as_str() != Some(meta.execution_id.as_str()) {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = format!("fails the result schema: {e}");
+                return self.quarantine(&meta, &reason, &text());
+            }
+        };
+        if record.execution_id != meta.execution_id {
             return self.quarantine(&meta, "execution id differs from its metadata", &text());
         }
-        let finishtime = v["details"]["finishtime"]
-            .as_str()
-            .filter(|t| !t.is_empty());
+        let finishtime = record.finishtime();
         if finishtime.is_some_and(|t| crate::time::Microtime::parse(t).is_none()) {
             return self.quarantine(&meta, "finishtime is not a TAO microtime", &text());
         }
-        if let Some(reason) = self.check_scope(&meta, &v)? {
+        if let Some(reason) = self.check_scope(&meta, &record)? {
             return self.quarantine_as(&meta, AckStatus::OutOfScope, &reason, &text());
         }
         let central_id = central_execution_id(self.org, &meta.execution_id);
@@ -1026,7 +1035,7 @@ impl Receiver<'_> {
             Verdict::Conflict(reason) => return self.quarantine(&meta, &reason, &text()),
         };
         if status != AckStatus::Unchanged {
-            let raw = match variables_as_sent(&plain, &v, elements) {
+            let raw = match variables_as_sent(&plain, record.variables.len(), elements) {
                 Ok(raw) => raw,
                 Err(e) => {
                     let reason =
@@ -1034,7 +1043,7 @@ impl Receiver<'_> {
                     return self.quarantine(&meta, &reason, &text());
                 }
             };
-            self.store_result(&meta, &central_id, &raw, &v)?;
+            self.store_result(&meta, &central_id, &raw, &record)?;
         }
         self.tally.add(match status {
             AckStatus::Stored => "results stored",
@@ -1046,23 +1055,23 @@ impl Receiver<'_> {
     }
 
     /// Store a result's copy under central's id, with its variables as sealed (`raw`, in the
-    /// order of `v`'s).
+    /// order of `r`'s).
     fn store_result(
         &mut self,
         meta: &ResultMeta,
         central_id: &str,
         raw: &[&str],
-        v: &Value,
+        r: &ResultRecord,
     ) -> Result<()> {
-        let variables = v["variables"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let variables = &r.variables;
         let stored: Vec<StoredVariable<'_>> = variables
             .iter()
             .zip(raw)
             .map(|(var, text)| StoredVariable {
-                call_id_test: var["callIdTest"].as_str(),
-                call_id_item: var["callIdItem"].as_str(),
-                test: var["test"].as_str(),
-                item: var["item"].as_str(),
+                call_id_test: var.call_id_test.as_deref(),
+                call_id_item: var.call_id_item.as_deref(),
+                test: var.test.as_deref(),
+                item: var.item.as_deref(),
                 json: text,
             })
             .collect();
@@ -1070,16 +1079,10 @@ impl Receiver<'_> {
             central_id: central_id.to_string(),
             org_id: self.org.to_string(),
             execution_id: meta.execution_id.clone(),
-            delivery_id: v["deliveryId"].as_str().unwrap_or_default().to_string(),
-            test_taker: v["details"]["test-taker"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            state: v["details"]["state"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            details: v["details"].clone(),
+            delivery_id: r.delivery_id.clone(),
+            test_taker: r.test_taker().to_string(),
+            state: r.state().to_string(),
+            details: r.details.clone(),
             revision: meta.revision,
             content_sha256: meta.content_sha256.clone(),
         };
@@ -1178,20 +1181,27 @@ fn open_result(
         Ok(elements) => elements,
         Err(b) => return Err((format!("result {b}"), plain)),
     };
-    let v: Value = match serde_json::from_slice(&plain) {
-        Ok(v) => v,
-        Err(e) => return Err((format!("not JSON ({})", quote(&e.to_string())), plain)),
-    };
-    if let Some(vars) = v.get("variables").and_then(Value::as_array) {
-        let (found, limit) = (vars.len() as u64, lim.variables);
-        if found > limit {
-            return Err((
-                format!("result {}", Breach::Variables { found, limit }),
-                plain,
-            ));
+    // The typed read first; when it refuses, the `Value` and the schema say why.
+    let (record, found) = match result_schema::read(&plain) {
+        Some(r) => {
+            let found = r.variables.len();
+            (Ok(Box::new(r)), Some(found))
         }
+        None => {
+            let v: Value = match serde_json::from_slice(&plain) {
+                Ok(v) => v,
+                Err(e) => return Err((format!("not JSON ({})", quote(&e.to_string())), plain)),
+            };
+            let found = v.get("variables").and_then(Value::as_array).map(Vec::len);
+            (result_schema::from_value(v).map(Box::new), found)
+        }
+    };
+    let limit = lim.variables;
+    if let Some(found) = found.map(|n| n as u64).filter(|n| *n > limit) {
+        let breach = Breach::Variables { found, limit };
+        return Err((format!("result {breach}"), plain));
     }
-    Ok((plain, v, elements))
+    Ok((plain, record, elements))
 }
 
 /// A sealed log batch opened and checked: its logs, or why it is refused.

@@ -845,3 +845,163 @@ fn status_reports_match_their_schema() {
     assert_eq!(a["sent"][0]["results"], 4, "{a:#}");
     checked(&w.central, &["center", "list"], "center-list");
 }
+
+/// Whether the `Value` path accepts a result record's text: it parses, and passes the schema.
+fn schema_accepts(text: &[u8]) -> Option<courier::schema::result::ResultRecord> {
+    let v: Value = serde_json::from_slice(text).ok()?;
+    courier::schema::result::from_value(v).ok()
+}
+
+/// A good record changed by `f`, as text.
+fn changed(good: &Value, f: impl FnOnce(&mut Value)) -> String {
+    let mut v = good.clone();
+    f(&mut v);
+    v.to_string()
+}
+
+/// Records the schema refuses (and a few it accepts), made from a good one: every member
+/// the schema constrains, missing, null, of another type, empty or outside its enum.
+fn generated_records(good: &Value) -> Vec<String> {
+    let mut out = vec![good.to_string()];
+    let mut each = |f: &dyn Fn(&mut Value)| out.push(changed(good, f));
+    for key in ["deliveryId", "deliveryExecutionId", "details", "variables"] {
+        each(&|v| drop(v.as_object_mut().unwrap().remove(key)));
+        for bad in [json!(null), json!(""), json!(7), json!([]), json!({})] {
+            each(&|v| v[key] = bad.clone());
+        }
+    }
+    each(&|v| v["extra"] = json!(1));
+    let details = [
+        "identifier",
+        "label",
+        "test-taker",
+        "starttime",
+        "finishtime",
+        "state",
+    ];
+    for key in details.into_iter().chain(["further"]) {
+        each(&|v| drop(v["details"].as_object_mut().unwrap().remove(key)));
+        for other in [
+            json!(null),
+            json!(""),
+            json!(1.5),
+            json!(["x"]),
+            json!({"a": 1}),
+        ] {
+            each(&|v| v["details"][key] = other.clone());
+        }
+    }
+    let var = ["type", "callIdTest", "callIdItem", "test", "item", "data"];
+    for key in var.into_iter().chain(["extra"]) {
+        each(&|v| drop(v["variables"][0].as_object_mut().unwrap().remove(key)));
+        for other in [
+            json!(null),
+            json!(""),
+            json!(0),
+            json!([]),
+            json!({"a": [1e300]}),
+        ] {
+            each(&|v| v["variables"][0][key] = other.clone());
+        }
+    }
+    let data = [
+        "type",
+        "identifier",
+        "cardinality",
+        "baseType",
+        "epoch",
+        "candidateResponse",
+        "correctResponse",
+        "value",
+        "normalMinimum",
+        "normalMaximum",
+        "trace",
+        "taoExtra",
+    ];
+    for key in data {
+        each(&|v| {
+            drop(
+                v["variables"][0]["data"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove(key),
+            )
+        });
+        for other in [
+            json!(null),
+            json!(""),
+            json!("single"),
+            json!("outcomeVariable"),
+            json!(true),
+            json!(-3),
+            json!(2.5),
+            json!([1, {"b": null}]),
+            json!({"c": "d"}),
+        ] {
+            each(&|v| v["variables"][0]["data"][key] = other.clone());
+        }
+    }
+    each(&|v| v["variables"][0] = json!([1, 2]));
+    each(&|v| v["variables"] = json!({"0": {}}));
+    out.push("[]".into());
+    out.push("{".into());
+    let text = good.to_string();
+    // A number beyond f64, an invalid escape and a lone surrogate where anything goes.
+    for inner in [r#"1e400"#, r#""\x""#, r#""\ud800""#, r#"-0.5e-3"#] {
+        let extra = format!(r#"{{"taoExtra":{inner},"#);
+        out.push(text.replacen(r#""data":{"#, &format!(r#""data":{extra}"#), 1));
+        out.push(text.replacen(r#""details":{"#, &format!(r#""details":{extra}"#), 1));
+    }
+    out
+}
+
+/// The typed reader of central's import (`schema::result::read`) and result.schema.json
+/// accept and refuse the same records: every result record in the fixtures and records
+/// generated from them with each constrained member changed; when both accept, they read
+/// the same delivery, execution, details and variable keys.
+#[test]
+fn typed_result_reader_agrees_with_the_result_schema() {
+    let mut records: Vec<String> = Vec::new();
+    for f in ["ORG-001-day1.jsonl", "ORG-001-reopened.jsonl", "bad.jsonl"] {
+        let text = std::fs::read_to_string(data("results").join(f)).unwrap();
+        records.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from),
+        );
+    }
+    let tao = fixtures().join("tao");
+    let text = std::fs::read_to_string(tao.join("results-tao.jsonl")).unwrap();
+    records.extend(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(String::from),
+    );
+    let body = read_json(&tao.join("results-request-body.json"));
+    let tao_records = body["results"].as_object().unwrap().values();
+    records.extend(tao_records.map(Value::to_string));
+    let good: Vec<Value> = records
+        .iter()
+        .filter(|r| schema_accepts(r.as_bytes()).is_some())
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect();
+    assert!(good.len() >= 10, "good fixture records: {}", good.len());
+    for g in good.iter().take(2) {
+        records.extend(generated_records(g));
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for r in &records {
+        let typed = courier::schema::result::read(r.as_bytes());
+        let schema = schema_accepts(r.as_bytes());
+        assert_eq!(typed, schema, "typed reader and schema disagree on\n{r}");
+        if typed.is_some() {
+            accepted += 1
+        } else {
+            refused += 1
+        }
+    }
+    assert!(
+        accepted > 20 && refused > 100,
+        "{accepted} accepted, {refused} refused"
+    );
+}
