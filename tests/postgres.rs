@@ -349,12 +349,22 @@ fn two_workers_import_different_centres_at_once() {
     w.enroll(&w.a, "ORG-001");
     w.enroll(&w.b, "ORG-002");
     w.load_fixtures();
+    // ORG-002's day: ORG-001's fixture moved to ORG-002's deliveries, test takers and ids.
     let results = fixtures().join("data/results/ORG-001-day1.jsonl");
-    for (home, org) in [(&w.a, "ORG-001"), (&w.b, "ORG-002")] {
+    let theirs = w.path("ORG-002-day1.jsonl");
+    let text = std::fs::read_to_string(&results).unwrap();
+    std::fs::write(
+        &theirs,
+        text.replace("del-basic", "del-sumscore")
+            .replace("#tt-001", "#tt-002")
+            .replace("centre-001.example", "centre-002.example"),
+    )
+    .unwrap();
+    for (home, org, day) in [(&w.a, "ORG-001", &results), (&w.b, "ORG-002", &theirs)] {
         for f in w.export_down(org, &format!("down-{org}")) {
             ok(courier(home, &["import", s(&f)]));
         }
-        ok(courier(home, &["results", "add", s(&results)]));
+        ok(courier(home, &["results", "add", s(day)]));
     }
     let up_a = w.export_up(&w.a, "up-a", &[]);
     let up_b = w.export_up(&w.b, "up-b", &[]);
@@ -370,7 +380,8 @@ fn two_workers_import_different_centres_at_once() {
     };
     assert_eq!(
         (per_centre("ORG-001"), per_centre("ORG-002")),
-        ("5".into(), "5".into())
+        ("4".into(), "4".into()),
+        "each centre's four finished results (the fifth is still running)"
     );
     assert_eq!(
         sql("SELECT COUNT(*) FROM bundles WHERE direction = 'in' AND kind = 'results'"),
@@ -390,7 +401,7 @@ fn two_workers_import_different_centres_at_once() {
     ok(r1);
     ok(r2);
     assert_eq!(
-        said.matches("already applied").count(),
+        said.matches("already applied; nothing changed").count(),
         1,
         "one worker found it applied:\n{said}"
     );
@@ -400,7 +411,7 @@ fn two_workers_import_different_centres_at_once() {
     );
     assert_eq!(
         per_centre("ORG-001"),
-        "5",
+        "4",
         "a reopened result replaces its copy"
     );
     assert!(

@@ -273,14 +273,6 @@ impl Transaction for PgTx<'_> {
     }
 }
 
-/// A method this backend does not offer yet.
-fn not_yet(method: &str) -> Error {
-    Error::Store {
-        kind: StoreFailure::Other,
-        message: format!("{method} is not yet available on a PostgreSQL store"),
-    }
-}
-
 /// PostgreSQL's errors become the backend-neutral [`Error::Store`], with their kind.
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Error {

@@ -5,7 +5,6 @@
 -- explicit `rowid` identity column (BY DEFAULT, so `courier store migrate` keeps the values).
 -- Applied by courier in one transaction, recorded in `courier_schema` (one row per version);
 -- a database holding a newer version than the program knows is refused untouched.
--- Not yet wired in: no Rust code reads this file yet (docs/DESIGN.md, "The store interface").
 
 CREATE TABLE IF NOT EXISTS courier_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
 
