@@ -73,6 +73,19 @@ pub fn for_each_keyed_record(
     progress: &dyn Progress,
     mut each: impl FnMut(RecordAt<'_>, std::result::Result<Value, String>) -> Result<()>,
 ) -> Result<()> {
+    for_each_split(path, limits, progress, |at, split| {
+        each(at, crate::limits::parse_split(split))
+    })
+}
+
+/// [`for_each_keyed_record`] with each record's text as split from the file, not parsed yet
+/// (for readers that parse it their own way).
+pub fn for_each_split(
+    path: &Path,
+    limits: &crate::limits::Limits,
+    progress: &dyn Progress,
+    mut each: impl FnMut(RecordAt<'_>, crate::limits::Split) -> Result<()>,
+) -> Result<()> {
     let file = File::open(path).map_err(|e| Error::input(path, &e))?;
     progress.file(path, file.metadata().ok().map(|m| m.len()));
     // Large enough to see an object file's first member name (an entity URI) at once.
@@ -80,13 +93,12 @@ pub fn for_each_keyed_record(
     let mut records = crate::limits::Records::new(reader, *limits);
     while let Some((loc, split)) = records.next_record().map_err(|e| Error::input(path, &e))? {
         progress.advance(1, 0);
-        let parsed = crate::limits::parse_split(split);
         let at = RecordAt {
             location: &loc,
             key: records.key(),
             mode: records.mode(),
         };
-        each(at, parsed)?;
+        each(at, split)?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::crypto;
-use crate::entities::{empty_file_warning, for_each_keyed_record, RecordKind};
+use crate::entities::{empty_file_warning, for_each_split, RecordKind};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::{Progress, Writing};
 use crate::site::{Role, Site};
@@ -208,14 +208,11 @@ pub fn add_results(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
         read_ahead(
             RESULTS_AHEAD,
             |hand| {
-                for_each_keyed_record(file, &limits, p, |at, parsed| {
-                    if let Ok(v) = &parsed {
-                        RecordKind::expect(RecordKind::Result, file, at.location, v)?;
-                    }
-                    hand(prepare_result(&cert, at, parsed)?)
+                for_each_split(file, &limits, p, |at, split| {
+                    hand(prepare_result(file, at, split)?)
                 })
             },
-            |prepared| add_result(&tx, file, prepared, &mut report),
+            |prepared| add_result(&tx, &cert, file, prepared, &mut report),
         )?;
         if report.records() == before {
             warnings.push(empty_file_warning(
@@ -291,7 +288,7 @@ pub(crate) fn read_ahead<T: Send>(
 }
 
 /// A result record as the reader thread of `results add` leaves it: refused with a reason,
-/// or checked (all but what needs the store), serialised, hashed and sealed to central.
+/// or checked (all but what needs the store), in its canonical form and hashed.
 struct Prepared {
     location: String,
     checked: std::result::Result<Checked, String>,
@@ -301,29 +298,44 @@ struct Prepared {
 struct Checked {
     r: IncomingResult,
     sha: String,
-    size: i64,
-    sealed: Vec<u8>,
+    /// The canonical form (serde_json's compact text of the record read as a `Value`): what
+    /// is hashed, and sealed to central when stored.
+    plain: Vec<u8>,
 }
 
 /// The work on one result record that needs no store: schema, execution filed under,
-/// finish time, then the canonical JSON hashed and sealed (sealed whether or not the store
-/// then finds it unchanged: that is the price of doing it beside the store writes).
+/// finish time, then its canonical form and hash. A record is first read with the typed
+/// reader and written in canonical form straight from its text; anything that reader does
+/// not take as it is (a refusal, a member named twice) is read again as a `Value`, for the
+/// same canonical bytes and the schema's own messages.
 fn prepare_result(
-    cert: &crate::crypto::Cert,
+    file: &Path,
     at: crate::entities::RecordAt<'_>,
-    parsed: std::result::Result<Value, String>,
+    split: crate::limits::Split,
 ) -> Result<Prepared> {
-    let checked = match parsed.and_then(|v| check_result(at.key, v)) {
-        Ok((v, r)) => {
-            let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
-            Ok(Checked {
-                r,
-                sha: sha256_hex(&plain),
-                size: plain.len() as i64,
-                sealed: seal_for_central(cert, &plain)?,
-            })
+    let typed = match &split {
+        crate::limits::Split::Record(text) => typed_result(at.key, text),
+        _ => None,
+    };
+    let checked = match typed {
+        Some(c) => Ok(c),
+        None => {
+            let parsed = crate::limits::parse_split(split);
+            if let Ok(v) = &parsed {
+                RecordKind::expect(RecordKind::Result, file, at.location, v)?;
+            }
+            match parsed.and_then(|v| check_result(at.key, v)) {
+                Ok((v, r)) => {
+                    let plain = serde_json::to_vec(&v).map_err(Error::Encode)?;
+                    Ok(Checked {
+                        r,
+                        sha: sha256_hex(&plain),
+                        plain,
+                    })
+                }
+                Err(e) => Err(e),
+            }
         }
-        Err(e) => Err(e),
     };
     Ok(Prepared {
         location: at.location.to_string(),
@@ -331,10 +343,42 @@ fn prepare_result(
     })
 }
 
+/// A result record read the fast way, when nothing in it needs a message: `None` sends it
+/// the `Value` way.
+fn typed_result(key: Option<&str>, text: &[u8]) -> Option<Checked> {
+    let h = crate::schema::result::read_head(text)?;
+    if key.is_some_and(|k| k != h.execution_id)
+        || h.finishtime
+            .as_deref()
+            .is_some_and(|t| crate::time::Microtime::parse(t).is_none())
+    {
+        return None;
+    }
+    let mut plain = Vec::with_capacity(text.len());
+    crate::schema::compact::write(text, &mut plain)?;
+    Some(Checked {
+        sha: sha256_hex(&plain),
+        plain,
+        r: IncomingResult {
+            exec: h.execution_id,
+            delivery: h.delivery_id,
+            taker: h.test_taker,
+            state: h.state,
+            finishtime: h.finishtime,
+        },
+    })
+}
+
 /// One result record of `results add`, prepared by the reader thread: checked against the
-/// store, then stored (added or replaced), counted as unchanged, or reported (refused,
-/// stale, conflicting).
-fn add_result(tx: &Tx<'_>, file: &Path, p: Prepared, report: &mut AddReport) -> Result<()> {
+/// store, then sealed to central and stored (added or replaced), counted as unchanged, or
+/// reported (refused, stale, conflicting).
+fn add_result(
+    tx: &Tx<'_>,
+    cert: &crate::crypto::Cert,
+    file: &Path,
+    p: Prepared,
+    report: &mut AddReport,
+) -> Result<()> {
     let refusal = |reason: String| Refusal {
         file: file.to_path_buf(),
         record: p.location.clone(),
@@ -371,12 +415,12 @@ fn add_result(tx: &Tx<'_>, file: &Path, p: Prepared, report: &mut AddReport) -> 
             state: r.state,
             revision,
             content_sha256: c.sha,
-            size: c.size,
+            size: c.plain.len() as i64,
             sync_status: sync,
             reason: None,
             finishtime: r.finishtime,
         },
-        &c.sealed,
+        &seal_for_central(cert, &c.plain)?,
     )
 }
 
@@ -526,11 +570,8 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
     p.files(files.len() as u64);
     for file in files {
         let before = report.records();
-        for_each_keyed_record(file, &limits, p, |at, parsed| {
-            if let Ok(v) = &parsed {
-                RecordKind::expect(RecordKind::Log, file, at.location, v)?;
-            }
-            add_log(file, at, parsed, &mut batches, &mut report)
+        for_each_split(file, &limits, p, |at, split| {
+            add_log(file, at, split, &mut batches, &mut report)
         })?;
         if report.records() == before {
             warnings.push(empty_file_warning(
@@ -560,45 +601,73 @@ pub fn add_logs(site: &Site, files: &[PathBuf]) -> Result<AddReport> {
 }
 
 /// One log record of `logs add`: checked, then held for sealing, counted as unchanged (a
-/// log already stored or held), or refused.
+/// log already stored or held), or refused. Read with the typed check and written in
+/// canonical form straight from its text; anything that check does not take as it is goes
+/// the `Value` way, for the same bytes and the schema's messages.
 fn add_log(
     file: &Path,
     at: crate::entities::RecordAt<'_>,
-    parsed: std::result::Result<Value, String>,
+    split: crate::limits::Split,
     batches: &mut LogBatches<'_, '_>,
     report: &mut AddReport,
 ) -> Result<()> {
-    let v = match parsed.and_then(|v| {
-        crate::schema::check("log", &v)?;
-        crate::tao::filed_under(at.key, &v["delivery_execution_id"])?;
-        Ok(v)
-    }) {
-        Ok(v) => v,
-        Err(reason) => {
-            report.refused.push(Refusal {
-                file: file.to_path_buf(),
-                record: at.location.to_string(),
-                reason,
-            });
-            return Ok(());
-        }
+    let typed = match &split {
+        crate::limits::Split::Record(text) => typed_log(at.key, text),
+        _ => None,
     };
-    let id = match &v["id"] {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let (exec, id, json) = match typed {
+        Some(t) => t,
+        None => {
+            let parsed = crate::limits::parse_split(split);
+            if let Ok(v) = &parsed {
+                RecordKind::expect(RecordKind::Log, file, at.location, v)?;
+            }
+            let v = match parsed.and_then(|v| {
+                crate::schema::check("log", &v)?;
+                crate::tao::filed_under(at.key, &v["delivery_execution_id"])?;
+                Ok(v)
+            }) {
+                Ok(v) => v,
+                Err(reason) => {
+                    report.refused.push(Refusal {
+                        file: file.to_path_buf(),
+                        record: at.location.to_string(),
+                        reason,
+                    });
+                    return Ok(());
+                }
+            };
+            let id = match &v["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let exec = v["delivery_execution_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (exec, id, serde_json::to_vec(&v).map_err(Error::Encode)?)
+        }
     };
     // Logs already sealed (earlier, or earlier in this run) are in the store.
     if batches.pending_ids.contains(&id) || batches.tx.log_known(&id)? {
         report.unchanged += 1;
         return Ok(());
     }
-    let exec = v["delivery_execution_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    batches.hold(exec, id, &v)?;
+    batches.hold(exec, id, &json)?;
     report.added += 1;
     Ok(())
+}
+
+/// A log record read the fast way, when nothing in it needs a message: its execution, id and
+/// canonical form; `None` sends it the `Value` way.
+fn typed_log(key: Option<&str>, text: &[u8]) -> Option<(String, String, Vec<u8>)> {
+    let h = crate::schema::log::read(text)?;
+    if key.is_some_and(|k| k != h.execution_id) {
+        return None;
+    }
+    let mut json = Vec::with_capacity(text.len());
+    crate::schema::compact::write(text, &mut json)?;
+    Some((h.execution_id, h.id, json))
 }
 
 /// Logs held until sealed, per execution, with the ids and bytes held.
@@ -612,13 +681,13 @@ struct LogBatches<'t, 'c> {
 }
 
 impl LogBatches<'_, '_> {
-    /// Holds a log of `exec`; seals the execution's batch once it is full, then the largest
+    /// Holds a log of `exec` (its canonical text); seals the execution's batch once it is full, then the largest
     /// batches while the logs held exceed [`LOG_BATCH_BYTES`].
-    fn hold(&mut self, exec: String, id: String, v: &Value) -> Result<()> {
+    fn hold(&mut self, exec: String, id: String, json: &[u8]) -> Result<()> {
         let b = self.pending.entry(exec.clone()).or_default();
         let start = b.json.len();
         b.json.push(if b.ids.is_empty() { b'[' } else { b',' });
-        serde_json::to_writer(&mut b.json, v).map_err(Error::Encode)?;
+        b.json.extend_from_slice(json);
         self.held += b.json.len() - start;
         self.pending_ids.insert(id.clone());
         b.ids.push(id);

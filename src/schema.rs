@@ -1,6 +1,8 @@
 //! JSON Schemas for every JSON document courier reads or writes (schemas/*.schema.json),
 //! compiled once and used to check input records, configs and bundle headers.
 
+pub mod compact;
+pub mod log;
 pub mod result;
 
 use std::path::Path;

@@ -955,12 +955,9 @@ fn generated_records(good: &Value) -> Vec<String> {
     out
 }
 
-/// The typed reader of central's import (`schema::result::read`) and result.schema.json
-/// accept and refuse the same records: every result record in the fixtures and records
-/// generated from them with each constrained member changed; when both accept, they read
-/// the same delivery, execution, details and variable keys.
-#[test]
-fn typed_result_reader_agrees_with_the_result_schema() {
+/// Result records to compare readers on: every result record of the fixtures (JSON Lines and
+/// TAO's request body) and records generated from two good ones (`generated_records`).
+fn result_records() -> Vec<String> {
     let mut records: Vec<String> = Vec::new();
     for f in ["ORG-001-day1.jsonl", "ORG-001-reopened.jsonl", "bad.jsonl"] {
         let text = std::fs::read_to_string(data("results").join(f)).unwrap();
@@ -989,6 +986,16 @@ fn typed_result_reader_agrees_with_the_result_schema() {
     for g in good.iter().take(2) {
         records.extend(generated_records(g));
     }
+    records
+}
+
+/// The typed reader of central's import (`schema::result::read`) and result.schema.json
+/// accept and refuse the same records: every result record in the fixtures and records
+/// generated from them with each constrained member changed; when both accept, they read
+/// the same delivery, execution, details and variable keys.
+#[test]
+fn typed_result_reader_agrees_with_the_result_schema() {
+    let records = result_records();
     let (mut accepted, mut refused) = (0, 0);
     for r in &records {
         let typed = courier::schema::result::read(r.as_bytes());
@@ -1004,4 +1011,206 @@ fn typed_result_reader_agrees_with_the_result_schema() {
         accepted > 20 && refused > 100,
         "{accepted} accepted, {refused} refused"
     );
+}
+
+/// The canonical form a centre hashes and seals a result in, written straight from the text
+/// (`schema::compact::write`), is byte for byte what the `Value` round trip writes, for every
+/// record the readers are compared on, written compactly and pretty-printed, and for scalars
+/// whose form serde_json normalises; a member named twice and text that is not one JSON
+/// value are refused. The centre's typed check (`read_head`) accepts what `read` accepts.
+#[test]
+fn compact_form_is_what_a_value_round_trip_writes() {
+    let mut texts = result_records();
+    let pretty: Vec<String> = texts
+        .iter()
+        .filter_map(|t| serde_json::from_str::<Value>(t).ok())
+        .map(|v| serde_json::to_string_pretty(&v).unwrap())
+        .collect();
+    texts.extend(pretty);
+    for scalar in [
+        r#"1.0"#,
+        r#"1E2"#,
+        r#"-0"#,
+        r#"-0.0"#,
+        r#"18446744073709551615"#,
+        r#"18446744073709551616"#,
+        r#"-9223372036854775808"#,
+        r#"0.1"#,
+        r#"1e-7"#,
+        r#"123456789012345678901234567890"#,
+        r#""a\/b\u00e9\ud83d\ude00\t\"""#,
+        r#""é😀\u001f""#,
+        r#" [ 1 , { "a" : [ ] , "b" : { } } , null , true , false ] "#,
+    ] {
+        texts.push(scalar.to_string());
+        texts.push(format!(r#"{{"k":{scalar},"l":[{scalar}]}}"#));
+    }
+    let (mut same, mut refused) = (0, 0);
+    for t in &texts {
+        let mut out = b"kept".to_vec();
+        let compact = courier::schema::compact::write(t.as_bytes(), &mut out);
+        match serde_json::from_str::<Value>(t) {
+            Ok(v) => {
+                assert!(compact.is_some(), "compact refused\n{t}");
+                assert_eq!(
+                    String::from_utf8(out[4..].to_vec()).unwrap(),
+                    serde_json::to_string(&v).unwrap(),
+                    "compact form differs for\n{t}"
+                );
+                same += 1;
+            }
+            Err(_) => {
+                assert!(compact.is_none(), "compact took what is not JSON\n{t}");
+                assert_eq!(out, b"kept", "a refusal left output behind");
+                refused += 1;
+            }
+        }
+        let head = courier::schema::result::read_head(t.as_bytes());
+        let full = courier::schema::result::read(t.as_bytes());
+        assert_eq!(
+            head.is_some(),
+            full.is_some(),
+            "read_head and read disagree on\n{t}"
+        );
+        if let (Some(h), Some(f)) = (head, full) {
+            assert_eq!(
+                (
+                    h.execution_id.as_str(),
+                    h.delivery_id.as_str(),
+                    h.test_taker.as_str()
+                ),
+                (
+                    f.execution_id.as_str(),
+                    f.delivery_id.as_str(),
+                    f.test_taker()
+                ),
+            );
+            assert_eq!(
+                (h.state.as_str(), h.finishtime.as_deref()),
+                (f.state(), f.finishtime())
+            );
+        }
+    }
+    assert!(
+        same > 500 && refused > 3,
+        "{same} compared, {refused} refused"
+    );
+    for twice in [
+        r#"{"a":1,"a":2}"#,
+        r#"{"x":[{"b":1,"c":2,"b":3}]}"#,
+        r#"{"a\u0062":1,"ab":2}"#,
+    ] {
+        let mut out = Vec::new();
+        assert_eq!(
+            courier::schema::compact::write(twice.as_bytes(), &mut out),
+            None,
+            "a member named twice was taken: {twice}"
+        );
+        assert!(out.is_empty());
+    }
+    // Many members: past the short list, names are checked through a set.
+    let many: Vec<String> = (0..40).map(|i| format!(r#""m{i}":{i}"#)).collect();
+    let mut out = Vec::new();
+    let text = format!("{{{}}}", many.join(","));
+    assert!(courier::schema::compact::write(text.as_bytes(), &mut out).is_some());
+    assert_eq!(out, text.as_bytes());
+    let mut out = Vec::new();
+    let text = format!(r#"{{{},"m33":0}}"#, many.join(","));
+    assert!(courier::schema::compact::write(text.as_bytes(), &mut out).is_none());
+}
+
+/// The typed check of `logs add` (`schema::log::read`) and log.schema.json agree: every log
+/// record of the fixtures (JSON Lines, TAO's request body) and logs made from a good one with
+/// each member missing, null or of another type are accepted by both or refused by both,
+/// and when both accept they read the same id and execution. The typed check may refuse an
+/// integer written as a float (`7.0`), which the schema takes: such a log goes the `Value`
+/// way, so this is allowed and shown below.
+#[test]
+fn typed_log_reader_agrees_with_the_log_schema() {
+    let mut logs: Vec<String> = Vec::new();
+    for f in [
+        data("logs").join("ORG-001-day1.jsonl"),
+        data("logs").join("ORG-001-late.jsonl"),
+        fixtures().join("tao").join("delivery-logs-tao.jsonl"),
+    ] {
+        let text = std::fs::read_to_string(f).unwrap();
+        logs.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from),
+        );
+    }
+    let body = read_json(&fixtures().join("tao").join("logs-request-body.json"));
+    for batch in body["delivery_logs"].as_object().unwrap().values() {
+        logs.extend(batch.as_array().unwrap().iter().map(Value::to_string));
+    }
+    let good: Value = serde_json::from_str(&logs[0]).unwrap();
+    let members = [
+        "id",
+        "delivery_execution_id",
+        "event_id",
+        "data",
+        "created_at",
+        "is_synced",
+        "log_is_after_session_sync",
+        "created_by",
+        "extra",
+    ];
+    for key in members {
+        logs.push(changed(&good, |v| {
+            drop(v.as_object_mut().unwrap().remove(key))
+        }));
+        for other in [
+            json!(null),
+            json!(""),
+            json!(7),
+            json!(-7),
+            json!(1.5),
+            json!(true),
+            json!([1]),
+            json!({"a": 1}),
+            json!("0.5 1764144000"),
+            json!("1764144000.25"),
+            json!("1764144000"),
+            json!("0.5 x"),
+            json!("1.2.3"),
+            json!(" 0.5 1"),
+        ] {
+            logs.push(changed(&good, |v| v[key] = other.clone()));
+        }
+    }
+    let (mut accepted, mut refused) = (0, 0);
+    for l in &logs {
+        let typed = courier::schema::log::read(l.as_bytes());
+        let v: Option<Value> = serde_json::from_str(l).ok();
+        let schema = v
+            .as_ref()
+            .filter(|v| courier::schema::check("log", v).is_ok());
+        assert_eq!(
+            typed.is_some(),
+            schema.is_some(),
+            "typed check and schema disagree on\n{l}"
+        );
+        if let (Some(t), Some(v)) = (typed, schema) {
+            let id = match &v["id"] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(
+                (t.id.as_str(), t.execution_id.as_str()),
+                (id.as_str(), v["delivery_execution_id"].as_str().unwrap())
+            );
+            accepted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(
+        accepted > 20 && refused > 60,
+        "{accepted} accepted, {refused} refused"
+    );
+    let float_id = changed(&good, |v| v["id"] = json!(7.0));
+    let v: Value = serde_json::from_str(&float_id).unwrap();
+    let schema_takes_it = courier::schema::check("log", &v).is_ok();
+    assert!(courier::schema::log::read(float_id.as_bytes()).is_none() || !schema_takes_it);
 }

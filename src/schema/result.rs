@@ -59,16 +59,7 @@ impl ResultRecord {
 /// The typed read of a record's text: `None` when it refuses (read it with
 /// [`from_value`] then, for the schema's own message).
 pub fn read(text: &[u8]) -> Option<ResultRecord> {
-    let wire: Object<WireResult<'_>> = serde_json::from_slice(text).ok()?;
-    let w = wire.0;
-    if w.delivery_id.0.is_empty() || w.execution_id.0.is_empty() {
-        return None;
-    }
-    let details = Value::Object(w.details);
-    let d = Details::deserialize(&details).ok()?;
-    if d.test_taker.is_empty() || !STATES.contains(&d.state) {
-        return None;
-    }
+    let (w, details) = read_wire(text)?;
     let variables: Option<Vec<_>> = w.variables.into_iter().map(|v| v.0.keys()).collect();
     Some(ResultRecord {
         delivery_id: w.delivery_id.0.into_owned(),
@@ -76,6 +67,52 @@ pub fn read(text: &[u8]) -> Option<ResultRecord> {
         details,
         variables: variables?,
     })
+}
+
+/// What a centre keeps beside a result it seals: the record checked as [`read`] checks it,
+/// without keeping anything of its variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultHead {
+    pub delivery_id: String,
+    pub execution_id: String,
+    pub test_taker: String,
+    pub state: String,
+    /// `details.finishtime` when it is a non-empty string.
+    pub finishtime: Option<String>,
+}
+
+/// The typed check of a record's text for a centre: `None` when it refuses, as [`read`].
+pub fn read_head(text: &[u8]) -> Option<ResultHead> {
+    let (w, details) = read_wire(text)?;
+    if !w.variables.iter().all(|v| v.0.kind_ok()) {
+        return None;
+    }
+    let text = |k: &str| details[k].as_str().unwrap_or_default().to_string();
+    Some(ResultHead {
+        delivery_id: w.delivery_id.0.into_owned(),
+        execution_id: w.execution_id.0.into_owned(),
+        test_taker: text("test-taker"),
+        state: text("state"),
+        finishtime: details["finishtime"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(String::from),
+    })
+}
+
+/// The record read and checked (all but each variable's `type`), with its `details`.
+fn read_wire(text: &[u8]) -> Option<(WireResult<'_>, Value)> {
+    let wire: Object<WireResult<'_>> = serde_json::from_slice(text).ok()?;
+    let mut w = wire.0;
+    if w.delivery_id.0.is_empty() || w.execution_id.0.is_empty() {
+        return None;
+    }
+    let details = Value::Object(std::mem::take(&mut w.details));
+    let d = Details::deserialize(&details).ok()?;
+    if d.test_taker.is_empty() || !STATES.contains(&d.state) {
+        return None;
+    }
+    Some((w, details))
 }
 
 /// A record already parsed as a `Value`, checked against the result schema: `Err` is the
@@ -170,9 +207,14 @@ struct WireVariable<'a> {
 }
 
 impl WireVariable<'_> {
-    /// The keys central stores, or `None` when `type` is empty (the schema's `minLength`).
+    /// `type`, when present, is not empty (the schema's `minLength`).
+    fn kind_ok(&self) -> bool {
+        !self.kind.as_ref().is_some_and(|k| k.0.is_empty())
+    }
+
+    /// The keys central stores, or `None` when `type` is empty.
     fn keys(self) -> Option<VariableKeys> {
-        if self.kind.is_some_and(|k| k.0.is_empty()) {
+        if !self.kind_ok() {
             return None;
         }
         let own = |t: Option<Text<'_>>| t.map(|t| t.0.into_owned());
@@ -186,7 +228,9 @@ impl WireVariable<'_> {
 }
 
 /// An optional member that, when present, must not be `null`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
@@ -196,7 +240,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 }
 
 /// A JSON string, borrowed from the record when it has no escapes.
-struct Text<'a>(Cow<'a, str>);
+pub(super) struct Text<'a>(pub(super) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -218,7 +262,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 }
 
 /// A JSON object only (serde's derived structs also take arrays), read as `T`.
-struct Object<T>(T);
+pub(super) struct Object<T>(pub(super) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -237,7 +281,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 }
 
 /// Any JSON value, walked as serde's `Value` would parse it and dropped.
-struct AnyJson;
+pub(super) struct AnyJson;
 
 impl<'de> Deserialize<'de> for AnyJson {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
