@@ -18,8 +18,8 @@
 #               taking centres k, k+N, k+2N, ...; the wall time is from the start of the
 #               first to the end of the last
 # Checked after each: every import exited 0; central holds CENTRES x RESULTS results and
-# CENTRES x RESULTS x VARS variables, each once; every centre's last imported upward
-# sequence is its one file's. Prints wall seconds, variables per second and each worker's
+# CENTRES x RESULTS x VARS variables, each once; per centre, the newest sequence of each kind
+# of file received and its results held are the same as the SQLite run's. Prints wall seconds, variables per second and each worker's
 # peak RSS.
 set -euo pipefail
 WORKERS="1 2 4"
@@ -132,6 +132,13 @@ t1=$(now)
 check sqlite "$(sqlite3 "$d/central/store.sqlite" 'SELECT count(*) FROM central_results')" \
   "$(sqlite3 "$d/central/store.sqlite" 'SELECT count(*) FROM variables')"
 report sqlite "$(echo "$t1 - $t0" | bc -l)" "$(rss "$d/w1.time")"
+# Per centre: the newest sequence of each kind of file received, and the results held; the
+# PostgreSQL runs must leave the same.
+state="SELECT org_id, kind, MAX(seq), COUNT(*) FROM bundles WHERE direction = 'in' GROUP BY org_id, kind
+       UNION ALL SELECT org_id, 'results held', COUNT(*), COUNT(DISTINCT central_id) FROM central_results GROUP BY org_id
+       ORDER BY 1, 2"
+sqlite3 "$d/central/store.sqlite" "$state" > "$work/state.sqlite"
+[ "$(wc -l < "$work/state.sqlite")" = $((3 * N)) ] || { echo "sqlite: unexpected per-centre state:"; head "$work/state.sqlite"; exit 1; }
 
 for w in $WORKERS; do
   db="bench_w$w"
@@ -152,8 +159,9 @@ for w in $WORKERS; do
   t1=$(now)
   check "pg-$w" "$(psql -d "$db" -c 'SELECT count(*) FROM central_results')" \
     "$(psql -d "$db" -c 'SELECT count(*) FROM variables')"
-  bad=$(psql -d "$db" -c "SELECT count(*) FROM centers WHERE up_seq <> 1")
-  [ "$bad" = 0 ] || { echo "pg-$w: $bad centre(s) with an upward sequence other than 1"; exit 1; }
+  psql -d "$db" -c "$state" > "$d/state.pg"
+  cmp -s "$work/state.sqlite" "$d/state.pg" \
+    || { echo "pg-$w: the centres' sequences or result counts differ from SQLite's:"; diff "$work/state.sqlite" "$d/state.pg" | head; exit 1; }
   report "pg-$w" "$(echo "$t1 - $t0" | bc -l)" $(for k in $(seq 0 $((w - 1))); do rss "$d/w$k.time"; echo -n " "; done)
   psql -d postgres -c "DROP DATABASE $db" >/dev/null
 done
