@@ -19,7 +19,10 @@
 #               first to the end of the last
 # Checked after each: every import exited 0; central holds CENTRES x RESULTS results and
 # CENTRES x RESULTS x VARS variables, each once; per centre, the newest sequence of each kind
-# of file received and its results held are the same as the SQLite run's. Prints wall seconds, variables per second and each worker's
+# of file received and its results held are the same as the SQLite run's.
+# Prints wall seconds, variables per second, the CPU seconds of courier's processes and of the
+# whole machine (the database server's included: on one machine they share the cores), the
+# store's size on disk and each worker's peak RSS. Prints wall seconds, variables per second and each worker's
 # peak RSS.
 set -euo pipefail
 WORKERS="1 2 4"
@@ -115,23 +118,27 @@ check() { # label results variables: the counts central holds
   [ "$got_r" = $((N * R)) ] && [ "$got_v" = $((N * R * V)) ] \
     || { echo "$label: central holds $got_r results and $got_v variables, expected $((N * R)) and $((N * R * V))"; exit 1; }
 }
-report() { # label wall workers-rss...
-  local label=$1 wall=$2; shift 2
-  printf "%-8s %8.2f s %12.0f variables/s   peak RSS per worker (MiB): %s\n" "$label" "$wall" \
-    "$(echo "$N * $R * $V / $wall" | bc -l)" "$*"
+report() { # label wall machine-cpu size workers-time-files...
+  local label=$1 wall=$2 busy=$3 size=$4; shift 4
+  printf "%-8s %8.2f s %10.0f %10.1f %10.1f %8s   %s\n" "$label" "$wall" \
+    "$(echo "$N * $R * $V / $wall" | bc -l)" "$(cat "$@" | awk '{c += $3 + $4} END {print c}')" \
+    "$busy" "$size" "$(for f in "$@"; do awk '{printf "%.0f ", $2/1024}' "$f"; done)"
 }
 now() { date +%s.%N; }
-rss() { awk '{printf "%.0f", $2/1024}' "$1"; }
+# CPU seconds the whole machine spent busy (all processes, the database server's included).
+busy() { awk '/^cpu / {print ($2 + $3 + $4 + $7 + $8) / 100}' /proc/stat; }
 
-printf "%-8s %10s %22s\n" store wall throughput
+printf "%-8s %10s %10s %10s %10s %8s   %s\n" store wall "vars/s" "courier" "machine" "store" "peak RSS per worker (MiB)"
+printf "%-8s %10s %10s %10s %10s %8s\n" "" "" "" "CPU s" "CPU s" "size"
 # One SQLite process.
 d="$work/run"; rm -rf "$d"; mkdir -p "$d"; cp -r "$s/central" "$d/central"
-t0=$(now)
-/usr/bin/time -f "%e %M" -o "$d/w1.time" "$C" --quiet --home "$d/central" import "$s"/up/*/*.courier >/dev/null
-t1=$(now)
+t0=$(now); b0=$(busy)
+/usr/bin/time -f "%e %M %U %S" -o "$d/w1.time" "$C" --quiet --home "$d/central" import "$s"/up/*/*.courier >/dev/null
+t1=$(now); b1=$(busy)
 check sqlite "$(sqlite3 "$d/central/store.sqlite" 'SELECT count(*) FROM central_results')" \
   "$(sqlite3 "$d/central/store.sqlite" 'SELECT count(*) FROM variables')"
-report sqlite "$(echo "$t1 - $t0" | bc -l)" "$(rss "$d/w1.time")"
+report sqlite "$(echo "$t1 - $t0" | bc -l)" "$(echo "$b1 - $b0" | bc -l)" \
+  "$(du -sh "$d/central/store.sqlite" | cut -f1)" "$d/w1.time"
 # Per centre: the newest sequence of each kind of file received, and the results held; the
 # PostgreSQL runs must leave the same.
 state="SELECT org_id, kind, MAX(seq), COUNT(*) FROM bundles WHERE direction = 'in' GROUP BY org_id, kind
@@ -147,22 +154,23 @@ for w in $WORKERS; do
   "$C" --quiet --home "$d/central" store migrate --to "postgres://courier@127.0.0.1:$port/$db" --switch >/dev/null
   rm -f "$d/central/store.sqlite"
   i=0; for org in $orgs; do echo "$s/up/$org" >> "$d/list.$((i % w))"; i=$((i + 1)); done
-  t0=$(now)
+  t0=$(now); b0=$(busy)
   pids=()
   for k in $(seq 0 $((w - 1))); do
     # shellcheck disable=SC2046
-    /usr/bin/time -f "%e %M" -o "$d/w$k.time" "$C" --quiet --home "$d/central" import \
+    /usr/bin/time -f "%e %M %U %S" -o "$d/w$k.time" "$C" --quiet --home "$d/central" import \
       $(sed 's|$|/*.courier|' "$d/list.$k" | xargs -I{} sh -c 'ls {}') >"$d/w$k.out" 2>"$d/w$k.err" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || { echo "pg-$w: a worker failed:"; cat "$d"/w*.err; exit 1; }; done
-  t1=$(now)
+  t1=$(now); b1=$(busy)
   check "pg-$w" "$(psql -d "$db" -c 'SELECT count(*) FROM central_results')" \
     "$(psql -d "$db" -c 'SELECT count(*) FROM variables')"
   psql -d "$db" -c "$state" > "$d/state.pg"
   cmp -s "$work/state.sqlite" "$d/state.pg" \
     || { echo "pg-$w: the centres' sequences or result counts differ from SQLite's:"; diff "$work/state.sqlite" "$d/state.pg" | head; exit 1; }
-  report "pg-$w" "$(echo "$t1 - $t0" | bc -l)" $(for k in $(seq 0 $((w - 1))); do rss "$d/w$k.time"; echo -n " "; done)
+  report "pg-$w" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$b1 - $b0" | bc -l)" \
+    "$(psql -d "$db" -c "SELECT pg_size_pretty(pg_database_size('$db'))" | tr -d ' ')" "$d"/w*.time
   psql -d postgres -c "DROP DATABASE $db" >/dev/null
 done
 echo "load after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
