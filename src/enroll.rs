@@ -409,6 +409,9 @@ pub fn apply_reply(
     }
     let mut store = site.store()?;
     let tx = store.begin()?;
+    // The centre's lock, as for its other files: two workers importing the same reply (or a
+    // reply and a re-enrolment's) at once must not both find the centre not enrolled yet.
+    tx.lock_center(&reply.org_id)?;
     if !check_reply(&tx, b, &reply)? {
         return Ok(false);
     }

@@ -371,7 +371,11 @@ impl Site {
         };
         // The store is created (or connected to and migrated) before the config: a site
         // exists once its config does.
-        drop(site.store()?);
+        let mut store = site.store()?;
+        if let Some(url) = &site.config.settings.store {
+            refuse_database_in_use(&mut store, url)?;
+        }
+        drop(store);
         if site.config.settings.store.is_none() {
             private_file(&site.store_path())?;
         }
@@ -847,5 +851,29 @@ pub fn bundle_record(h: &crate::bundle::Header) -> crate::store::BundleRecord<'_
         set_index: h.set.index,
         set_count: h.set.count,
         payload_size: h.payload.length,
+    }
+}
+
+/// `init central --store URL` starts a new central: a database already holding one (its
+/// history, centres or entities) is refused, so two centrals never share one store. Another
+/// host joins an existing central by copying its home's key and courier.json instead.
+fn refuse_database_in_use(store: &mut Store, url: &str) -> Result<()> {
+    let tx = store.read()?;
+    let holds = if let Some(head) = tx.history_head()? {
+        Some(format!("a history up to row {}", head.n))
+    } else if !tx.centers()?.is_empty() {
+        Some("registered centres".to_string())
+    } else if !tx.inventory()?.is_empty() {
+        Some("entities".to_string())
+    } else {
+        None
+    };
+    match holds {
+        Some(what) => Err(Error::Usage {
+            what: format!(
+                "{url}: the database already holds a central's store ({what}); init central needs an empty database (create one, e.g. createdb), and another host joins an existing central by copying its home's courier.json and key"
+            ),
+        }),
+        None => Ok(()),
     }
 }

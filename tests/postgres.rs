@@ -177,6 +177,43 @@ fn init_central_with_a_postgres_store_writes_the_url_and_no_sqlite_file() {
     );
 }
 
+/// `init central --store` on a database that already holds a central (here one with a
+/// centre registered) is refused with one line saying so, and writes no courier.json: two
+/// centrals never share one store.
+#[test]
+#[ignore = "needs PostgreSQL"]
+fn init_central_refuses_a_database_already_holding_a_central() {
+    let Some(pg) =
+        pg_cluster("postgres::init_central_refuses_a_database_already_holding_a_central")
+    else {
+        return;
+    };
+    let (dir, central) = central_on(&pg);
+    ok(courier(
+        &central,
+        &[
+            "center",
+            "add",
+            "ORG-001",
+            "--label",
+            "A",
+            "--out",
+            s(&dir.path().join("e.json")),
+        ],
+    ));
+    let second = dir.path().join("second");
+    let err = refused(
+        courier(
+            &second,
+            &["init", "central", "--name", "Other", "--store", &pg.url()],
+        ),
+        2,
+        "already holds a central's store",
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!second.join("courier.json").exists(), "no site was made");
+}
+
 /// A store URL holding a password is refused before anything is created (courier.json is
 /// copied from host to host: a password belongs in a file, PGPASSWORD or .pgpass), and so
 /// are a URL that is not PostgreSQL's and `--store` at a centre. No server is needed.
