@@ -187,8 +187,10 @@ pub enum Error {
     CenterNotEnrolled { org: String },
     #[error("{site} is not enrolled with a central yet; run 'courier enroll' first")]
     NotEnrolled { site: String },
-    #[error("{}: the sync history is not intact: {what}; nothing was pruned (see 'courier history --verify')", .path.display())]
+    #[error("{}: the sync history is not intact: {what}; nothing was changed (see 'courier history --verify')", .path.display())]
     HistoryNotIntact { path: PathBuf, what: String },
+    #[error("{url}: the copy was made but does not verify ({what}); courier.json still names store.sqlite, which is unchanged: empty the database (dropdb, createdb) before migrating again")]
+    CopyNotVerified { url: String, what: String },
     #[error("{what}")]
     Usage { what: String },
     #[error("{}: the file exists and was left as it is; choose another --out, or pass --force to replace it", .path.display())]
@@ -331,6 +333,7 @@ impl Error {
             | NotEnrolled { .. }
             | Config { .. }
             | HistoryNotIntact { .. }
+            | CopyNotVerified { .. }
             | ExportToRevoked { .. }
             | CentralRevoked { .. } => exit::SITE,
             Usage { .. }

@@ -38,16 +38,24 @@ pub fn to_postgres(site: &mut Site, url: &str, switch: bool) -> Result<Migrated>
     let password = crate::store::password_for(url, site.store_password_file())?;
     let tables =
         crate::store::copy::sqlite_to_postgres(&site.store_path(), url, password.as_deref())?;
-    let mut copy = crate::store::Store::connect(url, password.as_deref())?;
-    let copied = intact_head(url.into(), &copy.read()?)?;
-    if copied != source {
-        return Err(Error::HistoryNotIntact {
-            path: url.into(),
-            what: format!(
-                "the copy's history ends at {:?}, the source's at {:?}",
-                copied.map(|h| h.n),
-                source.map(|h| h.n)
-            ),
+    // After the copy's commit: a copy that does not verify stays in the database, unused.
+    let verified = crate::store::Store::connect(url, password.as_deref()).and_then(|mut copy| {
+        let copied = intact_head(url.into(), &copy.read()?)?;
+        match copied == source {
+            true => Ok(()),
+            false => Err(Error::Usage {
+                what: format!(
+                    "its history ends at {:?}, the source's at {:?}",
+                    copied.map(|h| h.n),
+                    source.as_ref().map(|h| h.n)
+                ),
+            }),
+        }
+    });
+    if let Err(e) = verified {
+        return Err(Error::CopyNotVerified {
+            url: url.to_string(),
+            what: e.to_string(),
         });
     }
     if switch {
