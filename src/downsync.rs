@@ -190,7 +190,7 @@ fn export_with(
     if states > 0 && changed.is_empty() && deleted == 0 && n_result_acks + n_log_acks == 0 {
         return Ok(nothing_changed(org, warnings));
     }
-    let packages = packages_to_send(site, &changed, states == 1, &center.packages_held);
+    let packages = packages_to_send(&changed, states == 1, &center.packages_held);
     let out = out_dir.join(format!("{org}-data-{seq:06}.courier"));
     let spec = Spec {
         rollover: crate::rollover::owed(&tx, org)?,
@@ -201,7 +201,7 @@ fn export_with(
     let (written, ()) = bundle::write(&out, spec, key, &center_cert, |p| {
         write_scope(p, &scope)?;
         write_entities(p, &site.config.settings, &center_cert, &changed, progress)?;
-        write_packages(p, &packages, progress)?;
+        write_packages(p, site, &tx, &packages, progress)?;
         p.count("result-acks", acks.results.len() as u64);
         p.count("log-acks", acks.logs.len() as u64);
         p.add_json("acks.json", &acks)?;
@@ -291,17 +291,16 @@ fn changes<'s>(
 /// report is certain only while no later bundle (which may have dropped one) is
 /// outstanding (`held_for_sure`).
 fn packages_to_send(
-    site: &Site,
     changed: &[&ScopeEntry],
     held_for_sure: bool,
     packages_held: &[String],
-) -> BTreeMap<String, PathBuf> {
+) -> BTreeSet<String> {
     let packages_held: BTreeSet<&String> = packages_held.iter().collect();
-    let mut packages = BTreeMap::new();
+    let mut packages = BTreeSet::new();
     for e in changed {
         if let Some(sha) = &e.package {
             if !(held_for_sure && packages_held.contains(sha)) {
-                packages.insert(sha.clone(), site.package_path(sha));
+                packages.insert(sha.clone());
             }
         }
     }
@@ -373,16 +372,36 @@ fn write_entities(
     Ok(())
 }
 
-/// The test packages the centre lacks, streamed from central's package folder.
+/// The test packages the centre lacks, streamed from central's package folder, or from the
+/// store when it keeps them (checked against their hash on the way: a damaged one fails the
+/// export, naming it).
 fn write_packages(
     p: &mut bundle::PayloadWriter<'_>,
-    packages: &BTreeMap<String, PathBuf>,
+    site: &Site,
+    tx: &Tx<'_>,
+    packages: &BTreeSet<String>,
     progress: &dyn Progress,
 ) -> Result<()> {
-    for (sha, path) in packages {
-        let f = std::fs::File::open(path).at(path)?;
-        let size = f.metadata().at(path)?.len();
-        p.add_reader(&format!("packages/{sha}.zip"), size, f)?;
+    for sha in packages {
+        let name = format!("packages/{sha}.zip");
+        let size = if tx.keeps_package_content() {
+            let Some(content) = tx.package_content(sha)? else {
+                return Err(Error::PackageDamaged {
+                    store: site.store_path().display().to_string(),
+                    sha256: sha.clone(),
+                    what: "a delivery names it, but it is not recorded".into(),
+                });
+            };
+            p.add_reader(&name, content.size, content.reader)
+                .map_err(Error::from_wrapped)?;
+            content.size
+        } else {
+            let path = site.package_path(sha);
+            let f = std::fs::File::open(&path).at(&path)?;
+            let size = f.metadata().at(&path)?.len();
+            p.add_reader(&name, size, f)?;
+            size
+        };
         progress.advance(0, size);
     }
     p.count("packages", packages.len() as u64);

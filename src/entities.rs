@@ -39,6 +39,9 @@ pub const ELIG_CENTER: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#Eligi
 pub const ELIG_DELIVERY: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileDelivery";
 pub const ELIG_TAKER: &str = "http://www.tao.lu/Ontologies/TAOProctor.rdf#EligibileTestTaker";
 const PACKAGE_REF: &str = "package:sha256:";
+/// How `list` shows the package of a delivery at a central whose store keeps package
+/// content (PostgreSQL): no file holds it, so no path is shown.
+pub const STORED_PACKAGE_REF: &str = "postgres:sha256:";
 
 /// Call `each(location, parsed)` for every record of a JSON array file, JSON Lines file or
 /// object file (TAO's entity details, its sync request bodies: [`crate::limits::Layout`]),
@@ -709,10 +712,17 @@ pub fn check_package_file(path: &Path) -> Result<(String, crate::package::Packag
     Ok((hex::encode(h.finalize()), summary))
 }
 
-/// Copy a checked package into the home (content-addressed). Returns whether it is new.
+/// Keep a checked package, content-addressed: in the store when it keeps package content
+/// (PostgreSQL, in this transaction), else as a file in the home. Returns whether it is new.
 fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool> {
-    let dest = site.package_path(sha);
     let known = tx.package_known(sha)?;
+    if tx.keeps_package_content() {
+        let mut from = File::open(src).at(src)?;
+        let size = tx.put_package_content(sha, &mut from, src)?;
+        tx.add_package(sha, size, &file_name_of(src))?;
+        return Ok(!known);
+    }
+    let dest = site.package_path(sha);
     if !dest.exists() {
         let mut from = File::open(src).at(src)?;
         let (tmp, got, _) = spool_package(site, &mut from, src)?;
@@ -725,12 +735,15 @@ fn store_package(site: &Site, tx: &Tx<'_>, sha: &str, src: &Path) -> Result<bool
         tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
     }
     let size = std::fs::metadata(&dest).at(&dest)?.len();
-    let name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tx.add_package(sha, size, &name)?;
+    tx.add_package(sha, size, &file_name_of(src))?;
     Ok(!known)
+}
+
+/// The name a package file had where it was loaded from.
+fn file_name_of(src: &Path) -> String {
+    src.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Stream a package into a temporary file in the packages folder, hashing it on the way and
@@ -776,6 +789,11 @@ pub fn remove(site: &Site, ids: &[String]) -> Result<usize> {
     })?;
     for (id, kind) in ids.iter().zip(&kinds) {
         tx.entity_history(n, id, kind, "deleted")?;
+    }
+    if tx.keeps_package_content() {
+        // The database does not keep what no delivery uses (a SQLite central keeps its
+        // package files, as before).
+        tx.drop_unused_packages()?;
     }
     tx.commit()?;
     Ok(ids.len())
@@ -999,12 +1017,14 @@ pub fn list(site: &Site, types: &[String], decrypt: bool) -> Result<Vec<Value>> 
         let mut props = e.properties;
         if let Some(Value::String(s)) = props.get(ORIGIN_PACKAGE) {
             if let Some(sha) = s.strip_prefix(PACKAGE_REF) {
-                let p = site.package_path(sha);
-                let shown = std::path::absolute(&p).unwrap_or(p);
-                props.insert(
-                    ORIGIN_PACKAGE.into(),
-                    Value::String(shown.to_string_lossy().into_owned()),
-                );
+                let shown = if tx.keeps_package_content() {
+                    format!("{STORED_PACKAGE_REF}{sha}")
+                } else {
+                    let p = site.package_path(sha);
+                    let p = std::path::absolute(&p).unwrap_or(p);
+                    p.to_string_lossy().into_owned()
+                };
+                props.insert(ORIGIN_PACKAGE.into(), Value::String(shown));
             }
         }
         let mut entity = json!({"type": e.kind, "id": e.id});

@@ -203,6 +203,13 @@ pub enum Error {
     // ---- internal -------------------------------------------------------------------
     #[error("{}: stored data cannot be read: {what}; the store may be damaged, restore it from a backup", .path.display())]
     StoreDamaged { path: PathBuf, what: String },
+    /// A test package kept in the store (PostgreSQL) does not read back as it was stored.
+    #[error("test package {sha256} in the store {store}: {what}; nothing was written: load the delivery with its package again ('courier load'), then export again")]
+    PackageDamaged {
+        store: String,
+        sha256: String,
+        what: String,
+    },
     #[error("{}: no space left on the disk while writing payload entry {name}; nothing was applied: free space in the site's home and import again", .path.display())]
     DiskFull { path: PathBuf, name: String },
     #[error("{}: {source}", .path.display())]
@@ -343,6 +350,7 @@ impl Error {
             Io { .. }
             | DiskFull { .. }
             | StoreDamaged { .. }
+            | PackageDamaged { .. }
             | Store { .. }
             | Pgp(_)
             | Encode(_)
@@ -355,6 +363,24 @@ impl Error {
     }
 
     /// Shorthand for an I/O error on a path.
+    /// The library's own error that an I/O error carries (a reader of the store failing
+    /// inside a writer that only speaks `std::io`), or `self` unchanged.
+    pub fn from_wrapped(self) -> Self {
+        let Error::Io { path, source } = self else {
+            return self;
+        };
+        if source.get_ref().is_none() {
+            return Error::Io { path, source };
+        }
+        let kind = source.kind();
+        let source = match source.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => return *ours,
+            Some(Err(other)) => std::io::Error::new(kind, other),
+            None => kind.into(),
+        };
+        Error::Io { path, source }
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

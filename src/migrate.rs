@@ -36,8 +36,12 @@ pub fn to_postgres(site: &mut Site, url: &str, switch: bool) -> Result<Migrated>
     crate::store::check_store_url(url)?;
     let source = intact_head(site.store_path(), &site.store()?.read()?)?;
     let password = crate::store::password_for(url, site.store_password_file())?;
-    let tables =
-        crate::store::copy::sqlite_to_postgres(&site.store_path(), url, password.as_deref())?;
+    let tables = crate::store::copy::sqlite_to_postgres(
+        &site.store_path(),
+        &site.packages_dir(),
+        url,
+        password.as_deref(),
+    )?;
     // After the copy's commit: a copy that does not verify stays in the database, unused.
     let verified = crate::store::Store::connect(url, password.as_deref()).and_then(|mut copy| {
         let copied = intact_head(url.into(), &copy.read()?)?;

@@ -9,6 +9,7 @@
 //! the same traits (docs/DESIGN.md, "The store"). Errors are backend-neutral
 //! ([`Error::Store`](crate::error::Error::Store) with a [`StoreFailure`](crate::error::StoreFailure) kind).
 
+use std::io::Read;
 use std::ops::Deref;
 use std::path::Path;
 
@@ -244,6 +245,13 @@ pub struct AppliedBundle {
 pub struct HistoryHead {
     pub n: i64,
     pub hash: String,
+}
+
+/// A package's content streamed from the store ([`EntityStore::package_content`]).
+pub struct PackageContent<'a> {
+    /// The size recorded when it was stored.
+    pub size: u64,
+    pub reader: Box<dyn Read + 'a>,
 }
 
 /// Site-wide facts, pinned peers, every bundle written or applied, and the hash-chained
@@ -520,14 +528,32 @@ pub trait EntityStore {
     /// Whether a package is recorded as held.
     fn package_known(&self, sha256: &str) -> Result<bool>;
 
-    /// Record a package held (its file is packages/<sha256>.zip).
+    /// Record a package held (its content is packages/<sha256>.zip in the home, or in the
+    /// store itself when [`EntityStore::keeps_package_content`]).
     fn add_package(&self, sha256: &str, size: u64, name: &str) -> Result<()>;
+
+    /// Whether the store keeps test packages' content itself (PostgreSQL: in chunks, so
+    /// every host holding a copy of the home sees them), rather than the home keeping them
+    /// as files packages/<sha256>.zip (SQLite).
+    fn keeps_package_content(&self) -> bool;
+
+    /// Keep the content of package `sha256`, streamed from `from` (named `origin` in
+    /// errors) and never held whole, in this transaction; its SHA-256 is checked on the way
+    /// ([`Error::ChangedWhileReading`](crate::error::Error::ChangedWhileReading) when it
+    /// differs). Content already kept is not read again. Returns its size.
+    fn put_package_content(&self, sha256: &str, from: &mut dyn Read, origin: &Path) -> Result<u64>;
+
+    /// The content of package `sha256` as kept by the store: its recorded size and a reader
+    /// that streams it, failing with an I/O error wrapping
+    /// [`Error::PackageDamaged`](crate::error::Error::PackageDamaged) before it yields a
+    /// last byte that would not match the hash. `None` when the package is not recorded.
+    fn package_content(&self, sha256: &str) -> Result<Option<PackageContent<'_>>>;
 
     /// Every package held, by SHA-256, sorted.
     fn package_hashes(&self) -> Result<Vec<String>>;
 
-    /// Forget the packages no delivery uses any more; returns their hashes (files are the
-    /// caller's to remove after commit).
+    /// Forget the packages no delivery uses any more, with the content the store keeps of
+    /// them; returns their hashes (files are the caller's to remove after commit).
     fn drop_unused_packages(&self) -> Result<Vec<String>>;
 
     /// Deliveries whose package is not held.

@@ -41,18 +41,31 @@ fn a_throwaway_cluster_starts_takes_sql_and_is_removed() {
 const CENTER_ONLY: &[&str] = &["results", "log_batches", "log_ids"];
 
 /// What the PostgreSQL schema has beyond SQLite's: the version table, explicit `rowid`
-/// columns where SQLite orders by its implicit one, package contents and the audit trail
-/// (files in a SQLite central's home).
+/// columns where SQLite orders by its implicit one, test packages' content in chunks and the
+/// audit trail (files in a SQLite central's home).
 const PG_ONLY: &[&str] = &[
     "courier_schema.*",
     "audit.*",
     "bundles.rowid",
     "entity_history.rowid",
     "own_keys.rowid",
-    "packages.content",
+    "package_chunks.*",
     "peers.rowid",
     "rollovers_out.rowid",
 ];
+
+/// The PostgreSQL schema's versions, oldest first: src/store/postgres/schema-N.sql.
+fn pg_schema_files() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/postgres");
+    let mut found = Vec::new();
+    for n in 1.. {
+        match std::fs::read_to_string(dir.join(format!("schema-{n}.sql"))) {
+            Ok(sql) => found.push(sql),
+            Err(_) => return found,
+        }
+    }
+    found
+}
 
 /// Every (table.column) of a fresh SQLite central, centre-only tables left out.
 fn sqlite_central_columns(home: &std::path::Path) -> Vec<String> {
@@ -80,11 +93,9 @@ fn the_postgres_schema_holds_every_column_of_a_sqlite_central() {
     else {
         return;
     };
-    let schema = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/postgres/schema-1.sql"),
-    )
-    .unwrap();
-    pg.psql("courier", &schema).expect("the schema applies");
+    for schema in pg_schema_files() {
+        pg.psql("courier", &schema).expect("the schema applies");
+    }
     let listed = pg
         .psql(
             "courier",
@@ -123,13 +134,15 @@ fn the_schema_is_applied_once_and_a_newer_one_is_refused() {
         return;
     };
     let versions = || {
-        pg.psql("courier", "SELECT version FROM courier_schema")
+        pg.psql("courier", "SELECT version FROM courier_schema ORDER BY 1")
             .unwrap()
     };
+    let newest = pg_schema_files().len() as i64;
+    let every: Vec<String> = (1..=newest).map(|v| v.to_string()).collect();
     drop(courier::store::Store::connect(&pg.url(), None).expect("first connection migrates"));
-    assert_eq!(versions().trim(), "1");
+    assert_eq!(versions().trim(), every.join("\n"));
     drop(courier::store::Store::connect(&pg.url(), None).expect("second connection"));
-    assert_eq!(versions().trim(), "1", "applied once");
+    assert_eq!(versions().trim(), every.join("\n"), "applied once");
     pg.psql(
         "courier",
         "INSERT INTO courier_schema (version, applied_at) VALUES (99, 'later')",
@@ -141,13 +154,17 @@ fn the_schema_is_applied_once_and_a_newer_one_is_refused() {
             refused,
             Some(courier::Error::StoreTooNew {
                 found: 99,
-                supported: 1,
+                supported,
                 ..
-            })
+            }) if supported == newest
         ),
         "{refused:?}"
     );
-    assert_eq!(versions().lines().count(), 2, "nothing changed");
+    assert_eq!(
+        versions().lines().count() as i64,
+        newest + 1,
+        "nothing changed"
+    );
 }
 
 /// `init central --store URL` keeps central's store in PostgreSQL: the URL (and never a
@@ -172,7 +189,7 @@ fn init_central_with_a_postgres_store_writes_the_url_and_no_sqlite_file() {
         pg.psql("courier", "SELECT MAX(version) FROM courier_schema")
             .unwrap()
             .trim(),
-        "1",
+        pg_schema_files().len().to_string(),
         "the schema is applied"
     );
 }
@@ -901,7 +918,7 @@ fn a_newer_schema_is_refused_before_any_table_is_made() {
     pg.psql(
         "courier",
         "CREATE TABLE courier_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
-         INSERT INTO courier_schema VALUES (2, 'later')",
+         INSERT INTO courier_schema VALUES (99, 'later')",
     )
     .unwrap();
     let refused = Store::connect(&pg.url(), None).err();
@@ -909,10 +926,10 @@ fn a_newer_schema_is_refused_before_any_table_is_made() {
         matches!(
             refused,
             Some(courier::Error::StoreTooNew {
-                found: 2,
-                supported: 1,
+                found: 99,
+                supported,
                 ..
-            })
+            }) if supported == pg_schema_files().len() as i64
         ),
         "{refused:?}"
     );
@@ -1483,4 +1500,359 @@ fn bulk_write_figures() {
             rows as f64 / read
         );
     }
+}
+
+// ---- test packages kept in the database -----------------------------------------------------
+
+const DELIVERY_NS: &str = "https://central.example/tao.rdf#";
+const PACKAGE_PROPERTY: &str = "http://www.taotesting.com/ontologies/synchro.rdf#OriginTestPackage";
+
+/// A fixture package's bytes (fixtures/qti/valid/NAME) and its SHA-256.
+fn fixture_zip(name: &str) -> (Vec<u8>, String) {
+    use sha2::Digest;
+    let bytes = std::fs::read(fixtures().join("qti/valid").join(name)).unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    (bytes, sha)
+}
+
+/// The zip files a site's home holds under packages/ (none when the folder is absent).
+fn package_files(home: &std::path::Path) -> Vec<Vec<u8>> {
+    let dir = home.join("packages");
+    if !dir.exists() {
+        return vec![];
+    }
+    let mut found: Vec<Vec<u8>> = files_under(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "zip"))
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    found.sort();
+    found
+}
+
+fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    v.sort();
+    v
+}
+
+/// A PostgreSQL central with ORG-001 and ORG-002 enrolled, its packages/ folder removed
+/// before anything is loaded.
+fn postgres_world(pg: &PgCluster) -> World {
+    let (dir, central) = central_on(pg);
+    std::fs::remove_dir_all(central.join("packages")).unwrap();
+    let (a, b) = (dir.path().join("center-a"), dir.path().join("center-b"));
+    ok(courier(&a, &["init", "center", "--org", "ORG-001"]));
+    ok(courier(&b, &["init", "center", "--org", "ORG-002"]));
+    let w = World { dir, central, a, b };
+    w.enroll(&w.a, "ORG-001");
+    w.enroll(&w.b, "ORG-002");
+    w
+}
+
+/// A central on PostgreSQL keeps its test packages in the database, not in its home: with no
+/// packages/ folder it loads the fixture deliveries, `list` names each package by its hash in
+/// the database, and a centre receives byte-identical zips. A second host holding only a copy
+/// of the key and courier.json (a fresh folder) is the same central: it exports to the other
+/// centre from the same database, packages included. Removing a delivery removes the
+/// content no delivery uses any more.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn packages_live_in_the_database_and_a_second_host_exports_them() {
+    let Some(pg) =
+        pg_cluster("postgres::packages_live_in_the_database_and_a_second_host_exports_them")
+    else {
+        return;
+    };
+    let w = postgres_world(&pg);
+    w.load_fixtures();
+    assert!(
+        !w.central.join("packages").exists(),
+        "load made no packages folder"
+    );
+    let sql = |q: &str| pg.psql("courier", q).unwrap().trim().to_string();
+    let (basic, basic_sha) = fixture_zip("2.1-basic-Basic.zip");
+    let (label, label_sha) = fixture_zip("2.2-test_label_is_persisted.zip");
+    let (sumscore, sumscore_sha) = fixture_zip("2.1-outcomeProcessing-SumScore.zip");
+    let mut kept = [basic_sha.clone(), label_sha.clone(), sumscore_sha.clone()];
+    kept.sort();
+    assert_eq!(
+        sql("SELECT string_agg(DISTINCT sha256, ',' ORDER BY sha256) FROM package_chunks"),
+        kept.join(",")
+    );
+    let shown: Vec<String> = list(&w.central, &["delivery"])
+        .iter()
+        .map(|d| {
+            d["properties"][PACKAGE_PROPERTY]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        shown.contains(&format!("postgres:sha256:{basic_sha}")),
+        "{shown:?}"
+    );
+
+    for f in w.export_down("ORG-001", "down-a") {
+        ok(courier(&w.a, &["import", s(&f)]));
+    }
+    assert!(package_files(&w.a) == sorted(vec![basic, label.clone()]));
+
+    let host2 = w.path("host2").join("central");
+    std::fs::create_dir_all(&host2).unwrap();
+    for f in ["courier.json", "secret-key.asc"] {
+        std::fs::copy(w.central.join(f), host2.join(f)).unwrap();
+    }
+    let out = w.path("down-b");
+    ok(courier(
+        &host2,
+        &["export", "--to", "ORG-002", "--out", s(&out)],
+    ));
+    for f in bundles_in(&out) {
+        ok(courier(&w.b, &["import", s(&f)]));
+    }
+    assert!(package_files(&w.b) == sorted(vec![sumscore, label]));
+    assert!(package_files(&host2).is_empty());
+    assert!(package_files(&w.central).is_empty());
+
+    ok(courier(
+        &host2,
+        &["remove", &format!("{DELIVERY_NS}del-sumscore")],
+    ));
+    let left = sql("SELECT string_agg(DISTINCT sha256, ',' ORDER BY sha256) FROM package_chunks");
+    assert!(!left.contains(&sumscore_sha), "{left}");
+    assert!(
+        left.contains(&basic_sha) && left.contains(&label_sha),
+        "{left}"
+    );
+    assert_eq!(
+        sql("SELECT COUNT(*) FROM packages"),
+        "2",
+        "the record goes with its content"
+    );
+    ok(courier(&w.central, &["history", "--verify"]));
+}
+
+/// `store migrate` moves a SQLite central's package files into the database, counted in
+/// chunks; the migrated central exports byte-identical packages without its packages/ folder.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn a_migrated_central_keeps_its_packages_in_the_database() {
+    let Some(pg) = pg_cluster("postgres::a_migrated_central_keeps_its_packages_in_the_database")
+    else {
+        return;
+    };
+    let w = World::enrolled();
+    w.load_fixtures();
+    let out = ok(courier(
+        &w.central,
+        &["store", "migrate", "--to", &pg.url(), "--switch", "--json"],
+    ));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    courier::schema::check("store-migrate", &summary).unwrap();
+    let chunks = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "package_chunks")
+        .expect("package_chunks listed")
+        .clone();
+    assert_eq!(
+        (
+            chunks["sqlite_rows"].as_i64(),
+            chunks["postgres_rows"].as_i64()
+        ),
+        (Some(3), Some(3)),
+        "three fixture packages, one chunk each: {chunks}"
+    );
+    std::fs::remove_dir_all(w.central.join("packages")).unwrap();
+    for f in w.export_down("ORG-002", "down-b") {
+        ok(courier(&w.b, &["import", s(&f)]));
+    }
+    let (label, _) = fixture_zip("2.2-test_label_is_persisted.zip");
+    let (sumscore, _) = fixture_zip("2.1-outcomeProcessing-SumScore.zip");
+    assert!(package_files(&w.b) == sorted(vec![sumscore, label]));
+}
+
+/// A package file missing from a SQLite central's home stops `store migrate`, naming the
+/// file; nothing is kept in the database.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn store_migrate_refuses_a_central_missing_a_package_file() {
+    let Some(pg) = pg_cluster("postgres::store_migrate_refuses_a_central_missing_a_package_file")
+    else {
+        return;
+    };
+    let w = World::enrolled();
+    w.load_fixtures();
+    let (_, basic_sha) = fixture_zip("2.1-basic-Basic.zip");
+    std::fs::remove_file(w.central.join(format!("packages/{basic_sha}.zip"))).unwrap();
+    refused(
+        courier(&w.central, &["store", "migrate", "--to", &pg.url()]),
+        5,
+        &format!("{basic_sha}.zip"),
+    );
+    assert_eq!(
+        pg.psql("courier", "SELECT COUNT(*) FROM entities")
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}
+
+/// A chunk altered in the database never travels: the export fails with one line naming the
+/// package, and no bundle (nor a part of one) is left in the output folder; so does a chunk
+/// missing. Loading the delivery with its package again, as the message says, repairs it.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn a_tampered_chunk_fails_the_export_and_writes_no_bundle() {
+    let Some(pg) = pg_cluster("postgres::a_tampered_chunk_fails_the_export_and_writes_no_bundle")
+    else {
+        return;
+    };
+    let w = postgres_world(&pg);
+    w.load_fixtures();
+    let (_, basic_sha) = fixture_zip("2.1-basic-Basic.zip");
+    pg.psql(
+        "courier",
+        &format!(
+            "UPDATE package_chunks SET bytes = set_byte(bytes, 100, 255 - get_byte(bytes, 100))
+             WHERE sha256 = '{basic_sha}'"
+        ),
+    )
+    .unwrap();
+    let out = w.path("down-a");
+    let err = refused(
+        courier(&w.central, &["export", "--to", "ORG-001", "--out", s(&out)]),
+        5,
+        &basic_sha,
+    );
+    assert!(err.contains("does not match its SHA-256"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        !out.exists() || files_under(&out).is_empty(),
+        "{:?}",
+        files_under(&out)
+    );
+    pg.psql(
+        "courier",
+        &format!("DELETE FROM package_chunks WHERE sha256 = '{basic_sha}'"),
+    )
+    .unwrap();
+    refused(
+        courier(&w.central, &["export", "--to", "ORG-001", "--out", s(&out)]),
+        5,
+        "chunk 0 is missing",
+    );
+    w.load_fixtures();
+    for f in w.export_down("ORG-001", "down-a-again") {
+        ok(courier(&w.a, &["import", s(&f)]));
+    }
+    let (basic, _) = fixture_zip("2.1-basic-Basic.zip");
+    let (label, _) = fixture_zip("2.2-test_label_is_persisted.zip");
+    assert!(
+        package_files(&w.a) == sorted(vec![basic, label]),
+        "loading the package again repaired it"
+    );
+}
+
+/// At the store's level: a package of several chunks reads back byte for byte, is counted
+/// in 1 MiB chunks, is not rewritten when kept already, refuses content that is not what its
+/// hash says; a middle chunk altered is an error before the last byte is read, and storing
+/// the package again replaces the damaged content.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn package_content_is_chunked_checked_and_streamed_back() {
+    use sha2::Digest;
+    use std::io::Read;
+    let Some(pg) = pg_cluster("postgres::package_content_is_chunked_checked_and_streamed_back")
+    else {
+        return;
+    };
+    let content: Vec<u8> = (0..(5u32 << 19) + 7)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    let sha = hex::encode(sha2::Sha256::digest(&content));
+    let origin = std::path::Path::new("big.zip");
+    let mut store = Store::connect(&pg.url(), None).unwrap();
+    let tx = store.begin().unwrap();
+    assert!(tx.keeps_package_content());
+    let wrong = tx.put_package_content(&"0".repeat(64), &mut &content[..], origin);
+    assert!(
+        matches!(wrong, Err(courier::Error::ChangedWhileReading { .. })),
+        "{wrong:?}"
+    );
+    drop(tx);
+
+    let tx = store.begin().unwrap();
+    let size = tx
+        .put_package_content(&sha, &mut &content[..], origin)
+        .unwrap();
+    assert_eq!(size, content.len() as u64);
+    tx.add_package(&sha, size, "big.zip").unwrap();
+    let again = tx
+        .put_package_content(&sha, &mut std::io::empty(), origin)
+        .unwrap();
+    assert_eq!(again, size, "kept already: not read again");
+    tx.commit().unwrap();
+    assert_eq!(
+        pg.psql("courier", "SELECT COUNT(*) FROM package_chunks")
+            .unwrap()
+            .trim(),
+        "3",
+        "2.5 MiB in chunks of 1 MiB"
+    );
+
+    let read_back = |store: &mut Store| {
+        let tx = store.read().unwrap();
+        let found = tx.package_content(&sha).unwrap().expect("recorded");
+        assert_eq!(found.size, content.len() as u64);
+        let mut reader = found.reader;
+        let mut got = Vec::new();
+        let result = reader.read_to_end(&mut got);
+        (result.map(drop), got)
+    };
+    let (result, got) = read_back(&mut store);
+    result.unwrap();
+    assert!(got == content, "byte for byte");
+    assert!(store
+        .read()
+        .unwrap()
+        .package_content(&"f".repeat(64))
+        .unwrap()
+        .is_none());
+
+    pg.psql(
+        "courier",
+        "UPDATE package_chunks SET bytes = set_byte(bytes, 5, 255 - get_byte(bytes, 5)) WHERE n = 1",
+    )
+    .unwrap();
+    let (result, got) = read_back(&mut store);
+    let err = result.expect_err("an altered chunk is an error");
+    assert!(
+        got.len() < content.len(),
+        "the last chunk is not handed out: {} bytes read",
+        got.len()
+    );
+    let inner = err
+        .into_inner()
+        .and_then(|e| e.downcast::<courier::Error>().ok())
+        .expect("the library's error inside");
+    assert!(
+        matches!(&*inner, courier::Error::PackageDamaged { sha256, .. } if *sha256 == sha),
+        "{inner:?}"
+    );
+
+    let tx = store.begin().unwrap();
+    let size = tx
+        .put_package_content(&sha, &mut &content[..], origin)
+        .unwrap();
+    assert_eq!(size, content.len() as u64);
+    tx.commit().unwrap();
+    let (result, got) = read_back(&mut store);
+    result.unwrap();
+    assert!(
+        got == content,
+        "stored again, the damaged content is replaced"
+    );
 }

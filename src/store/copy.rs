@@ -7,7 +7,8 @@
 //! with SQLite's `rowid`s kept where PostgreSQL has an explicit `rowid` column. The SQLite
 //! store is held with a write lock for the whole copy, so no import slips in between. Before
 //! the commit the row counts of each table are compared; a database already holding rows
-//! is refused, untouched.
+//! is refused, untouched. Test packages, files in a SQLite central's home, go into the
+//! database too (`package_chunks`), counted in chunks.
 
 use std::io::Write;
 use std::path::Path;
@@ -28,10 +29,12 @@ pub struct TableCopy {
     pub postgres_rows: i64,
 }
 
-/// Copy the SQLite store at `sqlite` into the empty PostgreSQL database at `url`; the tables
-/// copied with their counts (equal, or nothing is committed).
+/// Copy the SQLite store at `sqlite` into the empty PostgreSQL database at `url`, and the
+/// test packages it records from the files in `packages` (the home's packages/) into
+/// `package_chunks`; the tables copied with their counts (equal, or nothing is committed).
 pub fn sqlite_to_postgres(
     sqlite: &Path,
+    packages: &Path,
     url: &str,
     password: Option<&str>,
 ) -> Result<Vec<TableCopy>> {
@@ -65,7 +68,11 @@ pub fn sqlite_to_postgres(
     refuse_tables_left_behind(&src, &tables, sqlite)?;
     let mut copied = Vec::new();
     for t in &tables {
-        copied.push(copy_table(&src, &mut tx, t, sqlite)?);
+        copied.push(if t == "package_chunks" {
+            copy_package_files(&src, &mut tx, packages, sqlite)?
+        } else {
+            copy_table(&src, &mut tx, t, sqlite)?
+        });
     }
     if let Some(c) = copied.iter().find(|c| c.sqlite_rows != c.postgres_rows) {
         return Err(Error::Store {
@@ -167,6 +174,52 @@ fn copy_table(
     Ok(TableCopy {
         table: table.to_string(),
         sqlite_rows,
+        postgres_rows,
+    })
+}
+
+/// The content of every package the SQLite store records, from its file in `packages`,
+/// into `package_chunks` (its SHA-256 checked on the way, its size against the record).
+/// Counted as a table: `sqlite_rows` is the number of chunks the files make, `postgres_rows`
+/// the rows the table holds after.
+fn copy_package_files(
+    src: &Connection,
+    tx: &mut postgres::Transaction<'_>,
+    packages: &Path,
+    sqlite: &Path,
+) -> Result<TableCopy> {
+    let mut st = src.prepare("SELECT sha256, size FROM packages ORDER BY sha256")?;
+    let recorded: Vec<(String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut chunks = 0;
+    for (sha, size) in recorded {
+        let file = packages.join(format!("{sha}.zip"));
+        let mut from = std::fs::File::open(&file).map_err(|e| Error::StoreDamaged {
+            path: sqlite.to_path_buf(),
+            what: format!(
+                "it records test package {sha}, but its file {} cannot be read ({e}); restore the file from a backup, then migrate again",
+                file.display()
+            ),
+        })?;
+        let copied = super::postgres::write_chunks(tx, &sha, &mut from, &file)?;
+        if copied != size as u64 {
+            return Err(Error::StoreDamaged {
+                path: sqlite.to_path_buf(),
+                what: format!(
+                    "test package {sha} is recorded with {size} bytes, its file {} has {copied}",
+                    file.display()
+                ),
+            });
+        }
+        chunks += copied.div_ceil(super::postgres::CHUNK).max(1) as i64;
+    }
+    let postgres_rows: i64 = tx
+        .query_one("SELECT COUNT(*) FROM package_chunks", &[])?
+        .get(0);
+    Ok(TableCopy {
+        table: "package_chunks".into(),
+        sqlite_rows: chunks,
         postgres_rows,
     })
 }

@@ -2,12 +2,159 @@
 //! rows, order and answers. Text is ordered byte-wise (`COLLATE "C"`), as SQLite orders it,
 //! whatever the database's collation; lists of rows go in as arrays (`UNNEST`), one statement.
 
+use std::io::Read;
+use std::path::Path;
+
 use ::postgres::Row;
+use sha2::{Digest, Sha256};
 
 use super::rows::{get, shape};
 use super::PgTx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::*;
+
+/// Bytes of content in one row of `package_chunks` (the last row of a package holds less).
+pub(in crate::store) const CHUNK: u64 = 1 << 20;
+
+/// Keep the content of package `sha256` in `package_chunks`, read from `from` (named
+/// `origin` in errors) one chunk at a time, its SHA-256 checked against `sha256`
+/// ([`Error::ChangedWhileReading`] otherwise: the caller's transaction rolls back). Content
+/// kept already and intact is not read again; damaged (see [`ChunkReader`]), it is replaced,
+/// so loading a package again repairs it. Returns the size. Used by the store and by
+/// `store migrate`'s copy.
+pub(in crate::store) fn write_chunks(
+    db: &mut ::postgres::Transaction<'_>,
+    sha256: &str,
+    from: &mut dyn Read,
+    origin: &Path,
+) -> Result<u64> {
+    if let Some(size) = intact_size(db, sha256)? {
+        return Ok(size);
+    }
+    db.execute("DELETE FROM package_chunks WHERE sha256 = $1", &[&sha256])?;
+    let insert = db.prepare("INSERT INTO package_chunks (sha256, n, bytes) VALUES ($1, $2, $3)")?;
+    let (mut hash, mut size, mut n) = (Sha256::new(), 0u64, 0i32);
+    let mut part = Vec::with_capacity(CHUNK as usize);
+    loop {
+        part.clear();
+        from.take(CHUNK)
+            .read_to_end(&mut part)
+            .map_err(|e| Error::io(origin, e))?;
+        if part.is_empty() && n > 0 {
+            break;
+        }
+        hash.update(&part);
+        size += part.len() as u64;
+        db.execute(&insert, &[&sha256, &n, &part])?;
+        n += 1;
+        if (part.len() as u64) < CHUNK {
+            break;
+        }
+    }
+    if hex::encode(hash.finalize()) != sha256 {
+        return Err(Error::ChangedWhileReading {
+            path: origin.to_path_buf(),
+        });
+    }
+    Ok(size)
+}
+
+/// The size of the content kept for `sha256`, when there is some and its chunks, read one at
+/// a time, hash to `sha256`.
+fn intact_size(db: &mut ::postgres::Transaction<'_>, sha256: &str) -> Result<Option<u64>> {
+    let select = db.prepare("SELECT bytes FROM package_chunks WHERE sha256 = $1 AND n = $2")?;
+    let (mut hash, mut size) = (Sha256::new(), 0u64);
+    for n in 0i32.. {
+        let Some(row) = db.query_opt(&select, &[&sha256, &n])? else {
+            return Ok((n > 0 && hex::encode(hash.finalize()) == sha256).then_some(size));
+        };
+        let bytes: &[u8] = row.try_get(0)?;
+        hash.update(bytes);
+        size += bytes.len() as u64;
+    }
+    Ok(None)
+}
+
+/// A package's content read back chunk by chunk (one chunk in memory), hashed on the way:
+/// a missing, extra or altered chunk is an error before the last byte is handed out.
+struct ChunkReader<'t, 'a> {
+    tx: &'t PgTx<'a>,
+    sha256: String,
+    /// The size recorded in `packages`.
+    size: u64,
+    /// The next chunk's number.
+    next: i32,
+    /// Bytes fetched so far.
+    read: u64,
+    chunk: Vec<u8>,
+    /// Bytes of `chunk` handed out.
+    at: usize,
+    hash: Sha256,
+    /// Every chunk fetched and the hash checked.
+    done: bool,
+}
+
+impl ChunkReader<'_, '_> {
+    fn damaged(&self, what: String) -> std::io::Error {
+        std::io::Error::other(Error::PackageDamaged {
+            store: self.tx.shown.display().to_string(),
+            sha256: self.sha256.clone(),
+            what,
+        })
+    }
+
+    /// Fetch the next chunk that holds bytes; false at the end of the content.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        while !self.done {
+            let bytes: Option<Vec<u8>> = self
+                .tx
+                .opt_value(
+                    "SELECT bytes FROM package_chunks WHERE sha256 = $1 AND n = $2",
+                    &[&self.sha256, &self.next],
+                )
+                .map_err(std::io::Error::other)?;
+            let Some(bytes) = bytes else {
+                return Err(self.damaged(format!(
+                    "chunk {} is missing ({} of {} bytes found)",
+                    self.next, self.read, self.size
+                )));
+            };
+            self.read += bytes.len() as u64;
+            if self.read > self.size {
+                return Err(self.damaged(format!(
+                    "its chunks hold more than the {} bytes recorded",
+                    self.size
+                )));
+            }
+            self.hash.update(&bytes);
+            self.next += 1;
+            if self.read == self.size {
+                self.done = true;
+                if hex::encode(self.hash.clone().finalize()) != self.sha256 {
+                    return Err(self.damaged("its content does not match its SHA-256".into()));
+                }
+            }
+            self.chunk = bytes;
+            self.at = 0;
+            if !self.chunk.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Read for ChunkReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.chunk.len() && !self.refill()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
 
 fn stored_entity(r: &Row) -> Result<StoredEntity> {
     let id: String = get(r, 0)?;
@@ -140,6 +287,33 @@ impl EntityStore for PgTx<'_> {
         Ok(())
     }
 
+    fn keeps_package_content(&self) -> bool {
+        true
+    }
+
+    fn put_package_content(&self, sha256: &str, from: &mut dyn Read, origin: &Path) -> Result<u64> {
+        write_chunks(&mut self.tx.borrow_mut(), sha256, from, origin)
+    }
+
+    fn package_content(&self, sha256: &str) -> Result<Option<PackageContent<'_>>> {
+        let size: Option<i64> =
+            self.opt_value("SELECT size FROM packages WHERE sha256 = $1", &[&sha256])?;
+        Ok(size.map(|size| PackageContent {
+            size: size as u64,
+            reader: Box::new(ChunkReader {
+                tx: self,
+                sha256: sha256.to_string(),
+                size: size as u64,
+                next: 0,
+                read: 0,
+                chunk: Vec::new(),
+                at: 0,
+                hash: Sha256::new(),
+                done: false,
+            }),
+        }))
+    }
+
     fn package_hashes(&self) -> Result<Vec<String>> {
         self.column(
             "SELECT sha256 FROM packages ORDER BY sha256 COLLATE \"C\"",
@@ -155,6 +329,10 @@ impl EntityStore for PgTx<'_> {
             &[],
         )?;
         dropped.sort();
+        self.exec(
+            "DELETE FROM package_chunks WHERE sha256 = ANY($1)",
+            &[&dropped],
+        )?;
         Ok(dropped)
     }
 

@@ -2,7 +2,8 @@
 //! central too large for one SQLite file, imported by several workers at once.
 //!
 //! The schema is `schema-1.sql` (central's tables as SQLite's migrations leave them, same
-//! column names), applied in one transaction and recorded in `courier_schema`; a database
+//! column names) and what later versions add (`schema-2.sql`: test packages' content in
+//! chunks), each applied in one transaction and recorded in `courier_schema`; a database
 //! holding a newer version than this program knows is refused untouched. A centre's store stays
 //! SQLite: [`HeldResults`](crate::store::HeldResults) is refused here.
 //!
@@ -32,10 +33,11 @@ mod password;
 mod results;
 mod rows;
 
+pub(in crate::store) use entities::{write_chunks, CHUNK};
 pub use password::password_for;
 
 /// The schema versions, oldest first: each is applied once, in one transaction.
-const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql"), include_str!("schema-2.sql")];
 
 /// The newest PostgreSQL schema version this program knows.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -4,10 +4,23 @@
 use rusqlite::{params, OptionalExtension};
 use serde_json::{Map, Value};
 
+use std::io::Read;
+use std::path::Path;
+
 use super::SqliteTx;
-use crate::error::Result;
+use crate::error::{Error, Result, StoreFailure};
 use crate::store::prelude::*;
-use crate::store::{entity_json, entity_json_columns, ENTITY_COLUMNS, ENTITY_FLOW_ORDER};
+use crate::store::{
+    entity_json, entity_json_columns, PackageContent, ENTITY_COLUMNS, ENTITY_FLOW_ORDER,
+};
+
+/// Asked of a SQLite store for a package's content: the home keeps it as a file.
+fn files_not_store() -> Error {
+    Error::Store {
+        kind: StoreFailure::Other,
+        message: "a SQLite store keeps no test package content: it is the file packages/<sha256>.zip in the home".into(),
+    }
+}
 
 /// An entity as stored.
 #[derive(Debug, Clone)]
@@ -185,6 +198,18 @@ impl EntityStore for SqliteTx<'_> {
             params![sha256, size as i64, name, crate::time::now_rfc3339()],
         )?;
         Ok(())
+    }
+
+    fn keeps_package_content(&self) -> bool {
+        false
+    }
+
+    fn put_package_content(&self, _: &str, _: &mut dyn Read, _: &Path) -> Result<u64> {
+        Err(files_not_store())
+    }
+
+    fn package_content(&self, _: &str) -> Result<Option<PackageContent<'_>>> {
+        Err(files_not_store())
     }
 
     fn package_hashes(&self) -> Result<Vec<String>> {
