@@ -813,26 +813,36 @@ fn parts_of_two_sets_of_one_sender_mixed_are_refused_by_the_set_binding() {
     copy_dir(&w.a, &twin);
     let x = w.export_up(&w.a, "up-x", &["--max-file-size", "32K"]);
     // The random ids inside a payload compress a few bytes differently now and then: export
-    // the twin again (from a fresh copy) until every part has the length of x's.
-    let lengths = |fs: &[PathBuf]| -> Vec<usize> {
-        fs.iter()
-            .map(|f| regions(&std::fs::read(f).unwrap()).0)
-            .collect()
-    };
-    let mut y = Vec::new();
-    for attempt in 0..20 {
+    // the twin again (from a fresh copy) until each part has had the length of x's in some
+    // export (each part is matched on its own: all at once is rarer).
+    let length = |f: &PathBuf| regions(&std::fs::read(f).unwrap()).0;
+    let mut twins: Vec<Option<PathBuf>> = vec![None; x.len()];
+    for attempt in 0..40 {
         let home = w.path(&format!("center-a-twin-{attempt}"));
         copy_dir(&twin, &home);
-        y = w.export_up(
+        let y = w.export_up(
             &home,
             &format!("up-y-{attempt}"),
             &["--max-file-size", "32K"],
         );
-        if lengths(&y) == lengths(&x) {
+        assert_eq!(x.len(), y.len(), "{x:?} {y:?}");
+        for (i, fy) in y.iter().enumerate() {
+            if twins[i].is_none() && length(fy) == length(&x[i]) {
+                twins[i] = Some(fy.clone());
+            }
+        }
+        if twins.iter().all(Option::is_some) {
             break;
         }
     }
-    assert!(x.len() >= 2 && x.len() == y.len(), "{x:?} {y:?}");
+    assert!(x.len() >= 2, "{x:?}");
+    let y: Vec<PathBuf> = twins
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.unwrap_or_else(|| panic!("no twin export gave part {} the length of x's", i + 1))
+        })
+        .collect();
     let mut refusals = 0;
     for (i, (fx, fy)) in x.iter().zip(&y).enumerate() {
         let (bx, by) = (std::fs::read(fx).unwrap(), std::fs::read(fy).unwrap());
