@@ -36,9 +36,10 @@ pub fn to_postgres(site: &mut Site, url: &str, switch: bool) -> Result<Migrated>
     crate::store::check_store_url(url)?;
     let source = intact_head(site.store_path(), &site.store()?.read()?)?;
     let password = crate::store::password_for(url, site.store_password_file())?;
+    let at_home = site.store_url(url);
     let tables =
-        crate::store::copy::sqlite_to_postgres(&site.store_path(), url, password.as_deref())?;
-    let mut copy = crate::store::Store::connect(url, password.as_deref())?;
+        crate::store::copy::sqlite_to_postgres(&site.store_path(), &at_home, password.as_deref())?;
+    let mut copy = crate::store::Store::connect(&at_home, password.as_deref())?;
     let copied = intact_head(url.into(), &copy.read()?)?;
     if copied != source {
         return Err(Error::HistoryNotIntact {

@@ -17,7 +17,7 @@ use std::cell::{RefCell, RefMut};
 use std::path::PathBuf;
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, StoreFailure};
@@ -31,8 +31,10 @@ mod ledger;
 mod password;
 mod results;
 mod rows;
+mod tls;
 
 pub use password::password_for;
+pub use tls::root_cert_in;
 
 /// The schema versions, oldest first: each is applied once, in one transaction.
 const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql")];
@@ -48,17 +50,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connect to `url` (`postgres://USER@HOST[:PORT]/DB`), with `password` when given, and
-    /// apply the migrations this database lacks.
+    /// Connect to `url` (`postgres://USER@HOST[:PORT]/DB`, TLS as its `sslmode` says), with
+    /// `password` when given, and apply the migrations this database lacks.
     pub fn connect(url: &str, password: Option<&str>) -> Result<PgStore> {
-        let mut config = password::parse_url(url)?;
-        if let Some(p) = password {
-            config.password(p);
-        }
-        let client = config.connect(NoTls).map_err(|e| Error::StoreUnreachable {
-            url: url.to_string(),
-            what: one_line(&e),
-        })?;
+        let client = open_client(url, password)?;
         let mut store = PgStore {
             client,
             shown: url.to_string(),
@@ -247,6 +242,22 @@ impl<'a> PgTx<'a> {
             }
         }
     }
+}
+
+/// A connection to the database at `url` (no password inside; TLS as its `sslmode` and
+/// `sslrootcert` say, [`tls`]), with `password` when given.
+pub(in crate::store) fn open_client(url: &str, password: Option<&str>) -> Result<Client> {
+    let password::Address { mut config, tls } = password::parse_url(url)?;
+    if let Some(p) = password {
+        config.password(p);
+    }
+    tls::connect(url, config, &tls)
+}
+
+/// Check a store's address as [`PgStore::connect`] reads it (options, `sslmode`), connecting
+/// nowhere.
+pub(in crate::store) fn check_address(url: &str) -> Result<()> {
+    password::parse_url(url).map(drop)
 }
 
 /// An error of the `postgres` crate as one line (its source chain joined), for messages.
