@@ -406,7 +406,14 @@ impl ServerCertVerifier for ChainOnly {
 fn refusal(shown: &str, tls: &TlsChoice, e: &postgres::Error) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
-        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
+        // tokio-rustls hands rustls's error inside an io::Error, whose source() skips it.
+        let inner = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|e| e.downcast_ref::<rustls::Error>());
+        if let Some(rustls::Error::InvalidCertificate(why)) =
+            inner.or_else(|| s.downcast_ref::<rustls::Error>())
+        {
             return Error::StoreNotTrusted {
                 url: shown.to_string(),
                 mode: tls.mode.as_str().to_string(),
