@@ -181,6 +181,22 @@ pub enum Error {
     },
     #[error("{url}: cannot connect to the PostgreSQL store: {what}; check that the server runs and that the URL, user and password (--store-password-file, PGPASSWORD or ~/.pgpass) are right")]
     StoreUnreachable { url: String, what: String },
+    #[error("{url}: {what}")]
+    StoreTlsSetting { url: String, what: String },
+    #[error("{url}: the root certificate file {} {what}; sslrootcert must name the PEM file of the CA that signed the PostgreSQL server's certificate (a relative name is read from the home folder)", .path.display())]
+    StoreRootCert {
+        url: String,
+        path: PathBuf,
+        what: String,
+    },
+    #[error("{url}: the PostgreSQL server's certificate is not trusted ({what}), so sslmode={mode} refuses it; check that sslrootcert names the CA that signed it and that the URL's host is a name in it (sslmode=verify-ca does not check the name)")]
+    StoreNotTrusted {
+        url: String,
+        mode: String,
+        what: String,
+    },
+    #[error("{url}: the PostgreSQL server does not offer TLS, which sslmode={mode} requires; turn it on at the server (ssl = on, ssl_cert_file, ssl_key_file in postgresql.conf) or, for a server on this machine only, write sslmode=prefer")]
+    StoreWithoutTls { url: String, mode: String },
     #[error("{url}: the store's address holds a password, which would be saved in courier.json; remove it and give the password with --store-password-file, PGPASSWORD or ~/.pgpass")]
     PasswordInStoreUrl { url: String },
     #[error("centre {org} has not enrolled yet; import its enrollment reply first")]
@@ -336,6 +352,9 @@ impl Error {
             | StoreBusy { .. }
             | StoreTooNew { .. }
             | StoreUnreachable { .. }
+            | StoreRootCert { .. }
+            | StoreNotTrusted { .. }
+            | StoreWithoutTls { .. }
             | CenterNotEnrolled { .. }
             | NotEnrolled { .. }
             | Config { .. }
@@ -345,6 +364,7 @@ impl Error {
             | CentralRevoked { .. } => exit::SITE,
             Usage { .. }
             | PasswordInStoreUrl { .. }
+            | StoreTlsSetting { .. }
             | OutputExists { .. }
             | DemoFolderNotEmpty { .. } => exit::USAGE,
             Io { .. }

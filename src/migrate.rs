@@ -36,26 +36,28 @@ pub fn to_postgres(site: &mut Site, url: &str, switch: bool) -> Result<Migrated>
     crate::store::check_store_url(url)?;
     let source = intact_head(site.store_path(), &site.store()?.read()?)?;
     let password = crate::store::password_for(url, site.store_password_file())?;
+    let at_home = site.store_url(url);
     let tables = crate::store::copy::sqlite_to_postgres(
         &site.store_path(),
         &site.packages_dir(),
-        url,
+        &at_home,
         password.as_deref(),
     )?;
     // After the copy's commit: a copy that does not verify stays in the database, unused.
-    let verified = crate::store::Store::connect(url, password.as_deref()).and_then(|mut copy| {
-        let copied = intact_head(url.into(), &copy.read()?)?;
-        match copied == source {
-            true => Ok(()),
-            false => Err(Error::Usage {
-                what: format!(
-                    "its history ends at {:?}, the source's at {:?}",
-                    copied.map(|h| h.n),
-                    source.as_ref().map(|h| h.n)
-                ),
-            }),
-        }
-    });
+    let verified =
+        crate::store::Store::connect(&at_home, password.as_deref()).and_then(|mut copy| {
+            let copied = intact_head(url.into(), &copy.read()?)?;
+            match copied == source {
+                true => Ok(()),
+                false => Err(Error::Usage {
+                    what: format!(
+                        "its history ends at {:?}, the source's at {:?}",
+                        copied.map(|h| h.n),
+                        source.as_ref().map(|h| h.n)
+                    ),
+                }),
+            }
+        });
     if let Err(e) = verified {
         return Err(Error::CopyNotVerified {
             url: url.to_string(),

@@ -497,8 +497,23 @@ impl Site {
     /// reporter.
     pub fn store(&self) -> Result<Store> {
         match &self.config.settings.store {
-            Some(url) => Store::connect_with_password_file(url, self.store_password_file()),
+            Some(url) => {
+                Store::connect_with_password_file(&self.store_url(url), self.store_password_file())
+            }
             None => Store::open_reporting(&self.store_path(), self.progress.clone()),
+        }
+    }
+
+    /// A PostgreSQL store's address as this home reads it: a relative `sslrootcert` names a
+    /// file in the home (which a copy of the home carries along).
+    pub fn store_url(&self, url: &str) -> String {
+        #[cfg(feature = "postgres")]
+        {
+            crate::store::root_cert_in(url, &self.home)
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            url.to_string()
         }
     }
 

@@ -27,7 +27,7 @@ mod sqlite;
 
 pub use chain::{ArchivedAction, HistoryRow, HistoryStart, NO_HASH};
 #[cfg(feature = "postgres")]
-pub use postgres::password_for;
+pub use postgres::{password_for, root_cert_in};
 pub use sqlite::*;
 
 /// The traits of a store transaction, for `use crate::store::prelude::*`.
@@ -158,7 +158,7 @@ impl Store {
 }
 
 /// Check a PostgreSQL store's address for courier.json: `postgres://USER@HOST[:PORT]/DB`
-/// (or `postgresql://`), with no password in it: the config is copied from host to host, a
+/// (or `postgresql://`; `?sslmode=...&sslrootcert=FILE` for TLS), with no password in it: the config is copied from host to host, a
 /// password belongs in a file (`--store-password-file`), `PGPASSWORD` or `.pgpass`.
 pub fn check_store_url(url: &str) -> Result<()> {
     let usage = |what: String| crate::error::Error::Usage { what };
@@ -185,6 +185,10 @@ pub fn check_store_url(url: &str) -> Result<()> {
             "--store {url:?} names no database: give postgres://USER@HOST[:PORT]/DB"
         )));
     }
+    // The rest (`sslmode`, `sslrootcert`, the `postgres` crate's options) before anything
+    // is created.
+    #[cfg(feature = "postgres")]
+    postgres::check_address(url)?;
     Ok(())
 }
 

@@ -607,10 +607,24 @@ fn pg_bin() -> Option<PathBuf> {
     on_path.into_iter().chain(debian).find(|d| has(d))
 }
 
+/// A server certificate (with its chain, PEM) and its private key (PEM), for a cluster that
+/// speaks TLS.
+pub struct ServerTls {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
 impl PgCluster {
     /// Start a cluster with a database `courier` owned by the user `courier` (trust
     /// authentication on 127.0.0.1), or say why it cannot: PostgreSQL is not installed.
     pub fn start() -> Result<PgCluster, String> {
+        PgCluster::start_with(None)
+    }
+
+    /// [`PgCluster::start`], and with `tls` the server speaks TLS with that certificate
+    /// (`ssl = on`): connections over TCP must then use it (`hostssl`), except to the
+    /// database `plain`, which takes only connections without it (`hostnossl`).
+    pub fn start_with(tls: Option<&ServerTls>) -> Result<PgCluster, String> {
         let bin = pg_bin().ok_or(
             "PostgreSQL is not installed (no initdb, pg_ctl and psql on the PATH, \
              in PG_BIN or under /usr/lib/postgresql); .ci/run installs Debian's postgresql",
@@ -646,17 +660,54 @@ impl PgCluster {
                 "UTF8",
             ],
         )?;
-        let opts = format!(
+        let mut opts = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             s(cluster.dir.path())
         );
+        if let Some(tls) = tls {
+            opts.push_str(&cluster.tls_files(tls)?);
+        }
         let log = cluster.dir.path().join("server.log");
         cluster.run(
             "pg_ctl",
             &["-D", s(&data), "-o", &opts, "-l", s(&log), "-w", "start"],
         )?;
         cluster.psql("postgres", "CREATE DATABASE courier")?;
+        if tls.is_some() {
+            cluster.psql("postgres", "CREATE DATABASE plain")?;
+        }
         Ok(cluster)
+    }
+
+    /// Write the server's certificate and key beside the data folder, and a pg_hba.conf that
+    /// wants TLS over TCP (but for the database `plain`); the server's options that use them.
+    fn tls_files(&self, tls: &ServerTls) -> Result<String, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let cert = self.dir.path().join("server.crt");
+        let key = self.dir.path().join("server.key");
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let rules = "local all all trust\n\
+                     hostssl all all 127.0.0.1/32 trust\n\
+                     hostnossl plain all 127.0.0.1/32 trust\n";
+        for (file, text) in [
+            (&cert, &tls.cert_pem),
+            (&key, &tls.key_pem),
+            (&hba, &rules.into()),
+        ] {
+            std::fs::write(file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+            // The server refuses a key others may read; it runs as nobody when we are root.
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string())?;
+            if self.as_user.is_some() {
+                std::os::unix::fs::chown(file, Some(65534), Some(65534))
+                    .map_err(|e| format!("cannot hand {} to nobody: {e}", file.display()))?;
+            }
+        }
+        Ok(format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            s(&cert),
+            s(&key)
+        ))
     }
 
     /// The cluster's folder (data, socket, server log).
@@ -765,7 +816,12 @@ fn is_root() -> bool {
 /// A PostgreSQL cluster for a `postgres::` test, or `None` after saying on stderr why the test is
 /// skipped. Under CI (`CI=true`, where .ci/run installs PostgreSQL) a missing server fails.
 pub fn pg_cluster(test: &str) -> Option<PgCluster> {
-    match PgCluster::start() {
+    pg_cluster_with(test, None)
+}
+
+/// [`pg_cluster`], speaking TLS with `tls` ([`PgCluster::start_with`]).
+pub fn pg_cluster_with(test: &str, tls: Option<&ServerTls>) -> Option<PgCluster> {
+    match PgCluster::start_with(tls) {
         Ok(c) => Some(c),
         Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
             eprintln!("SKIPPED {test}: {why}");

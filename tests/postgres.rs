@@ -1856,3 +1856,226 @@ fn package_content_is_chunked_checked_and_streamed_back() {
         "stored again, the damaged content is replaced"
     );
 }
+
+// ---- TLS to the server (rustls) -------------------------------------------------------
+
+/// A certificate authority of the tests' own: its certificate (PEM) and what it signs with.
+struct TestCa {
+    pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = params.self_signed(&key).unwrap().pem();
+        TestCa {
+            pem,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `names` (host names or addresses), signed by this CA.
+    fn server(&self, names: &[&str]) -> ServerTls {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "courier test server");
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        ServerTls {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+/// `init central` on a store address; its output.
+fn init_central_on(home: &std::path::Path, url: &str) -> std::process::Output {
+    courier(
+        home,
+        &["init", "central", "--name", "Central", "--store", url],
+    )
+}
+
+/// A central on a server with TLS, `sslmode=verify-full` and a root file in its home
+/// (`sslrootcert=ca.pem`, relative): init, enrollment, load, a data bundle out, results and
+/// logs in and exported, all over TLS (the server takes TCP connections to that database with
+/// TLS only). A root file of another CA is refused, one line naming the address; a host name
+/// the certificate does not hold is refused by verify-full and accepted by verify-ca; and
+/// sslmode=disable reaches only the database that takes connections without TLS.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn a_central_over_verified_tls_runs_a_cycle_and_another_ca_is_refused() {
+    let ca = TestCa::new("courier test CA");
+    let tls = ca.server(&["127.0.0.1"]);
+    let Some(pg) = pg_cluster_with(
+        "postgres::a_central_over_verified_tls_runs_a_cycle_and_another_ca_is_refused",
+        Some(&tls),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    std::fs::create_dir(&central).unwrap();
+    std::fs::write(central.join("ca.pem"), &ca.pem).unwrap();
+    let url = format!("{}?sslmode=verify-full&sslrootcert=ca.pem", pg.url());
+    ok(init_central_on(&central, &url));
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(central.join("courier.json")).unwrap()).unwrap();
+    assert_eq!(config["settings"]["store"], url.as_str(), "as written");
+
+    let center = dir.path().join("box");
+    ok(courier(&center, &["init", "center", "--org", "ORG-001"]));
+    handshake(&central, &center, "ORG-001", dir.path());
+    ok(courier(
+        &central,
+        &["load", s(&fixtures().join("data/central.jsonl"))],
+    ));
+    let down = dir.path().join("down");
+    ok(courier(
+        &central,
+        &["export", "--to", "ORG-001", "--out", s(&down)],
+    ));
+    for f in bundles_in(&down) {
+        ok(courier(&center, &["import", s(&f)]));
+    }
+    let results = fixtures().join("data/results/ORG-001-day1.jsonl");
+    ok(courier(&center, &["results", "add", s(&results)]));
+    let up = dir.path().join("up");
+    ok(courier(&center, &["export", "--out", s(&up)]));
+    for f in bundles_in(&up) {
+        ok(courier(&central, &["import", s(&f)]));
+    }
+    let csv = dir.path().join("results.csv");
+    ok(courier(
+        &central,
+        &["results", "export", "--format", "csv", "--out", s(&csv)],
+    ));
+    assert!(std::fs::read_to_string(&csv).unwrap().lines().count() > 1);
+    ok(courier(&central, &["history", "--verify"]));
+    let stored: i64 = pg
+        .psql("courier", "SELECT COUNT(*) FROM central_results")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(stored > 0, "the results are in the database");
+
+    // Another CA's root: refused before anything is read or written.
+    let other = TestCa::new("another CA");
+    let stranger = dir.path().join("stranger");
+    std::fs::create_dir(&stranger).unwrap();
+    std::fs::write(stranger.join("ca.pem"), &other.pem).unwrap();
+    let err = refused(init_central_on(&stranger, &url), 4, "is not trusted");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("sslmode=verify-full refuses it"), "{err}");
+    assert!(!stranger.join("courier.json").exists(), "no site");
+
+    // The certificate names 127.0.0.1, not localhost: verify-full refuses, verify-ca takes it.
+    let root = dir.path().join("ca.pem");
+    std::fs::write(&root, &ca.pem).unwrap();
+    let by_name = |mode: &str| {
+        format!(
+            "postgres://courier@localhost:{}/courier?sslmode={mode}&sslrootcert={}",
+            pg.port,
+            s(&root)
+        )
+    };
+    let e = Store::connect(&by_name("verify-full"), None).err().unwrap();
+    assert!(matches!(e, courier::Error::StoreNotTrusted { .. }), "{e}");
+    assert!(e.to_string().contains("NotValidForName"), "{e}");
+    Store::connect(&by_name("verify-ca"), None).expect("verify-ca checks no name");
+
+    // Without TLS: only the database that takes plain connections answers.
+    let plain = |db: &str| {
+        format!(
+            "postgres://courier@127.0.0.1:{}/{db}?sslmode=disable",
+            pg.port
+        )
+    };
+    Store::connect(&plain("plain"), None).expect("sslmode=disable connects plain");
+    let e = Store::connect(&plain("courier"), None).err().unwrap();
+    assert!(matches!(e, courier::Error::StoreUnreachable { .. }), "{e}");
+    assert!(
+        e.to_string().contains("no encryption"),
+        "the server's refusal: {e}"
+    );
+}
+
+/// `sslmode=require` (or verify-*) against a server without TLS is refused, one line that
+/// says what to turn on; `sslmode=disable` and the local default (`prefer`) connect.
+#[test]
+#[ignore = "needs PostgreSQL (.ci/run installs it)"]
+fn tls_required_from_a_server_without_it_is_refused() {
+    let Some(pg) = pg_cluster("postgres::tls_required_from_a_server_without_it_is_refused") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    let required = format!("{}?sslmode=require", pg.url());
+    let err = refused(
+        init_central_on(&central, &required),
+        4,
+        "the PostgreSQL server does not offer TLS, which sslmode=require requires",
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&required), "names the address: {err}");
+    assert!(!central.join("courier.json").exists(), "no site");
+    let e = Store::connect(&required, None).err().unwrap();
+    assert!(matches!(e, courier::Error::StoreWithoutTls { .. }), "{e}");
+    Store::connect(&format!("{}?sslmode=disable", pg.url()), None).expect("plain");
+    Store::connect(&pg.url(), None).expect("prefer, the local default, falls back to plain");
+}
+
+/// A root file that cannot be read or holds no certificate, and an unknown sslmode, are one
+/// line each, before any connection is tried (no server needed).
+#[test]
+fn a_bad_root_file_or_sslmode_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "this is no certificate\n").unwrap();
+    let broken = dir.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\n%%%%\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for (file, needle) in [
+        (&missing, "cannot be read"),
+        (&not_pem, "holds no PEM certificate"),
+        (&broken, "PEM"),
+    ] {
+        let url = format!(
+            "postgres://courier@127.0.0.1:1/courier?sslmode=verify-full&sslrootcert={}",
+            s(file)
+        );
+        let e = Store::connect(&url, None).err().unwrap();
+        assert!(matches!(e, courier::Error::StoreRootCert { .. }), "{e}");
+        let line = e.to_string();
+        assert!(line.starts_with(&url) && line.contains(needle), "{line}");
+        assert!(line.contains(s(file)) && !line.contains('\n'), "{line}");
+    }
+    let central = dir.path().join("central");
+    let err = refused(
+        init_central_on(
+            &central,
+            "postgres://courier@127.0.0.1:1/courier?sslmode=verify",
+        ),
+        2,
+        "sslmode=verify is not a mode courier knows",
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!central.exists(), "nothing created");
+}

@@ -13,7 +13,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use postgres::{Client, NoTls};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::Serialize;
@@ -39,7 +38,8 @@ pub fn sqlite_to_postgres(
     password: Option<&str>,
 ) -> Result<Vec<TableCopy>> {
     drop(PgStore::connect(url, password)?);
-    let mut client = connect(url, password)?;
+    // A client of its own for the copy (the store's connection sits inside `PgStore`).
+    let mut client = super::postgres::open_client(url, password)?;
     let mut src = Connection::open_with_flags(sqlite, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     src.busy_timeout(std::time::Duration::from_secs(30))?;
     // A write lock on the source: nothing is imported there while it is copied.
@@ -88,17 +88,6 @@ pub fn sqlite_to_postgres(
     }
     tx.commit()?;
     Ok(copied)
-}
-
-/// A client of its own for the copy (the store's connection sits inside [`PgStore`]).
-fn connect(url: &str, password: Option<&str>) -> Result<Client> {
-    let mut config: postgres::Config = url.parse().map_err(|e| Error::Usage {
-        what: format!("{url:?} is not a PostgreSQL connection string: {e}"),
-    })?;
-    if let Some(p) = password {
-        config.password(p);
-    }
-    Ok(config.connect(NoTls)?)
 }
 
 /// A SQLite table with rows that PostgreSQL's schema has no table for (a centre's own

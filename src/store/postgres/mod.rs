@@ -18,7 +18,7 @@ use std::cell::{RefCell, RefMut};
 use std::path::PathBuf;
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, StoreFailure};
@@ -32,9 +32,11 @@ mod ledger;
 mod password;
 mod results;
 mod rows;
+mod tls;
 
 pub(in crate::store) use entities::{write_chunks, CHUNK};
 pub use password::password_for;
+pub use tls::root_cert_in;
 
 /// The schema versions, oldest first: each is applied once, in one transaction.
 const MIGRATIONS: &[&str] = &[include_str!("schema-1.sql"), include_str!("schema-2.sql")];
@@ -50,17 +52,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connect to `url` (`postgres://USER@HOST[:PORT]/DB`), with `password` when given, and
-    /// apply the migrations this database lacks.
+    /// Connect to `url` (`postgres://USER@HOST[:PORT]/DB`, TLS as its `sslmode` says), with
+    /// `password` when given, and apply the migrations this database lacks.
     pub fn connect(url: &str, password: Option<&str>) -> Result<PgStore> {
-        let mut config = password::parse_url(url)?;
-        if let Some(p) = password {
-            config.password(p);
-        }
-        let client = config.connect(NoTls).map_err(|e| Error::StoreUnreachable {
-            url: url.to_string(),
-            what: one_line(&e),
-        })?;
+        let client = open_client(url, password)?;
         let mut store = PgStore {
             client,
             shown: url.to_string(),
@@ -249,6 +244,22 @@ impl<'a> PgTx<'a> {
             }
         }
     }
+}
+
+/// A connection to the database at `url` (no password inside; TLS as its `sslmode` and
+/// `sslrootcert` say, [`tls`]), with `password` when given.
+pub(in crate::store) fn open_client(url: &str, password: Option<&str>) -> Result<Client> {
+    let password::Address { mut config, tls } = password::parse_url(url)?;
+    if let Some(p) = password {
+        config.password(p);
+    }
+    tls::connect(url, config, &tls)
+}
+
+/// Check a store's address as [`PgStore::connect`] reads it (options, `sslmode`), connecting
+/// nowhere.
+pub(in crate::store) fn check_address(url: &str) -> Result<()> {
+    password::parse_url(url).map(drop)
 }
 
 /// An error of the `postgres` crate as one line (its source chain joined), for messages.

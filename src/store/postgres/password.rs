@@ -1,4 +1,5 @@
-//! Where the password of central's PostgreSQL store comes from. Never from the store's
+//! The address of central's PostgreSQL store ([`parse_url`]; its TLS options are
+//! [`super::tls`]'s), and where its password comes from. Never from the store's
 //! address: that is saved in courier.json, so an address holding a password is refused. In
 //! order: the first line of `--store-password-file`, then `PGPASSWORD`, then the line of the
 //! password file (`PGPASSFILE`, else `~/.pgpass`) that matches the address, as libpq reads
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use postgres::config::Host;
 
+use super::tls::{self, TlsChoice};
 use crate::error::{Error, Result};
 
 /// libpq's default port, and the host name a password file uses for a local socket.
@@ -22,7 +24,7 @@ const DEFAULT_SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/run/postgresql",
 /// its owner may read it, as libpq does). `None`: connect without one. An address holding a
 /// password is refused.
 pub fn password_for(url: &str, password_file: Option<&Path>) -> Result<Option<String>> {
-    let config = parse_url(url)?;
+    let config = parse_url(url)?.config;
     let env_password = std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty());
     let pgpass = std::env::var_os("PGPASSFILE")
         .map(PathBuf::from)
@@ -53,10 +55,20 @@ fn password_from(
     }
 }
 
-/// Parse a store's address (`postgres://USER@HOST[:PORT]/DB`, or libpq's `key=value` form),
-/// refusing one that holds a password.
-pub(super) fn parse_url(url: &str) -> Result<postgres::Config> {
-    let config: postgres::Config = url.parse().map_err(|e| Error::Usage {
+/// A store's address, parsed: what the `postgres` crate connects with, and how the
+/// connection is protected.
+#[derive(Debug)]
+pub(super) struct Address {
+    pub config: postgres::Config,
+    pub tls: TlsChoice,
+}
+
+/// Parse a store's address (`postgres://USER@HOST[:PORT]/DB[?sslmode=..&sslrootcert=..]`, or
+/// libpq's `key=value` form), refusing one that holds a password. `sslmode` and
+/// `sslrootcert` are courier's to read ([`super::tls`]); the rest is the `postgres` crate's.
+pub(super) fn parse_url(url: &str) -> Result<Address> {
+    let tls::Split { rest, mode, root } = tls::split(url);
+    let config: postgres::Config = rest.parse().map_err(|e| Error::Usage {
         what: format!(
             "{}: not a PostgreSQL address ({e}); write it as postgres://USER@HOST[:PORT]/DATABASE",
             redact(url)
@@ -65,7 +77,8 @@ pub(super) fn parse_url(url: &str) -> Result<postgres::Config> {
     if config.get_password().is_some() {
         return Err(Error::PasswordInStoreUrl { url: redact(url) });
     }
-    Ok(config)
+    let tls = tls::choose(url, &config, mode.as_deref(), root.as_deref())?;
+    Ok(Address { config, tls })
 }
 
 /// The address with any password in it replaced by `***`, for messages.
@@ -202,8 +215,13 @@ fn split_fields(line: &str) -> Option<([(String, String); 4], String)> {
 mod tests {
     use super::*;
 
+    /// The password file's view of `url` (TLS off: no root file needed for these hosts).
     fn target(url: &str) -> Target {
-        Target::of(&parse_url(url).unwrap())
+        let plain = match url.contains("://") {
+            true => format!("{url}?sslmode=disable"),
+            false => format!("{url} sslmode=disable"),
+        };
+        Target::of(&parse_url(&plain).unwrap().config)
     }
 
     const FILE: &str = "\
@@ -271,7 +289,9 @@ localhost:5432:courier:courier:local
     fn sources_are_taken_in_order_and_a_readable_pgpass_is_ignored() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let config = parse_url("postgres://courier@db.example/exams").unwrap();
+        let config = parse_url("postgres://courier@db.example/exams?sslmode=disable")
+            .unwrap()
+            .config;
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\nsecond line\n").unwrap();
         let pgpass = dir.path().join("pgpass");
@@ -289,5 +309,123 @@ localhost:5432:courier:courier:local
         assert_eq!(got(None, None).unwrap().as_deref(), Some("from-pgpass"));
         std::fs::write(&file, "\n").unwrap();
         assert!(matches!(got(Some(&file), None), Err(Error::Config { .. })));
+    }
+
+    // ---- TLS options of the address (tls.rs) -----------------------------------------
+
+    use super::super::tls::{root_cert_in, SslMode};
+
+    fn tls_of(url: &str) -> (SslMode, Option<String>) {
+        let t = parse_url(url).unwrap_or_else(|e| panic!("{url}: {e}")).tls;
+        (t.mode, t.root.map(|r| r.to_string_lossy().into_owned()))
+    }
+
+    #[test]
+    fn without_sslmode_a_remote_server_is_verified_and_a_local_one_preferred() {
+        assert_eq!(
+            tls_of("postgres://courier@db.example/exams?sslrootcert=ca.pem"),
+            (SslMode::VerifyFull, Some("ca.pem".into()))
+        );
+        for local in [
+            "postgres://courier@127.0.0.1:5433/exams",
+            "postgres://courier@localhost/exams",
+            "postgres://courier@[::1]/exams",
+            "host=/var/run/postgresql user=courier",
+        ] {
+            assert_eq!(tls_of(local), (SslMode::Prefer, None), "{local}");
+        }
+        let e = parse_url("postgres://courier@db.example/exams").unwrap_err();
+        assert!(matches!(e, Error::StoreTlsSetting { .. }), "{e}");
+        let line = e.to_string();
+        assert!(
+            line.starts_with("postgres://courier@db.example/exams: "),
+            "{line}"
+        );
+        assert!(
+            line.contains("add sslrootcert=FILE") && !line.contains('\n'),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn every_libpq_mode_is_read_and_the_other_options_are_kept() {
+        for mode in SslMode::ALL {
+            let url = format!(
+                "postgres://courier@db.example/exams?connect_timeout=7&sslmode={mode}&sslrootcert=%2Fetc%2Fmy%20ca.pem&application_name=courier"
+            );
+            let address = parse_url(&url).unwrap();
+            assert_eq!(address.tls.mode, *mode);
+            assert_eq!(
+                address.tls.root.as_deref(),
+                Some(Path::new("/etc/my ca.pem")),
+                "percent-decoded"
+            );
+            assert_eq!(
+                address.config.get_connect_timeout(),
+                Some(&std::time::Duration::from_secs(7))
+            );
+            assert_eq!(address.config.get_application_name(), Some("courier"));
+        }
+        assert_eq!(
+            tls_of("host=db.example user=courier sslmode = 'verify-ca' sslrootcert='/etc/my ca.pem' dbname=exams"),
+            (SslMode::VerifyCa, Some("/etc/my ca.pem".into())),
+            "key=value words, quoted, spaces around ="
+        );
+        assert_eq!(
+            tls_of("postgres://courier@db.example/exams?sslmode=require"),
+            (SslMode::Require, None),
+            "require needs no root file"
+        );
+    }
+
+    #[test]
+    fn an_unknown_sslmode_or_the_system_store_is_one_clear_line() {
+        for (url, needle) in [
+            (
+                "postgres://courier@db.example/exams?sslmode=allow",
+                "sslmode=allow is not a mode courier knows; write sslmode=disable, prefer, require, verify-ca or verify-full",
+            ),
+            (
+                "postgres://courier@db.example/exams?sslmode=verify-full&sslrootcert=system",
+                "courier reads no system certificate store",
+            ),
+            (
+                "postgres://courier@127.0.0.1/exams?sslmode=verify-ca",
+                "sslmode=verify-ca checks the server's certificate, and no root certificate is given",
+            ),
+        ] {
+            let e = parse_url(url).unwrap_err();
+            assert!(matches!(e, Error::StoreTlsSetting { .. }), "{e}");
+            assert_eq!(e.exit_code(), 2);
+            let line = e.to_string();
+            assert!(line.starts_with(url) && line.contains(needle), "{line}");
+            assert!(!line.contains('\n'), "{line}");
+        }
+        let e = parse_url("postgres://courier:s3cret@db.example/exams?sslmode=bogus").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn a_relative_root_file_is_read_from_the_home() {
+        let home = Path::new("/srv/central home");
+        let url = root_cert_in(
+            "postgres://courier@db.example/exams?sslmode=verify-full&sslrootcert=ca.pem",
+            home,
+        );
+        assert_eq!(
+            url,
+            "postgres://courier@db.example/exams?sslmode=verify-full&sslrootcert=/srv/central%20home/ca.pem"
+        );
+        assert_eq!(
+            tls_of(&url),
+            (SslMode::VerifyFull, Some("/srv/central home/ca.pem".into()))
+        );
+        for unchanged in [
+            "postgres://courier@db.example/exams?sslrootcert=/etc/ca.pem",
+            "postgres://courier@db.example/exams",
+            "host=db.example sslrootcert=ca.pem",
+        ] {
+            assert_eq!(root_cert_in(unchanged, home), unchanged);
+        }
     }
 }
