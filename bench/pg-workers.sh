@@ -62,14 +62,9 @@ psql() { "$pgbin/psql" -h 127.0.0.1 -p "$port" -U courier -XAtq -v ON_ERROR_STOP
 s="$work/setup"; mkdir -p "$s/replies" "$s/up"
 orgs=$(for i in $(seq "$N"); do printf 'ORG-%03d\n' "$i"; done)
 python3 bench/gen_results.py "$R" "$V" "$s/results.jsonl"
-"$C" --home "$s/central" init central --name Bench >/dev/null
-cfpr=$("$C" --home "$s/central" keys show --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
-for org in $orgs; do
-  "$C" --home "$s/c-$org" init center --org "$org" >/dev/null
-  "$C" --home "$s/central" center add "$org" --label "$org" --out "$s/enroll-$org.json" >/dev/null
-  "$C" --home "$s/c-$org" enroll "$s/enroll-$org.json" --expect-fingerprint "$cfpr" --out "$s/replies" >/dev/null
-done
-"$C" --quiet --home "$s/central" import "$s/replies" >/dev/null
+. bench/lib.sh
+# shellcheck disable=SC2086
+enrolled_centres "$s" $orgs
 python3 - "$N" fixtures/data/central.jsonl "$s/entities.jsonl" <<'PY'
 import json, os, sys
 n, fixture, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]

@@ -102,10 +102,11 @@ impl<'de> Visitor<'de> for Compact<'_> {
         out.push(b'{');
         let mut names = Names::default();
         while let Some(name) = map.next_key::<Text<'de>>()? {
+            let first = names.is_empty();
             if !names.insert(name.0.clone()) {
                 return Err(de::Error::custom("a member named twice"));
             }
-            if names.len() > 1 {
+            if !first {
                 out.push(b',');
             }
             serde_json::to_writer(&mut *out, name.0.as_ref()).map_err(de::Error::custom)?;
@@ -143,7 +144,7 @@ impl<'de> Names<'de> {
         self.set.insert(name)
     }
 
-    fn len(&self) -> usize {
-        self.list.len().max(self.set.len())
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
     }
 }
